@@ -1,0 +1,68 @@
+"""What the benchmark runs (servers and scenarios) and what one run produced."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from _wrk import WrkResult
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    path: str
+    expect_status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    skip_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ServerPlan:
+    """One server to start (argv holds "{port}" where the port goes) and what to send it."""
+
+    label: str
+    workers: int
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+    ready_path: str
+    scenarios: list[Scenario]
+
+    def argv_for(self, port: int) -> list[str]:
+        return [arg.replace("{port}", str(port)) for arg in self.argv]
+
+
+@dataclass
+class Outcome:
+    """One scenario on one server. state: ok, suspect (measured, but see note), broken,
+    skipped."""
+
+    server: str
+    scenario: str
+    workers: int
+    expect_status: int
+    state: str
+    note: str = ""
+    wrk: WrkResult | None = None
+    server_cpu_cores: list[float] = field(default_factory=list)
+
+    @property
+    def measured(self) -> bool:
+        return self.wrk is not None and self.state in ("ok", "suspect")
+
+
+@dataclass
+class RunLog:
+    outcomes: list[Outcome] = field(default_factory=list)
+    server_stops: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+
+STARLETTE_HELLO = "starlette GET /"
+HEALTHZ = "keyport GET /healthz"
+ME = "keyport GET /v4/user/me"
+ME_AS_USER = "keyport GET /v4/user/me + user-id header"
+ME_WRONG_SECRET = "keyport GET /v4/user/me wrong secret"
+ME_BAD_CHECKSUM = "keyport GET /v4/user/me bad checksum"
+INVALID_KEY_SCENARIOS = (ME_WRONG_SECRET, ME_BAD_CHECKSUM)

@@ -1,0 +1,289 @@
+"""HTTP benchmark: Keyport's hot path against a plain Starlette hello world, with wrk.
+
+Run: /work/main/.venv/bin/python bench/http_bench.py [--duration 10] [--connections 64] [--quick]
+
+Servers listen on free 127.0.0.1 ports only. Each scenario is checked with one plain request
+first (a wrong status means "broken", not a number), warmed up, measured with
+`wrk -t2 -c<connections> -d<duration>s`, and checked again afterwards. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+
+import _keyport
+from _model import (
+    HEALTHZ,
+    ME,
+    ME_AS_USER,
+    ME_BAD_CHECKSUM,
+    ME_WRONG_SECRET,
+    STARLETTE_HELLO,
+    Outcome,
+    RunLog,
+    Scenario,
+    ServerPlan,
+)
+from _procs import (
+    HOST,
+    Server,
+    ServerError,
+    cpu_cores_used,
+    free_port,
+    group_cpu_ticks,
+    http_status,
+    start_server,
+    stop_server,
+    wait_idle,
+    wait_ready,
+)
+from _report import machine_description, print_machine, print_table, print_targets, target_checks
+from _report import write_json as write_results
+from _wrk import WrkError, run_wrk, write_script
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_DIR = BENCH_DIR.parent
+VENV_BIN = REPO_DIR / ".venv" / "bin"
+STARTUP_TIMEOUT = 60.0
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per scenario")
+    parser.add_argument("--quick", action="store_true", help="smoke test: 3s runs, 1s warm-up")
+    parser.add_argument("--workers", default="1,2", help="Keyport worker counts, e.g. 1,2")
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for Keyport (e.g. to raise rate limits); repeatable",
+    )
+    parser.add_argument("--keyport-bin", type=Path, default=VENV_BIN / "keyport")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.duration, args.warmup = 3, 1
+    args.worker_counts = [int(n) for n in args.workers.split(",") if n.strip()]
+    args.extra_env = dict(item.split("=", 1) for item in args.server_env)
+    return args
+
+
+def python_bin() -> str:
+    venv_python = VENV_BIN / "python"
+    return str(venv_python) if venv_python.exists() else sys.executable
+
+
+def starlette_plan(workdir: Path) -> ServerPlan:
+    uvicorn = [python_bin(), "-m", "uvicorn", "starlette_hello:app", "--app-dir", str(BENCH_DIR)]
+    options = f"--host {HOST} --port {{port}} --workers 1 --loop uvloop --http httptools"
+    argv = [*uvicorn, *options.split(), "--no-access-log", "--log-level", "warning"]
+    scenario = Scenario(STARLETTE_HELLO, "/", 200)
+    return ServerPlan("starlette", 1, argv, dict(os.environ), workdir, "/", [scenario])
+
+
+def keyport_scenarios(
+    keyport_bin: Path, workdir: Path, extra_env: dict[str, str]
+) -> list[Scenario]:
+    """Set up the bench database and derive the scenarios; those that cannot run say why."""
+    healthz = Scenario(HEALTHZ, "/healthz", 200)
+    try:
+        setup = _keyport.set_up(keyport_bin, workdir, extra_env)
+    except _keyport.KeyportError as error:
+        print(f"Keyport set-up failed, only /healthz will be measured:\n{error}\n")
+        reason = f"set-up failed: {str(error).splitlines()[0]}"
+        names = (ME, ME_AS_USER, ME_WRONG_SECRET, ME_BAD_CHECKSUM)
+        return [healthz, *(Scenario(name, "/v4/user/me", 0, skip_reason=reason) for name in names)]
+    bearer = {"Authorization": f"Bearer {setup.key}"}
+    as_user = {**bearer, "x-meetergo-api-user-id": setup.owner_id}
+    bad_checksum = {"Authorization": f"Bearer {_keyport.bad_checksum_key(setup.key)}"}
+    return [
+        healthz,
+        Scenario(ME, "/v4/user/me", 200, bearer),
+        Scenario(ME_AS_USER, "/v4/user/me", 200, as_user),
+        wrong_secret_scenario(setup, keyport_bin, workdir, extra_env),
+        Scenario(ME_BAD_CHECKSUM, "/v4/user/me", 401, bad_checksum),
+    ]
+
+
+def wrong_secret_scenario(
+    setup: _keyport.KeyportSetup, keyport_bin: Path, workdir: Path, extra_env: dict[str, str]
+) -> Scenario:
+    """Same key id, changed secret, valid checksum; or a key from another database if the
+    checksum encoding is not recognised (both reach the digest lookup and miss)."""
+    checksum = _keyport.find_checksum(setup.key)
+    if checksum is not None:
+        header = {"Authorization": f"Bearer {_keyport.wrong_secret_key(setup.key, checksum)}"}
+        return Scenario(ME_WRONG_SECRET, "/v4/user/me", 401, header)
+    print("Key checksum encoding not recognised: using a key from another database instead.")
+    foreign_dir = workdir / "foreign"
+    foreign_dir.mkdir(exist_ok=True)
+    try:
+        foreign = _keyport.set_up(keyport_bin, foreign_dir, extra_env)
+    except _keyport.KeyportError as error:
+        reason = f"no wrong-secret key could be built: {str(error).splitlines()[0]}"
+        return Scenario(ME_WRONG_SECRET, "/v4/user/me", 401, skip_reason=reason)
+    header = {"Authorization": f"Bearer {foreign.key}"}
+    return Scenario(ME_WRONG_SECRET + " (foreign key)", "/v4/user/me", 401, header)
+
+
+def keyport_plans(args: argparse.Namespace, workdir: Path) -> list[ServerPlan]:
+    problem = _keyport.cli_problem(args.keyport_bin)
+    if problem is not None:
+        print(f"Keyport is not runnable ({problem}): running the Starlette scenario only.\n")
+        return []
+    workdir.mkdir()
+    scenarios = keyport_scenarios(args.keyport_bin, workdir, args.extra_env)
+    env = _keyport.server_env(_keyport.database_url(workdir), args.extra_env)
+    return [
+        ServerPlan(
+            "keyport", n, serve_argv(args.keyport_bin, n), env, workdir, "/healthz", scenarios
+        )
+        for n in args.worker_counts
+    ]
+
+
+def serve_argv(keyport_bin: Path, workers: int) -> list[str]:
+    options = f"--host {HOST} --port {{port}} --workers {workers}"
+    return [str(keyport_bin), "serve", *options.split()]
+
+
+def run_plan(plan: ServerPlan, args: argparse.Namespace, log: RunLog) -> None:
+    port = free_port()
+    log_path = plan.cwd / f"{plan.label}-{plan.workers}w.log"
+    print(f"Starting {plan.label} with {plan.workers} worker(s) on {HOST}:{port} ...")
+    server = start_server(plan.label, plan.argv_for(port), plan.env, port, log_path, plan.cwd)
+    try:
+        wait_ready(server, plan.ready_path, STARTUP_TIMEOUT)
+        wait_idle(server, timeout=20.0)
+        for scenario in plan.scenarios:
+            log.outcomes.append(run_scenario(server, plan, scenario, args))
+    except ServerError as error:
+        print(f"  {error}")
+        note = f"server failed: {str(error).splitlines()[0]}"
+        log.outcomes += [_broken(plan, scenario, note) for scenario in plan.scenarios]
+    finally:
+        stopped = stop_server(server)
+        log.server_stops.append(f"{plan.label} {plan.workers}w {stopped}")
+        if not stopped.startswith("stopped cleanly"):
+            print(f"  {plan.label} {plan.workers}w {stopped}; log tail:\n{server.log_tail()}")
+
+
+def run_scenario(
+    server: Server, plan: ServerPlan, scenario: Scenario, args: argparse.Namespace
+) -> Outcome:
+    if scenario.skip_reason:
+        return _outcome(plan, scenario, "skipped", scenario.skip_reason)
+    problem = status_problem(server, scenario, "pre-check")
+    if problem:
+        return _outcome(plan, scenario, "broken", problem)
+    print(f"  {scenario.name}: warm-up {args.warmup}s, measure {args.duration}s")
+    slug = re.sub(r"[^a-z0-9]+", "-", scenario.name.lower()).strip("-")
+    script = write_script(plan.cwd / f"{slug}-{plan.workers}w.lua", scenario.headers)
+    url = server.base_url + scenario.path
+    try:
+        run_wrk(url, script, args.warmup, args.connections)
+        before, started = group_cpu_ticks(server.process.pid), time.monotonic()
+        result = run_wrk(url, script, args.duration, args.connections)
+        cores = cpu_cores_used(
+            before, group_cpu_ticks(server.process.pid), time.monotonic() - started
+        )
+    except WrkError as error:
+        return _outcome(plan, scenario, "broken", str(error))
+    outcome = _outcome(plan, scenario, "ok")
+    outcome.wrk = result
+    outcome.server_cpu_cores = sorted((c for c in cores.values() if c >= 0.02), reverse=True)
+    _flag_suspect(outcome, status_problem(server, scenario, "post-check"))
+    return outcome
+
+
+def status_problem(server: Server, scenario: Scenario, when: str) -> str | None:
+    """Why one plain request does not get the scenario's expected status, or None."""
+    try:
+        status, body = http_status(server.base_url + scenario.path, scenario.headers)
+    except OSError as error:
+        return f"{when}: no answer ({error})"
+    if status == scenario.expect_status:
+        return None
+    return f"{when}: got {status}, expected {scenario.expect_status}: {body[:200]!r}"
+
+
+def _flag_suspect(outcome: Outcome, post_check: str | None) -> None:
+    assert outcome.wrk is not None
+    notes = [post_check] if post_check else []
+    unexpected_errors = outcome.expect_status < 400 and outcome.wrk.non_2xx_3xx > 0
+    if unexpected_errors:
+        notes.append(f"{outcome.wrk.non_2xx_3xx} non-2xx/3xx responses during the run")
+    if any(outcome.wrk.socket_errors.values()):
+        notes.append(f"socket errors {outcome.wrk.socket_errors}")
+    if notes:
+        outcome.state, outcome.note = "suspect", "; ".join(notes)
+
+
+def _outcome(plan: ServerPlan, scenario: Scenario, state: str, note: str = "") -> Outcome:
+    return Outcome(plan.label, scenario.name, plan.workers, scenario.expect_status, state, note)
+
+
+def _broken(plan: ServerPlan, scenario: Scenario, note: str) -> Outcome:
+    state = "skipped" if scenario.skip_reason else "broken"
+    return _outcome(plan, scenario, state, scenario.skip_reason or note)
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def run_all(args: argparse.Namespace, log: RunLog) -> None:
+    with tempfile.TemporaryDirectory(prefix="keyport-bench-") as tmp:
+        workdir = Path(tmp)
+        try:
+            plans = [starlette_plan(workdir), *keyport_plans(args, workdir / "keyport")]
+            for plan in plans:
+                run_plan(plan, args, log)
+        except KeyboardInterrupt:
+            log.interrupted = True
+            print("\nInterrupted: servers stopped, reporting what was measured.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    if shutil.which("wrk") is None:
+        print("wrk is not installed: apt-get install -y wrk", file=sys.stderr)
+        return 2
+    machine = machine_description()
+    print_machine(machine)
+    log = RunLog()
+    run_all(args, log)
+    print()
+    print_table(log)
+    print_targets(target_checks(log))
+    stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
+    results = BENCH_DIR / "results" / f"http-{stamp}.json"
+    settings = {
+        "duration_s": args.duration,
+        "connections": args.connections,
+        "threads": 2,
+        "warmup_s": args.warmup,
+        "quick": args.quick,
+        "keyport_workers": args.worker_counts,
+        "command": " ".join(sys.argv),
+    }
+    write_results(results, log, machine, settings)
+    print(f"\nResults written to {results}")
+    return 130 if log.interrupted else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,297 @@
+"""The `keyport` command: serve, init, user, key, db, scan. Thin: parse, call a service, print."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from keyport.bootstrap import Container, build_container
+from keyport.config import Settings, SettingsError
+from keyport.domain.audit import Actor
+from keyport.domain.errors import KeyportError, ValidationFailed
+from keyport.domain.keys import ApiKey, KeyStatus
+from keyport.domain.users import NewUser, Role
+from keyport.web.api.schemas import UserOut, iso_utc
+
+T = TypeVar("T")
+DEMO_COMPANY = "Demo Company"
+DEMO_OWNER_EMAIL = "owner@example.com"
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    click.echo(f"keyport: {message}", err=True)
+    sys.exit(code)
+
+
+def _describe(error: KeyportError) -> str:
+    return f"{error.message}: {error}" if isinstance(error, ValidationFailed) else error.message
+
+
+def _run(work: Callable[[Container], Awaitable[T]]) -> T:
+    """Build the container, migrate the database if needed, run `work`, close everything."""
+    try:
+        settings = Settings.from_env(os.environ)
+    except SettingsError as error:
+        _fail(str(error))
+
+    async def main() -> T:
+        container = build_container(settings)
+        try:
+            await container.migrate()
+            return await work(container)
+        finally:
+            await container.engine.dispose()
+
+    try:
+        return asyncio.run(main())
+    except KeyportError as error:
+        _fail(_describe(error))
+    except OSError as error:
+        _fail(f"cannot reach the database: {error}", code=1)
+
+
+def _print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def _key_state(key: ApiKey, now: Any) -> str:
+    if key.status is KeyStatus.REVOKED:
+        return "revoked"
+    if key.is_expired(now):
+        return "expired"
+    return "active" if key.status is KeyStatus.ACTIVE else "deactivated"
+
+
+def _key_json(key: ApiKey, now: Any) -> dict[str, Any]:
+    return {
+        "id": key.id, "name": key.name, "hint": key.hint, "status": key.status.value,
+        "state": _key_state(key, now), "expiresAt": iso_utc(key.expires_at),
+        "createdAt": iso_utc(key.created_at), "createdBy": key.created_by,
+        "lastUsedAt": iso_utc(key.last_used_at) if key.last_used_at else None,
+        "lastUsedIp": key.last_used_ip,
+    }
+
+
+@click.group(help="Keyport: platform API keys compatible with the meetergo v4 model.")
+def cli() -> None:
+    pass
+
+
+company_option = click.option(
+    "--company-id", default=None, help="The company; may be left out when only one exists."
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+
+
+@cli.command(help="Run the HTTP service (migrates the database first).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+def serve(host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    async def prepare(container: Container) -> str | None:
+        if await container.companies.list_companies(limit=1):
+            return None
+        password = secrets.token_urlsafe(12)
+        await container.companies.create_company(
+            DEMO_COMPANY, NewUser(DEMO_OWNER_EMAIL, "Demo", "Owner", "UTC"), Actor.cli(),
+            owner_password=password,
+        )
+        return password
+
+    password = _run(prepare)
+    base = f"http://{'localhost' if host in {'127.0.0.1', '0.0.0.0'} else host}:{port}"  # noqa: S104
+    click.echo(f"Keyport dashboard: {base}/admin/api-keys")
+    if password is not None:
+        click.echo(f"First start: created {DEMO_COMPANY!r}. Sign in as {DEMO_OWNER_EMAIL} "
+                   f"with password {password}")
+        click.echo("  (shown once; change it with `keyport user set-password`)")
+    click.echo(f"API: {base}/v4/user/me   docs: {base}/schema   OpenAPI: {base}/openapi.json")
+    settings = Settings.from_env(os.environ)
+    uvicorn.run(
+        "keyport.web.asgi:create_app_from_env", factory=True, host=host, port=port,
+        workers=workers, loop="uvloop", http="httptools", access_log=settings.access_log,
+        log_level="warning", timeout_graceful_shutdown=10, server_header=False,
+    )
+
+
+@cli.command(help="Create a company and its owner.")
+@click.option("--company", "company_name", required=True, help="Company name.")
+@click.option("--owner-email", required=True)
+@click.option("--owner-password", default=None, help="Dashboard password (at least 10 chars).")
+@click.option("--owner-given-name", default="Account", show_default=True)
+@click.option("--owner-family-name", default="Owner", show_default=True)
+@json_option
+def init(company_name: str, owner_email: str, owner_password: str | None,
+         owner_given_name: str, owner_family_name: str, as_json: bool) -> None:
+    owner = NewUser(owner_email, owner_given_name, owner_family_name, "UTC")
+    created = _run(lambda c: c.companies.create_company(
+        company_name, owner, Actor.cli(), owner_password=owner_password))
+    if as_json:
+        _print_json({"companyId": created.company.id, "ownerId": created.owner.id})
+    else:
+        click.echo(f"Created company {created.company.name} ({created.company.id}) "
+                   f"with owner {created.owner.email} ({created.owner.id})")
+
+
+@cli.group(help="Manage users.")
+def user() -> None:
+    pass
+
+
+@user.command("create", help="Create a user in a company.")
+@click.option("--email", required=True)
+@click.option("--given-name", required=True)
+@click.option("--family-name", required=True)
+@click.option("--role", type=click.Choice(["member", "admin", "owner"]), default="member",
+              show_default=True)
+@click.option("--timezone", default="Europe/Berlin", show_default=True)
+@click.option("--password", default=None, help="Dashboard password (at least 10 chars).")
+@company_option
+@json_option
+def user_create(email: str, given_name: str, family_name: str, role: str, timezone: str,
+                password: str | None, company_id: str | None, as_json: bool) -> None:
+    new_user = NewUser(email, given_name, family_name, timezone, role=Role(role))
+
+    async def work(c: Container) -> Any:
+        company = await c.companies.resolve_company(company_id)
+        return await c.users.create_user(company.id, new_user, Actor.cli(), password=password)
+
+    created = _run(work)
+    if as_json:
+        _print_json(json.loads(_encode_user(created)))
+    else:
+        click.echo(f"Created {created.role.value} {created.email} ({created.id})")
+
+
+def _encode_user(created: Any) -> bytes:
+    import msgspec
+
+    return msgspec.json.encode(UserOut.of(created))
+
+
+@user.command("set-password", help="Set or reset a user's dashboard password.")
+@click.option("--email", required=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="Asked for when left out.")
+def user_set_password(email: str, password: str) -> None:
+    changed = _run(lambda c: c.users.set_password(email, password, Actor.cli()))
+    click.echo(f"Password set for {changed.email}")
+
+
+@cli.group(help="Manage API keys.")
+def key() -> None:
+    pass
+
+
+@key.command("create", help="Issue a key; it is shown once.")
+@click.option("--name", default=None, help="Optional, up to 100 characters.")
+@click.option("--days", required=True, type=int, help="Days until it expires, 1 to 90.")
+@company_option
+@json_option
+def key_create(name: str | None, days: int, company_id: str | None, as_json: bool) -> None:
+    async def work(c: Container) -> Any:
+        company = await c.companies.resolve_company(company_id)
+        return await c.keys.issue_key(company.id, name=name, days=days, actor=Actor.cli())
+
+    issued = _run(work)
+    record = issued.record
+    if as_json:
+        _print_json({"id": record.id, "key": issued.key, "name": record.name,
+                     "expiresAt": iso_utc(record.expires_at)})
+        return
+    click.echo(f"Created API key {record.id}" + (f" ({record.name})" if record.name else "")
+               + f", expires {iso_utc(record.expires_at)}")
+    click.echo(issued.key)
+    click.echo("Copy it now: it will not be shown again.", err=True)
+
+
+@key.command("list", help="List a company's keys (never their secrets).")
+@company_option
+@json_option
+def key_list(company_id: str | None, as_json: bool) -> None:
+    async def work(c: Container) -> Any:
+        company = await c.companies.resolve_company(company_id)
+        page = await c.keys.list_keys(company.id, limit=10_000)
+        return page, c.clock.now()
+
+    page, now = _run(work)
+    if as_json:
+        _print_json([_key_json(k, now) for k in page.keys])
+        return
+    if not page.keys:
+        click.echo("No API keys yet: create one with `keyport key create --days 30`.")
+        return
+    click.echo(f"{'ID':36}  {'STATE':11}  {'EXPIRES':24}  NAME")
+    for k in page.keys:
+        click.echo(f"{k.id:36}  {_key_state(k, now):11}  {iso_utc(k.expires_at):24}  "
+                   f"{k.name or '-'}")
+
+
+def _key_change(verb: str, change: Callable[[Container, str, str], Awaitable[ApiKey]]) -> Any:
+    @key.command(verb, help=f"{verb.capitalize()} a key.")
+    @click.argument("key_id")
+    @company_option
+    def command(key_id: str, company_id: str | None) -> None:
+        async def work(c: Container) -> ApiKey:
+            company = await c.companies.resolve_company(company_id)
+            return await change(c, company.id, key_id)
+
+        changed = _run(work)
+        click.echo(f"API key {changed.id} is now {changed.status.value}")
+
+    return command
+
+
+_key_change("deactivate", lambda c, co, k: c.keys.deactivate_key(co, k, Actor.cli()))
+_key_change("activate", lambda c, co, k: c.keys.activate_key(co, k, Actor.cli()))
+_key_change("revoke", lambda c, co, k: c.keys.revoke_key(co, k, Actor.cli()))
+
+
+@cli.group(help="Database maintenance.")
+def db() -> None:
+    pass
+
+
+@db.command("upgrade", help="Create or migrate the schema to the newest version.")
+def db_upgrade() -> None:
+    async def nothing(_: Container) -> None:
+        return None
+
+    _run(nothing)
+    click.echo("Database is up to date.")
+
+
+@cli.command(help="Find leaked Keyport keys (valid checksum) in files.")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+def scan(paths: tuple[Path, ...]) -> None:
+    from keyport.scan import scan_paths
+
+    found = 0
+    for location, key_id in scan_paths(paths):
+        found += 1
+        click.echo(f"{location}: Keyport API key {key_id}")
+    if found:
+        click.echo(f"{found} key(s) found: revoke them with `keyport key revoke ID`.", err=True)
+        sys.exit(1)
+
+
+def main() -> None:
+    """Entry point: every error is one line on stderr; bad input exits 2."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        _fail("aborted", code=1)
+    except click.ClickException as error:
+        _fail(error.format_message(), code=error.exit_code)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)

@@ -1,0 +1,1 @@
+"""Storage adapters: SQLAlchemy tables, repositories, unit of work and Alembic migrations."""

@@ -1,0 +1,241 @@
+"""SQLAlchemy Core implementations of the repository protocols in services.ports."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from keyport.db import rows
+from keyport.db.tables import api_keys, audit_events, cache_invalidations, companies, users
+from keyport.domain.audit import Actor, AuditEvent
+from keyport.domain.keys import ApiKey, KeyStatus
+from keyport.domain.principal import Principal
+from keyport.domain.users import NewUser, Role, User, UserChanges, UserType
+from keyport.services.ports import AuditFilter, Company
+
+_live_user = users.c.deleted_at.is_(None)
+
+
+class _Repository:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+
+class SqlCompanyRepository(_Repository):
+    async def add(self, company_id: str, name: str, now: datetime) -> Company:
+        await self._connection.execute(
+            insert(companies).values(id=company_id, name=name, created_at=now)
+        )
+        return Company(company_id, name, now)
+
+    async def get(self, company_id: str) -> Company | None:
+        row = (
+            await self._connection.execute(select(companies).where(companies.c.id == company_id))
+        ).first()
+        return Company(row.id, row.name, row.created_at) if row else None
+
+    async def list(self, limit: int = 100) -> Sequence[Company]:
+        result = await self._connection.execute(
+            select(companies).order_by(companies.c.created_at, companies.c.id).limit(limit)
+        )
+        return [Company(r.id, r.name, r.created_at) for r in result]
+
+
+class SqlUserRepository(_Repository):
+    async def add(
+        self, user_id: str, company_id: str, user: NewUser, password_hash: str | None,
+        now: datetime,
+    ) -> User:
+        await self._connection.execute(
+            insert(users).values(
+                id=user_id, company_id=company_id, email=user.email,
+                given_name=user.given_name, family_name=user.family_name, slug=user.slug,
+                timezone=user.timezone, language=user.language, role=user.role.value,
+                user_type=user.user_type.value, password_hash=password_hash,
+                created_at=now, updated_at=now,
+            )
+        )
+        return User(user_id, company_id, user.email, user.given_name, user.family_name, user.slug,
+                    user.timezone, user.language, user.role, user.user_type, now, now)
+
+    async def get(self, company_id: str, user_id: str) -> User | None:
+        row = (
+            await self._connection.execute(
+                select(users).where(
+                    users.c.id == user_id, users.c.company_id == company_id, _live_user
+                )
+            )
+        ).first()
+        return rows.to_user(row) if row else None
+
+    async def get_any(self, user_id: str) -> User | None:
+        row = (
+            await self._connection.execute(select(users).where(users.c.id == user_id, _live_user))
+        ).first()
+        return rows.to_user(row) if row else None
+
+    async def get_by_email(self, email: str) -> tuple[User, str | None] | None:
+        row = (
+            await self._connection.execute(
+                select(users).where(users.c.email == email, _live_user)
+            )
+        ).first()
+        return (rows.to_user(row), row.password_hash) if row else None
+
+    async def owner_id(self, company_id: str) -> str | None:
+        return await self._connection.scalar(
+            select(users.c.id).where(
+                users.c.company_id == company_id, users.c.role == Role.OWNER.value, _live_user
+            )
+        )
+
+    async def list(
+        self, company_id: str, user_type: UserType | None, limit: int, offset: int
+    ) -> tuple[Sequence[User], int]:
+        condition = and_(users.c.company_id == company_id, _live_user)
+        if user_type is not None:
+            condition = and_(condition, users.c.user_type == user_type.value)
+        total = await self._connection.scalar(select(func.count()).where(condition)) or 0
+        result = await self._connection.execute(
+            select(users).where(condition).order_by(users.c.created_at, users.c.id)
+            .limit(limit).offset(offset)
+        )
+        return [rows.to_user(r) for r in result], int(total)
+
+    async def email_taken(self, email: str) -> bool:
+        found = await self._connection.scalar(
+            select(users.c.id).where(users.c.email == email, _live_user)
+        )
+        return found is not None
+
+    async def slug_taken(self, slug: str, except_user_id: str | None = None) -> bool:
+        condition = and_(users.c.slug == slug, _live_user)
+        if except_user_id is not None:
+            condition = and_(condition, users.c.id != except_user_id)
+        return await self._connection.scalar(select(users.c.id).where(condition)) is not None
+
+    async def update(self, user_id: str, changes: UserChanges, now: datetime) -> None:
+        values: dict[str, Any] = {"updated_at": now}
+        if changes.given_name is not None:
+            values["given_name"] = changes.given_name
+        if changes.family_name is not None:
+            values["family_name"] = changes.family_name
+        if changes.slug is not None:
+            values["slug"] = changes.slug
+        await self._connection.execute(update(users).where(users.c.id == user_id).values(values))
+
+    async def soft_delete(self, user_id: str, now: datetime) -> None:
+        await self._connection.execute(
+            update(users).where(users.c.id == user_id).values(deleted_at=now, updated_at=now,
+                                                              password_hash=None)
+        )
+
+    async def set_password_hash(self, user_id: str, password_hash: str, now: datetime) -> None:
+        await self._connection.execute(
+            update(users).where(users.c.id == user_id)
+            .values(password_hash=password_hash, updated_at=now)
+        )
+
+
+class SqlKeyRepository(_Repository):
+    async def add(self, key: ApiKey, digest: str) -> None:
+        await self._connection.execute(
+            insert(api_keys).values(
+                id=key.id, company_id=key.company_id, name=key.name, digest=digest,
+                hint=key.hint, status=key.status.value, expires_at=key.expires_at,
+                created_at=key.created_at, created_by=key.created_by,
+            )
+        )
+
+    async def get(self, company_id: str, key_id: str) -> ApiKey | None:
+        row = (
+            await self._connection.execute(
+                select(api_keys).where(api_keys.c.id == key_id, api_keys.c.company_id == company_id)
+            )
+        ).first()
+        return rows.to_api_key(row) if row else None
+
+    async def list(self, company_id: str, limit: int, offset: int) -> Sequence[ApiKey]:
+        result = await self._connection.execute(
+            select(api_keys).where(api_keys.c.company_id == company_id)
+            .order_by(api_keys.c.created_at.desc(), api_keys.c.id).limit(limit).offset(offset)
+        )
+        return [rows.to_api_key(r) for r in result]
+
+    async def count(self, company_id: str) -> int:
+        total = await self._connection.scalar(
+            select(func.count()).where(api_keys.c.company_id == company_id)
+        )
+        return int(total or 0)
+
+    async def set_status(self, key_id: str, status: KeyStatus) -> None:
+        await self._connection.execute(
+            update(api_keys).where(api_keys.c.id == key_id).values(status=status.value)
+        )
+
+    async def principal_by_digest(self, digest: str) -> Principal | None:
+        owner = (
+            select(users.c.id).where(
+                users.c.company_id == api_keys.c.company_id,
+                users.c.role == Role.OWNER.value, _live_user,
+            ).scalar_subquery()
+        )
+        row = (
+            await self._connection.execute(
+                select(api_keys.c.id, api_keys.c.company_id, api_keys.c.status,
+                       api_keys.c.expires_at, owner.label("owner_id"))
+                .where(api_keys.c.digest == digest)
+            )
+        ).first()
+        if row is None or row.owner_id is None:
+            return None
+        return Principal(row.id, row.company_id, row.owner_id, KeyStatus(row.status),
+                         row.expires_at.timestamp())
+
+
+class SqlAuditRepository(_Repository):
+    async def add(
+        self, *, company_id: str | None, action: str, actor: Actor, target_type: str,
+        target_id: str | None, now: datetime, details: dict[str, Any] | None = None,
+    ) -> None:
+        await self._connection.execute(
+            insert(audit_events).values(
+                company_id=company_id, action=action, actor_label=actor.label,
+                actor_user_id=actor.user_id, actor_key_id=actor.key_id, ip=actor.ip,
+                target_type=target_type, target_id=target_id, occurred_at=now,
+                details=details or {},
+            )
+        )
+
+    async def list(
+        self, filters: AuditFilter, limit: int, offset: int
+    ) -> tuple[Sequence[AuditEvent], int]:
+        conditions = []
+        if filters.company_id is not None:
+            conditions.append(audit_events.c.company_id == filters.company_id)
+        if filters.action:
+            conditions.append(audit_events.c.action == filters.action)
+        if filters.actor_user_id:
+            conditions.append(audit_events.c.actor_user_id == filters.actor_user_id)
+        if filters.target_id:
+            conditions.append(audit_events.c.target_id == filters.target_id)
+        where = and_(True, *conditions)
+        total = await self._connection.scalar(select(func.count()).where(where)
+                                              .select_from(audit_events))
+        result = await self._connection.execute(
+            select(audit_events).where(where)
+            .order_by(audit_events.c.occurred_at.desc(), audit_events.c.id.desc())
+            .limit(limit).offset(offset)
+        )
+        return [rows.to_audit_event(r) for r in result], int(total or 0)
+
+
+class SqlInvalidationLog(_Repository):
+    async def append(self, kind: str, target: str, now: datetime) -> None:
+        await self._connection.execute(
+            insert(cache_invalidations).values(kind=kind, target=target, created_at=now)
+        )

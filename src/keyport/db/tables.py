@@ -1,0 +1,135 @@
+"""The schema, as SQLAlchemy Core tables. Alembic migrations must match this file."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    text,
+)
+
+from keyport.db.types import UtcDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# BigInteger autoincrement ids that SQLite also numbers by itself.
+AutoId = BigInteger().with_variant(Integer(), "sqlite")
+
+companies = Table(
+    "companies",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("company_id", String(36), ForeignKey("companies.id"), nullable=False),
+    Column("email", String(254), nullable=False),
+    Column("given_name", String(100), nullable=False),
+    Column("family_name", String(100), nullable=False),
+    Column("slug", String(100), nullable=True),
+    Column("timezone", String(64), nullable=False),
+    Column("language", String(8), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("user_type", String(16), nullable=False),
+    Column("password_hash", String(255), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("deleted_at", UtcDateTime(), nullable=True),
+    CheckConstraint("role IN ('owner', 'admin', 'member')", name="role"),
+    CheckConstraint(
+        "user_type IN ('standard', 'resource', 'api-platform', 'partner')", name="user_type"
+    ),
+    Index("ix_users_company_id", "company_id"),
+    # Emails and slugs are unique among users that are not deleted.
+    Index(
+        "uq_users_email_live",
+        "email",
+        unique=True,
+        sqlite_where=text("deleted_at IS NULL"),
+        postgresql_where=text("deleted_at IS NULL"),
+    ),
+    Index(
+        "uq_users_slug_live",
+        "slug",
+        unique=True,
+        sqlite_where=text("deleted_at IS NULL AND slug IS NOT NULL"),
+        postgresql_where=text("deleted_at IS NULL AND slug IS NOT NULL"),
+    ),
+    # One owner per company.
+    Index(
+        "uq_users_owner",
+        "company_id",
+        unique=True,
+        sqlite_where=text("role = 'owner' AND deleted_at IS NULL"),
+        postgresql_where=text("role = 'owner' AND deleted_at IS NULL"),
+    ),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("company_id", String(36), ForeignKey("companies.id"), nullable=False),
+    Column("name", String(100), nullable=True),
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("hint", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("created_by", String(36), nullable=True),
+    Column("last_used_at", UtcDateTime(), nullable=True),
+    Column("last_used_ip", String(64), nullable=True),
+    CheckConstraint("status IN ('active', 'inactive', 'revoked')", name="status"),
+    Index("ix_api_keys_company_created", "company_id", "created_at"),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("company_id", String(36), nullable=True),
+    Column("action", String(64), nullable=False),
+    Column("actor_label", String(16), nullable=False),
+    Column("actor_user_id", String(36), nullable=True),
+    Column("actor_key_id", String(36), nullable=True),
+    Column("target_type", String(32), nullable=False),
+    Column("target_id", String(64), nullable=True),
+    Column("occurred_at", UtcDateTime(), nullable=False),
+    Column("ip", String(64), nullable=True),
+    Column("details", JSON(), nullable=False),
+    Index("ix_audit_events_company_time", "company_id", "occurred_at"),
+    Index("ix_audit_events_target", "target_id"),
+)
+
+# A log of cache-relevant changes; every process polls it to evict what others changed.
+cache_invalidations = Table(
+    "cache_invalidations",
+    metadata,
+    Column("seq", AutoId, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("target", String(64), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+__all__ = ["api_keys", "audit_events", "cache_invalidations", "companies", "metadata", "users"]

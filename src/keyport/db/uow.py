@@ -1,0 +1,76 @@
+"""The unit of work: one database transaction and the repositories that share it."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from keyport.db.engine import WRITE_OPTION
+from keyport.db.repositories import (
+    SqlAuditRepository,
+    SqlCompanyRepository,
+    SqlInvalidationLog,
+    SqlKeyRepository,
+    SqlUserRepository,
+)
+from keyport.services.ports import (
+    AuditRepository,
+    CompanyRepository,
+    InvalidationLog,
+    KeyRepository,
+    UserRepository,
+)
+
+
+class SqlUnitOfWork:
+    """`async with uow:` opens a transaction; `commit()` ends it, leaving without rolls back."""
+
+    companies: CompanyRepository
+    users: UserRepository
+    keys: KeyRepository
+    audit: AuditRepository
+    invalidations: InvalidationLog
+
+    def __init__(self, engine: AsyncEngine, *, write: bool = False) -> None:
+        self._engine = engine
+        self._write = write
+        self._connection: AsyncConnection | None = None
+
+    async def __aenter__(self) -> SqlUnitOfWork:
+        connection = await self._engine.connect()
+        if self._write:
+            connection = await connection.execution_options(**{WRITE_OPTION: True})
+        await connection.begin()
+        self._connection = connection
+        self.companies = SqlCompanyRepository(connection)
+        self.users = SqlUserRepository(connection)
+        self.keys = SqlKeyRepository(connection)
+        self.audit = SqlAuditRepository(connection)
+        self.invalidations = SqlInvalidationLog(connection)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            if connection.in_transaction():
+                await connection.rollback()
+        finally:
+            await connection.close()
+
+    async def commit(self) -> None:
+        assert self._connection is not None, "commit() outside `async with`"
+        await self._connection.commit()
+
+
+class SqlUnitOfWorkFactory:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    def __call__(self, *, write: bool = False) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self._engine, write=write)

@@ -1,0 +1,1 @@
+"""Pure rules of Keyport: keys, users, roles and errors. Imports only the standard library."""

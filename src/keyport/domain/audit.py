@@ -1,0 +1,49 @@
+"""Audit events: who did what to which thing, when and from where."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class AuditAction(StrEnum):
+    COMPANY_CREATED = "company.created"
+    KEY_CREATED = "api_key.created"
+    KEY_DEACTIVATED = "api_key.deactivated"
+    KEY_ACTIVATED = "api_key.activated"
+    KEY_REVOKED = "api_key.revoked"
+    USER_CREATED = "user.created"
+    USER_UPDATED = "user.updated"
+    USER_DELETED = "user.deleted"
+    USER_PASSWORD_SET = "user.password_set"
+    SIGN_IN_SUCCEEDED = "auth.sign_in"
+    SIGN_IN_FAILED = "auth.sign_in_failed"
+    SIGNED_OUT = "auth.sign_out"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who acted: a user (through the dashboard or a key) or an operator at the CLI."""
+
+    label: str  # "user", "api_key" or "cli"
+    user_id: str | None = None
+    key_id: str | None = None
+    ip: str | None = None
+
+    @classmethod
+    def cli(cls) -> Actor:
+        return cls("cli")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    id: int
+    company_id: str | None
+    action: str
+    actor: Actor
+    target_type: str
+    target_id: str | None
+    occurred_at: datetime
+    details: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,113 @@
+"""Every error a caller of Keyport can meet, as one small hierarchy.
+
+    KeyportError
+    ├── AuthenticationError            401, checked in the order of DESIGN.md §1
+    │   ├── MissingAuthorization       no or empty Authorization header
+    │   ├── InvalidApiKey              malformed, bad checksum, unknown, wrong secret, revoked
+    │   ├── ExpiredApiKey              expires_at <= now
+    │   └── DeactivatedApiKey          status inactive
+    ├── ActingUserError                the x-meetergo-api-user-id rules
+    │   ├── MissingActingUserHeader    400, endpoint needs a user and the header is absent
+    │   ├── InvalidActingUserHeader    400, header is not a UUID
+    │   └── UnknownActingUser          403, no active user of the key's company
+    ├── ValidationFailed               400, with per-field errors
+    ├── PermissionDenied               403, acting user may not do this
+    ├── NotFound                       404, unknown or another company's — never told apart
+    ├── Conflict                       409, duplicate email or slug
+    ├── InvalidKeyTransition           409, e.g. re-activating a revoked key
+    └── ServiceUnavailable             503, a dependency is down
+
+Only `keyport.web.errors` turns these into HTTP answers; the CLI prints their message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class KeyportError(Exception):
+    """Base of every domain error; `message` is safe to show to the caller."""
+
+    message = "Internal error"
+
+    def __init__(self, message: str | None = None) -> None:
+        if message is not None:
+            self.message = message
+        super().__init__(self.message)
+
+
+class AuthenticationError(KeyportError):
+    """The credential itself was refused (HTTP 401)."""
+
+
+class MissingAuthorization(AuthenticationError):
+    message = "Missing authorization header"
+
+
+class InvalidApiKey(AuthenticationError):
+    message = "Invalid API key"
+
+
+class ExpiredApiKey(AuthenticationError):
+    message = "API key has expired"
+
+
+class DeactivatedApiKey(AuthenticationError):
+    message = "API key is deactivated"
+
+
+class ActingUserError(KeyportError):
+    """The key is fine but the user it should act as is not."""
+
+
+class MissingActingUserHeader(ActingUserError):
+    message = "Missing required header 'x-meetergo-api-user-id' for API key authentication"
+
+
+class InvalidActingUserHeader(ActingUserError):
+    message = "Invalid user: x-meetergo-api-user-id must be a UUID"
+
+
+class UnknownActingUser(ActingUserError):
+    message = "Invalid user: no such user in this company"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    field: str
+    message: str
+
+
+class ValidationFailed(KeyportError):
+    message = "Validation failed"
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__()
+        self.errors = errors
+
+    @classmethod
+    def single(cls, field: str, message: str) -> ValidationFailed:
+        return cls([FieldError(field, message)])
+
+    def __str__(self) -> str:
+        return "; ".join(f"{e.field}: {e.message}" for e in self.errors)
+
+
+class PermissionDenied(KeyportError):
+    message = "Forbidden"
+
+
+class NotFound(KeyportError):
+    message = "Not found"
+
+
+class Conflict(KeyportError):
+    message = "Conflict"
+
+
+class InvalidKeyTransition(Conflict):
+    """A lifecycle change the key's status does not allow."""
+
+
+class ServiceUnavailable(KeyportError):
+    message = "Service Unavailable"

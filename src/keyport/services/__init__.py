@@ -1,0 +1,1 @@
+"""Use cases of Keyport. No web framework, template or CLI imports here."""

@@ -1,0 +1,131 @@
+"""Process-local caches for the request path: key principals and acting users.
+
+A hit costs a dict lookup. Every entry lives at most `ttl` seconds, which bounds staleness if
+an eviction from another process is lost. Evictions bump a generation counter; a fill that
+started before an eviction is dropped instead of stored, so a revoke that lands while a
+database read is in flight cannot be undone by that read.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from keyport.domain.principal import Principal
+from keyport.domain.users import User
+
+V = TypeVar("V")
+
+KEY = "key"
+USER = "user"
+COMPANY = "company"
+
+
+class TtlCache(Generic[V]):
+    """A bounded dict whose entries expire; `None` values are cached negative results."""
+
+    def __init__(
+        self, ttl: float, *, negative_ttl: float = 0.0, max_entries: int = 1_000_000,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl = ttl
+        self.negative_ttl = negative_ttl
+        self.max_entries = max_entries
+        self._monotonic = monotonic
+        self._entries: dict[str, tuple[V | None, float]] = {}
+        self.generation = 0
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def lookup(self, key: str) -> tuple[bool, V | None]:
+        """(found, value); found is False on a miss or an expired entry."""
+        entry = self._entries.get(key)
+        if entry is not None and entry[1] > self._monotonic():
+            self.hits += 1
+            return True, entry[0]
+        self.misses += 1
+        return False, None
+
+    def store(self, key: str, value: V | None, generation: int) -> None:
+        if generation != self.generation:
+            return  # something was evicted while this value was being read
+        if value is None and self.negative_ttl <= 0:
+            return
+        if len(self._entries) >= self.max_entries:
+            self._drop_expired_or_clear()
+        ttl = self.ttl if value is not None else self.negative_ttl
+        self._entries[key] = (value, self._monotonic() + ttl)
+
+    def evict_where(self, matches: Callable[[V], bool]) -> None:
+        self.generation += 1
+        doomed = [k for k, (v, _) in self._entries.items() if v is not None and matches(v)]
+        for key in doomed:
+            del self._entries[key]
+
+    def evict(self, key: str) -> None:
+        self.generation += 1
+        self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        self.generation += 1
+        self._entries.clear()
+
+    def _drop_expired_or_clear(self) -> None:
+        now = self._monotonic()
+        self._entries = {k: e for k, e in self._entries.items() if e[1] > now}
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+
+
+class PrincipalCache(TtlCache[Principal]):
+    """Key digest → Principal, with an index to evict by key id."""
+
+    def __init__(self, ttl: float, *, negative_ttl: float, max_entries: int = 1_000_000) -> None:
+        super().__init__(ttl, negative_ttl=negative_ttl, max_entries=max_entries)
+        self._digest_by_key_id: dict[str, str] = {}
+
+    def store(self, key: str, value: Principal | None, generation: int) -> None:
+        super().store(key, value, generation)
+        if value is not None and generation == self.generation:
+            self._digest_by_key_id[value.key_id] = key
+
+    def evict_key(self, key_id: str) -> None:
+        digest = self._digest_by_key_id.pop(key_id, None)
+        self.generation += 1
+        if digest is not None:
+            self._entries.pop(digest, None)
+
+    def evict_company(self, company_id: str) -> None:
+        self.evict_where(lambda p: p.company_id == company_id)
+
+    def clear(self) -> None:
+        super().clear()
+        self._digest_by_key_id.clear()
+
+
+class Caches:
+    """The caches of one process, and the one place an invalidation is applied to them."""
+
+    def __init__(self, *, ttl: float = 10.0, negative_ttl: float = 2.0) -> None:
+        self.principals = PrincipalCache(ttl, negative_ttl=negative_ttl)
+        self.users: TtlCache[User] = TtlCache(ttl)
+
+    def invalidate(self, kind: str, target: str) -> None:
+        if kind == KEY:
+            self.principals.evict_key(target)
+        elif kind == USER:
+            self.users.evict(target)
+        elif kind == COMPANY:
+            self.principals.evict_company(target)
+            self.users.evict_where(lambda u: u.company_id == target)
+        else:
+            self.principals.clear()
+            self.users.clear()
+
+    def clear(self) -> None:
+        self.principals.clear()
+        self.users.clear()

@@ -1,0 +1,100 @@
+"""What the services need from storage, as protocols the `db` package implements."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Protocol
+
+from keyport.domain.audit import Actor, AuditEvent
+from keyport.domain.keys import ApiKey, KeyStatus
+from keyport.domain.principal import Principal
+from keyport.domain.users import NewUser, User, UserChanges, UserType
+
+
+@dataclass(frozen=True, slots=True)
+class Company:
+    id: str
+    name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    company_id: str | None = None
+    action: str | None = None
+    actor_user_id: str | None = None
+    target_id: str | None = None
+
+
+class CompanyRepository(Protocol):
+    async def add(self, company_id: str, name: str, now: datetime) -> Company: ...
+    async def get(self, company_id: str) -> Company | None: ...
+    async def list(self, limit: int = 100) -> Sequence[Company]: ...
+
+
+class UserRepository(Protocol):
+    async def add(
+        self, user_id: str, company_id: str, user: NewUser, password_hash: str | None,
+        now: datetime,
+    ) -> User: ...
+    async def get(self, company_id: str, user_id: str) -> User | None: ...
+    async def get_any(self, user_id: str) -> User | None: ...
+    async def get_by_email(self, email: str) -> tuple[User, str | None] | None: ...
+    async def owner_id(self, company_id: str) -> str | None: ...
+    async def list(
+        self, company_id: str, user_type: UserType | None, limit: int, offset: int
+    ) -> tuple[Sequence[User], int]: ...
+    async def email_taken(self, email: str) -> bool: ...
+    async def slug_taken(self, slug: str, except_user_id: str | None = None) -> bool: ...
+    async def update(self, user_id: str, changes: UserChanges, now: datetime) -> None: ...
+    async def soft_delete(self, user_id: str, now: datetime) -> None: ...
+    async def set_password_hash(self, user_id: str, password_hash: str, now: datetime) -> None: ...
+
+
+class KeyRepository(Protocol):
+    async def add(self, key: ApiKey, digest: str) -> None: ...
+    async def get(self, company_id: str, key_id: str) -> ApiKey | None: ...
+    async def list(self, company_id: str, limit: int, offset: int) -> Sequence[ApiKey]: ...
+    async def count(self, company_id: str) -> int: ...
+    async def set_status(self, key_id: str, status: KeyStatus) -> None: ...
+    async def principal_by_digest(self, digest: str) -> Principal | None: ...
+
+
+class AuditRepository(Protocol):
+    async def add(
+        self, *, company_id: str | None, action: str, actor: Actor, target_type: str,
+        target_id: str | None, now: datetime, details: dict[str, Any] | None = None,
+    ) -> None: ...
+    async def list(
+        self, filters: AuditFilter, limit: int, offset: int
+    ) -> tuple[Sequence[AuditEvent], int]: ...
+
+
+class InvalidationLog(Protocol):
+    """Cross-process record of cache-relevant changes (see services.invalidation)."""
+
+    async def append(self, kind: str, target: str, now: datetime) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction: everything done through its repositories commits or none of it."""
+
+    companies: CompanyRepository
+    users: UserRepository
+    keys: KeyRepository
+    audit: AuditRepository
+    invalidations: InvalidationLog
+
+    async def __aenter__(self) -> UnitOfWork: ...
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+    async def commit(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self, *, write: bool = False) -> UnitOfWork: ...

@@ -1,0 +1,1 @@
+"""The ASGI application: v4 API, admin dashboard, operations endpoints."""

@@ -1,0 +1,35 @@
+"""What a v4 route needs to know about its request: the key, the acting user, the actor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keyport.domain.audit import Actor
+from keyport.domain.principal import Principal
+from keyport.domain.users import User
+from keyport.services.authentication import Authenticator
+from keyport.web.gate import PRINCIPAL, header
+
+USER_HEADER = "x-meetergo-api-user-id"
+_USER_HEADER_BYTES = USER_HEADER.encode()
+
+
+def principal_of(scope: Any) -> Principal:
+    principal: Principal = scope[PRINCIPAL]
+    return principal
+
+
+async def acting_user(authenticator: Authenticator, scope: Any, *, required: bool) -> User:
+    return await authenticator.acting_user(
+        principal_of(scope), header(scope, _USER_HEADER_BYTES), required=required
+    )
+
+
+def client_ip(scope: Any) -> str | None:
+    client = scope.get("client")
+    return str(client[0]) if client else None
+
+
+def api_actor(scope: Any, user: User) -> Actor:
+    return Actor("api_key", user_id=user.id, key_id=principal_of(scope).key_id,
+                 ip=client_ip(scope))

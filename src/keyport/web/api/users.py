@@ -1,0 +1,83 @@
+"""The v4 user endpoints (DESIGN.md §1): parse, call one service, shape the answer."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Request, Router, delete, get, patch, post
+from litestar.params import Parameter
+
+from keyport.bootstrap import Container
+from keyport.domain.errors import ValidationFailed
+from keyport.domain.users import NewUser, UserChanges, UserType
+from keyport.web.api.context import acting_user, api_actor
+from keyport.web.api.schemas import (
+    CreatedUserOut,
+    CreateUserIn,
+    UpdateUserIn,
+    UserListOut,
+    UserOut,
+    decode_body,
+)
+
+Limit = Annotated[int, Parameter(ge=1, le=100, description="How many users, 1 to 100")]
+Offset = Annotated[int, Parameter(ge=0, description="How many users to skip")]
+
+
+def user_router(container: Container) -> Router:
+    auth = container.authenticator
+    users = container.users
+
+    @get("/me", summary="The acting user (the company owner without the user header)")
+    async def get_me(request: Request) -> UserOut:  # type: ignore[type-arg]
+        return UserOut.of(await acting_user(auth, request.scope, required=False))
+
+    @get("/", summary="List the company's users (admin)")
+    async def list_users(
+        request: Request,  # type: ignore[type-arg]
+        limit: Limit = 50,
+        offset: Offset = 0,
+        user_type: Annotated[UserType | None, Parameter(query="userType")] = None,
+    ) -> UserListOut:
+        acting = await acting_user(auth, request.scope, required=True)
+        page = await users.list_users(acting, user_type=user_type, limit=limit, offset=offset)
+        return UserListOut([UserOut.of(u) for u in page.users], page.total, len(page.users),
+                           page.offset)
+
+    @post("/", status_code=201, summary="Create a user in the company")
+    async def create_user(request: Request) -> CreatedUserOut:  # type: ignore[type-arg]
+        acting = await acting_user(auth, request.scope, required=False)
+        body = decode_body(await request.body(), CreateUserIn)
+        new_user = NewUser(body.email, body.given_name, body.family_name, body.timezone,
+                           body.slug)
+        created = await users.add_user(acting, new_user, api_actor(request.scope, acting))
+        return CreatedUserOut(created.id, created.company_id)
+
+    @get("/{user_id:str}", summary="One user of the company")
+    async def get_user(request: Request, user_id: str) -> UserOut:  # type: ignore[type-arg]
+        acting = await acting_user(auth, request.scope, required=True)
+        return UserOut.of(await users.view_user(acting, user_id))
+
+    @patch("/{user_id:str}", summary="Change a user's names or slug (self, or admin)")
+    async def update_user(request: Request, user_id: str) -> UserOut:  # type: ignore[type-arg]
+        acting = await acting_user(auth, request.scope, required=True)
+        body = decode_body(await request.body(), UpdateUserIn)
+        if body.email is not None:
+            raise ValidationFailed.single("email", "cannot be changed")
+        changes = UserChanges(body.given_name, body.family_name, body.slug)
+        if changes.is_empty:
+            raise ValidationFailed.single("body", "name at least one of givenName, familyName, slug")
+        updated = await users.update_user(acting, user_id, changes,
+                                          api_actor(request.scope, acting))
+        return UserOut.of(updated)
+
+    @delete("/{user_id:str}", status_code=204, summary="Delete a user (admin)")
+    async def delete_user(request: Request, user_id: str) -> None:  # type: ignore[type-arg]
+        acting = await acting_user(auth, request.scope, required=True)
+        await users.delete_user(acting, user_id, api_actor(request.scope, acting))
+
+    return Router(
+        path="/v4/user",
+        route_handlers=[get_me, list_users, create_user, get_user, update_user, delete_user],
+        tags=["users"],
+    )

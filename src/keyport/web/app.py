@@ -1,0 +1,85 @@
+"""Assembling the ASGI application from a container."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from http import HTTPStatus
+
+from litestar import Litestar, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from keyport.bootstrap import Container
+from keyport.domain.errors import KeyportError
+from keyport.web import errors
+from keyport.web.api.users import user_router
+from keyport.web.gate import ApiGate
+from keyport.web.openapi import openapi_config, openapi_route
+from keyport.web.ops import ops_router
+
+logger = logging.getLogger(__name__)
+MAX_BODY_BYTES = 64 * 1024
+
+
+def _respond(status: int, body: bytes, headers: errors.Headers) -> Response[bytes]:
+    return Response(
+        body, status_code=status, media_type="application/json",
+        headers={k.decode(): v.decode() for k, v in headers if k != b"content-type"},
+    )
+
+
+def _on_domain_error(_: Request, error: KeyportError) -> Response[bytes]:  # type: ignore[type-arg]
+    return _respond(*errors.render(error))
+
+
+def _on_validation_error(_: Request, error: ValidationException) -> Response[bytes]:  # type: ignore[type-arg]
+    details = []
+    for item in error.extra if isinstance(error.extra, list) else []:
+        field = item.get("key") or "request" if isinstance(item, dict) else "request"
+        message = item.get("message", "is invalid") if isinstance(item, dict) else str(item)
+        details.append({"field": str(field), "message": str(message)})
+    return _respond(400, errors.error_body(400, "Validation failed", details),
+                    errors.error_headers(400))
+
+
+def _on_http_error(request: Request, error: HTTPException) -> Response[bytes]:  # type: ignore[type-arg]
+    status = error.status_code
+    if status == 404:
+        message = f"Cannot {request.method} {request.url.path}"
+    elif status < 500:
+        message = error.detail or HTTPStatus(status).phrase
+    else:
+        message = HTTPStatus(status).phrase
+    return _respond(status, errors.error_body(status, message), errors.error_headers(status))
+
+
+def _on_unexpected(_: Request, error: Exception) -> Response[bytes]:  # type: ignore[type-arg]
+    return _respond(*errors.render_unexpected(error))
+
+
+def create_app(container: Container, *, run_background: bool = True) -> ApiGate:
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        if run_background:
+            await container.start_background()
+        try:
+            yield
+        finally:
+            await container.close()
+
+    framework = Litestar(
+        route_handlers=[user_router(container), ops_router(container), openapi_route()],
+        exception_handlers={
+            KeyportError: _on_domain_error,
+            ValidationException: _on_validation_error,
+            HTTPException: _on_http_error,
+            Exception: _on_unexpected,
+        },
+        openapi_config=openapi_config(),
+        lifespan=[lifespan],
+        request_max_body_size=MAX_BODY_BYTES,
+        debug=False,
+        logging_config=None,
+    )
+    return ApiGate(framework, container.authenticator)

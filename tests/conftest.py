@@ -1,0 +1,108 @@
+"""Fixtures shared by all layers: real databases, a container, an HTTP client, test data."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from keyport.bootstrap import Container, build_container
+from keyport.config import Settings
+from keyport.domain.audit import Actor
+from keyport.domain.clock import FixedClock
+from keyport.domain.users import NewUser, Role, User
+from keyport.web.app import create_app
+from tests.support import databases
+
+FAST_PASSWORDS = {"password_time_cost": 1, "password_memory_cost": 8}
+
+
+@pytest.fixture(scope="session")
+async def postgres_url() -> AsyncIterator[str]:
+    async for url in databases.postgres_database_session():
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """Every test that uses this runs once on an SQLite file and once on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'keyport.db'}"
+        return
+    url: str = request.getfixturevalue("postgres_url")
+    await databases.truncate_all(url)
+    yield url
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(datetime.now(UTC).replace(microsecond=0))
+
+
+@pytest.fixture
+async def container(database_url: str, clock: FixedClock) -> AsyncIterator[Container]:
+    settings = Settings(database_url=database_url, **FAST_PASSWORDS)
+    built = build_container(settings, clock=clock)
+    await built.migrate()
+    try:
+        yield built
+    finally:
+        await built.close()
+
+
+@pytest.fixture
+async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(container, run_background=False)
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://keyport.test") as http:
+        yield http
+
+
+@dataclass
+class Tenant:
+    """A company with an owner, an admin, a member and one active key."""
+
+    company_id: str
+    owner: User
+    admin: User
+    member: User
+    key: str
+    key_id: str
+
+    def auth(self, acting: User | None = None) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self.key}"}
+        if acting is not None:
+            headers["x-meetergo-api-user-id"] = acting.id
+        return headers
+
+
+async def make_tenant(container: Container, name: str) -> Tenant:
+    slug = name.lower().replace(" ", "")
+    created = await container.companies.create_company(
+        name, NewUser(f"owner@{slug}.test", "Olga", "Owner", "Europe/Berlin"), Actor.cli(),
+        owner_password="owner-password-1",
+    )
+    company_id = created.company.id
+    admin = await container.users.create_user(
+        company_id, NewUser(f"admin@{slug}.test", "Ada", "Admin", "Europe/Berlin",
+                            role=Role.ADMIN), Actor.cli(), password="admin-password-1")
+    member = await container.users.create_user(
+        company_id, NewUser(f"member@{slug}.test", "Max", "Member", "UTC"), Actor.cli(),
+        password="member-password-1")
+    issued = await container.keys.issue_key(company_id, name="Test key", days=30,
+                                            actor=Actor.cli())
+    return Tenant(company_id, created.owner, admin, member, issued.key, issued.record.id)
+
+
+@pytest.fixture
+async def tenant(container: Container) -> Tenant:
+    return await make_tenant(container, "Acme")
+
+
+@pytest.fixture
+async def other_tenant(container: Container) -> Tenant:
+    return await make_tenant(container, "Globex")
