@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,13 +18,17 @@ from keyport.domain.users import NewUser, Role, User
 from keyport.web.app import create_app
 from tests.support import databases
 
-FAST_PASSWORDS = {"password_time_cost": 1, "password_memory_cost": 8}
+FAST_PASSWORDS = {"password_time_cost": 1, "password_memory_cost": 64}
 
 
 @pytest.fixture(scope="session")
-async def postgres_url() -> AsyncIterator[str]:
-    async for url in databases.postgres_database_session():
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for the session, migrated once, dropped at the end."""
+    url = databases.run_blocking(databases.create_postgres_database())
+    try:
         yield url
+    finally:
+        databases.run_blocking(databases.drop_postgres_database(url))
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

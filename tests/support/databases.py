@@ -6,9 +6,12 @@ variants skip locally, and fail under CI so that they can never silently not run
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import text
@@ -18,6 +21,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from keyport.db.engine import async_url, create_engine
 from keyport.db.migrate import upgrade_database
 from keyport.db.tables import metadata
+
+T = TypeVar("T")
 
 
 def postgres_base_url() -> str:
@@ -76,9 +81,7 @@ async def truncate_all(url: str) -> None:
         await engine.dispose()
 
 
-async def postgres_database_session() -> AsyncIterator[str]:
-    url = await create_postgres_database()
-    try:
-        yield url
-    finally:
-        await drop_postgres_database(url)
+def run_blocking(work: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from synchronous code, even inside a running loop."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, work).result()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Request, Router, delete, get, patch, post
-from litestar.params import Parameter
+from litestar.params import FromPath, QueryParameter
 
 from keyport.bootstrap import Container
 from keyport.domain.errors import ValidationFailed
@@ -20,8 +20,10 @@ from keyport.web.api.schemas import (
     decode_body,
 )
 
-Limit = Annotated[int, Parameter(ge=1, le=100, description="How many users, 1 to 100")]
-Offset = Annotated[int, Parameter(ge=0, description="How many users to skip")]
+Limit = Annotated[int, QueryParameter(ge=1, le=100, description="How many users, 1 to 100")]
+Offset = Annotated[int, QueryParameter(ge=0, description="How many users to skip")]
+UserType_ = Annotated[UserType | None, QueryParameter(name="userType")]
+UserId = FromPath[str]
 
 
 def user_router(container: Container) -> Router:
@@ -37,7 +39,7 @@ def user_router(container: Container) -> Router:
         request: Request,  # type: ignore[type-arg]
         limit: Limit = 50,
         offset: Offset = 0,
-        user_type: Annotated[UserType | None, Parameter(query="userType")] = None,
+        user_type: UserType_ = None,
     ) -> UserListOut:
         acting = await acting_user(auth, request.scope, required=True)
         page = await users.list_users(acting, user_type=user_type, limit=limit, offset=offset)
@@ -54,12 +56,12 @@ def user_router(container: Container) -> Router:
         return CreatedUserOut(created.id, created.company_id)
 
     @get("/{user_id:str}", summary="One user of the company")
-    async def get_user(request: Request, user_id: str) -> UserOut:  # type: ignore[type-arg]
+    async def get_user(request: Request, user_id: UserId) -> UserOut:  # type: ignore[type-arg]
         acting = await acting_user(auth, request.scope, required=True)
         return UserOut.of(await users.view_user(acting, user_id))
 
     @patch("/{user_id:str}", summary="Change a user's names or slug (self, or admin)")
-    async def update_user(request: Request, user_id: str) -> UserOut:  # type: ignore[type-arg]
+    async def update_user(request: Request, user_id: UserId) -> UserOut:  # type: ignore[type-arg]
         acting = await acting_user(auth, request.scope, required=True)
         body = decode_body(await request.body(), UpdateUserIn)
         if body.email is not None:
@@ -72,7 +74,7 @@ def user_router(container: Container) -> Router:
         return UserOut.of(updated)
 
     @delete("/{user_id:str}", status_code=204, summary="Delete a user (admin)")
-    async def delete_user(request: Request, user_id: str) -> None:  # type: ignore[type-arg]
+    async def delete_user(request: Request, user_id: UserId) -> None:  # type: ignore[type-arg]
         acting = await acting_user(auth, request.scope, required=True)
         await users.delete_user(acting, user_id, api_actor(request.scope, acting))
 

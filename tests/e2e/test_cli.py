@@ -1,0 +1,126 @@
+"""The `keyport` command as an operator uses it: JSON output, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.support.server import cli_json, keyport_env, run_cli
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return keyport_env(f"sqlite:///{tmp_path / 'cli.db'}")
+
+
+def count_rows(tmp_path: Path, table: str) -> int:
+    with sqlite3.connect(tmp_path / "cli.db") as connection:
+        return int(connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+def test_init_user_and_key_commands_print_json(env: dict[str, str]) -> None:
+    created = cli_json(env, "init", "--company", "Acme", "--owner-email", "o@acme.test")
+    assert set(created) == {"companyId", "ownerId"}
+    user = cli_json(env, "user", "create", "--email", "Ann@Acme.test", "--given-name", "Ann",
+                    "--family-name", "Lee", "--role", "admin")
+    assert (user["email"], user["isAdmin"], user["companyId"], user["timezone"]) == (
+        "ann@acme.test", True, created["companyId"], "Europe/Berlin")
+    key = cli_json(env, "key", "create", "--name", "CI", "--days", "7")
+    assert set(key) == {"id", "key", "name", "expiresAt"}
+    assert key["key"].startswith(f"ak_live:{key['id']}:") and key["name"] == "CI"
+    listed = cli_json(env, "key", "list")
+    assert [(k["id"], k["state"]) for k in listed] == [(key["id"], "active")]
+    assert "key" not in listed[0] and key["key"].split(":")[2] not in str(listed)
+
+
+def test_key_create_without_json_warns_it_is_shown_once(env: dict[str, str]) -> None:
+    run_cli(env, "init", "--company", "Acme", "--owner-email", "o@acme.test")
+    result = run_cli(env, "key", "create", "--days", "30")
+    assert result.stdout.splitlines()[1].startswith("ak_live:")
+    assert "will not be shown again" in result.stderr
+
+
+def test_lifecycle_commands(env: dict[str, str]) -> None:
+    run_cli(env, "init", "--company", "Acme", "--owner-email", "o@acme.test")
+    key_id = cli_json(env, "key", "create", "--days", "3")["id"]
+    assert run_cli(env, "key", "deactivate", key_id).stdout.strip() == f"API key {key_id} is now inactive"
+    assert run_cli(env, "key", "activate", key_id).stdout.strip() == f"API key {key_id} is now active"
+    assert run_cli(env, "key", "revoke", key_id).stdout.strip() == f"API key {key_id} is now revoked"
+    again = run_cli(env, "key", "activate", key_id, check=False)
+    assert (again.returncode, again.stderr) == (
+        2, "keyport: API key is revoked and can never be used again\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["key", "create", "--days", "91"],
+         "keyport: Validation failed: expiresInDays: must be between 1 and 90 days\n"),
+        (["key", "create", "--days", "0"],
+         "keyport: Validation failed: expiresInDays: must be between 1 and 90 days\n"),
+        (["key", "create", "--days", "ten"],
+         "keyport: Invalid value for '--days': 'ten' is not a valid integer.\n"),
+        (["key", "create", "--days", "5", "--name", "x" * 101],
+         "keyport: Validation failed: name: must be at most 100 characters\n"),
+        (["key", "revoke", "not-a-key"], "keyport: API key not found\n"),
+        (["key", "create", "--days", "5", "--company-id", "nope"],
+         "keyport: No company with id nope\n"),
+        (["user", "create", "--email", "bad", "--given-name", "A", "--family-name", "B"],
+         "keyport: Validation failed: email: must be a valid email address\n"),
+        (["init", "--company", "Other", "--owner-email", "o@acme.test"],
+         "keyport: A user with this email already exists\n"),
+        (["key", "create"], "keyport: Missing option '--days'.\n"),
+    ],
+)
+def test_bad_input_exits_2_with_one_clear_line_and_writes_nothing(
+    env: dict[str, str], tmp_path: Path, args: list[str], message: str
+) -> None:
+    run_cli(env, "init", "--company", "Acme", "--owner-email", "o@acme.test")
+    before = [count_rows(tmp_path, t) for t in ("companies", "users", "api_keys", "audit_events")]
+    result = run_cli(env, *args, check=False)
+    assert (result.returncode, result.stderr, result.stdout) == (2, message, "")
+    after = [count_rows(tmp_path, t) for t in ("companies", "users", "api_keys", "audit_events")]
+    assert after == before
+
+
+def test_company_id_is_needed_once_there_are_two(env: dict[str, str]) -> None:
+    run_cli(env, "init", "--company", "Acme", "--owner-email", "o@acme.test")
+    second = cli_json(env, "init", "--company", "Globex", "--owner-email", "o@globex.test")
+    result = run_cli(env, "key", "create", "--days", "5", check=False)
+    assert (result.returncode, result.stderr) == (
+        2, "keyport: Validation failed: company-id: several companies exist: pass --company-id\n")
+    key = cli_json(env, "key", "create", "--days", "5", "--company-id", second["companyId"])
+    assert key["key"].startswith("ak_live:")
+
+
+def test_no_company_yet_is_a_clear_error(env: dict[str, str]) -> None:
+    result = run_cli(env, "key", "list", check=False)
+    assert (result.returncode, result.stderr) == (
+        2, "keyport: No company exists yet: run `keyport init` first\n")
+
+
+def test_db_upgrade_creates_the_schema(env: dict[str, str], tmp_path: Path) -> None:
+    assert run_cli(env, "db", "upgrade").stdout == "Database is up to date.\n"
+    assert count_rows(tmp_path, "api_keys") == 0
+    assert run_cli(env, "db", "upgrade").returncode == 0
+
+
+def test_bad_database_url_is_one_line(tmp_path: Path) -> None:
+    env = keyport_env("mysql://nowhere/db")
+    result = run_cli(env, "key", "list", check=False)
+    assert result.returncode == 2
+    assert result.stderr.startswith("keyport: KEYPORT_DATABASE_URL: unsupported database URL")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_scan_finds_real_keys_only(env: dict[str, str], tmp_path: Path) -> None:
+    run_cli(env, "init", "--company", "Acme", "--owner-email", "o@acme.test")
+    key = cli_json(env, "key", "create", "--days", "5")
+    leaked = tmp_path / "leak.txt"
+    fake = key["key"][:-1] + ("A" if key["key"][-1] != "A" else "B")
+    leaked.write_text(f"ok\nexport TOKEN={key['key']}\n{fake}\n")
+    result = run_cli(env, "scan", str(leaked), check=False)
+    assert result.returncode == 1
+    assert result.stdout == f"{leaked}:2: Keyport API key {key['id']}\n"

@@ -1,0 +1,162 @@
+"""A real `keyport serve` process driven over HTTP and changed by the CLI from outside."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.support import databases
+from tests.support.server import ServerProcess, cli_json, keyport_env, run_cli
+
+
+def call(base_url: str, path: str, key: str | None = None) -> tuple[int, dict[str, object]]:
+    request = urllib.request.Request(base_url + path)
+    if key is not None:
+        request.add_header("Authorization", f"Bearer {key}")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.loads(refused.read())
+
+
+def refused(message: str) -> tuple[int, dict[str, object]]:
+    return 401, {"statusCode": 401, "message": message, "error": "Unauthorized"}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'served.db'}"
+        return
+    databases.postgres_base_url()  # skips locally, fails under CI, when it is not set
+    url = databases.run_blocking(databases.create_postgres_database())
+    try:
+        yield url
+    finally:
+        databases.run_blocking(databases.drop_postgres_database(url))
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    env = keyport_env(database_url)
+    run_cli(env, "init", "--company", "Acme", "--owner-email", "owner@acme.test")
+    process = ServerProcess(env, tmp_path / "server.log").start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def wait_for(base_url: str, key: str, expected: tuple[int, dict[str, object]],
+             limit: float = 1.0) -> float:
+    """Seconds until the server answers `expected`; fails past `limit`."""
+    started = time.monotonic()
+    while True:
+        answer = call(base_url, "/v4/user/me", key)
+        elapsed = time.monotonic() - started
+        if answer == expected:
+            return elapsed
+        assert elapsed < limit, f"still {answer} after {elapsed:.2f}s"
+        time.sleep(0.02)
+
+
+def test_cli_changes_reach_the_running_server_within_a_second(server: ServerProcess) -> None:
+    created = cli_json(server.env, "key", "create", "--days", "30")
+    key = created["key"]
+    status, me = call(server.base_url, "/v4/user/me", key)
+    assert (status, me["email"]) == (200, "owner@acme.test")
+    for _ in range(20):  # make sure the principal is cached in the server
+        call(server.base_url, "/v4/user/me", key)
+
+    run_cli(server.env, "key", "deactivate", created["id"])
+    wait_for(server.base_url, key, refused("API key is deactivated"))
+    run_cli(server.env, "key", "activate", created["id"])
+    assert wait_for(server.base_url, key, (200, me)) < 1.0
+    run_cli(server.env, "key", "revoke", created["id"])
+    wait_for(server.base_url, key, refused("Invalid API key"))
+
+
+def test_a_key_expires_by_the_real_clock(server: ServerProcess, database_url: str) -> None:
+    created = cli_json(server.env, "key", "create", "--days", "1")
+    soon = datetime.now(UTC) + timedelta(seconds=2)
+    databases.run_blocking(set_expiry(database_url, created["id"], soon))
+    assert call(server.base_url, "/v4/user/me", created["key"])[0] == 200
+    time.sleep(max(0.0, (soon - datetime.now(UTC)).total_seconds()) + 0.05)
+    assert call(server.base_url, "/v4/user/me", created["key"]) == refused("API key has expired")
+
+
+async def set_expiry(database_url: str, key_id: str, when: datetime) -> None:
+    """Move a key's expiry close, as if its 1 day had nearly passed."""
+    from sqlalchemy import update
+
+    from keyport.db.engine import create_engine
+    from keyport.db.tables import api_keys
+
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                update(api_keys).where(api_keys.c.id == key_id).values(expires_at=when))
+    finally:
+        await engine.dispose()
+
+
+def test_no_secret_reaches_the_database_or_the_output(
+    server: ServerProcess, database_url: str, tmp_path: Path
+) -> None:
+    keys = [cli_json(server.env, "key", "create", "--days", "5")["key"] for _ in range(3)]
+    tampered = keys[0][:-1] + ("A" if keys[0][-1] != "A" else "B")
+    for key in [*keys, tampered, keys[1] + "x"]:
+        for path in ["/v4/user/me", "/v4/user", "/v4/unknown"]:
+            call(server.base_url, path, key)
+    run_cli(server.env, "key", "revoke", keys[2].split(":")[1])
+    call(server.base_url, "/v4/user/me", keys[2])
+    server.stop()
+
+    secrets = [k.split(":")[2] for k in [*keys, tampered]]
+    output = server.output()
+    assert output  # the server did print something (its start banner)
+    stored = dump_database(database_url, tmp_path)
+    for secret in secrets:
+        assert secret not in output
+        assert secret[:20] not in output
+        assert secret.encode() not in stored and secret[:20].encode() not in stored
+
+
+def dump_database(database_url: str, tmp_path: Path) -> bytes:
+    """Every byte the database holds: the SQLite files, or a pg_dump of the database."""
+    if database_url.startswith("sqlite"):
+        path = Path(database_url.split("///", 1)[1])
+        return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+    import subprocess
+
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    dump = subprocess.run(
+        ["pg_dump", "-h", url.host or "127.0.0.1", "-p", str(url.port or 5432),
+         "-U", url.username or "postgres", url.database or ""],
+        capture_output=True, check=True, timeout=60)
+    return dump.stdout
+
+
+def test_first_start_creates_a_demo_owner_and_prints_how_to_sign_in(tmp_path: Path) -> None:
+    env = keyport_env(f"sqlite:///{tmp_path / 'fresh.db'}")
+    process = ServerProcess(env, tmp_path / "fresh.log").start()
+    try:
+        banner = process.output()
+    finally:
+        process.stop()
+    assert f"Keyport dashboard: http://localhost:{process.port}/admin/api-keys" in banner
+    assert "Sign in as owner@example.com with password " in banner
+    restarted = ServerProcess(env, tmp_path / "again.log").start()
+    restarted.stop()
+    assert "password" not in restarted.output()
