@@ -37,7 +37,11 @@ class CompanyRepository(Protocol):
 
 class UserRepository(Protocol):
     async def add(
-        self, user_id: str, company_id: str, user: NewUser, password_hash: str | None,
+        self,
+        user_id: str,
+        company_id: str,
+        user: NewUser,
+        password_hash: str | None,
         now: datetime,
     ) -> User: ...
     async def get(self, company_id: str, user_id: str) -> User | None: ...
@@ -65,8 +69,15 @@ class KeyRepository(Protocol):
 
 class AuditRepository(Protocol):
     async def add(
-        self, *, company_id: str | None, action: str, actor: Actor, target_type: str,
-        target_id: str | None, now: datetime, details: dict[str, Any] | None = None,
+        self,
+        *,
+        company_id: str | None,
+        action: str,
+        actor: Actor,
+        target_type: str,
+        target_id: str | None,
+        now: datetime,
+        details: dict[str, Any] | None = None,
     ) -> None: ...
     async def list(
         self, filters: AuditFilter, limit: int, offset: int
@@ -77,6 +88,14 @@ class InvalidationLog(Protocol):
     """Cross-process record of cache-relevant changes (see services.invalidation)."""
 
     async def append(self, kind: str, target: str, now: datetime) -> None: ...
+
+
+class HotPathReader(Protocol):
+    """The two reads a cache miss on the request path needs, as cheap as the backend allows."""
+
+    async def principal_by_digest(self, digest: str) -> Principal | None: ...
+    async def user_by_id(self, user_id: str) -> User | None: ...
+    async def close(self) -> None: ...
 
 
 class UnitOfWork(Protocol):
@@ -90,7 +109,9 @@ class UnitOfWork(Protocol):
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
     async def commit(self) -> None: ...
