@@ -10,6 +10,7 @@ from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keyport.db import rows
+from keyport.db.invalidation_channels import CHANNEL, encode
 from keyport.db.tables import api_keys, audit_events, cache_invalidations, companies, users
 from keyport.domain.audit import Actor, AuditEvent
 from keyport.domain.keys import ApiKey, KeyStatus
@@ -47,20 +48,44 @@ class SqlCompanyRepository(_Repository):
 
 class SqlUserRepository(_Repository):
     async def add(
-        self, user_id: str, company_id: str, user: NewUser, password_hash: str | None,
+        self,
+        user_id: str,
+        company_id: str,
+        user: NewUser,
+        password_hash: str | None,
         now: datetime,
     ) -> User:
         await self._connection.execute(
             insert(users).values(
-                id=user_id, company_id=company_id, email=user.email,
-                given_name=user.given_name, family_name=user.family_name, slug=user.slug,
-                timezone=user.timezone, language=user.language, role=user.role.value,
-                user_type=user.user_type.value, password_hash=password_hash,
-                created_at=now, updated_at=now,
+                id=user_id,
+                company_id=company_id,
+                email=user.email,
+                given_name=user.given_name,
+                family_name=user.family_name,
+                slug=user.slug,
+                timezone=user.timezone,
+                language=user.language,
+                role=user.role.value,
+                user_type=user.user_type.value,
+                password_hash=password_hash,
+                created_at=now,
+                updated_at=now,
             )
         )
-        return User(user_id, company_id, user.email, user.given_name, user.family_name, user.slug,
-                    user.timezone, user.language, user.role, user.user_type, now, now)
+        return User(
+            user_id,
+            company_id,
+            user.email,
+            user.given_name,
+            user.family_name,
+            user.slug,
+            user.timezone,
+            user.language,
+            user.role,
+            user.user_type,
+            now,
+            now,
+        )
 
     async def get(self, company_id: str, user_id: str) -> User | None:
         row = (
@@ -80,9 +105,7 @@ class SqlUserRepository(_Repository):
 
     async def get_by_email(self, email: str) -> tuple[User, str | None] | None:
         row = (
-            await self._connection.execute(
-                select(users).where(users.c.email == email, _live_user)
-            )
+            await self._connection.execute(select(users).where(users.c.email == email, _live_user))
         ).first()
         return (rows.to_user(row), row.password_hash) if row else None
 
@@ -101,8 +124,11 @@ class SqlUserRepository(_Repository):
             condition = and_(condition, users.c.user_type == user_type.value)
         total = await self._connection.scalar(select(func.count()).where(condition)) or 0
         result = await self._connection.execute(
-            select(users).where(condition).order_by(users.c.created_at, users.c.id)
-            .limit(limit).offset(offset)
+            select(users)
+            .where(condition)
+            .order_by(users.c.created_at, users.c.id)
+            .limit(limit)
+            .offset(offset)
         )
         return [rows.to_user(r) for r in result], int(total)
 
@@ -130,13 +156,15 @@ class SqlUserRepository(_Repository):
 
     async def soft_delete(self, user_id: str, now: datetime) -> None:
         await self._connection.execute(
-            update(users).where(users.c.id == user_id).values(deleted_at=now, updated_at=now,
-                                                              password_hash=None)
+            update(users)
+            .where(users.c.id == user_id)
+            .values(deleted_at=now, updated_at=now, password_hash=None)
         )
 
     async def set_password_hash(self, user_id: str, password_hash: str, now: datetime) -> None:
         await self._connection.execute(
-            update(users).where(users.c.id == user_id)
+            update(users)
+            .where(users.c.id == user_id)
             .values(password_hash=password_hash, updated_at=now)
         )
 
@@ -145,9 +173,15 @@ class SqlKeyRepository(_Repository):
     async def add(self, key: ApiKey, digest: str) -> None:
         await self._connection.execute(
             insert(api_keys).values(
-                id=key.id, company_id=key.company_id, name=key.name, digest=digest,
-                hint=key.hint, status=key.status.value, expires_at=key.expires_at,
-                created_at=key.created_at, created_by=key.created_by,
+                id=key.id,
+                company_id=key.company_id,
+                name=key.name,
+                digest=digest,
+                hint=key.hint,
+                status=key.status.value,
+                expires_at=key.expires_at,
+                created_at=key.created_at,
+                created_by=key.created_by,
             )
         )
 
@@ -161,8 +195,11 @@ class SqlKeyRepository(_Repository):
 
     async def list(self, company_id: str, limit: int, offset: int) -> Sequence[ApiKey]:
         result = await self._connection.execute(
-            select(api_keys).where(api_keys.c.company_id == company_id)
-            .order_by(api_keys.c.created_at.desc(), api_keys.c.id).limit(limit).offset(offset)
+            select(api_keys)
+            .where(api_keys.c.company_id == company_id)
+            .order_by(api_keys.c.created_at.desc(), api_keys.c.id)
+            .limit(limit)
+            .offset(offset)
         )
         return [rows.to_api_key(r) for r in result]
 
@@ -179,34 +216,55 @@ class SqlKeyRepository(_Repository):
 
     async def principal_by_digest(self, digest: str) -> Principal | None:
         owner = (
-            select(users.c.id).where(
+            select(users.c.id)
+            .where(
                 users.c.company_id == api_keys.c.company_id,
-                users.c.role == Role.OWNER.value, _live_user,
-            ).scalar_subquery()
+                users.c.role == Role.OWNER.value,
+                _live_user,
+            )
+            .scalar_subquery()
         )
         row = (
             await self._connection.execute(
-                select(api_keys.c.id, api_keys.c.company_id, api_keys.c.status,
-                       api_keys.c.expires_at, owner.label("owner_id"))
-                .where(api_keys.c.digest == digest)
+                select(
+                    api_keys.c.id,
+                    api_keys.c.company_id,
+                    api_keys.c.status,
+                    api_keys.c.expires_at,
+                    owner.label("owner_id"),
+                ).where(api_keys.c.digest == digest)
             )
         ).first()
         if row is None or row.owner_id is None:
             return None
-        return Principal(row.id, row.company_id, row.owner_id, KeyStatus(row.status),
-                         row.expires_at.timestamp())
+        return Principal(
+            row.id, row.company_id, row.owner_id, KeyStatus(row.status), row.expires_at.timestamp()
+        )
 
 
 class SqlAuditRepository(_Repository):
     async def add(
-        self, *, company_id: str | None, action: str, actor: Actor, target_type: str,
-        target_id: str | None, now: datetime, details: dict[str, Any] | None = None,
+        self,
+        *,
+        company_id: str | None,
+        action: str,
+        actor: Actor,
+        target_type: str,
+        target_id: str | None,
+        now: datetime,
+        details: dict[str, Any] | None = None,
     ) -> None:
         await self._connection.execute(
             insert(audit_events).values(
-                company_id=company_id, action=action, actor_label=actor.label,
-                actor_user_id=actor.user_id, actor_key_id=actor.key_id, ip=actor.ip,
-                target_type=target_type, target_id=target_id, occurred_at=now,
+                company_id=company_id,
+                action=action,
+                actor_label=actor.label,
+                actor_user_id=actor.user_id,
+                actor_key_id=actor.key_id,
+                ip=actor.ip,
+                target_type=target_type,
+                target_id=target_id,
+                occurred_at=now,
                 details=details or {},
             )
         )
@@ -224,12 +282,15 @@ class SqlAuditRepository(_Repository):
         if filters.target_id:
             conditions.append(audit_events.c.target_id == filters.target_id)
         where = and_(True, *conditions)
-        total = await self._connection.scalar(select(func.count()).where(where)
-                                              .select_from(audit_events))
+        total = await self._connection.scalar(
+            select(func.count()).where(where).select_from(audit_events)
+        )
         result = await self._connection.execute(
-            select(audit_events).where(where)
+            select(audit_events)
+            .where(where)
             .order_by(audit_events.c.occurred_at.desc(), audit_events.c.id.desc())
-            .limit(limit).offset(offset)
+            .limit(limit)
+            .offset(offset)
         )
         return [rows.to_audit_event(r) for r in result], int(total or 0)
 
@@ -239,3 +300,6 @@ class SqlInvalidationLog(_Repository):
         await self._connection.execute(
             insert(cache_invalidations).values(kind=kind, target=target, created_at=now)
         )
+        if self._connection.dialect.name == "postgresql":
+            # Delivered by PostgreSQL when, and only if, this transaction commits.
+            await self._connection.execute(select(func.pg_notify(CHANNEL, encode(kind, target))))

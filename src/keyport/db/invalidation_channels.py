@@ -1,0 +1,145 @@
+"""Push channels for cache invalidations, faster than the poll of the invalidation log.
+
+- PostgreSQL: the change's own transaction runs `pg_notify` (see repositories), so the
+  notification is delivered exactly when the change commits; each process LISTENs.
+- Redis: the changing process PUBLISHes after commit; each process SUBSCRIBEs.
+
+Either may lose a message (a dropped connection); the log poller and the cache TTL bound what
+a lost message can cost. Both reconnect by themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from redis.asyncio import Redis
+from sqlalchemy.engine import make_url
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "keyport_invalidations"
+Apply = Callable[[str, str], None]
+RECONNECT_DELAY = 1.0
+
+
+def encode(kind: str, target: str) -> str:
+    return f"{kind}:{target}"
+
+
+def decode(payload: str | bytes) -> tuple[str, str] | None:
+    text = payload.decode() if isinstance(payload, bytes) else payload
+    kind, sep, target = text.partition(":")
+    return (kind, target) if sep else None
+
+
+class Listener:
+    """A background task that keeps one subscription alive and applies what arrives."""
+
+    name = "listener"
+
+    def __init__(self, apply: Apply) -> None:
+        self._apply = apply
+        self._task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+
+    def _deliver(self, payload: str | bytes) -> None:
+        decoded = decode(payload)
+        if decoded is not None:
+            self._apply(*decoded)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run_forever(), name=f"keyport-{self.name}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run_forever(self) -> None:
+        failing = False
+        while True:
+            try:
+                await self._listen()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if not failing:
+                    logger.warning(
+                        "%s lost; retrying every %ss (the log poll still evicts)",
+                        self.name,
+                        RECONNECT_DELAY,
+                        exc_info=True,
+                    )
+                failing = True
+            self.connected.clear()
+            await asyncio.sleep(RECONNECT_DELAY)
+
+    async def _listen(self) -> None:
+        raise NotImplementedError
+
+
+class PostgresListener(Listener):
+    name = "postgres-listen"
+
+    def __init__(self, database_url: str, apply: Apply) -> None:
+        super().__init__(apply)
+        self._dsn = (
+            make_url(database_url)
+            .set(drivername="postgresql")
+            .render_as_string(hide_password=False)
+        )
+
+    async def _listen(self) -> None:
+        import asyncpg
+
+        connection = await asyncpg.connect(self._dsn)
+        lost = asyncio.Event()
+        try:
+            connection.add_termination_listener(lambda _c: lost.set())
+            await connection.add_listener(CHANNEL, self._on_notify)
+            self.connected.set()
+            while not lost.is_set():
+                # A notification never comes on a dead socket: check the link now and then.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(lost.wait(), timeout=5)
+                if not lost.is_set():
+                    await connection.execute("SELECT 1")
+        finally:
+            with contextlib.suppress(Exception):
+                await connection.close(timeout=1)
+        raise ConnectionError("PostgreSQL LISTEN connection closed")
+
+    def _on_notify(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
+        self._deliver(payload)
+
+
+class RedisChannel(Listener):
+    name = "redis-subscribe"
+
+    def __init__(self, redis: Redis, apply: Apply) -> None:
+        super().__init__(apply)
+        self._redis = redis
+
+    async def publish(self, kind: str, target: str) -> None:
+        await self._redis.publish(CHANNEL, encode(kind, target))
+
+    async def _listen(self) -> None:
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(CHANNEL)
+            self.connected.set()
+            while True:
+                message = await pubsub.get_message(timeout=5.0)
+                if message is not None and message.get("type") == "message":
+                    self._deliver(message["data"])
+                elif message is None:
+                    await pubsub.ping()
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
