@@ -1,4 +1,5 @@
-"""Plain ASGI middleware in front of the framework: request ids and API key authentication.
+"""Plain ASGI middleware in front of the framework: request ids, API key authentication, and
+one RequestRecord per request for the observers (usage, metrics, logs).
 
 It runs before routing, so every `/v4` request, even to an unknown path, is authenticated
 first, and a refused key costs no framework work at all.
@@ -7,11 +8,13 @@ first, and a refused key costs no framework work at all.
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable, MutableMapping
+import time
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
-from keyport.domain.errors import KeyportError
+from keyport.domain import errors as domain
 from keyport.services.authentication import Authenticator
+from keyport.services.requests import RequestObserver, RequestRecord
 from keyport.web import errors
 
 Scope = MutableMapping[str, Any]
@@ -22,7 +25,23 @@ ASGIApp = Callable[..., Awaitable[None]]
 
 PRINCIPAL = "keyport.principal"
 REQUEST_ID = "keyport.request_id"
+ACTING_USER_ID = "keyport.acting_user_id"
+AUTH_FAILURE = "keyport.auth_failure"
 API_PREFIX = "/v4"
+
+_AUTH_FAILURE_REASONS: dict[type[domain.KeyportError], str] = {
+    domain.MissingAuthorization: "missing",
+    domain.InvalidApiKey: "invalid",
+    domain.ExpiredApiKey: "expired",
+    domain.DeactivatedApiKey: "deactivated",
+    domain.MissingActingUserHeader: "missing_user_header",
+    domain.InvalidActingUserHeader: "invalid_user_header",
+    domain.UnknownActingUser: "invalid_user",
+}
+
+
+def auth_failure_reason(error: domain.KeyportError) -> str | None:
+    return _AUTH_FAILURE_REASONS.get(type(error))
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -36,47 +55,86 @@ def new_request_id() -> str:
     return os.urandom(12).hex()
 
 
-async def send_error(send: Send, status: int, body: bytes, headers: errors.Headers,
-                     request_id: bytes) -> None:
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [*headers, (b"content-length", str(len(body)).encode()),
-                    (b"x-request-id", request_id)],
-    })
-    await send({"type": "http.response.body", "body": body})
-
-
 class ApiGate:
-    def __init__(self, app: ASGIApp, authenticator: Authenticator) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        authenticator: Authenticator,
+        observers: Sequence[RequestObserver] = (),
+    ) -> None:
         self.app = app
-        self._app = app
         self._authenticator = authenticator
+        self._observers = tuple(observers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self._app(scope, receive, send)
+            await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
         request_id = new_request_id()
         scope[REQUEST_ID] = request_id
         request_id_bytes = request_id.encode()
+        status = 500
 
         async def send_with_request_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()),
-                                      (b"x-request-id", request_id_bytes)]
+                status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", ()),
+                    (b"x-request-id", request_id_bytes),
+                ]
             await send(message)
 
+        try:
+            await self._authenticate_and_call(scope, receive, send_with_request_id)
+        finally:
+            if self._observers:
+                self._report(scope, status, time.perf_counter() - started)
+
+    async def _authenticate_and_call(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
         if path.startswith(API_PREFIX) and (len(path) == 3 or path[3] == "/"):
             try:
                 scope[PRINCIPAL] = await self._authenticator.authenticate(
                     header(scope, b"authorization")
                 )
-            except KeyportError as error:
-                await send_error(send, *errors.render(error), request_id_bytes)
+            except domain.KeyportError as error:
+                scope[AUTH_FAILURE] = auth_failure_reason(error)
+                await self._refuse(send, *errors.render(error))
                 return
             except Exception as error:
-                await send_error(send, *errors.render_unexpected(error), request_id_bytes)
+                await self._refuse(send, *errors.render_unexpected(error))
                 return
-        await self._app(scope, receive, send_with_request_id)
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _refuse(send: Send, status: int, body: bytes, headers: errors.Headers) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [*headers, (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    def _report(self, scope: Scope, status: int, latency: float) -> None:
+        principal = scope.get(PRINCIPAL)
+        client = scope.get("client")
+        record = RequestRecord(
+            request_id=scope[REQUEST_ID],
+            method=scope["method"],
+            path=scope["path"],
+            route=scope.get("path_template"),
+            status=status,
+            latency=latency,
+            client_ip=client[0] if client else None,
+            user_agent=header(scope, b"user-agent"),
+            key_id=principal.key_id if principal is not None else None,
+            acting_user_id=scope.get(ACTING_USER_ID),
+            auth_failure=scope.get(AUTH_FAILURE),
+            started_at=time.time() - latency,
+        )
+        for observer in self._observers:
+            observer.observe(record)

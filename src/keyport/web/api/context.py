@@ -8,7 +8,7 @@ from keyport.domain.audit import Actor
 from keyport.domain.principal import Principal
 from keyport.domain.users import User
 from keyport.services.authentication import Authenticator
-from keyport.web.gate import PRINCIPAL, header
+from keyport.web.gate import ACTING_USER_ID, PRINCIPAL, header
 
 USER_HEADER = "x-meetergo-api-user-id"
 _USER_HEADER_BYTES = USER_HEADER.encode()
@@ -20,9 +20,11 @@ def principal_of(scope: Any) -> Principal:
 
 
 async def acting_user(authenticator: Authenticator, scope: Any, *, required: bool) -> User:
-    return await authenticator.acting_user(
+    user = await authenticator.acting_user(
         principal_of(scope), header(scope, _USER_HEADER_BYTES), required=required
     )
+    scope[ACTING_USER_ID] = user.id
+    return user
 
 
 def client_ip(scope: Any) -> str | None:
@@ -31,5 +33,4 @@ def client_ip(scope: Any) -> str | None:
 
 
 def api_actor(scope: Any, user: User) -> Actor:
-    return Actor("api_key", user_id=user.id, key_id=principal_of(scope).key_id,
-                 ip=client_ip(scope))
+    return Actor("api_key", user_id=user.id, key_id=principal_of(scope).key_id, ip=client_ip(scope))
