@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from _cpu import CpuUsage
 from _wrk import WrkResult
 
 
@@ -45,18 +46,32 @@ class Outcome:
     state: str
     note: str = ""
     wrk: WrkResult | None = None
-    server_cpu_cores: list[float] = field(default_factory=list)
+    cpu: CpuUsage | None = None
 
     @property
     def measured(self) -> bool:
         return self.wrk is not None and self.state in ("ok", "suspect")
+
+    @property
+    def other_cores(self) -> float | None:
+        """CPU the machine spent on neither this server nor wrk during the run."""
+        if self.wrk is None or self.cpu is None:
+            return None
+        own = sum(self.cpu.server_cores) + self.wrk.wrk_cpu_cores
+        return max(self.cpu.machine_busy_cores - own, 0.0)
 
 
 @dataclass
 class RunLog:
     outcomes: list[Outcome] = field(default_factory=list)
     server_stops: list[str] = field(default_factory=list)
+    source_fingerprints: dict[str, str] = field(default_factory=dict)
     interrupted: bool = False
+
+    @property
+    def source_changed(self) -> bool:
+        """src/ was edited between server starts: the servers ran different code."""
+        return len(set(self.source_fingerprints.values())) > 1
 
 
 STARLETTE_HELLO = "starlette GET /"

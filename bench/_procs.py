@@ -18,8 +18,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import _cpu
+
 HOST = "127.0.0.1"
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _started_groups: list[int] = []
 
 
@@ -101,32 +102,6 @@ def wait_ready(server: Server, path: str, timeout: float) -> None:
     )
 
 
-def group_cpu_ticks(pgid: int) -> dict[int, int]:
-    """CPU ticks (user + system) of every live process in the process group, by pid."""
-    ticks: dict[int, int] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = Path(entry.path, "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        # fields[0] is stat field 3 (state): pgrp is field 5, utime 14, stime 15.
-        if int(fields[2]) == pgid:
-            ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
-    return ticks
-
-
-def cpu_cores_used(
-    before: dict[int, int], after: dict[int, int], seconds: float
-) -> dict[int, float]:
-    """Average number of cores each process used between two group_cpu_ticks samples."""
-    return {
-        pid: (ticks - before.get(pid, 0)) / CLOCK_TICKS / seconds for pid, ticks in after.items()
-    }
-
-
 def wait_idle(server: Server, timeout: float, threshold_cores: float = 0.05) -> None:
     """Wait until all processes of the server are idle: every worker has finished start-up.
 
@@ -136,9 +111,9 @@ def wait_idle(server: Server, timeout: float, threshold_cores: float = 0.05) -> 
     deadline = time.monotonic() + timeout
     quiet_samples = 0
     while time.monotonic() < deadline and quiet_samples < 3:
-        before = group_cpu_ticks(server.process.pid)
+        before = _cpu.sample(server.process.pid)
         time.sleep(0.3)
-        used = sum(cpu_cores_used(before, group_cpu_ticks(server.process.pid), 0.3).values())
+        used = sum(_cpu.usage_between(before, _cpu.sample(server.process.pid)).server_cores)
         quiet_samples = quiet_samples + 1 if used < threshold_cores else 0
 
 
@@ -152,6 +127,7 @@ def stop_server(server: Server, timeout: float = 10.0) -> str:
             outcome = _exit_description(server.process.wait(timeout=timeout))
         except subprocess.TimeoutExpired:
             outcome = f"did not exit {timeout:.0f}s after SIGTERM: killed"
+    _wait_group_gone(server.process.pid, timeout=3.0)
     try:
         os.killpg(server.process.pid, signal.SIGKILL)
         if outcome.startswith("stopped cleanly"):
@@ -160,6 +136,13 @@ def stop_server(server: Server, timeout: float = 10.0) -> str:
         pass
     server.process.wait(timeout=timeout)
     return outcome
+
+
+def _wait_group_gone(pgid: int, timeout: float) -> None:
+    # Helpers such as multiprocessing's resource tracker exit shortly after the parent.
+    deadline = time.monotonic() + timeout
+    while _cpu.group_cpu_ticks(pgid) and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def _exit_description(code: int) -> str:

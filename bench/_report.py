@@ -67,6 +67,8 @@ def print_table(log: RunLog) -> None:
         "x healthz",
         "server cores",
         "wrk cores",
+        "other",
+        "steal",
         "state",
     ]
     rows = [headers] + [_row(outcome, log) for outcome in log.outcomes]
@@ -82,6 +84,8 @@ def print_table(log: RunLog) -> None:
         print(f"- {outcome.scenario} ({outcome.workers}w), {outcome.state}: {outcome.note}")
     for stop in log.server_stops:
         print(f"- stop: {stop}")
+    if log.source_changed:
+        print(f"- WARNING: src/ changed between server starts {log.source_fingerprints}")
 
 
 def target_checks(log: RunLog) -> list[TargetCheck]:
@@ -111,6 +115,8 @@ def write_json(path: Path, log: RunLog, machine: dict[str, str], settings: dict[
         "interrupted": log.interrupted,
         "outcomes": [_outcome_json(outcome, log) for outcome in log.outcomes],
         "server_stops": log.server_stops,
+        "source_fingerprints": log.source_fingerprints,
+        "source_changed": log.source_changed,
         "targets": [
             {**dataclasses.asdict(check), "verdict": check.verdict} for check in target_checks(log)
         ],
@@ -155,10 +161,18 @@ def _row(outcome: Outcome, log: RunLog) -> list[str]:
         str(result.non_2xx_3xx) if result else "-",
         f"{vs_starlette:.2f}" if vs_starlette is not None else "-",
         f"{vs_healthz:.2f}" if vs_healthz is not None and outcome.server == "keyport" else "-",
-        "+".join(f"{cores:.2f}" for cores in outcome.server_cpu_cores) or "-",
+        _cores(outcome),
         f"{result.wrk_cpu_cores:.2f}" if result else "-",
+        f"{outcome.other_cores:.2f}" if result and outcome.other_cores is not None else "-",
+        f"{outcome.cpu.steal_cores:.2f}" if result and outcome.cpu else "-",
         outcome.state,
     ]
+
+
+def _cores(outcome: Outcome) -> str:
+    if outcome.cpu is None or not outcome.measured:
+        return "-"
+    return "+".join(f"{cores:.2f}" for cores in outcome.cpu.server_cores) or "0"
 
 
 def _outcome_json(outcome: Outcome, log: RunLog) -> dict[str, Any]:
@@ -166,6 +180,7 @@ def _outcome_json(outcome: Outcome, log: RunLog) -> dict[str, Any]:
     key = (outcome.scenario, outcome.workers)
     data["ratio_vs_starlette"] = _ratio(log, key, (STARLETTE_HELLO, 1))
     data["ratio_vs_healthz"] = _ratio(log, key, (HEALTHZ, outcome.workers))
+    data["other_cores"] = outcome.other_cores
     return data
 
 

@@ -87,18 +87,25 @@ class Tenant:
 async def make_tenant(container: Container, name: str) -> Tenant:
     slug = name.lower().replace(" ", "")
     created = await container.companies.create_company(
-        name, NewUser(f"owner@{slug}.test", "Olga", "Owner", "Europe/Berlin"), Actor.cli(),
+        name,
+        NewUser(f"owner@{slug}.test", "Olga", "Owner", "Europe/Berlin"),
+        Actor.cli(),
         owner_password="owner-password-1",
     )
     company_id = created.company.id
     admin = await container.users.create_user(
-        company_id, NewUser(f"admin@{slug}.test", "Ada", "Admin", "Europe/Berlin",
-                            role=Role.ADMIN), Actor.cli(), password="admin-password-1")
+        company_id,
+        NewUser(f"admin@{slug}.test", "Ada", "Admin", "Europe/Berlin", role=Role.ADMIN),
+        Actor.cli(),
+        password="admin-password-1",
+    )
     member = await container.users.create_user(
-        company_id, NewUser(f"member@{slug}.test", "Max", "Member", "UTC"), Actor.cli(),
-        password="member-password-1")
-    issued = await container.keys.issue_key(company_id, name="Test key", days=30,
-                                            actor=Actor.cli())
+        company_id,
+        NewUser(f"member@{slug}.test", "Max", "Member", "UTC"),
+        Actor.cli(),
+        password="member-password-1",
+    )
+    issued = await container.keys.issue_key(company_id, name="Test key", days=30, actor=Actor.cli())
     return Tenant(company_id, created.owner, admin, member, issued.key, issued.record.id)
 
 

@@ -2,22 +2,43 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from keyport.config import Settings
-from keyport.db.engine import create_engine
+from keyport.db.attempts import RedisAttemptCounter
+from keyport.db.engine import create_engine, is_sqlite
+from keyport.db.hot_reads import PostgresHotReader, SqliteHotReader
+from keyport.db.invalidation_channels import Listener, PostgresListener, RedisChannel
 from keyport.db.invalidation_feed import InvalidationPoller
 from keyport.db.migrate import upgrade_database
+from keyport.db.sessions import RedisSessionStore, SqlSessionStore
 from keyport.db.uow import SqlUnitOfWorkFactory
+from keyport.db.usage_queries import SqlUsageReader
+from keyport.db.usage_store import SqlUsageStore
 from keyport.domain.clock import Clock, SystemClock
+from keyport.services.attempts import AttemptCounter, MemoryAttemptCounter, SignInLimiter
+from keyport.services.audit import AuditTrail
+from keyport.services.audit_log import AuditLog
 from keyport.services.authentication import Authenticator
 from keyport.services.cache import Caches
 from keyport.services.companies import CompanyService
 from keyport.services.invalidation import Invalidator
+from keyport.services.key_management import KeyManagement
 from keyport.services.keys import KeyService
+from keyport.services.metrics import Metrics
+from keyport.services.observability import Observability
 from keyport.services.passwords import Passwords
+from keyport.services.ports import HotPathReader
+from keyport.services.request_log import RequestLog
+from keyport.services.sessions import SessionService, SessionStore, SessionTimeouts
+from keyport.services.signin import SignInService
+from keyport.services.usage import UsageRecorder
+from keyport.services.usage_flush import UsageFlusher
+from keyport.services.usage_reports import UsageReports
 from keyport.services.users import UserService
 
 
@@ -26,6 +47,7 @@ class Container:
     settings: Settings
     clock: Clock
     engine: AsyncEngine
+    hot_reader: HotPathReader
     caches: Caches
     invalidator: Invalidator
     poller: InvalidationPoller
@@ -34,16 +56,33 @@ class Container:
     keys: KeyService
     users: UserService
     companies: CompanyService
+    sessions: SessionService
+    sign_in: SignInService
+    key_management: KeyManagement
+    observability: Observability
+    audit_log: AuditLog
+    redis: Redis | None = None
+    listeners: list[Listener] = field(default_factory=list)
 
     async def migrate(self) -> None:
         await upgrade_database(self.engine)
 
     async def start_background(self) -> None:
-        """What a serving process runs besides requests: cross-process cache eviction."""
+        """What a serving process runs besides requests: cross-process cache eviction,
+        writing usage and the request log."""
         await self.poller.start()
+        for listener in self.listeners:
+            await listener.start()
+        await self.observability.start()
 
     async def close(self) -> None:
+        await self.observability.stop()  # first: it writes to the database
+        for listener in self.listeners:
+            await listener.stop()
         await self.poller.stop()
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.hot_reader.close()
         await self.engine.dispose()
 
 
@@ -51,25 +90,104 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
     clock = clock or SystemClock()
     engine = create_engine(settings.database_url)
     uow = SqlUnitOfWorkFactory(engine)
+    hot_reader: HotPathReader = (
+        SqliteHotReader(settings.database_url)
+        if is_sqlite(settings.database_url)
+        else PostgresHotReader(settings.database_url)
+    )
     caches = Caches(ttl=settings.cache_ttl, negative_ttl=settings.negative_cache_ttl)
     invalidator = Invalidator(caches)
     poller = InvalidationPoller(
-        engine, invalidator.received, interval=settings.invalidation_poll_interval,
+        engine,
+        invalidator.received,
+        interval=settings.invalidation_poll_interval,
         now=clock.now,
     )
     passwords = Passwords(
         time_cost=settings.password_time_cost, memory_cost=settings.password_memory_cost
     )
+    keys = KeyService(uow, clock, invalidator)
+    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    sessions = SessionService(
+        _session_store(engine, redis),
+        uow,
+        clock,
+        SessionTimeouts(
+            idle=timedelta(minutes=settings.session_idle_minutes),
+            absolute=timedelta(hours=settings.session_max_hours),
+        ),
+    )
+    limiter = SignInLimiter(
+        _attempt_counter(clock, redis),
+        max_failures=settings.sign_in_max_failures,
+        window=settings.sign_in_window_minutes * 60,
+    )
     return Container(
         settings=settings,
         clock=clock,
         engine=engine,
+        hot_reader=hot_reader,
         caches=caches,
         invalidator=invalidator,
         poller=poller,
         passwords=passwords,
-        authenticator=Authenticator(uow, caches, clock),
-        keys=KeyService(uow, clock, invalidator),
+        authenticator=Authenticator(hot_reader, caches, clock),
+        keys=keys,
         users=UserService(uow, clock, invalidator, passwords),
         companies=CompanyService(uow, clock, passwords),
+        sessions=sessions,
+        sign_in=SignInService(uow, clock, passwords, sessions, limiter),
+        key_management=KeyManagement(keys, AuditTrail(uow)),
+        observability=_observability(settings, engine, clock, caches),
+        audit_log=AuditLog(uow, AuditTrail(uow)),
+        redis=redis,
+        listeners=_invalidation_listeners(settings, redis, invalidator),
+    )
+
+
+def _invalidation_listeners(
+    settings: Settings, redis: Redis | None, invalidator: Invalidator
+) -> list[Listener]:
+    """Push channels that evict faster than the log poll: Redis if set, else PostgreSQL."""
+    if redis is not None:
+        channel = RedisChannel(redis, invalidator.received)
+        invalidator.add_broadcaster(channel.publish)
+        return [channel]
+    if not is_sqlite(settings.database_url):
+        return [PostgresListener(settings.database_url, invalidator.received)]
+    return []
+
+
+def _session_store(engine: AsyncEngine, redis: Redis | None) -> SessionStore:
+    return RedisSessionStore(redis) if redis is not None else SqlSessionStore(engine)
+
+
+def _attempt_counter(clock: Clock, redis: Redis | None) -> AttemptCounter:
+    return RedisAttemptCounter(redis) if redis is not None else MemoryAttemptCounter(clock)
+
+
+def _observability(
+    settings: Settings, engine: AsyncEngine, clock: Clock, caches: Caches
+) -> Observability:
+    metrics = Metrics()
+    metrics.watch_caches(caches)
+    recorder = flusher = None
+    if settings.usage_recording:
+        recorder = UsageRecorder(clock.time)
+        flusher = UsageFlusher(
+            recorder,
+            SqlUsageStore(engine),
+            interval=settings.usage_flush_interval,
+            now=clock.time,
+        )
+        metrics.watch_usage(flusher, recorder)
+    request_log = RequestLog() if settings.request_log else None
+    if request_log is not None:
+        metrics.watch_request_log(request_log)
+    return Observability(
+        metrics=metrics,
+        usage=UsageReports(SqlUsageReader(engine), clock),
+        recorder=recorder,
+        flusher=flusher,
+        request_log=request_log,
     )

@@ -48,7 +48,7 @@ def _run(work: Callable[[Container], Awaitable[T]]) -> T:
             await container.migrate()
             return await work(container)
         finally:
-            await container.engine.dispose()
+            await container.close()
 
     try:
         return asyncio.run(main())
@@ -72,9 +72,14 @@ def _key_state(key: ApiKey, now: Any) -> str:
 
 def _key_json(key: ApiKey, now: Any) -> dict[str, Any]:
     return {
-        "id": key.id, "name": key.name, "hint": key.hint, "status": key.status.value,
-        "state": _key_state(key, now), "expiresAt": iso_utc(key.expires_at),
-        "createdAt": iso_utc(key.created_at), "createdBy": key.created_by,
+        "id": key.id,
+        "name": key.name,
+        "hint": key.hint,
+        "status": key.status.value,
+        "state": _key_state(key, now),
+        "expiresAt": iso_utc(key.expires_at),
+        "createdAt": iso_utc(key.created_at),
+        "createdBy": key.created_by,
         "lastUsedAt": iso_utc(key.last_used_at) if key.last_used_at else None,
         "lastUsedIp": key.last_used_ip,
     }
@@ -103,7 +108,9 @@ def serve(host: str, port: int, workers: int) -> None:
             return None
         password = secrets.token_urlsafe(12)
         await container.companies.create_company(
-            DEMO_COMPANY, NewUser(DEMO_OWNER_EMAIL, "Demo", "Owner", "UTC"), Actor.cli(),
+            DEMO_COMPANY,
+            NewUser(DEMO_OWNER_EMAIL, "Demo", "Owner", "UTC"),
+            Actor.cli(),
             owner_password=password,
         )
         return password
@@ -112,15 +119,25 @@ def serve(host: str, port: int, workers: int) -> None:
     base = f"http://{'localhost' if host in {'127.0.0.1', '0.0.0.0'} else host}:{port}"  # noqa: S104
     click.echo(f"Keyport dashboard: {base}/admin/api-keys")
     if password is not None:
-        click.echo(f"First start: created {DEMO_COMPANY!r}. Sign in as {DEMO_OWNER_EMAIL} "
-                   f"with password {password}")
+        click.echo(
+            f"First start: created {DEMO_COMPANY!r}. Sign in as {DEMO_OWNER_EMAIL} "
+            f"with password {password}"
+        )
         click.echo("  (shown once; change it with `keyport user set-password`)")
     click.echo(f"API: {base}/v4/user/me   docs: {base}/schema   OpenAPI: {base}/openapi.json")
     settings = Settings.from_env(os.environ)
     uvicorn.run(
-        "keyport.web.asgi:create_app_from_env", factory=True, host=host, port=port,
-        workers=workers, loop="uvloop", http="httptools", access_log=settings.access_log,
-        log_level="warning", timeout_graceful_shutdown=10, server_header=False,
+        "keyport.web.asgi:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=settings.access_log,
+        log_level="warning",
+        timeout_graceful_shutdown=10,
+        server_header=False,
     )
 
 
@@ -131,16 +148,27 @@ def serve(host: str, port: int, workers: int) -> None:
 @click.option("--owner-given-name", default="Account", show_default=True)
 @click.option("--owner-family-name", default="Owner", show_default=True)
 @json_option
-def init(company_name: str, owner_email: str, owner_password: str | None,
-         owner_given_name: str, owner_family_name: str, as_json: bool) -> None:
+def init(
+    company_name: str,
+    owner_email: str,
+    owner_password: str | None,
+    owner_given_name: str,
+    owner_family_name: str,
+    as_json: bool,
+) -> None:
     owner = NewUser(owner_email, owner_given_name, owner_family_name, "UTC")
-    created = _run(lambda c: c.companies.create_company(
-        company_name, owner, Actor.cli(), owner_password=owner_password))
+    created = _run(
+        lambda c: c.companies.create_company(
+            company_name, owner, Actor.cli(), owner_password=owner_password
+        )
+    )
     if as_json:
         _print_json({"companyId": created.company.id, "ownerId": created.owner.id})
     else:
-        click.echo(f"Created company {created.company.name} ({created.company.id}) "
-                   f"with owner {created.owner.email} ({created.owner.id})")
+        click.echo(
+            f"Created company {created.company.name} ({created.company.id}) "
+            f"with owner {created.owner.email} ({created.owner.id})"
+        )
 
 
 @cli.group(help="Manage users.")
@@ -152,14 +180,23 @@ def user() -> None:
 @click.option("--email", required=True)
 @click.option("--given-name", required=True)
 @click.option("--family-name", required=True)
-@click.option("--role", type=click.Choice(["member", "admin", "owner"]), default="member",
-              show_default=True)
+@click.option(
+    "--role", type=click.Choice(["member", "admin", "owner"]), default="member", show_default=True
+)
 @click.option("--timezone", default="Europe/Berlin", show_default=True)
 @click.option("--password", default=None, help="Dashboard password (at least 10 chars).")
 @company_option
 @json_option
-def user_create(email: str, given_name: str, family_name: str, role: str, timezone: str,
-                password: str | None, company_id: str | None, as_json: bool) -> None:
+def user_create(
+    email: str,
+    given_name: str,
+    family_name: str,
+    role: str,
+    timezone: str,
+    password: str | None,
+    company_id: str | None,
+    as_json: bool,
+) -> None:
     new_user = NewUser(email, given_name, family_name, timezone, role=Role(role))
 
     async def work(c: Container) -> Any:
@@ -181,8 +218,13 @@ def _encode_user(created: Any) -> bytes:
 
 @user.command("set-password", help="Set or reset a user's dashboard password.")
 @click.option("--email", required=True)
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
-              help="Asked for when left out.")
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="Asked for when left out.",
+)
 def user_set_password(email: str, password: str) -> None:
     changed = _run(lambda c: c.users.set_password(email, password, Actor.cli()))
     click.echo(f"Password set for {changed.email}")
@@ -206,11 +248,20 @@ def key_create(name: str | None, days: int, company_id: str | None, as_json: boo
     issued = _run(work)
     record = issued.record
     if as_json:
-        _print_json({"id": record.id, "key": issued.key, "name": record.name,
-                     "expiresAt": iso_utc(record.expires_at)})
+        _print_json(
+            {
+                "id": record.id,
+                "key": issued.key,
+                "name": record.name,
+                "expiresAt": iso_utc(record.expires_at),
+            }
+        )
         return
-    click.echo(f"Created API key {record.id}" + (f" ({record.name})" if record.name else "")
-               + f", expires {iso_utc(record.expires_at)}")
+    click.echo(
+        f"Created API key {record.id}"
+        + (f" ({record.name})" if record.name else "")
+        + f", expires {iso_utc(record.expires_at)}"
+    )
     click.echo(issued.key)
     click.echo("Copy it now: it will not be shown again.", err=True)
 
@@ -233,8 +284,9 @@ def key_list(company_id: str | None, as_json: bool) -> None:
         return
     click.echo(f"{'ID':36}  {'STATE':11}  {'EXPIRES':24}  NAME")
     for k in page.keys:
-        click.echo(f"{k.id:36}  {_key_state(k, now):11}  {iso_utc(k.expires_at):24}  "
-                   f"{k.name or '-'}")
+        click.echo(
+            f"{k.id:36}  {_key_state(k, now):11}  {iso_utc(k.expires_at):24}  {k.name or '-'}"
+        )
 
 
 def _key_change(verb: str, change: Callable[[Container, str, str], Awaitable[ApiKey]]) -> Any:

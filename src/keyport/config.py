@@ -38,6 +38,13 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false, not {raw!r}")
 
 
+def _auto_bool(env: Mapping[str, str], name: str) -> bool | None:
+    """true/false, or None for `auto` (or unset): let the code decide per request."""
+    if env.get(name, "").strip().lower() in {"", "auto"}:
+        return None
+    return _bool(env, name, False)
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -49,6 +56,18 @@ class Settings:
     password_time_cost: int = 3
     password_memory_cost: int = 65536
     access_log: bool = False
+    # Dashboard sessions end after this long without a request, and after max hours anyway.
+    session_idle_minutes: float = 30.0
+    session_max_hours: float = 12.0
+    secure_cookies: bool | None = None  # None: Secure except over plain http on localhost
+    # Sign-in failures allowed per client IP and per account within the window.
+    sign_in_max_failures: int = 10
+    sign_in_window_minutes: float = 15.0
+    # Usage per key is counted in memory and written every this many seconds: a crash loses
+    # at most this much of it, a clean shutdown nothing (services/usage_flush.py).
+    usage_recording: bool = True
+    usage_flush_interval: float = 5.0
+    request_log: bool = True  # one JSON line per request on stdout
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -62,9 +81,16 @@ class Settings:
             redis_url=env.get("KEYPORT_REDIS_URL") or None,
             cache_ttl=_float(env, "KEYPORT_CACHE_TTL", 10.0, 0.1),
             negative_cache_ttl=_float(env, "KEYPORT_NEGATIVE_CACHE_TTL", 2.0, 0.0),
-            invalidation_poll_interval=_float(env, "KEYPORT_INVALIDATION_POLL_INTERVAL", 0.2,
-                                              0.01),
+            invalidation_poll_interval=_float(env, "KEYPORT_INVALIDATION_POLL_INTERVAL", 0.2, 0.01),
             password_time_cost=int(_float(env, "KEYPORT_PASSWORD_TIME_COST", 3, 1)),
-            password_memory_cost=int(_float(env, "KEYPORT_PASSWORD_MEMORY_COST", 65536, 8)),
+            password_memory_cost=int(_float(env, "KEYPORT_PASSWORD_MEMORY_COST", 65536, 64)),
             access_log=_bool(env, "KEYPORT_ACCESS_LOG", False),
+            session_idle_minutes=_float(env, "KEYPORT_SESSION_IDLE_MINUTES", 30.0, 1.0),
+            session_max_hours=_float(env, "KEYPORT_SESSION_MAX_HOURS", 12.0, 0.1),
+            secure_cookies=_auto_bool(env, "KEYPORT_SECURE_COOKIES"),
+            sign_in_max_failures=int(_float(env, "KEYPORT_SIGN_IN_MAX_FAILURES", 10, 1)),
+            sign_in_window_minutes=_float(env, "KEYPORT_SIGN_IN_WINDOW_MINUTES", 15.0, 0.1),
+            usage_recording=_bool(env, "KEYPORT_USAGE_RECORDING", True),
+            usage_flush_interval=_float(env, "KEYPORT_USAGE_FLUSH_INTERVAL", 5.0, 0.05),
+            request_log=_bool(env, "KEYPORT_REQUEST_LOG", True),
         )

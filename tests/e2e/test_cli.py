@@ -23,10 +23,25 @@ def count_rows(tmp_path: Path, table: str) -> int:
 def test_init_user_and_key_commands_print_json(env: dict[str, str]) -> None:
     created = cli_json(env, "init", "--company", "Acme", "--owner-email", "o@acme.test")
     assert set(created) == {"companyId", "ownerId"}
-    user = cli_json(env, "user", "create", "--email", "Ann@Acme.test", "--given-name", "Ann",
-                    "--family-name", "Lee", "--role", "admin")
+    user = cli_json(
+        env,
+        "user",
+        "create",
+        "--email",
+        "Ann@Acme.test",
+        "--given-name",
+        "Ann",
+        "--family-name",
+        "Lee",
+        "--role",
+        "admin",
+    )
     assert (user["email"], user["isAdmin"], user["companyId"], user["timezone"]) == (
-        "ann@acme.test", True, created["companyId"], "Europe/Berlin")
+        "ann@acme.test",
+        True,
+        created["companyId"],
+        "Europe/Berlin",
+    )
     key = cli_json(env, "key", "create", "--name", "CI", "--days", "7")
     assert set(key) == {"id", "key", "name", "expiresAt"}
     assert key["key"].startswith(f"ak_live:{key['id']}:") and key["name"] == "CI"
@@ -45,32 +60,55 @@ def test_key_create_without_json_warns_it_is_shown_once(env: dict[str, str]) -> 
 def test_lifecycle_commands(env: dict[str, str]) -> None:
     run_cli(env, "init", "--company", "Acme", "--owner-email", "o@acme.test")
     key_id = cli_json(env, "key", "create", "--days", "3")["id"]
-    assert run_cli(env, "key", "deactivate", key_id).stdout.strip() == f"API key {key_id} is now inactive"
-    assert run_cli(env, "key", "activate", key_id).stdout.strip() == f"API key {key_id} is now active"
-    assert run_cli(env, "key", "revoke", key_id).stdout.strip() == f"API key {key_id} is now revoked"
+    assert (
+        run_cli(env, "key", "deactivate", key_id).stdout.strip()
+        == f"API key {key_id} is now inactive"
+    )
+    assert (
+        run_cli(env, "key", "activate", key_id).stdout.strip() == f"API key {key_id} is now active"
+    )
+    assert (
+        run_cli(env, "key", "revoke", key_id).stdout.strip() == f"API key {key_id} is now revoked"
+    )
     again = run_cli(env, "key", "activate", key_id, check=False)
     assert (again.returncode, again.stderr) == (
-        2, "keyport: API key is revoked and can never be used again\n")
+        2,
+        "keyport: API key is revoked and can never be used again\n",
+    )
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["key", "create", "--days", "91"],
-         "keyport: Validation failed: expiresInDays: must be between 1 and 90 days\n"),
-        (["key", "create", "--days", "0"],
-         "keyport: Validation failed: expiresInDays: must be between 1 and 90 days\n"),
-        (["key", "create", "--days", "ten"],
-         "keyport: Invalid value for '--days': 'ten' is not a valid integer.\n"),
-        (["key", "create", "--days", "5", "--name", "x" * 101],
-         "keyport: Validation failed: name: must be at most 100 characters\n"),
+        (
+            ["key", "create", "--days", "91"],
+            "keyport: Validation failed: expiresInDays: must be between 1 and 90 days\n",
+        ),
+        (
+            ["key", "create", "--days", "0"],
+            "keyport: Validation failed: expiresInDays: must be between 1 and 90 days\n",
+        ),
+        (
+            ["key", "create", "--days", "ten"],
+            "keyport: Invalid value for '--days': 'ten' is not a valid integer.\n",
+        ),
+        (
+            ["key", "create", "--days", "5", "--name", "x" * 101],
+            "keyport: Validation failed: name: must be at most 100 characters\n",
+        ),
         (["key", "revoke", "not-a-key"], "keyport: API key not found\n"),
-        (["key", "create", "--days", "5", "--company-id", "nope"],
-         "keyport: No company with id nope\n"),
-        (["user", "create", "--email", "bad", "--given-name", "A", "--family-name", "B"],
-         "keyport: Validation failed: email: must be a valid email address\n"),
-        (["init", "--company", "Other", "--owner-email", "o@acme.test"],
-         "keyport: A user with this email already exists\n"),
+        (
+            ["key", "create", "--days", "5", "--company-id", "nope"],
+            "keyport: No company with id nope\n",
+        ),
+        (
+            ["user", "create", "--email", "bad", "--given-name", "A", "--family-name", "B"],
+            "keyport: Validation failed: email: must be a valid email address\n",
+        ),
+        (
+            ["init", "--company", "Other", "--owner-email", "o@acme.test"],
+            "keyport: A user with this email already exists\n",
+        ),
         (["key", "create"], "keyport: Missing option '--days'.\n"),
     ],
 )
@@ -90,7 +128,9 @@ def test_company_id_is_needed_once_there_are_two(env: dict[str, str]) -> None:
     second = cli_json(env, "init", "--company", "Globex", "--owner-email", "o@globex.test")
     result = run_cli(env, "key", "create", "--days", "5", check=False)
     assert (result.returncode, result.stderr) == (
-        2, "keyport: Validation failed: company-id: several companies exist: pass --company-id\n")
+        2,
+        "keyport: Validation failed: company-id: several companies exist: pass --company-id\n",
+    )
     key = cli_json(env, "key", "create", "--days", "5", "--company-id", second["companyId"])
     assert key["key"].startswith("ak_live:")
 
@@ -98,7 +138,9 @@ def test_company_id_is_needed_once_there_are_two(env: dict[str, str]) -> None:
 def test_no_company_yet_is_a_clear_error(env: dict[str, str]) -> None:
     result = run_cli(env, "key", "list", check=False)
     assert (result.returncode, result.stderr) == (
-        2, "keyport: No company exists yet: run `keyport init` first\n")
+        2,
+        "keyport: No company exists yet: run `keyport init` first\n",
+    )
 
 
 def test_db_upgrade_creates_the_schema(env: dict[str, str], tmp_path: Path) -> None:

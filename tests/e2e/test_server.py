@@ -55,8 +55,9 @@ def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
         process.stop()
 
 
-def wait_for(base_url: str, key: str, expected: tuple[int, dict[str, object]],
-             limit: float = 1.0) -> float:
+def wait_for(
+    base_url: str, key: str, expected: tuple[int, dict[str, object]], limit: float = 1.0
+) -> float:
     """Seconds until the server answers `expected`; fails past `limit`."""
     started = time.monotonic()
     while True:
@@ -104,7 +105,8 @@ async def set_expiry(database_url: str, key_id: str, when: datetime) -> None:
     try:
         async with engine.begin() as connection:
             await connection.execute(
-                update(api_keys).where(api_keys.c.id == key_id).values(expires_at=when))
+                update(api_keys).where(api_keys.c.id == key_id).values(expires_at=when)
+            )
     finally:
         await engine.dispose()
 
@@ -142,9 +144,20 @@ def dump_database(database_url: str, tmp_path: Path) -> bytes:
 
     url = make_url(database_url)
     dump = subprocess.run(
-        ["pg_dump", "-h", url.host or "127.0.0.1", "-p", str(url.port or 5432),
-         "-U", url.username or "postgres", url.database or ""],
-        capture_output=True, check=True, timeout=60)
+        [
+            "pg_dump",
+            "-h",
+            url.host or "127.0.0.1",
+            "-p",
+            str(url.port or 5432),
+            "-U",
+            url.username or "postgres",
+            url.database or "",
+        ],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
     return dump.stdout
 
 

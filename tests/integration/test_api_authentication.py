@@ -45,7 +45,9 @@ async def test_not_a_bearer_token(client: httpx.AsyncClient, tenant: Tenant) -> 
 
 async def test_bad_checksum(client: httpx.AsyncClient, tenant: Tenant) -> None:
     last = "A" if tenant.key[-1] != "A" else "B"
-    answer = await client.get("/v4/user/me", headers={"Authorization": f"Bearer {tenant.key[:-1]}{last}"})
+    answer = await client.get(
+        "/v4/user/me", headers={"Authorization": f"Bearer {tenant.key[:-1]}{last}"}
+    )
     assert_refused(answer, 401, "Invalid API key")
 
 
@@ -64,7 +66,9 @@ async def test_secret_of_one_key_with_the_id_of_another(
 
     other = await container.keys.issue_key(tenant.company_id, name=None, days=5, actor=Actor.cli())
     body_ = f"ak_live:{other.record.id}:{tenant.key.split(':')[2][:44]}"
-    answer = await client.get("/v4/user/me", headers={"Authorization": f"Bearer {body_}{checksum(body_)}"})
+    answer = await client.get(
+        "/v4/user/me", headers={"Authorization": f"Bearer {body_}{checksum(body_)}"}
+    )
     assert_refused(answer, 401, "Invalid API key")
 
 
@@ -85,7 +89,9 @@ async def test_expired_key_by_the_injected_clock(
     clock.advance(timedelta(days=30) - timedelta(seconds=1))
     assert (await client.get("/v4/user/me", headers=tenant.auth())).status_code == 200
     clock.advance(timedelta(seconds=1))  # expires_at <= now
-    assert_refused(await client.get("/v4/user/me", headers=tenant.auth()), 401, "API key has expired")
+    assert_refused(
+        await client.get("/v4/user/me", headers=tenant.auth()), 401, "API key has expired"
+    )
 
 
 async def test_expiry_is_checked_before_deactivation(
@@ -93,14 +99,18 @@ async def test_expiry_is_checked_before_deactivation(
 ) -> None:
     await container.keys.deactivate_key(tenant.company_id, tenant.key_id, Actor.cli())
     clock.advance(timedelta(days=31))
-    assert_refused(await client.get("/v4/user/me", headers=tenant.auth()), 401, "API key has expired")
+    assert_refused(
+        await client.get("/v4/user/me", headers=tenant.auth()), 401, "API key has expired"
+    )
 
 
 async def test_deactivated_key_until_reactivated(
     client: httpx.AsyncClient, tenant: Tenant, container: Container
 ) -> None:
     await container.keys.deactivate_key(tenant.company_id, tenant.key_id, Actor.cli())
-    assert_refused(await client.get("/v4/user/me", headers=tenant.auth()), 401, "API key is deactivated")
+    assert_refused(
+        await client.get("/v4/user/me", headers=tenant.auth()), 401, "API key is deactivated"
+    )
     await container.keys.activate_key(tenant.company_id, tenant.key_id, Actor.cli())
     assert (await client.get("/v4/user/me", headers=tenant.auth())).status_code == 200
 
@@ -118,7 +128,8 @@ async def test_missing_user_header_where_a_user_is_needed(
 ) -> None:
     answer = await client.get("/v4/user", headers=tenant.auth())
     assert_refused(
-        answer, 400,
+        answer,
+        400,
         "Missing required header 'x-meetergo-api-user-id' for API key authentication",
     )
 
@@ -134,8 +145,12 @@ async def test_unknown_deleted_and_foreign_users_answer_alike(
 ) -> None:
     deleted = await client.delete(f"/v4/user/{tenant.member.id}", headers=tenant.auth(tenant.owner))
     assert deleted.status_code == 204
-    for user_id in [str(uuid.uuid4()), other_tenant.owner.id, other_tenant.member.id,
-                    tenant.member.id]:
+    for user_id in [
+        str(uuid.uuid4()),
+        other_tenant.owner.id,
+        other_tenant.member.id,
+        tenant.member.id,
+    ]:
         answer = await client.get("/v4/user/me", headers={**tenant.auth(), USER_HEADER: user_id})
         assert_refused(answer, 403, "Invalid user: no such user in this company")
 

@@ -25,18 +25,23 @@ def free_port() -> int:
 
 def keyport_env(database_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEYPORT_")}
-    env.update({
-        "KEYPORT_DATABASE_URL": database_url,
-        "KEYPORT_PASSWORD_TIME_COST": "1",
-        "KEYPORT_PASSWORD_MEMORY_COST": "64",
-    })
+    env.update(
+        {
+            "KEYPORT_DATABASE_URL": database_url,
+            "KEYPORT_PASSWORD_TIME_COST": "1",
+            "KEYPORT_PASSWORD_MEMORY_COST": "64",
+        }
+    )
     env.update(extra)
     return env
 
 
-def run_cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([KEYPORT, *args], env=env, capture_output=True, text=True,
-                            timeout=60, check=False)
+def run_cli(
+    env: dict[str, str], *args: str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [KEYPORT, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"keyport {' '.join(args)} failed: {result.stderr}")
     return result
@@ -64,7 +69,10 @@ class ServerProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [KEYPORT, "serve", "--port", str(self.port), "--workers", str(self.workers)],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -16,8 +16,7 @@ def test_slug_is_normalised() -> None:
 def test_new_user_is_normalised() -> None:
     user = NewUser(" Ada@Example.COM ", " Ada ", "Lovelace", "Europe/Berlin", "Ada Lovelace")
     valid = user.validated()
-    assert (valid.email, valid.given_name, valid.slug) == ("ada@example.com", "Ada",
-                                                            "ada-lovelace")
+    assert (valid.email, valid.given_name, valid.slug) == ("ada@example.com", "Ada", "ada-lovelace")
 
 
 def test_every_bad_field_is_reported_at_once() -> None:
@@ -33,7 +32,9 @@ def test_slug_must_have_five_characters_after_normalising() -> None:
     assert UserChanges(slug="Hello World").validated().slug == "hello-world"
 
 
-@pytest.mark.parametrize("value", ["", "nope", "123", "g" * 36, "550e8400-e29b-41d4-a716-44665544000"])
+@pytest.mark.parametrize(
+    "value", ["", "nope", "123", "g" * 36, "550e8400-e29b-41d4-a716-44665544000"]
+)
 def test_parse_uuid_refuses_non_uuids(value: str) -> None:
     assert parse_uuid(value) is None
 

@@ -16,8 +16,10 @@ def async_url(url: str) -> str:
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend not in _ASYNC_DRIVERS:
-        raise ValueError(f"unsupported database URL {parsed.render_as_string()!r}: "
-                         "use sqlite:///path or postgresql://host/db")
+        raise ValueError(
+            f"unsupported database URL {parsed.render_as_string()!r}: "
+            "use sqlite:///path or postgresql://host/db"
+        )
     return parsed.set(drivername=_ASYNC_DRIVERS[backend]).render_as_string(hide_password=False)
 
 

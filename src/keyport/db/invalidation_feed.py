@@ -26,8 +26,12 @@ RETENTION = timedelta(hours=1)
 
 class InvalidationPoller:
     def __init__(
-        self, engine: AsyncEngine, apply: Callable[[str, str], None], *,
-        interval: float = 0.2, gap_patience: float = 5.0,
+        self,
+        engine: AsyncEngine,
+        apply: Callable[[str, str], None],
+        *,
+        interval: float = 0.2,
+        gap_patience: float = 5.0,
         now: Callable[[], datetime],
     ) -> None:
         self._engine = engine
@@ -59,8 +63,11 @@ class InvalidationPoller:
         async with self._engine.connect() as connection:
             rows = (
                 await connection.execute(
-                    select(cache_invalidations.c.seq, cache_invalidations.c.kind,
-                           cache_invalidations.c.target)
+                    select(
+                        cache_invalidations.c.seq,
+                        cache_invalidations.c.kind,
+                        cache_invalidations.c.target,
+                    )
                     .where(cache_invalidations.c.seq > self._floor)
                     .order_by(cache_invalidations.c.seq)
                 )
@@ -109,7 +116,10 @@ class InvalidationPoller:
                 self.healthy = True
             except Exception:
                 if self.healthy:
-                    logger.warning("cannot read the invalidation log; the cache TTL bounds "
-                                   "staleness until it is back", exc_info=True)
+                    logger.warning(
+                        "cannot read the invalidation log; the cache TTL bounds "
+                        "staleness until it is back",
+                        exc_info=True,
+                    )
                 self.healthy = False
             await asyncio.sleep(self._interval)

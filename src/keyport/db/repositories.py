@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keyport.db import rows
@@ -281,6 +281,13 @@ class SqlAuditRepository(_Repository):
             conditions.append(audit_events.c.actor_user_id == filters.actor_user_id)
         if filters.target_id:
             conditions.append(audit_events.c.target_id == filters.target_id)
+        if filters.key_id:
+            conditions.append(
+                or_(
+                    audit_events.c.target_id == filters.key_id,
+                    audit_events.c.actor_key_id == filters.key_id,
+                )
+            )
         where = and_(True, *conditions)
         total = await self._connection.scalar(
             select(func.count()).where(where).select_from(audit_events)

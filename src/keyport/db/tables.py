@@ -7,6 +7,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -132,4 +133,79 @@ cache_invalidations = Table(
     Column("created_at", UtcDateTime(), nullable=False),
 )
 
-__all__ = ["api_keys", "audit_events", "cache_invalidations", "companies", "metadata", "users"]
+# Dashboard sign-ins. `id` is the SHA-256 of the cookie's token: a copy of this table lets
+# nobody act as anyone. The CSRF token is the session's synchronizer token.
+admin_sessions = Table(
+    "admin_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("form_nonce", String(64), nullable=True),
+    Column("ip", String(64), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("last_seen_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Index("ix_admin_sessions_user_id", "user_id"),
+    Index("ix_admin_sessions_expires_at", "expires_at"),
+)
+
+# API key usage (services.usage), written in batches, never on the request path.
+# Requests per key and minute by status class; `minute` counts whole minutes since the Unix
+# epoch, so hours and days are integer divisions on every backend.
+key_usage_minutes = Table(
+    "key_usage_minutes",
+    metadata,
+    Column("key_id", String(36), ForeignKey("api_keys.id"), primary_key=True),
+    Column("minute", Integer, primary_key=True, autoincrement=False),
+    Column("success", Integer, nullable=False),  # 1xx-3xx
+    Column("client_error", Integer, nullable=False),  # 4xx
+    Column("server_error", Integer, nullable=False),  # 5xx
+    Index("ix_key_usage_minutes_minute", "minute"),
+)
+
+# The newest requests of each key: appended in batches, trimmed to the newest 100 per key.
+key_recent_requests = Table(
+    "key_recent_requests",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("key_id", String(36), ForeignKey("api_keys.id"), nullable=False),
+    Column("occurred_at", UtcDateTime(), nullable=False),
+    Column("request_id", String(32), nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("path", String(256), nullable=False),
+    Column("route", String(256), nullable=True),
+    Column("status", Integer, nullable=False),
+    Column("latency_ms", Float, nullable=False),
+    Column("client_ip", String(64), nullable=True),
+    Column("user_agent", String(256), nullable=True),
+    Column("acting_user_id", String(36), nullable=True),
+    Column("refusal", String(32), nullable=True),
+    Index("ix_key_recent_requests_key_id_id", "key_id", "id"),
+)
+
+# Every client address and user agent a key was used from: first and last seen, how often.
+key_sightings = Table(
+    "key_sightings",
+    metadata,
+    Column("key_id", String(36), ForeignKey("api_keys.id"), primary_key=True),
+    Column("kind", String(8), primary_key=True),
+    Column("value", String(256), primary_key=True),
+    Column("first_seen_at", UtcDateTime(), nullable=False),
+    Column("last_seen_at", UtcDateTime(), nullable=False),
+    Column("requests", BigInteger, nullable=False),
+    CheckConstraint("kind IN ('ip', 'agent')", name="kind"),
+)
+
+__all__ = [
+    "admin_sessions",
+    "api_keys",
+    "audit_events",
+    "cache_invalidations",
+    "companies",
+    "key_recent_requests",
+    "key_sightings",
+    "key_usage_minutes",
+    "metadata",
+    "users",
+]

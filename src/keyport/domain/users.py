@@ -137,8 +137,9 @@ class NewUser:
             errors.append(FieldError("language", "must be one of " + ", ".join(sorted(LANGUAGES))))
         if errors:
             raise ValidationFailed(errors)
-        return NewUser(email, given, family, self.timezone, slug, self.language, self.role,
-                       self.user_type)
+        return NewUser(
+            email, given, family, self.timezone, slug, self.language, self.role, self.user_type
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,11 @@ class TtlCache(Generic[V]):
     """A bounded dict whose entries expire; `None` values are cached negative results."""
 
     def __init__(
-        self, ttl: float, *, negative_ttl: float = 0.0, max_entries: int = 1_000_000,
+        self,
+        ttl: float,
+        *,
+        negative_ttl: float = 0.0,
+        max_entries: int = 1_000_000,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.ttl = ttl

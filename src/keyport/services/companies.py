@@ -34,12 +34,16 @@ class CompanyService:
     ) -> NewCompany:
         clean_name = name.strip()
         if not clean_name or len(clean_name) > MAX_COMPANY_NAME:
-            raise ValidationFailed.single(
-                "company", f"must be 1 to {MAX_COMPANY_NAME} characters"
-            )
+            raise ValidationFailed.single("company", f"must be 1 to {MAX_COMPANY_NAME} characters")
         valid_owner = NewUser(
-            owner.email, owner.given_name, owner.family_name, owner.timezone, owner.slug,
-            owner.language, Role.OWNER, UserType.STANDARD,
+            owner.email,
+            owner.given_name,
+            owner.family_name,
+            owner.timezone,
+            owner.slug,
+            owner.language,
+            Role.OWNER,
+            UserType.STANDARD,
         ).validated()
         password_hash = (
             await self._passwords.hash(owner_password) if owner_password is not None else None
@@ -52,8 +56,12 @@ class CompanyService:
                 str(uuid.uuid4()), company.id, valid_owner, password_hash, now
             )
             await uow.audit.add(
-                company_id=company.id, action=AuditAction.COMPANY_CREATED, actor=actor,
-                target_type="company", target_id=company.id, now=now,
+                company_id=company.id,
+                action=AuditAction.COMPANY_CREATED,
+                actor=actor,
+                target_type="company",
+                target_id=company.id,
+                now=now,
                 details={"name": clean_name, "ownerId": user.id},
             )
             await uow.commit()
@@ -76,5 +84,7 @@ class CompanyService:
         if not existing:
             raise NotFound("No company exists yet: run `keyport init` first")
         if len(existing) > 1:
-            raise ValidationFailed.single("company-id", "several companies exist: pass --company-id")
+            raise ValidationFailed.single(
+                "company-id", "several companies exist: pass --company-id"
+            )
         return existing[0]

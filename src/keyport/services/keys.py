@@ -46,20 +46,33 @@ class KeyService:
         secret_key = key_rules.generate_key(key_id)
         now = self._clock.now()
         record = ApiKey(
-            id=str(key_id), company_id=company_id, name=clean_name,
-            hint=key_rules.hint(secret_key), status=KeyStatus.ACTIVE,
-            expires_at=key_rules.expiry_from(now, valid_days), created_at=now,
-            created_by=actor.user_id, last_used_at=None, last_used_ip=None,
+            id=str(key_id),
+            company_id=company_id,
+            name=clean_name,
+            hint=key_rules.hint(secret_key),
+            status=KeyStatus.ACTIVE,
+            expires_at=key_rules.expiry_from(now, valid_days),
+            created_at=now,
+            created_by=actor.user_id,
+            last_used_at=None,
+            last_used_ip=None,
         )
         async with self._uow(write=True) as uow:
             if await uow.companies.get(company_id) is None:
                 raise NotFound("Company not found")
             await uow.keys.add(record, key_rules.digest(secret_key))
             await uow.audit.add(
-                company_id=company_id, action=AuditAction.KEY_CREATED, actor=actor,
-                target_type="api_key", target_id=record.id, now=now,
-                details={"name": clean_name, "expiresInDays": valid_days,
-                         "expiresAt": record.expires_at.isoformat()},
+                company_id=company_id,
+                action=AuditAction.KEY_CREATED,
+                actor=actor,
+                target_type="api_key",
+                target_id=record.id,
+                now=now,
+                details={
+                    "name": clean_name,
+                    "expiresInDays": valid_days,
+                    "expiresAt": record.expires_at.isoformat(),
+                },
             )
             await uow.commit()
         return IssuedKey(record, secret_key)
@@ -93,8 +106,12 @@ class KeyService:
             key_rules.check_transition(current.status, target)
             await uow.keys.set_status(current.id, target)
             await uow.audit.add(
-                company_id=company_id, action=_TRANSITIONS[target], actor=actor,
-                target_type="api_key", target_id=current.id, now=now,
+                company_id=company_id,
+                action=_TRANSITIONS[target],
+                actor=actor,
+                target_type="api_key",
+                target_id=current.id,
+                now=now,
                 details={"from": current.status.value, "to": target.value},
             )
             await uow.invalidations.append(KEY, current.id, now)
@@ -109,4 +126,3 @@ class KeyService:
         if found is None:
             raise NotFound("API key not found")
         return found
-

@@ -12,7 +12,7 @@ from keyport.domain.errors import ValidationFailed
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024
 # Verifying against this when the email is unknown makes both failures cost the same.
-_DUMMY_PASSWORD = "keyport-timing-equaliser"  # noqa: S105 - not a credential
+_DUMMY_PASSWORD = "keyport-timing-equaliser"
 
 
 def validate_password(password: str) -> str:

@@ -27,6 +27,7 @@ class AuditFilter:
     action: str | None = None
     actor_user_id: str | None = None
     target_id: str | None = None
+    key_id: str | None = None  # events about the key, or done with it
 
 
 class CompanyRepository(Protocol):

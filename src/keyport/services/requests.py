@@ -24,6 +24,7 @@ class RequestRecord:
     acting_user_id: str | None  # set once the acting user was resolved
     auth_failure: str | None  # why authentication refused the request (see AUTH_FAILURES)
     started_at: float  # POSIX seconds
+    verification_latency: float | None = None  # seconds spent verifying the key, if any
 
 
 # Reasons an API request can be refused before it reaches its route's logic.

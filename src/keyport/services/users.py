@@ -32,7 +32,10 @@ def require_admin(acting: User) -> None:
 
 class UserService:
     def __init__(
-        self, uow: UnitOfWorkFactory, clock: Clock, invalidator: Invalidator,
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        invalidator: Invalidator,
         passwords: Passwords,
     ) -> None:
         self._uow = uow
@@ -52,8 +55,12 @@ class UserService:
             await ensure_unique(uow, valid.email, valid.slug, None)
             user = await uow.users.add(str(uuid.uuid4()), company_id, valid, password_hash, now)
             await uow.audit.add(
-                company_id=company_id, action=AuditAction.USER_CREATED, actor=actor,
-                target_type="user", target_id=user.id, now=now,
+                company_id=company_id,
+                action=AuditAction.USER_CREATED,
+                actor=actor,
+                target_type="user",
+                target_id=user.id,
+                now=now,
                 details={"email": user.email, "role": user.role.value},
             )
             await uow.commit()
@@ -96,8 +103,12 @@ class UserService:
                 raise Conflict("This slug is already taken")
             await uow.users.update(target.id, valid, now)
             await uow.audit.add(
-                company_id=acting.company_id, action=AuditAction.USER_UPDATED, actor=actor,
-                target_type="user", target_id=target.id, now=now,
+                company_id=acting.company_id,
+                action=AuditAction.USER_UPDATED,
+                actor=actor,
+                target_type="user",
+                target_id=target.id,
+                now=now,
                 details={"fields": _changed_fields(valid)},
             )
             await uow.invalidations.append(USER, target.id, now)
@@ -117,8 +128,12 @@ class UserService:
                 raise PermissionDenied("The company owner cannot be deleted")
             await uow.users.soft_delete(target.id, now)
             await uow.audit.add(
-                company_id=acting.company_id, action=AuditAction.USER_DELETED, actor=actor,
-                target_type="user", target_id=target.id, now=now,
+                company_id=acting.company_id,
+                action=AuditAction.USER_DELETED,
+                actor=actor,
+                target_type="user",
+                target_id=target.id,
+                now=now,
                 details={"email": target.email},
             )
             await uow.invalidations.append(USER, target.id, now)
@@ -135,8 +150,12 @@ class UserService:
             user = found[0]
             await uow.users.set_password_hash(user.id, password_hash, now)
             await uow.audit.add(
-                company_id=user.company_id, action=AuditAction.USER_PASSWORD_SET, actor=actor,
-                target_type="user", target_id=user.id, now=now,
+                company_id=user.company_id,
+                action=AuditAction.USER_PASSWORD_SET,
+                actor=actor,
+                target_type="user",
+                target_id=user.id,
+                now=now,
             )
             await uow.invalidations.append(USER, user.id, now)
             await uow.commit()
@@ -162,6 +181,9 @@ async def ensure_unique(
 
 
 def _changed_fields(changes: UserChanges) -> list[str]:
-    names = {"givenName": changes.given_name, "familyName": changes.family_name,
-             "slug": changes.slug}
+    names = {
+        "givenName": changes.given_name,
+        "familyName": changes.family_name,
+        "slug": changes.slug,
+    }
     return [name for name, value in names.items() if value is not None]

@@ -13,8 +13,9 @@ from litestar.exceptions import HTTPException, ValidationException
 from keyport.bootstrap import Container
 from keyport.domain.errors import KeyportError
 from keyport.web import errors
+from keyport.web.admin.router import admin_router
 from keyport.web.api.users import user_router
-from keyport.web.gate import ApiGate
+from keyport.web.gate import AUTH_FAILURE, ApiGate, auth_failure_reason
 from keyport.web.openapi import openapi_config, openapi_route
 from keyport.web.ops import ops_router
 
@@ -24,13 +25,24 @@ MAX_BODY_BYTES = 64 * 1024
 
 def _respond(status: int, body: bytes, headers: errors.Headers) -> Response[bytes]:
     return Response(
-        body, status_code=status, media_type="application/json",
+        body,
+        status_code=status,
+        media_type="application/json",
         headers={k.decode(): v.decode() for k, v in headers if k != b"content-type"},
     )
 
 
-def _on_domain_error(_: Request, error: KeyportError) -> Response[bytes]:  # type: ignore[type-arg]
+def _on_domain_error(request: Request, error: KeyportError) -> Response[bytes]:  # type: ignore[type-arg]
+    reason = auth_failure_reason(error)
+    if reason is not None:
+        request.scope[AUTH_FAILURE] = reason  # type: ignore[literal-required]
     return _respond(*errors.render(error))
+
+
+def _camel(name: str) -> str:
+    """Python parameter names back to the wire's camelCase (`user_type` → `userType`)."""
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
 
 
 def _on_validation_error(_: Request, error: ValidationException) -> Response[bytes]:  # type: ignore[type-arg]
@@ -38,9 +50,10 @@ def _on_validation_error(_: Request, error: ValidationException) -> Response[byt
     for item in error.extra if isinstance(error.extra, list) else []:
         field = item.get("key") or "request" if isinstance(item, dict) else "request"
         message = item.get("message", "is invalid") if isinstance(item, dict) else str(item)
-        details.append({"field": str(field), "message": str(message)})
-    return _respond(400, errors.error_body(400, "Validation failed", details),
-                    errors.error_headers(400))
+        details.append({"field": _camel(str(field)), "message": str(message)})
+    return _respond(
+        400, errors.error_body(400, "Validation failed", details), errors.error_headers(400)
+    )
 
 
 def _on_http_error(request: Request, error: HTTPException) -> Response[bytes]:  # type: ignore[type-arg]
@@ -69,7 +82,12 @@ def create_app(container: Container, *, run_background: bool = True) -> ApiGate:
             await container.close()
 
     framework = Litestar(
-        route_handlers=[user_router(container), ops_router(container), openapi_route()],
+        route_handlers=[
+            user_router(container),
+            ops_router(container),
+            openapi_route(),
+            admin_router(container),
+        ],
         exception_handlers={
             KeyportError: _on_domain_error,
             ValidationException: _on_validation_error,
@@ -82,4 +100,5 @@ def create_app(container: Container, *, run_background: bool = True) -> ApiGate:
         debug=False,
         logging_config=None,
     )
-    return ApiGate(framework, container.authenticator)
+    observers = container.observability.observers
+    return ApiGate(framework, container.authenticator, observers, clock=container.clock)

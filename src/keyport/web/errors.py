@@ -40,8 +40,11 @@ def status_of(error: domain.KeyportError) -> int:
 
 
 def error_body(status: int, message: str, errors: list[dict[str, str]] | None = None) -> bytes:
-    body: dict[str, Any] = {"statusCode": status, "message": message,
-                            "error": HTTPStatus(status).phrase}
+    body: dict[str, Any] = {
+        "statusCode": status,
+        "message": message,
+        "error": HTTPStatus(status).phrase,
+    }
     if errors is not None:
         body["errors"] = errors
     return msgspec.json.encode(body)
@@ -84,8 +87,12 @@ def render_unexpected(error: BaseException) -> tuple[int, bytes, Headers]:
 # Authentication failures answer on every bad request: encode them once.
 PRERENDERED: dict[type[domain.KeyportError], tuple[int, bytes, Headers]] = {
     error_type: render_domain_error(error_type())
-    for error_type in (domain.MissingAuthorization, domain.InvalidApiKey, domain.ExpiredApiKey,
-                       domain.DeactivatedApiKey)
+    for error_type in (
+        domain.MissingAuthorization,
+        domain.InvalidApiKey,
+        domain.ExpiredApiKey,
+        domain.DeactivatedApiKey,
+    )
 }
 
 

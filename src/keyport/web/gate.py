@@ -7,13 +7,17 @@ first, and a refused key costs no framework work at all.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 from keyport.domain import errors as domain
-from keyport.services.authentication import Authenticator
+from keyport.domain.clock import Clock, SystemClock
+from keyport.domain.principal import Principal
+from keyport.domain.usage import KEY_STATE_REFUSALS
+from keyport.services.authentication import Authenticator, key_id_of
 from keyport.services.requests import RequestObserver, RequestRecord
 from keyport.web import errors
 
@@ -22,11 +26,14 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[..., Awaitable[None]]
+logger = logging.getLogger(__name__)
 
 PRINCIPAL = "keyport.principal"
 REQUEST_ID = "keyport.request_id"
 ACTING_USER_ID = "keyport.acting_user_id"
 AUTH_FAILURE = "keyport.auth_failure"
+REFUSED_KEY_ID = "keyport.refused_key_id"  # a real key refused for its state (expired...)
+VERIFICATION = "keyport.verification_seconds"
 API_PREFIX = "/v4"
 
 _AUTH_FAILURE_REASONS: dict[type[domain.KeyportError], str] = {
@@ -61,10 +68,13 @@ class ApiGate:
         app: ASGIApp,
         authenticator: Authenticator,
         observers: Sequence[RequestObserver] = (),
+        *,
+        clock: Clock | None = None,
     ) -> None:
         self.app = app
         self._authenticator = authenticator
         self._observers = tuple(observers)
+        self._time = (clock or SystemClock()).time
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -95,18 +105,32 @@ class ApiGate:
     async def _authenticate_and_call(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
         if path.startswith(API_PREFIX) and (len(path) == 3 or path[3] == "/"):
+            authorization = header(scope, b"authorization")
             try:
-                scope[PRINCIPAL] = await self._authenticator.authenticate(
-                    header(scope, b"authorization")
-                )
+                scope[PRINCIPAL] = await self._verify(scope, authorization)
             except domain.KeyportError as error:
-                scope[AUTH_FAILURE] = auth_failure_reason(error)
+                self._note_refusal(scope, error, authorization)
                 await self._refuse(send, *errors.render(error))
                 return
             except Exception as error:
                 await self._refuse(send, *errors.render_unexpected(error))
                 return
         await self.app(scope, receive, send)
+
+    async def _verify(self, scope: Scope, authorization: str | None) -> Principal:
+        started = time.perf_counter()
+        try:
+            return await self._authenticator.authenticate(authorization)
+        finally:
+            scope[VERIFICATION] = time.perf_counter() - started
+
+    @staticmethod
+    def _note_refusal(scope: Scope, error: domain.KeyportError, authorization: str | None) -> None:
+        reason = auth_failure_reason(error)
+        scope[AUTH_FAILURE] = reason
+        if reason in KEY_STATE_REFUSALS:
+            # The key verified but may not be used now: its owner wants to see such attempts.
+            scope[REFUSED_KEY_ID] = key_id_of(authorization)
 
     @staticmethod
     async def _refuse(send: Send, status: int, body: bytes, headers: errors.Headers) -> None:
@@ -131,10 +155,14 @@ class ApiGate:
             latency=latency,
             client_ip=client[0] if client else None,
             user_agent=header(scope, b"user-agent"),
-            key_id=principal.key_id if principal is not None else None,
+            key_id=principal.key_id if principal is not None else scope.get(REFUSED_KEY_ID),
             acting_user_id=scope.get(ACTING_USER_ID),
             auth_failure=scope.get(AUTH_FAILURE),
-            started_at=time.time() - latency,
+            started_at=self._time() - latency,
+            verification_latency=scope.get(VERIFICATION),
         )
         for observer in self._observers:
-            observer.observe(record)
+            try:
+                observer.observe(record)
+            except Exception:  # one broken observer must not silence the others
+                logger.exception("request observer failed")

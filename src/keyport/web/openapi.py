@@ -39,7 +39,8 @@ def openapi_config() -> OpenAPIConfig:
         components=Components(
             security_schemes={
                 "apiKey": SecurityScheme(
-                    type="http", scheme="bearer",
+                    type="http",
+                    scheme="bearer",
                     description="`Authorization: Bearer ak_live:<key-id>:<secret>`",
                 )
             }
@@ -49,8 +50,9 @@ def openapi_config() -> OpenAPIConfig:
 
 def complete_document(document: dict[str, Any]) -> dict[str, Any]:
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
-    _, components = msgspec.json.schema_components([CreateUserIn, UpdateUserIn],
-                                                   ref_template="#/components/schemas/{name}")
+    _, components = msgspec.json.schema_components(
+        [CreateUserIn, UpdateUserIn], ref_template="#/components/schemas/{name}"
+    )
     schemas.update(components)
     for path, operations in document.get("paths", {}).items():
         if not path.startswith("/v4"):
@@ -59,18 +61,24 @@ def complete_document(document: dict[str, Any]) -> dict[str, Any]:
             if method not in {"get", "post", "patch", "delete", "put"}:
                 continue
             operation["security"] = [{"apiKey": []}]
-            operation.setdefault("parameters", []).append({
-                "name": USER_HEADER, "in": "header",
-                "required": (path, method) not in _HEADER_OPTIONAL,
-                "schema": {"type": "string", "format": "uuid"},
-                "description": "The user of the key's company to act as",
-            })
+            operation.setdefault("parameters", []).append(
+                {
+                    "name": USER_HEADER,
+                    "in": "header",
+                    "required": (path, method) not in _HEADER_OPTIONAL,
+                    "schema": {"type": "string", "format": "uuid"},
+                    "description": "The user of the key's company to act as",
+                }
+            )
             body = _BODIES.get((path, method))
             if body is not None:
                 operation["requestBody"] = {
                     "required": True,
-                    "content": {"application/json": {
-                        "schema": {"$ref": f"#/components/schemas/{body.__name__}"}}},
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": f"#/components/schemas/{body.__name__}"}
+                        }
+                    },
                 }
     return document
 

@@ -1,4 +1,4 @@
-"""Operations endpoints: liveness and readiness."""
+"""Operations endpoints: liveness, readiness and Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from litestar import Response, Router, get
 from sqlalchemy import text
 
 from keyport.bootstrap import Container
+from keyport.services.prometheus import MEDIA_TYPE
 
 
 def ops_router(container: Container) -> Router:
@@ -19,8 +20,15 @@ def ops_router(container: Container) -> Router:
             async with container.engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
         except Exception:
-            return Response({"status": "unavailable", "database": "unreachable"},
-                            status_code=503, headers={"Retry-After": "5"})
+            return Response(
+                {"status": "unavailable", "database": "unreachable"},
+                status_code=503,
+                headers={"Retry-After": "5"},
+            )
         return Response({"status": "ok", "database": "ok"})
 
-    return Router(path="/", route_handlers=[healthz, readyz], tags=["operations"])
+    @get("/metrics", summary="Prometheus metrics of this process", media_type=MEDIA_TYPE)
+    async def metrics() -> str:
+        return container.observability.metrics.render()
+
+    return Router(path="/", route_handlers=[healthz, readyz, metrics], tags=["operations"])

@@ -35,11 +35,19 @@ class UserOut(msgspec.Struct, rename="camel"):
     @classmethod
     def of(cls, user: User) -> UserOut:
         return cls(
-            id=user.id, email=user.email, given_name=user.given_name,
-            family_name=user.family_name, full_name=user.full_name, slug=user.slug,
-            timezone=user.timezone, language=user.language, is_admin=user.is_admin,
-            user_type=user.user_type.value, company_id=user.company_id,
-            created_at=iso_utc(user.created_at), updated_at=iso_utc(user.updated_at),
+            id=user.id,
+            email=user.email,
+            given_name=user.given_name,
+            family_name=user.family_name,
+            full_name=user.full_name,
+            slug=user.slug,
+            timezone=user.timezone,
+            language=user.language,
+            is_admin=user.is_admin,
+            user_type=user.user_type.value,
+            company_id=user.company_id,
+            created_at=iso_utc(user.created_at),
+            updated_at=iso_utc(user.updated_at),
         )
 
 

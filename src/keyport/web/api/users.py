@@ -43,15 +43,15 @@ def user_router(container: Container) -> Router:
     ) -> UserListOut:
         acting = await acting_user(auth, request.scope, required=True)
         page = await users.list_users(acting, user_type=user_type, limit=limit, offset=offset)
-        return UserListOut([UserOut.of(u) for u in page.users], page.total, len(page.users),
-                           page.offset)
+        return UserListOut(
+            [UserOut.of(u) for u in page.users], page.total, len(page.users), page.offset
+        )
 
     @post("/", status_code=201, summary="Create a user in the company")
     async def create_user(request: Request) -> CreatedUserOut:  # type: ignore[type-arg]
         acting = await acting_user(auth, request.scope, required=False)
         body = decode_body(await request.body(), CreateUserIn)
-        new_user = NewUser(body.email, body.given_name, body.family_name, body.timezone,
-                           body.slug)
+        new_user = NewUser(body.email, body.given_name, body.family_name, body.timezone, body.slug)
         created = await users.add_user(acting, new_user, api_actor(request.scope, acting))
         return CreatedUserOut(created.id, created.company_id)
 
@@ -68,9 +68,12 @@ def user_router(container: Container) -> Router:
             raise ValidationFailed.single("email", "cannot be changed")
         changes = UserChanges(body.given_name, body.family_name, body.slug)
         if changes.is_empty:
-            raise ValidationFailed.single("body", "name at least one of givenName, familyName, slug")
-        updated = await users.update_user(acting, user_id, changes,
-                                          api_actor(request.scope, acting))
+            raise ValidationFailed.single(
+                "body", "name at least one of givenName, familyName, slug"
+            )
+        updated = await users.update_user(
+            acting, user_id, changes, api_actor(request.scope, acting)
+        )
         return UserOut.of(updated)
 
     @delete("/{user_id:str}", status_code=204, summary="Delete a user (admin)")

@@ -1,0 +1,192 @@
+"""What usage recording costs the request path: the same wrk run with it on and off.
+
+Run: /work/main/.venv/bin/python bench/usage_overhead.py [--duration 10] [--rounds 3] [--quick]
+
+One SQLite database, one 30-day key, `keyport serve` with 1 worker on a free 127.0.0.1 port.
+Each round starts a fresh server per configuration — usage recording off
+(KEYPORT_USAGE_RECORDING=false), on (the default: counted in memory, flushed every 5 s), and
+on without the JSON request log for reference — and measures authenticated GET /v4/user/me
+with `wrk -t2 -c<connections> -d<duration>s` after a warm-up. The order of the
+configurations rotates from round to round so that drift on a shared machine does not favour
+one of them. Reported: median requests/s per configuration and on/off as a ratio; the target
+is an overhead below 5 %. After each run with recording on, the server is stopped with
+SIGTERM and the requests counted in the database are compared with what was sent.
+See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sqlite3
+import statistics
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+
+import _cpu
+import _keyport
+from _procs import HOST, free_port, http_status, start_server, stop_server, wait_idle, wait_ready
+from _report import machine_description, print_machine
+from _wrk import WrkError, run_wrk, write_script
+
+BENCH_DIR = Path(__file__).resolve().parent
+KEYPORT = BENCH_DIR.parent / ".venv" / "bin" / "keyport"
+TARGET_OVERHEAD = 0.05
+OFF, ON, ON_NO_LOG = "recording off", "recording on", "recording on, no request log"
+CONFIGS = {
+    OFF: {"KEYPORT_USAGE_RECORDING": "false"},
+    ON: {"KEYPORT_USAGE_RECORDING": "true"},
+    ON_NO_LOG: {"KEYPORT_USAGE_RECORDING": "true", "KEYPORT_REQUEST_LOG": "false"},
+}
+
+
+@dataclass
+class Runs:
+    rps: dict[str, list[float]] = field(default_factory=lambda: {c: [] for c in CONFIGS})
+    sent_with_recording: int = 0  # requests wrk completed while recording was on
+    notes: list[str] = field(default_factory=list)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per run")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3, help="runs per configuration")
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=30.0,
+        help="seconds to wait for other load on the machine before a run",
+    )
+    parser.add_argument("--quick", action="store_true", help="smoke test: 1 round of 3 s")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.duration, args.warmup, args.rounds, args.quiet_wait = 3, 1, 1, 5.0
+    return args
+
+
+def measure(
+    config: str, setup: _keyport.KeyportSetup, workdir: Path, args: argparse.Namespace, runs: Runs
+) -> None:
+    env = _keyport.server_env(setup.database_url, CONFIGS[config])
+    port = free_port()
+    log_path = workdir / f"{config.replace(' ', '-').replace(',', '')}.log"
+    argv = [str(KEYPORT), "serve", "--host", HOST, "--port", str(port), "--workers", "1"]
+    server = start_server("keyport", argv, env, port, log_path, workdir)
+    headers = {"Authorization": f"Bearer {setup.key}"}
+    try:
+        wait_ready(server, "/healthz", 60.0)
+        wait_idle(server, timeout=20.0)
+        status, body = http_status(server.base_url + "/v4/user/me", headers)
+        if status != 200:
+            raise SystemExit(f"{config}: expected 200, got {status}: {body!r}")
+        busy = _cpu.wait_machine_quiet(args.quiet_wait, 0.15)
+        if busy >= 0.15:
+            runs.notes.append(f"{config}: machine busy ({busy:.2f} cores) when measured")
+        script = write_script(workdir / "me.lua", headers)
+        url = server.base_url + "/v4/user/me"
+        warm = run_wrk(url, script, args.warmup, args.connections)
+        result = run_wrk(url, script, args.duration, args.connections)
+    finally:
+        stopped = stop_server(server)
+    if not stopped.startswith("stopped cleanly"):
+        runs.notes.append(f"{config}: server {stopped}")
+    if result.non_2xx_3xx or any(result.socket_errors.values()):
+        runs.notes.append(f"{config}: {result.non_2xx_3xx} non-2xx, errors {result.socket_errors}")
+    runs.rps[config].append(result.requests_per_sec)
+    if config != OFF:
+        runs.sent_with_recording += warm.requests + result.requests + 1
+    print(f"  {config:<30} {result.requests_per_sec:>9,.0f} req/s  p99 {result.p99_ms:.1f} ms")
+
+
+def recorded_requests(setup: _keyport.KeyportSetup) -> int:
+    path = setup.database_url.split("///", 1)[1]
+    with sqlite3.connect(path) as connection:
+        row = connection.execute(
+            "SELECT COALESCE(SUM(success + client_error + server_error), 0) "
+            "FROM key_usage_minutes WHERE key_id = ?",
+            (setup.key_id,),
+        ).fetchone()
+    return int(row[0])
+
+
+def report(runs: Runs, recorded: int, args: argparse.Namespace) -> dict[str, object]:
+    medians = {config: statistics.median(values) for config, values in runs.rps.items()}
+    ratio = medians[ON] / medians[OFF]
+    overhead = 1 - ratio
+    print()
+    for config, values in runs.rps.items():
+        each = ", ".join(f"{v:,.0f}" for v in values)
+        print(f"{config:<30} median {medians[config]:>9,.0f} req/s   ({each})")
+    verdict = "PASS" if overhead < TARGET_OVERHEAD else "FAIL"
+    print(
+        f"\nrecording on / off: {ratio:.3f} → overhead {overhead:+.1%} "
+        f"(target < {TARGET_OVERHEAD:.0%}): {verdict}"
+    )
+    print(
+        f"requests counted in the database: {recorded:,} "
+        f"(wrk completed {runs.sent_with_recording:,} with recording on; the server may "
+        "have answered a few more that wrk cut off at the end)"
+    )
+    for note in runs.notes:
+        print(f"note: {note}")
+    return {
+        "medians_rps": medians,
+        "runs_rps": runs.rps,
+        "ratio_on_off": ratio,
+        "overhead": overhead,
+        "verdict": verdict,
+        "recorded_requests": recorded,
+        "wrk_completed_with_recording": runs.sent_with_recording,
+        "notes": runs.notes,
+        "settings": {
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "connections": args.connections,
+            "rounds": args.rounds,
+            "command": " ".join(sys.argv),
+        },
+    }
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    machine = machine_description()
+    print_machine(machine)
+    runs = Runs()
+    with tempfile.TemporaryDirectory(prefix="keyport-usage-bench-") as tmp:
+        workdir = Path(tmp)
+        setup = _keyport.set_up(KEYPORT, workdir, {})
+        order = list(CONFIGS)
+        try:
+            for round_number in range(args.rounds):
+                print(f"Round {round_number + 1} of {args.rounds}")
+                shift = round_number % len(order)
+                for config in order[shift:] + order[:shift]:
+                    measure(config, setup, workdir, args, runs)
+        except (KeyboardInterrupt, WrkError) as stopped:
+            print(f"\nStopped early: {stopped!r}")
+            return 130
+        summary = report(runs, recorded_requests(setup), args)
+    stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
+    results = BENCH_DIR / "results" / f"usage-{stamp}.json"
+    results.parent.mkdir(exist_ok=True)
+    results.write_text(json.dumps({"machine": machine, **summary}, indent=2))
+    print(f"\nResults written to {results}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

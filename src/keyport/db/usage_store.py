@@ -1,0 +1,148 @@
+"""Writing usage batches (services.usage.UsageStore) with upserts SQLite and PostgreSQL share.
+
+One transaction per batch. Rows are written in key order, so two processes flushing at the
+same time lock rows in the same order and cannot deadlock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, and_, bindparam, case, delete, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from keyport.db.engine import WRITE_OPTION
+from keyport.db.tables import api_keys, key_recent_requests, key_sightings, key_usage_minutes
+from keyport.db.types import UtcDateTime
+from keyport.domain.usage import LastUse, MinuteCount, RecentRequest, Sighting
+from keyport.services.usage import RING_SIZE, UsageBatch
+
+_minutes = key_usage_minutes.c
+_recent = key_recent_requests.c
+_sightings = key_sightings.c
+
+
+def _upsert(connection: AsyncConnection, table: Table) -> Any:
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+class SqlUsageStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncConnection]:
+        async with self._engine.connect() as connection:
+            connection = await connection.execution_options(**{WRITE_OPTION: True})
+            async with connection.begin():
+                yield connection
+
+    async def write(self, batch: UsageBatch) -> None:
+        async with self._writing() as connection:
+            if batch.counts:
+                await _add_counts(connection, batch.counts)
+            if batch.recent:
+                await _add_recent(connection, batch.recent)
+            if batch.sightings:
+                await _add_sightings(connection, batch.sightings)
+            if batch.last_uses:
+                await _move_last_use(connection, batch.last_uses)
+
+    async def prune(self, counts_before_minute: int, sightings_before: datetime) -> None:
+        async with self._writing() as connection:
+            await connection.execute(
+                delete(key_usage_minutes).where(_minutes.minute < counts_before_minute)
+            )
+            await connection.execute(
+                delete(key_sightings).where(_sightings.last_seen_at < sightings_before)
+            )
+
+
+async def _add_counts(connection: AsyncConnection, counts: Sequence[MinuteCount]) -> None:
+    statement = _upsert(connection, key_usage_minutes)
+    added = statement.excluded
+    await connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[_minutes.key_id, _minutes.minute],
+            set_={
+                "success": _minutes.success + added.success,
+                "client_error": _minutes.client_error + added.client_error,
+                "server_error": _minutes.server_error + added.server_error,
+            },
+        ),
+        [asdict(count) for count in counts],
+    )
+
+
+async def _add_recent(connection: AsyncConnection, recent: Sequence[RecentRequest]) -> None:
+    rows = [{**asdict(r), "occurred_at": r.at} for r in recent]
+    for row in rows:
+        del row["at"]
+    await connection.execute(insert(key_recent_requests), rows)
+    for key_id in sorted({r.key_id for r in recent}):
+        oldest_kept = (
+            select(_recent.id)
+            .where(_recent.key_id == key_id)
+            .order_by(_recent.id.desc())
+            .offset(RING_SIZE - 1)
+            .limit(1)
+            .scalar_subquery()
+        )
+        await connection.execute(
+            delete(key_recent_requests).where(_recent.key_id == key_id, _recent.id < oldest_kept)
+        )
+
+
+async def _add_sightings(connection: AsyncConnection, sightings: Sequence[Sighting]) -> None:
+    statement = _upsert(connection, key_sightings)
+    seen = statement.excluded
+    await connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[_sightings.key_id, _sightings.kind, _sightings.value],
+            set_={
+                "first_seen_at": case(
+                    (seen.first_seen_at < _sightings.first_seen_at, seen.first_seen_at),
+                    else_=_sightings.first_seen_at,
+                ),
+                "last_seen_at": case(
+                    (seen.last_seen_at > _sightings.last_seen_at, seen.last_seen_at),
+                    else_=_sightings.last_seen_at,
+                ),
+                "requests": _sightings.requests + seen.requests,
+            },
+        ),
+        [
+            {
+                "key_id": s.key_id,
+                "kind": s.kind,
+                "value": s.value,
+                "first_seen_at": s.first_seen,
+                "last_seen_at": s.last_seen,
+                "requests": s.requests,
+            }
+            for s in sightings
+        ],
+    )
+
+
+async def _move_last_use(connection: AsyncConnection, uses: Sequence[LastUse]) -> None:
+    """Forward only: a process with an older value never overwrites a newer one."""
+    keys = api_keys.c
+    at = bindparam("use_at", type_=UtcDateTime())
+    await connection.execute(
+        update(api_keys)
+        .where(
+            and_(
+                keys.id == bindparam("use_key_id"),
+                or_(keys.last_used_at.is_(None), keys.last_used_at < at),
+            )
+        )
+        .values(last_used_at=at, last_used_ip=bindparam("use_ip")),
+        [{"use_key_id": u.key_id, "use_at": u.at, "use_ip": u.ip} for u in uses],
+    )

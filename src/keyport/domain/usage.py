@@ -1,0 +1,156 @@
+"""API key usage: status classes, time buckets and the records a key's usage is made of.
+
+Usage is counted per key and per minute, where a minute is an integer: whole minutes since
+the Unix epoch (UTC). Integers group into hours (`// 60`) and days the same way on every
+database, so charts need no date functions that differ between SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, tzinfo
+
+MINUTES_PER_HOUR = 60
+SUCCESS, CLIENT_ERROR, SERVER_ERROR = 0, 1, 2  # index into a bucket's counts
+IP, AGENT = "ip", "agent"  # the two kinds of sighting
+MAX_AGENT_LENGTH = 256
+MAX_PATH_LENGTH = 256
+# A refused request that still names a real key: the key exists but may not be used now.
+KEY_STATE_REFUSALS = frozenset({"expired", "deactivated"})
+_KEY_LIKE = re.compile(r"ak_live:\S*")
+
+
+def status_class(status: int) -> int:
+    """SUCCESS for 1xx-3xx, CLIENT_ERROR for 4xx, SERVER_ERROR for 5xx."""
+    if status >= 500:
+        return SERVER_ERROR
+    return CLIENT_ERROR if status >= 400 else SUCCESS
+
+
+def minute_of(posix_seconds: float) -> int:
+    return int(posix_seconds // 60)
+
+
+def minute_start(minute: int) -> datetime:
+    return datetime.fromtimestamp(minute * 60, UTC)
+
+
+def hour_of(moment: datetime) -> int:
+    """Whole hours since the epoch: the index hourly buckets use."""
+    return int(moment.timestamp() // 3600)
+
+
+def hour_start(hour: int) -> datetime:
+    return datetime.fromtimestamp(hour * 3600, UTC)
+
+
+def without_keys(text: str, limit: int) -> str:
+    """Text safe to store and show: anything shaped like a key is cut out, length bounded.
+
+    Clients sometimes paste a key where it does not belong (a path, a user agent); the
+    secret must still never reach the database or a log.
+    """
+    if "ak_live:" in text:
+        text = _KEY_LIKE.sub("ak_live:[redacted]", text)
+    return text[:limit]
+
+
+@dataclass(frozen=True, slots=True)
+class MinuteCount:
+    key_id: str
+    minute: int
+    success: int
+    client_error: int
+    server_error: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecentRequest:
+    """One request made with a key, as the key's detail page lists it."""
+
+    key_id: str
+    at: datetime
+    request_id: str
+    method: str
+    path: str
+    route: str | None
+    status: int
+    latency_ms: float
+    client_ip: str | None
+    user_agent: str | None
+    acting_user_id: str | None
+    refusal: str | None  # why the request was refused before its route ran, if it was
+
+    @property
+    def key_was_usable(self) -> bool:
+        return self.refusal not in KEY_STATE_REFUSALS
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """A client address or user agent a key was used from, and when."""
+
+    key_id: str
+    kind: str  # IP or AGENT
+    value: str
+    first_seen: datetime
+    last_seen: datetime
+    requests: int
+
+
+@dataclass(frozen=True, slots=True)
+class LastUse:
+    key_id: str
+    at: datetime
+    ip: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """Requests in one hour or day, by status class."""
+
+    start: datetime
+    success: int = 0
+    client_error: int = 0
+    server_error: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.success + self.client_error + self.server_error
+
+    @property
+    def failures(self) -> int:
+        return self.client_error + self.server_error
+
+
+HourRow = tuple[int, int, int, int]  # (hour, success, client_error, server_error)
+
+
+def hourly_series(rows: Iterable[HourRow], first_hour: int, last_hour: int) -> list[Bucket]:
+    """One bucket per hour from first_hour to last_hour inclusive; hours without rows are 0."""
+    by_hour = {hour: (s, c, e) for hour, s, c, e in rows}
+    return [
+        Bucket(hour_start(hour), *by_hour.get(hour, (0, 0, 0)))
+        for hour in range(first_hour, last_hour + 1)
+    ]
+
+
+def daily_series(hours: Sequence[Bucket], zone: tzinfo, last_day: date, days: int) -> list[Bucket]:
+    """Hourly buckets summed into the viewer's calendar days, the last `days` up to last_day.
+
+    An hour belongs to the local day it starts in (exact for whole-hour UTC offsets).
+    """
+    first_day = last_day - timedelta(days=days - 1)
+    sums: dict[date, list[int]] = {first_day + timedelta(days=n): [0, 0, 0] for n in range(days)}
+    for bucket in hours:
+        counts = sums.get(bucket.start.astimezone(zone).date())
+        if counts is not None:
+            counts[SUCCESS] += bucket.success
+            counts[CLIENT_ERROR] += bucket.client_error
+            counts[SERVER_ERROR] += bucket.server_error
+    return [
+        Bucket(datetime(day.year, day.month, day.day, tzinfo=zone), *counts)
+        for day, counts in sums.items()
+    ]

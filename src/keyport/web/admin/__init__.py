@@ -1,0 +1,1 @@
+"""The admin dashboard: server-rendered pages under /admin for owners and admins."""

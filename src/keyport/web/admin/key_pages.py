@@ -1,0 +1,155 @@
+"""The API key pages: list, create (the key shown once), detail, and lifecycle buttons.
+
+Each handler parses, calls one KeyManagement use case and renders. The acting user, and so the
+company, always comes from the session, never from the URL or the form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from litestar import Response, get, post
+from litestar.params import FromPath, QueryParameter
+from litestar.response import Redirect
+from litestar.types import RouteHandlerType
+
+from keyport.domain.audit import Actor
+from keyport.domain.clock import Clock
+from keyport.domain.errors import ValidationFailed
+from keyport.domain.keys import ApiKey
+from keyport.domain.users import User
+from keyport.services.key_management import KeyManagement, require_key_manager
+from keyport.services.sessions import SessionService
+from keyport.web.admin.access import AnyRequest, Gate, client_ip, field_text
+from keyport.web.admin.forms import PRESET_DAYS, CreateKeyForm
+from keyport.web.admin.rendering import Pages
+from keyport.web.admin.views import key_view, trail_entry, zone_of
+
+LIST = "/admin/api-keys"
+PAGE_SIZE = 50
+NOTICES = {
+    "deactivated": "API key deactivated. Requests with it are refused until you activate it.",
+    "activated": "API key activated. It works again right away.",
+    "revoked": "API key revoked. It can never be used again.",
+    "resubmitted": (
+        "That form was already sent, so no second key was created. A key is "
+        "shown only once: create a new one if you did not copy it."
+    ),
+}
+Page = Annotated[int, QueryParameter(ge=1, le=100_000)]
+KeyId = FromPath[str]
+Change = Callable[[User, str, Actor], Awaitable[ApiKey]]
+
+
+def _after_change(key_id: str, notice: str, back_to: str) -> Redirect:
+    target = f"{LIST}/{key_id}" if back_to == "detail" else LIST
+    query = {"notice": notice} if back_to == "detail" else {"notice": notice, "key": key_id}
+    return Redirect(f"{target}?{urlencode(query)}", status_code=303)
+
+
+def key_handlers(
+    management: KeyManagement,
+    sessions: SessionService,
+    gate: Gate,
+    pages: Pages,
+    clock: Clock,
+) -> list[RouteHandlerType]:
+    @get("/api-keys", name="admin-keys")
+    async def list_keys(request: AnyRequest, page: Page = 1) -> Response[str]:
+        visitor = await gate.visitor(request)
+        listing = await management.list_keys(
+            visitor.user, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+        )
+        now, zone = clock.now(), zone_of(visitor.user)
+        notice_key = request.query_params.get("key")
+        return pages.render(
+            request,
+            "keys.html",
+            page=page,
+            page_size=PAGE_SIZE,
+            total=listing.total,
+            keys=[key_view(k, now, zone, listing.creators) for k in listing.keys],
+            notice=NOTICES.get(request.query_params.get("notice") or ""),
+            notice_key=notice_key,
+        )
+
+    @get("/api-keys/new")
+    async def new_key(request: AnyRequest) -> Response[str]:
+        require_key_manager((await gate.visitor(request)).user)
+        return pages.render(request, "key_new.html", form=CreateKeyForm(), presets=PRESET_DAYS)
+
+    @post("/api-keys")
+    async def create_key(request: AnyRequest) -> Response[Any]:
+        visitor, posted = await gate.form_post(request)
+        require_key_manager(visitor.user)
+        form = CreateKeyForm.posted(posted)
+        if not await sessions.claim_form(visitor, form.nonce):
+            return Redirect(f"{LIST}?notice=resubmitted", status_code=303)
+        try:
+            issued = await management.issue_key(
+                visitor.user, visitor.actor(client_ip(request)), name=form.name, days=form.days
+            )
+        except ValidationFailed as invalid:
+            return pages.render(
+                request,
+                "key_new.html",
+                status=400,
+                form=form.with_errors(invalid),
+                presets=PRESET_DAYS,
+            )
+        # The secret is in this response only: never in a URL, a session, a log or a cache.
+        view = key_view(issued.record, clock.now(), zone_of(visitor.user), {})
+        return pages.render(
+            request,
+            "key_created.html",
+            status=201,
+            key=view,
+            secret=issued.key,
+            base_url=str(request.base_url).rstrip("/"),
+            headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+        )
+
+    @get("/api-keys/{key_id:str}")
+    async def key_detail(request: AnyRequest, key_id: KeyId) -> Response[str]:
+        visitor = await gate.visitor(request)
+        detail = await management.key_detail(visitor.user, key_id)
+        now, zone = clock.now(), zone_of(visitor.user)
+        creators = {detail.creator.id: detail.creator} if detail.creator else {}
+        return pages.render(
+            request,
+            "key_detail.html",
+            key=key_view(detail.key, now, zone, creators),
+            trail=[trail_entry(e, zone, detail.trail.people) for e in detail.trail.events],
+            trail_total=detail.trail.total,
+            notice=NOTICES.get(request.query_params.get("notice") or ""),
+        )
+
+    @get("/api-keys/{key_id:str}/revoke")
+    async def confirm_revoke(request: AnyRequest, key_id: KeyId) -> Response[str]:
+        visitor = await gate.visitor(request)
+        key = await management.get_key(visitor.user, key_id)
+        view = key_view(key, clock.now(), zone_of(visitor.user), {})
+        back_to = "detail" if request.query_params.get("from") == "detail" else "list"
+        return pages.render(request, "key_revoke.html", key=view, back_to=back_to)
+
+    def change(path: str, notice: str, use_case: Change) -> RouteHandlerType:
+        @post(path, name=f"admin-key-{notice}")
+        async def change_key(request: AnyRequest, key_id: KeyId) -> Response[Any]:
+            visitor, form = await gate.form_post(request)
+            changed = await use_case(visitor.user, key_id, visitor.actor(client_ip(request)))
+            return _after_change(changed.id, notice, field_text(form, "back_to"))
+
+        return change_key
+
+    return [
+        list_keys,
+        new_key,
+        create_key,
+        key_detail,
+        confirm_revoke,
+        change("/api-keys/{key_id:str}/deactivate", "deactivated", management.deactivate_key),
+        change("/api-keys/{key_id:str}/activate", "activated", management.activate_key),
+        change("/api-keys/{key_id:str}/revoke", "revoked", management.revoke_key),
+    ]

@@ -1,0 +1,106 @@
+"""Sign-in and sign-out: /admin/login (GET, POST) and /admin/logout (POST)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from litestar import Response, get, post
+from litestar.response import Redirect
+from litestar.types import RouteHandlerType
+
+from keyport.services.attempts import TooManySignInAttempts
+from keyport.services.signin import SignInRefused, SignInService
+from keyport.web.admin.access import (
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    AnyRequest,
+    Gate,
+    client_ip,
+    field_text,
+)
+from keyport.web.admin.rendering import Pages
+
+HOME = "/admin/api-keys"
+NOTICES = {
+    "signed-out": "You have signed out.",
+    "expired": "Your session has ended. Please sign in again.",
+}
+_SAFE_NEXT = re.compile(r"/admin/[A-Za-z0-9/_-]*\Z")
+
+
+def safe_next(target: str | None) -> str:
+    """Only a dashboard path may follow sign-in: never another site (no open redirect)."""
+    if target and _SAFE_NEXT.match(target) and not target.startswith("/admin/login"):
+        return target
+    return HOME
+
+
+def signin_handlers(sign_in: SignInService, gate: Gate, pages: Pages) -> list[RouteHandlerType]:
+    def login_page(
+        request: AnyRequest,
+        *,
+        status: int = 200,
+        email: str = "",
+        error: str | None = None,
+        next_path: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response[str]:
+        token = gate.login_token(request)
+        notice = NOTICES.get(request.query_params.get("notice") or "") if status == 200 else None
+        return pages.render(
+            request,
+            "login.html",
+            status=status,
+            headers=headers,
+            cookies=[gate.cookies.make(request, LOGIN_CSRF_COOKIE, token)],
+            login_token=token,
+            email=email,
+            error=error,
+            notice=notice,
+            next_path=safe_next(next_path or request.query_params.get("next")),
+            needs_https=gate.cookies.is_secure(request) and request.url.scheme == "http",
+        )
+
+    @get("/login", name="admin-login")
+    async def show_login(request: AnyRequest) -> Response[Any]:
+        if await gate.sessions.resolve(gate.cookies.read(request, SESSION_COOKIE)):
+            return Redirect(safe_next(request.query_params.get("next")), status_code=303)
+        return login_page(request)
+
+    @post("/login")
+    async def submit_login(request: AnyRequest) -> Response[Any]:
+        form = await gate.login_form(request)
+        email, next_path = field_text(form, "email"), field_text(form, "next")
+        try:
+            token = await sign_in.sign_in(email, field_text(form, "password"), client_ip(request))
+        except SignInRefused as refused:
+            return login_page(
+                request, status=400, email=email, error=refused.message, next_path=next_path
+            )
+        except TooManySignInAttempts as throttled:
+            return login_page(
+                request,
+                status=429,
+                email=email,
+                error=throttled.message,
+                next_path=next_path,
+                headers={"Retry-After": str(throttled.retry_after)},
+            )
+        return Redirect(
+            safe_next(next_path),
+            status_code=303,
+            cookies=[gate.cookies.make(request, SESSION_COOKIE, token)],
+        )
+
+    @post("/logout")
+    async def logout(request: AnyRequest) -> Response[Any]:
+        signed_in, _ = await gate.form_post(request)
+        await sign_in.sign_out(signed_in, client_ip(request))
+        return Redirect(
+            "/admin/login?notice=signed-out",
+            status_code=303,
+            cookies=[gate.cookies.clear(request, SESSION_COOKIE)],
+        )
+
+    return [show_login, submit_login, logout]

@@ -1,0 +1,185 @@
+"""What the pages show: keys, dates and audit entries turned into words for people."""
+
+from __future__ import annotations
+
+import math
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+from enum import StrEnum
+from typing import Any
+
+from keyport.domain.audit import AuditAction, AuditEvent
+from keyport.domain.keys import ApiKey, KeyStatus
+from keyport.domain.users import User
+
+EXPIRING_SOON = timedelta(days=7)
+OPERATOR = "Operator (CLI)"
+FORMER_USER = "Former user"
+
+
+class KeyState(StrEnum):
+    ACTIVE = "active"
+    DEACTIVATED = "deactivated"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()
+
+
+def key_state(key: ApiKey, now: datetime) -> KeyState:
+    """What the key answers now: revoked beats expired beats deactivated (DESIGN.md §1)."""
+    if key.status is KeyStatus.REVOKED:
+        return KeyState.REVOKED
+    if key.is_expired(now):
+        return KeyState.EXPIRED
+    return KeyState.ACTIVE if key.status is KeyStatus.ACTIVE else KeyState.DEACTIVATED
+
+
+@dataclass(frozen=True, slots=True)
+class Moment:
+    """A point in time in the viewer's time zone, with its exact UTC form for tooltips."""
+
+    iso: str
+    date: str
+    date_time: str
+    utc: str
+
+
+def zone_of(user: User) -> tzinfo:
+    try:
+        return zoneinfo.ZoneInfo(user.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo("UTC")
+
+
+def moment(when: datetime, zone: tzinfo) -> Moment:
+    local = when.astimezone(zone)
+    date = f"{local.day} {local:%b %Y}"
+    return Moment(
+        iso=when.isoformat(),
+        date=date,
+        date_time=f"{date}, {local:%H:%M} {local:%Z}",
+        utc=f"{when:%Y-%m-%d %H:%M:%S} UTC",
+    )
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def time_left(expires_at: datetime, now: datetime) -> str:
+    remaining = expires_at - now
+    if remaining <= timedelta(0):
+        days_ago = (now - expires_at).days
+        return "Expired today" if days_ago == 0 else f"Expired {_plural(days_ago, 'day')} ago"
+    if remaining < timedelta(days=1):
+        hours = math.ceil(remaining.total_seconds() / 3600)
+        return f"{_plural(hours, 'hour')} left"
+    return f"{_plural(math.ceil(remaining / timedelta(days=1)), 'day')} left"
+
+
+def person(user: User | None) -> str:
+    return user.full_name or user.email if user is not None else FORMER_USER
+
+
+def created_by(key: ApiKey, creators: Mapping[str, User]) -> str:
+    if key.created_by is None:
+        return OPERATOR
+    return person(creators.get(key.created_by))
+
+
+@dataclass(frozen=True, slots=True)
+class KeyView:
+    id: str
+    name: str | None
+    hint: str
+    state: KeyState
+    created: Moment
+    created_by: str
+    expires: Moment
+    time_left: str
+    expiring_soon: bool
+    last_used: Moment | None
+    last_used_ip: str | None
+
+    @property
+    def can_deactivate(self) -> bool:
+        return self.state is KeyState.ACTIVE
+
+    @property
+    def can_activate(self) -> bool:
+        return self.state is KeyState.DEACTIVATED
+
+    @property
+    def can_revoke(self) -> bool:
+        return self.state is not KeyState.REVOKED
+
+
+def key_view(key: ApiKey, now: datetime, zone: tzinfo, creators: Mapping[str, User]) -> KeyView:
+    state = key_state(key, now)
+    live = state in (KeyState.ACTIVE, KeyState.DEACTIVATED)
+    return KeyView(
+        id=key.id,
+        name=key.name,
+        hint=key.hint,
+        state=state,
+        created=moment(key.created_at, zone),
+        created_by=created_by(key, creators),
+        expires=moment(key.expires_at, zone),
+        time_left=time_left(key.expires_at, now) if state is not KeyState.REVOKED else "",
+        expiring_soon=live and key.expires_at - now <= EXPIRING_SOON,
+        last_used=moment(key.last_used_at, zone) if key.last_used_at else None,
+        last_used_ip=key.last_used_ip,
+    )
+
+
+_ACTION_WORDS: dict[str, str] = {
+    AuditAction.KEY_CREATED: "Created",
+    AuditAction.KEY_DEACTIVATED: "Deactivated",
+    AuditAction.KEY_ACTIVATED: "Activated",
+    AuditAction.KEY_REVOKED: "Revoked",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TrailEntry:
+    when: Moment
+    action: str
+    tone: str  # a CSS modifier: created, deactivated, activated, revoked, other
+    who: str
+    who_detail: str | None
+    ip: str | None
+    note: str | None
+
+
+def _who(event: AuditEvent, people: Mapping[str, User]) -> tuple[str, str | None]:
+    actor = event.actor
+    if actor.label == "cli":
+        return OPERATOR, None
+    user = people.get(actor.user_id) if actor.user_id else None
+    name, email = person(user), user.email if user else None
+    if actor.label == "api_key" and actor.key_id:
+        return name, f"via API key {actor.key_id[:8]}…"
+    return name, email
+
+
+def _note(event: AuditEvent) -> str | None:
+    details: dict[str, Any] = event.details
+    if event.action == AuditAction.KEY_CREATED and "expiresInDays" in details:
+        return f"Valid for {_plural(int(details['expiresInDays']), 'day')}"
+    if "from" in details and "to" in details:
+        return f"Status {details['from']} → {details['to']}"
+    return None
+
+
+def trail_entry(event: AuditEvent, zone: tzinfo, people: Mapping[str, User]) -> TrailEntry:
+    who, detail = _who(event, people)
+    action = _ACTION_WORDS.get(event.action, event.action)
+    tone = action.lower() if event.action in _ACTION_WORDS else "other"
+    return TrailEntry(
+        moment(event.occurred_at, zone), action, tone, who, detail, event.actor.ip, _note(event)
+    )

@@ -1,0 +1,161 @@
+"""Driving the dashboard in Debian's Chromium: a served Keyport with two companies, and steps.
+
+The data is made with the real CLI; the browser signs in like a person would.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+
+from tests.support.server import ServerProcess, cli_json
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+KEY_IN_TEXT = re.compile(r"ak_live:[0-9a-f-]{36}:[0-9A-Za-z]{50}")
+
+
+@dataclass(frozen=True)
+class Person:
+    email: str
+    password: str
+
+
+@dataclass(frozen=True)
+class Site:
+    """A served Keyport: Acme (owner, admin, member) and Globex with one key."""
+
+    server: ServerProcess
+    database: Path
+    owner: Person
+    admin: Person
+    member: Person
+    other_company_key_id: str
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+
+def populate(env: dict[str, str]) -> tuple[Person, Person, Person, str]:
+    owner = Person("owner@acme.test", "owner-password-1")
+    admin = Person("admin@acme.test", "admin-password-1")
+    member = Person("member@acme.test", "member-password-1")
+    acme = cli_json(
+        env,
+        "init",
+        "--company",
+        "Acme Robotics",
+        "--owner-email",
+        owner.email,
+        "--owner-password",
+        owner.password,
+        "--owner-given-name",
+        "Olga",
+        "--owner-family-name",
+        "Owner",
+    )["companyId"]
+    for person, role, given in [(admin, "admin", "Ada"), (member, "member", "Max")]:
+        cli_json(
+            env,
+            "user",
+            "create",
+            "--company-id",
+            acme,
+            "--email",
+            person.email,
+            "--given-name",
+            given,
+            "--family-name",
+            role.capitalize(),
+            "--role",
+            role,
+            "--password",
+            person.password,
+        )
+    cli_json(
+        env, "key", "create", "--company-id", acme, "--days", "5", "--name", "Staging webhook relay"
+    )
+    globex = cli_json(
+        env,
+        "init",
+        "--company",
+        "Globex",
+        "--owner-email",
+        "owner@globex.test",
+        "--owner-password",
+        "globex-password-1",
+    )["companyId"]
+    other = cli_json(
+        env,
+        "key",
+        "create",
+        "--company-id",
+        globex,
+        "--days",
+        "30",
+        "--name",
+        "Globex secret integration",
+    )
+    return owner, admin, member, other["id"]
+
+
+def sign_in(page: Page, site: Site, person: Person) -> None:
+    page.goto(f"{site.base_url}/admin/login")
+    page.get_by_label("Email").fill(person.email)
+    page.get_by_label("Password").fill(person.password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+
+
+def create_key(page: Page, site: Site, name: str, days: str = "30") -> str:
+    """Creates a key through the form and returns the secret shown once."""
+    page.goto(f"{site.base_url}/admin/api-keys/new")
+    page.get_by_label("Name").fill(name)
+    if days in {"7", "30", "60", "90"}:
+        page.locator(f"label.choice:has(input[value='{days}'])").click()
+    else:
+        page.get_by_label("Custom number of days").fill(days)
+    page.get_by_role("button", name="Create API key").click()
+    expect(page.get_by_role("heading", name="API key created")).to_be_visible()
+    return page.locator("#new-api-key").inner_text().strip()
+
+
+def key_id_of(key: str) -> str:
+    return key.split(":")[1]
+
+
+def call_api(site: Site, key: str, path: str = "/v4/user/me") -> tuple[int, dict[str, object]]:
+    request = urllib.request.Request(site.base_url + path)
+    request.add_header("Authorization", f"Bearer {key}")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.loads(refused.read())
+
+
+def refused(message: str) -> tuple[int, dict[str, object]]:
+    return 401, {"statusCode": 401, "message": message, "error": "Unauthorized"}
+
+
+def shoot(page: Page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / name
+    page.screenshot(path=str(path), full_page=True)
+    return path

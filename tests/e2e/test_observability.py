@@ -1,0 +1,165 @@
+"""Usage, logs and metrics of a real `keyport serve`, stopped the way a platform stops it.
+
+On SQLite and PostgreSQL: a clean shutdown (SIGTERM) writes every counted request, and no
+secret — key or password — reaches the output, the database or /metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from keyport.db.engine import create_engine
+from keyport.db.tables import api_keys, key_recent_requests, key_sightings, key_usage_minutes
+from tests.e2e.test_server import call, database_url, dump_database
+from tests.support.server import ServerProcess, cli_json, keyport_env, run_cli
+
+__all__ = ["database_url"]  # the e2e fixture: a fresh database per test, sync URL
+OWNER_PASSWORD = "correct-horse-battery-9"
+WRONG_PASSWORD = "wrong-horse-staple-7"
+
+
+def served(database_url: str, tmp_path: Path, **env: str) -> ServerProcess:
+    environment = keyport_env(database_url, **env)
+    run_cli(
+        environment,
+        "init",
+        "--company",
+        "Acme",
+        "--owner-email",
+        "owner@acme.test",
+        "--owner-password",
+        OWNER_PASSWORD,
+    )
+    return ServerProcess(environment, tmp_path / "server.log").start()
+
+
+async def usage_in_database(database_url: str, key_id: str) -> dict[str, object]:
+    engine = create_engine(database_url)
+    minutes = key_usage_minutes.c
+    try:
+        async with engine.connect() as connection:
+            totals = (
+                await connection.execute(
+                    select(
+                        func.sum(minutes.success),
+                        func.sum(minutes.client_error),
+                        func.sum(minutes.server_error),
+                    ).where(minutes.key_id == key_id)
+                )
+            ).one()
+            recent = await connection.scalar(
+                select(func.count())
+                .select_from(key_recent_requests)
+                .where(key_recent_requests.c.key_id == key_id)
+            )
+            sightings = await connection.scalar(
+                select(func.count())
+                .select_from(key_sightings)
+                .where(key_sightings.c.key_id == key_id)
+            )
+            last_used = (
+                await connection.execute(
+                    select(api_keys.c.last_used_at, api_keys.c.last_used_ip).where(
+                        api_keys.c.id == key_id
+                    )
+                )
+            ).one()
+    finally:
+        await engine.dispose()
+    return {
+        "counts": tuple(int(n or 0) for n in totals),
+        "recent": recent,
+        "sightings": sightings,
+        "last_used_ip": last_used.last_used_ip,
+        "used": last_used.last_used_at is not None,
+    }
+
+
+def request_lines(output: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith('{"time"')]
+
+
+def test_a_clean_shutdown_writes_every_counted_request(database_url: str, tmp_path: Path) -> None:
+    # The first background flush would come after an hour: only the shutdown can write.
+    server = served(database_url, tmp_path, KEYPORT_USAGE_FLUSH_INTERVAL="3600")
+    try:
+        created = cli_json(server.env, "key", "create", "--days", "30")
+        for _ in range(20):
+            assert call(server.base_url, "/v4/user/me", created["key"])[0] == 200
+        for _ in range(5):
+            assert call(server.base_url, "/v4/user", created["key"])[0] == 400
+    finally:
+        assert server.stop() in (0, -15)
+
+    stored = asyncio.run(usage_in_database(database_url, created["id"]))
+    assert stored == {
+        "counts": (20, 5, 0),
+        "recent": 25,
+        "sightings": 2,  # 127.0.0.1 and urllib's user agent
+        "last_used_ip": "127.0.0.1",
+        "used": True,
+    }
+    logged = [line for line in request_lines(server.output()) if line["key_id"] == created["id"]]
+    assert [line["status"] for line in logged] == [200] * 20 + [400] * 5
+    assert {line["route"] for line in logged} == {"/v4/user/me", "/v4/user"}
+
+
+def sign_in(base_url: str, password: str) -> int:
+    with httpx.Client(base_url=base_url, timeout=10) as browser:
+        page = browser.get("/admin/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert token, page.text
+        answer = browser.post(
+            "/admin/login",
+            data={
+                "csrf_token": token.group(1),
+                "email": "owner@acme.test",
+                "password": password,
+                "next": "/admin/api-keys",
+            },
+        )
+        return answer.status_code
+
+
+@pytest.mark.parametrize("flush_interval", ["0.2"])
+def test_no_key_or_password_reaches_the_output_the_database_or_the_metrics(
+    database_url: str, tmp_path: Path, flush_interval: str
+) -> None:
+    server = served(database_url, tmp_path, KEYPORT_USAGE_FLUSH_INTERVAL=flush_interval)
+    try:
+        created = [cli_json(server.env, "key", "create", "--days", "5") for _ in range(3)]
+        keys = [c["key"] for c in created]
+        tampered = keys[0][:-1] + ("A" if keys[0][-1] != "A" else "B")
+        for key in [*keys, tampered, keys[1] + "x"]:
+            for path in ["/v4/user/me", "/v4/user", "/v4/unknown", f"/v4/user/{key}"]:
+                call(server.base_url, path, key)
+        run_cli(server.env, "key", "deactivate", created[1]["id"])
+        run_cli(server.env, "key", "revoke", created[2]["id"])
+        for key in keys:
+            call(server.base_url, "/v4/user/me", key)
+        assert sign_in(server.base_url, WRONG_PASSWORD) == 400
+        assert sign_in(server.base_url, OWNER_PASSWORD) == 303
+        metrics = httpx.get(f"{server.base_url}/metrics", timeout=10).text
+    finally:
+        server.stop()
+
+    output = server.output()
+    stored = dump_database(database_url, tmp_path)
+    api_lines = [line for line in request_lines(output) if str(line["path"]).startswith("/v4")]
+    assert len(api_lines) == 5 * 4 + 3  # the log did record the requests
+    assert 'keyport_api_auth_total{outcome="deactivated"} 1' in metrics
+    usage = asyncio.run(usage_in_database(database_url, created[0]["id"]))
+    assert usage["recent"] == 5  # usage did reach the database that was searched
+    secrets = [k.split(":")[2] for k in [*keys, tampered]]
+    for secret in [*secrets, *(s[:20] for s in secrets), OWNER_PASSWORD, WRONG_PASSWORD]:
+        assert secret not in output
+        assert secret not in metrics
+        assert secret.encode() not in stored
+    assert "Bearer" not in output and "authorization" not in output.lower()

@@ -1,0 +1,269 @@
+"""Usage recording end to end in one process: requests → memory → flush → tables → reports.
+
+On SQLite and PostgreSQL. Nothing is written while requests run; `flush()` stands in for the
+background task a serving process runs every few seconds.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import httpx
+from sqlalchemy import func, select
+
+from keyport.bootstrap import Container
+from keyport.db.tables import api_keys, key_recent_requests, key_sightings, key_usage_minutes
+from keyport.domain.anomalies import AlertKind
+from keyport.domain.audit import Actor
+from keyport.domain.clock import FixedClock
+from keyport.services.usage import RING_SIZE
+from keyport.web.app import create_app
+from tests.conftest import Tenant
+
+UTC_ZONE = ZoneInfo("UTC")
+
+
+async def flush(container: Container) -> None:
+    flusher = container.observability.flusher
+    assert flusher is not None
+    assert await flusher.flush()
+
+
+async def minute_totals(container: Container, key_id: str) -> tuple[int, int, int]:
+    minutes = key_usage_minutes.c
+    async with container.engine.connect() as connection:
+        row = (
+            await connection.execute(
+                select(
+                    func.sum(minutes.success),
+                    func.sum(minutes.client_error),
+                    func.sum(minutes.server_error),
+                ).where(minutes.key_id == key_id)
+            )
+        ).one()
+    return (int(row[0] or 0), int(row[1] or 0), int(row[2] or 0))
+
+
+async def table_count(container: Container, table: object, key_id: str) -> int:
+    async with container.engine.connect() as connection:
+        return int(
+            await connection.scalar(
+                select(func.count()).select_from(table).where(table.c.key_id == key_id)  # type: ignore[attr-defined]
+            )
+            or 0
+        )
+
+
+async def make_mixed_requests(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    """7 successes, 5 client errors (400, 403, 404, 404, 400) with one key."""
+    for _ in range(6):
+        assert (await client.get("/v4/user/me", headers=tenant.auth())).status_code == 200
+    assert (await client.get("/v4/user", headers=tenant.auth(tenant.owner))).status_code == 200
+    assert (await client.get("/v4/user", headers=tenant.auth())).status_code == 400
+    bad_user = {**tenant.auth(), "x-meetergo-api-user-id": str(uuid.uuid4())}
+    assert (await client.get("/v4/user/me", headers=bad_user)).status_code == 403
+    unknown = f"/v4/user/{uuid.uuid4()}"
+    assert (await client.get(unknown, headers=tenant.auth(tenant.owner))).status_code == 404
+    assert (await client.get("/v4/nothing", headers=tenant.auth())).status_code == 404
+    not_uuid = {**tenant.auth(), "x-meetergo-api-user-id": "nope"}
+    assert (await client.get("/v4/user/me", headers=not_uuid)).status_code == 400
+
+
+async def test_n_requests_with_a_key_are_counted_exactly_by_status_class_after_a_flush(
+    client: httpx.AsyncClient, container: Container, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    await make_mixed_requests(client, tenant)
+    await client.get("/v4/user/me", headers=other_tenant.auth())
+    await client.get("/v4/user/me")  # no key: counted for no key
+    assert await minute_totals(container, tenant.key_id) == (0, 0, 0)  # nothing written yet
+
+    await flush(container)
+
+    assert await minute_totals(container, tenant.key_id) == (7, 5, 0)
+    assert await minute_totals(container, other_tenant.key_id) == (1, 0, 0)
+    assert await table_count(container, key_recent_requests, tenant.key_id) == 12
+    key = await container.keys.get_key(tenant.company_id, tenant.key_id)
+    usage = await container.observability.usage.key_usage(key, UTC_ZONE)
+    assert (usage.total.total, usage.total.success, usage.total.client_error) == (12, 7, 5)
+    assert sum(h.total for h in usage.hours) == 12
+    assert len(usage.hours) == 14 * 24 and len(usage.days) == 14
+
+
+async def test_counts_add_up_across_flushes_and_minutes(
+    client: httpx.AsyncClient, container: Container, tenant: Tenant, clock: FixedClock
+) -> None:
+    await make_mixed_requests(client, tenant)
+    await flush(container)
+    clock.advance(timedelta(minutes=3))
+    await make_mixed_requests(client, tenant)
+    await flush(container)
+
+    assert await minute_totals(container, tenant.key_id) == (14, 10, 0)
+    assert await table_count(container, key_usage_minutes, tenant.key_id) == 2
+
+
+async def test_the_recent_requests_of_a_key_are_the_newest_hundred(
+    client: httpx.AsyncClient, container: Container, tenant: Tenant, clock: FixedClock
+) -> None:
+    for _ in range(RING_SIZE - 10):
+        await client.get("/v4/user/me", headers=tenant.auth())
+    await flush(container)
+    clock.advance(timedelta(seconds=1))
+    for _ in range(20):
+        await client.get("/v4/user/unknown-user", headers=tenant.auth(tenant.owner))
+    await flush(container)
+
+    assert await table_count(container, key_recent_requests, tenant.key_id) == RING_SIZE
+    key = await container.keys.get_key(tenant.company_id, tenant.key_id)
+    usage = await container.observability.usage.key_usage(key, UTC_ZONE)
+    newest = usage.recent[0]
+    assert (newest.method, newest.path, newest.route, newest.status) == (
+        "GET",
+        "/v4/user/unknown-user",
+        "/v4/user/{user_id}",
+        404,
+    )
+    assert (newest.client_ip, newest.acting_user_id) == ("203.0.113.7", tenant.owner.id)
+    assert newest.user_agent is not None and newest.user_agent.startswith("python-httpx/")
+    assert await minute_totals(container, tenant.key_id) == (RING_SIZE - 10, 20, 0)
+
+
+async def test_last_used_is_written_at_most_once_a_minute_and_only_forward(
+    client: httpx.AsyncClient, container: Container, tenant: Tenant, clock: FixedClock
+) -> None:
+    first_seen = clock.now()
+    await client.get("/v4/user/me", headers=tenant.auth())
+    await flush(container)
+    key = await container.keys.get_key(tenant.company_id, tenant.key_id)
+    assert key.last_used_ip == "203.0.113.7"
+    assert key.last_used_at is not None and abs(key.last_used_at - first_seen) < timedelta(
+        seconds=1
+    )
+
+    clock.advance(timedelta(seconds=30))
+    await client.get("/v4/user/me", headers=tenant.auth())
+    await flush(container)  # within the minute: not written
+    assert (await container.keys.get_key(tenant.company_id, tenant.key_id)).last_used_at == (
+        key.last_used_at
+    )
+
+    clock.advance(timedelta(seconds=31))
+    await flush(container)  # a minute after the last write: the newest use is written
+    moved = await container.keys.get_key(tenant.company_id, tenant.key_id)
+    assert moved.last_used_at is not None
+    assert abs(moved.last_used_at - (first_seen + timedelta(seconds=30))) < timedelta(seconds=1)
+
+    await set_last_used(container, tenant.key_id, first_seen + timedelta(days=1))
+    clock.advance(timedelta(minutes=2))
+    await client.get("/v4/user/me", headers=tenant.auth())
+    await flush(container)  # another process wrote a newer value: ours is older, not written
+    kept = await container.keys.get_key(tenant.company_id, tenant.key_id)
+    assert kept.last_used_at == first_seen + timedelta(days=1)
+
+
+async def set_last_used(container: Container, key_id: str, when: datetime) -> None:
+    async with container.engine.begin() as connection:
+        await connection.execute(
+            api_keys.update().where(api_keys.c.id == key_id).values(last_used_at=when)
+        )
+
+
+async def test_attempts_with_a_deactivated_key_are_recorded_as_refused_but_do_not_count_as_use(
+    client: httpx.AsyncClient, container: Container, tenant: Tenant
+) -> None:
+    await container.keys.deactivate_key(tenant.company_id, tenant.key_id, Actor.cli())
+    for _ in range(3):
+        assert (await client.get("/v4/user/me", headers=tenant.auth())).status_code == 401
+    await flush(container)
+
+    assert await minute_totals(container, tenant.key_id) == (0, 3, 0)
+    key = await container.keys.get_key(tenant.company_id, tenant.key_id)
+    assert key.last_used_at is None
+    usage = await container.observability.usage.key_usage(key, UTC_ZONE)
+    assert [r.refusal for r in usage.recent] == ["deactivated"] * 3
+    assert usage.last_request is None
+
+
+async def test_clients_seen_are_kept_per_key_with_first_and_last_sight(
+    container: Container, tenant: Tenant, clock: FixedClock
+) -> None:
+    start = clock.now()
+    async with client_from(container, "198.51.100.1") as first:
+        await first.get("/v4/user/me", headers={**tenant.auth(), "User-Agent": "billing/1.0"})
+    await flush(container)
+    clock.advance(timedelta(hours=2))
+    async with client_from(container, "198.51.100.1") as again:
+        await again.get("/v4/user/me", headers={**tenant.auth(), "User-Agent": "billing/1.0"})
+    await flush(container)
+
+    async with container.engine.connect() as connection:
+        rows = (
+            await connection.execute(
+                select(key_sightings).where(key_sightings.c.key_id == tenant.key_id)
+            )
+        ).all()
+    seen = {(r.kind, r.value): (r.first_seen_at, r.last_seen_at, r.requests) for r in rows}
+    assert set(seen) == {("ip", "198.51.100.1"), ("agent", "billing/1.0")}
+    first_seen, last_seen, requests = seen[("ip", "198.51.100.1")]
+    assert requests == 2
+    assert abs(first_seen - start) < timedelta(seconds=1)
+    assert abs(last_seen - (start + timedelta(hours=2))) < timedelta(seconds=1)
+
+
+def client_from(container: Container, ip: str) -> httpx.AsyncClient:
+    app = create_app(container, run_background=False)
+    transport = httpx.ASGITransport(app=app, client=(ip, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://keyport.test")
+
+
+async def test_a_request_from_a_new_ip_is_reported_as_unusual(
+    container: Container, tenant: Tenant, clock: FixedClock
+) -> None:
+    async with client_from(container, "198.51.100.1") as usual:
+        await usual.get("/v4/user/me", headers={**tenant.auth(), "User-Agent": "billing/1.0"})
+    await flush(container)
+    clock.advance(timedelta(days=3))
+    async with client_from(container, "192.0.2.66") as stranger:
+        await stranger.get("/v4/user/me", headers={**tenant.auth(), "User-Agent": "billing/1.0"})
+    await flush(container)
+
+    key = await container.keys.get_key(tenant.company_id, tenant.key_id)
+    usage = await container.observability.usage.key_usage(key, UTC_ZONE)
+    assert [(a.kind, a.subject) for a in usage.alerts] == [(AlertKind.NEW_IP, "192.0.2.66")]
+    assert usage.addresses.total == 2
+    assert [s.value for s in usage.addresses.latest] == ["192.0.2.66", "198.51.100.1"]
+
+
+async def test_a_burst_of_failures_is_reported_as_unusual(
+    client: httpx.AsyncClient, container: Container, tenant: Tenant
+) -> None:
+    for _ in range(12):
+        await client.get("/v4/user", headers=tenant.auth())  # 400: the user header is missing
+    await client.get("/v4/user/me", headers=tenant.auth())
+    await flush(container)
+
+    key = await container.keys.get_key(tenant.company_id, tenant.key_id)
+    usage = await container.observability.usage.key_usage(key, UTC_ZONE)
+    assert [(a.kind, a.subject) for a in usage.alerts] == [(AlertKind.FAILURES, "12 requests")]
+
+
+async def test_nothing_is_recorded_when_usage_recording_is_off(
+    container: Container, tenant: Tenant
+) -> None:
+    from dataclasses import replace
+
+    from keyport.bootstrap import build_container
+
+    settings = replace(container.settings, usage_recording=False)
+    quiet = build_container(settings, clock=container.clock)
+    try:
+        assert quiet.observability.recorder is None and quiet.observability.flusher is None
+        app = create_app(quiet, run_background=False)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://k.test") as client:
+            assert (await client.get("/v4/user/me", headers=tenant.auth())).status_code == 200
+    finally:
+        await quiet.close()
+    assert await minute_totals(container, tenant.key_id) == (0, 0, 0)

@@ -1,0 +1,72 @@
+"""One JSON line per request, written in the background, never with a credential."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from keyport.services.request_log import PIPE_BUF, RequestLog, chunks, log_line
+from keyport.services.requests import RequestRecord
+
+
+def record(path: str = "/v4/user/me", request_id: str = "a1") -> RequestRecord:
+    return RequestRecord(
+        request_id=request_id,
+        method="GET",
+        path=path,
+        route="/v4/user/me",
+        status=200,
+        latency=0.0012345,
+        client_ip="192.0.2.1",
+        user_agent="secret-agent",
+        key_id="k1",
+        acting_user_id="u1",
+        auth_failure=None,
+        started_at=1_800_000_000.25,
+    )
+
+
+def test_a_line_names_the_request_the_key_and_the_user_but_no_header() -> None:
+    line = log_line(record())
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    assert json.loads(line) == {
+        "time": "2027-01-15T08:00:00.250Z",
+        "event": "request",
+        "request_id": "a1",
+        "method": "GET",
+        "path": "/v4/user/me",
+        "route": "/v4/user/me",
+        "status": 200,
+        "latency_ms": 1.234,
+        "key_id": "k1",
+        "acting_user_id": "u1",
+        "auth_failure": None,
+        "client_ip": "192.0.2.1",
+    }
+
+
+def test_a_key_in_a_path_is_redacted() -> None:
+    line = json.loads(log_line(record("/v4/ak_live:abc:SECRET/x")))
+    assert line["path"] == "/v4/ak_live:[redacted]"
+
+
+def test_lines_are_written_in_chunks_no_larger_than_an_atomic_pipe_write() -> None:
+    lines = [b"x" * 999 + b"\n"] * 9
+    assert [len(c) for c in chunks(lines)] == [4000, 4000, 1000]
+    assert all(len(c) <= PIPE_BUF for c in chunks(lines))
+    assert chunks([b"y" * 5000 + b"\n"]) == [b"y" * 5000 + b"\n"]
+
+
+async def test_lines_are_written_by_the_background_task_and_the_rest_at_stop() -> None:
+    written: list[bytes] = []
+    log = RequestLog(written.append, interval=0.01)
+    await log.start()
+    log.observe(record(request_id="first"))
+    for _ in range(100):
+        await asyncio.sleep(0.01)
+        if written:
+            break
+    log.observe(record(request_id="last"))
+    await log.stop()
+    ids = [json.loads(line)["request_id"] for line in b"".join(written).splitlines()]
+    assert ids == ["first", "last"]

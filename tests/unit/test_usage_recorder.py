@@ -1,0 +1,173 @@
+"""Counting usage in memory and handing it to the store in batches (services.usage*)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+import pytest
+
+from keyport.domain.usage import MinuteCount
+from keyport.services.requests import RequestRecord
+from keyport.services.usage import RING_SIZE, UsageBatch, UsageRecorder
+from keyport.services.usage_flush import UsageFlusher
+
+T0 = 1_800_000_000.0  # a whole minute: 30_000_000
+
+
+def record(
+    status: int = 200,
+    *,
+    key_id: str | None = "k1",
+    at: float = T0,
+    ip: str = "192.0.2.1",
+    agent: str | None = "app/1",
+    refusal: str | None = None,
+) -> RequestRecord:
+    return RequestRecord(
+        request_id="r",
+        method="GET",
+        path="/v4/user/me",
+        route="/v4/user/me",
+        status=status,
+        latency=0.001,
+        client_ip=ip,
+        user_agent=agent,
+        key_id=key_id,
+        acting_user_id=None,
+        auth_failure=refusal,
+        started_at=at,
+    )
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_requests_are_counted_per_key_and_minute_by_status_class() -> None:
+    recorder = UsageRecorder(Clock())
+    for status in (200, 201, 304, 400, 404, 500, 503):
+        recorder.observe(record(status))
+    recorder.observe(record(200, at=T0 + 60))
+    recorder.observe(record(200, key_id="k2"))
+    recorder.observe(record(401, key_id=None))
+
+    batch = recorder.drain()
+    assert batch.counts == [
+        MinuteCount("k1", 30_000_000, 3, 2, 2),
+        MinuteCount("k1", 30_000_001, 1, 0, 0),
+        MinuteCount("k2", 30_000_000, 1, 0, 0),
+    ]
+    assert batch.requests == 9
+    assert not recorder.drain()
+
+
+def test_only_the_newest_requests_of_a_key_are_kept_for_the_ring() -> None:
+    recorder = UsageRecorder(Clock())
+    for n in range(RING_SIZE + 5):
+        recorder.observe(record(at=T0 + n))
+    recent = recorder.drain().recent
+    assert len(recent) == RING_SIZE
+    assert recent[0].at.timestamp() == T0 + 5
+
+
+def test_keys_pasted_into_a_user_agent_are_redacted_before_they_are_kept() -> None:
+    recorder = UsageRecorder(Clock())
+    recorder.observe(record(agent="curl ak_live:0000:SECRETSECRET"))
+    batch = recorder.drain()
+    assert [s.value for s in batch.sightings] == ["curl ak_live:[redacted]", "192.0.2.1"]
+    assert batch.recent[0].user_agent == "curl ak_live:[redacted]"
+
+
+def test_last_use_is_handed_over_at_most_once_a_minute_per_key_except_at_the_end() -> None:
+    clock = Clock()
+    recorder = UsageRecorder(clock)
+    recorder.observe(record(at=T0))
+    assert [u.at.timestamp() for u in recorder.drain().last_uses] == [T0]
+    clock.now += 30
+    recorder.observe(record(at=T0 + 30, ip="192.0.2.9"))
+    assert recorder.drain().last_uses == []
+    clock.now += 30
+    uses = recorder.drain().last_uses
+    assert [(u.at.timestamp(), u.ip) for u in uses] == [(T0 + 30, "192.0.2.9")]
+    recorder.observe(record(at=T0 + 61))
+    assert [u.at.timestamp() for u in recorder.drain(final=True).last_uses] == [T0 + 61]
+
+
+def test_a_refused_attempt_with_a_deactivated_key_is_counted_but_is_no_use() -> None:
+    recorder = UsageRecorder(Clock())
+    recorder.observe(record(401, refusal="deactivated"))
+    batch = recorder.drain(final=True)
+    assert batch.counts == [MinuteCount("k1", 30_000_000, 0, 1, 0)]
+    assert batch.last_uses == []
+
+
+class FlakyStore:
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.written: list[UsageBatch] = []
+
+    async def write(self, batch: UsageBatch) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("database is down")
+        self.written.append(batch)
+
+    async def prune(self, counts_before_minute: int, sightings_before: datetime) -> None:
+        pass
+
+
+async def test_a_batch_that_could_not_be_written_is_retried_with_what_came_since() -> None:
+    clock = Clock()
+    recorder = UsageRecorder(clock)
+    store = FlakyStore(failures=1)
+    flusher = UsageFlusher(recorder, store, interval=60, now=clock)
+    recorder.observe(record(200))
+    recorder.observe(record(500))
+    assert not await flusher.flush()
+    clock.now += 9
+    assert flusher.lag == 9
+    recorder.observe(record(404))
+    assert await flusher.flush()
+
+    assert [b.counts for b in store.written] == [[MinuteCount("k1", 30_000_000, 1, 1, 1)]]
+    sightings = {(s.kind, s.value): s.requests for s in store.written[0].sightings}
+    assert sightings == {("ip", "192.0.2.1"): 3, ("agent", "app/1"): 3}
+    assert (flusher.failures, flusher.written_requests, flusher.lag) == (1, 3, 0)
+
+
+async def test_stopping_writes_everything_still_in_memory() -> None:
+    clock = Clock()
+    recorder = UsageRecorder(clock)
+    store = FlakyStore(failures=0)
+    flusher = UsageFlusher(recorder, store, interval=3600, now=clock)
+    await flusher.start()
+    for _ in range(5):
+        recorder.observe(record(200))
+    await asyncio.sleep(0)
+    assert store.written == []
+    await flusher.stop()
+    assert [b.requests for b in store.written] == [5]
+    assert [u.key_id for u in store.written[0].last_uses] == ["k1"]
+
+
+@pytest.mark.parametrize("interval", [0.01])
+async def test_the_background_task_flushes_every_interval(interval: float) -> None:
+    clock = Clock()
+    recorder = UsageRecorder(clock)
+    store = FlakyStore(failures=0)
+    flusher = UsageFlusher(recorder, store, interval=interval, now=clock)
+    await flusher.start()
+    try:
+        recorder.observe(record(200))
+        for _ in range(100):
+            await asyncio.sleep(interval)
+            if store.written:
+                break
+        assert [b.requests for b in store.written] == [1]
+    finally:
+        await flusher.stop()
