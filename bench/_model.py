@@ -36,8 +36,9 @@ class ServerPlan:
 
 @dataclass
 class Outcome:
-    """One scenario on one server. state: ok, suspect (measured, but see note), broken,
-    skipped."""
+    """One scenario on one server. state: ok; suspect (measured, but the machine was busy:
+    see note); invalid (wrong responses, e.g. 429: the number is not about this scenario);
+    broken (nothing measured); skipped."""
 
     server: str
     scenario: str

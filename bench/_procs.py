@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import itertools
 import os
 import signal
 import socket
@@ -15,12 +16,14 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
 import _cpu
 
 HOST = "127.0.0.1"
+ERROR_WORDS = ("Traceback", "Exception", "ERROR", "Error", "error")
 _started_groups: list[int] = []
 
 
@@ -136,6 +139,28 @@ def stop_server(server: Server, timeout: float = 10.0) -> str:
         pass
     server.process.wait(timeout=timeout)
     return outcome
+
+
+def save_log_excerpt(source: Path, dest: Path, head: int = 20, tail: int = 100) -> None:
+    """Copy the start, the end and up to 200 error lines of a server log (request logs at
+    thousands of lines a second would otherwise fill the disk)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    first: list[str] = []
+    last: deque[str] = deque(maxlen=tail)
+    errors: list[str] = []
+    total = 0
+    with source.open(errors="replace") as lines:
+        for total, line in enumerate(lines, start=1):
+            if total <= head:
+                first.append(line)
+                continue
+            last.append(line)
+            if len(errors) < 200 and any(word in line for word in ERROR_WORDS):
+                errors.append(line)
+    skipped = max(total - head - len(last), 0)
+    marker = [f"[... {skipped} lines skipped; error lines among them follow ...]\n"]
+    parts = [first, marker, errors, ["[... end of error lines ...]\n"]] if skipped else [first]
+    dest.write_text("".join(itertools.chain(*parts, last)))
 
 
 def _wait_group_gone(pgid: int, timeout: float) -> None:

@@ -30,12 +30,14 @@ class TargetCheck:
     description: str
     ratio: float | None
     target: float
+    disturbed: bool = False  # an input run was "suspect": other load on the machine
 
     @property
     def verdict(self) -> str:
         if self.ratio is None:
             return "not measured"
-        return "PASS" if self.ratio >= self.target else "FAIL"
+        verdict = "PASS" if self.ratio >= self.target else "FAIL"
+        return f"{verdict}?" if self.disturbed else verdict
 
 
 def machine_description() -> dict[str, str]:
@@ -66,6 +68,7 @@ def print_table(log: RunLog) -> None:
         "x starlette",
         "x healthz",
         "server cores",
+        "req/s/core",
         "wrk cores",
         "other",
         "steal",
@@ -74,7 +77,8 @@ def print_table(log: RunLog) -> None:
     rows = [headers] + [_row(outcome, log) for outcome in log.outcomes]
     widths = [max(len(row[i]) for row in rows) for i in range(len(headers))]
     for index, row in enumerate(rows):
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        print("  ".join(cells).rstrip())
         if index == 0:
             print("  ".join("-" * width for width in widths))
     notes = [o for o in log.outcomes if o.note]
@@ -101,7 +105,7 @@ def target_checks(log: RunLog) -> list[TargetCheck]:
 
 
 def print_targets(checks: list[TargetCheck]) -> None:
-    print("\nTargets from the Performance issue:")
+    print("\nTargets from the Performance issue (PASS?/FAIL? = from a disturbed run):")
     for check in checks:
         ratio = "-" if check.ratio is None else f"{check.ratio:.2f}"
         print(f"  {check.verdict:<12} {check.description}: {ratio} (target >= {check.target})")
@@ -144,14 +148,17 @@ def _check(
     log: RunLog, subject: tuple[str, int], base: tuple[str, int], target: float
 ) -> TargetCheck:
     description = f"{subject[0]} ({subject[1]}w) / {base[0]} ({base[1]}w)"
-    return TargetCheck(description, _ratio(log, subject, base), target)
+    disturbed = any(
+        o.state == "suspect" and (o.scenario, o.workers) in (subject, base) for o in log.outcomes
+    )
+    return TargetCheck(description, _ratio(log, subject, base), target, disturbed)
 
 
 def _row(outcome: Outcome, log: RunLog) -> list[str]:
     key = (outcome.scenario, outcome.workers)
     vs_starlette = _ratio(log, key, (STARLETTE_HELLO, 1))
     vs_healthz = _ratio(log, key, (HEALTHZ, outcome.workers))
-    result = outcome.wrk if outcome.measured else None
+    result = outcome.wrk
     return [
         outcome.scenario,
         str(outcome.workers),
@@ -162,6 +169,7 @@ def _row(outcome: Outcome, log: RunLog) -> list[str]:
         f"{vs_starlette:.2f}" if vs_starlette is not None else "-",
         f"{vs_healthz:.2f}" if vs_healthz is not None and outcome.server == "keyport" else "-",
         _cores(outcome),
+        f"{per_core:,.0f}" if (per_core := _per_core(outcome)) is not None else "-",
         f"{result.wrk_cpu_cores:.2f}" if result else "-",
         f"{outcome.other_cores:.2f}" if result and outcome.other_cores is not None else "-",
         f"{outcome.cpu.steal_cores:.2f}" if result and outcome.cpu else "-",
@@ -170,9 +178,17 @@ def _row(outcome: Outcome, log: RunLog) -> list[str]:
 
 
 def _cores(outcome: Outcome) -> str:
-    if outcome.cpu is None or not outcome.measured:
+    if outcome.cpu is None:
         return "-"
     return "+".join(f"{cores:.2f}" for cores in outcome.cpu.server_cores) or "0"
+
+
+def _per_core(outcome: Outcome) -> float | None:
+    """req/s per core the server used: a cost per request that other load distorts less."""
+    if outcome.wrk is None or outcome.cpu is None:
+        return None
+    cores = sum(outcome.cpu.server_cores)
+    return outcome.wrk.requests_per_sec / cores if cores > 0 else None
 
 
 def _outcome_json(outcome: Outcome, log: RunLog) -> dict[str, Any]:
@@ -181,6 +197,7 @@ def _outcome_json(outcome: Outcome, log: RunLog) -> dict[str, Any]:
     data["ratio_vs_starlette"] = _ratio(log, key, (STARLETTE_HELLO, 1))
     data["ratio_vs_healthz"] = _ratio(log, key, (HEALTHZ, outcome.workers))
     data["other_cores"] = outcome.other_cores
+    data["requests_per_server_core"] = _per_core(outcome)
     return data
 
 

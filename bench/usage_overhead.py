@@ -38,6 +38,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 KEYPORT = BENCH_DIR.parent / ".venv" / "bin" / "keyport"
 TARGET_OVERHEAD = 0.05
 OFF, ON, ON_NO_LOG = "recording off", "recording on", "recording on, no request log"
+# Every request must be a 200: a rate limit (429) would measure the refusal instead.
+BASE_ENV = {"KEYPORT_RATE_LIMIT": "0"}
 CONFIGS = {
     OFF: {"KEYPORT_USAGE_RECORDING": "false"},
     ON: {"KEYPORT_USAGE_RECORDING": "true"},
@@ -49,6 +51,7 @@ CONFIGS = {
 class Runs:
     rps: dict[str, list[float]] = field(default_factory=lambda: {c: [] for c in CONFIGS})
     sent_with_recording: int = 0  # requests wrk completed while recording was on
+    invalid: bool = False  # some answer was not a 200: the numbers measure something else
     notes: list[str] = field(default_factory=list)
 
 
@@ -65,7 +68,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="seconds to wait for other load on the machine before a run",
     )
     parser.add_argument("--quick", action="store_true", help="smoke test: 1 round of 3 s")
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for every server; repeatable",
+    )
     args = parser.parse_args(argv)
+    args.extra_env = {**BASE_ENV, **dict(item.split("=", 1) for item in args.server_env)}
     if args.quick:
         args.duration, args.warmup, args.rounds, args.quiet_wait = 3, 1, 1, 5.0
     return args
@@ -74,7 +85,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def measure(
     config: str, setup: _keyport.KeyportSetup, workdir: Path, args: argparse.Namespace, runs: Runs
 ) -> None:
-    env = _keyport.server_env(setup.database_url, CONFIGS[config])
+    env = _keyport.server_env(setup.database_url, {**args.extra_env, **CONFIGS[config]})
     port = free_port()
     log_path = workdir / f"{config.replace(' ', '-').replace(',', '')}.log"
     argv = [str(KEYPORT), "serve", "--host", HOST, "--port", str(port), "--workers", "1"]
@@ -98,6 +109,7 @@ def measure(
     if not stopped.startswith("stopped cleanly"):
         runs.notes.append(f"{config}: server {stopped}")
     if result.non_2xx_3xx or any(result.socket_errors.values()):
+        runs.invalid = True
         runs.notes.append(f"{config}: {result.non_2xx_3xx} non-2xx, errors {result.socket_errors}")
     runs.rps[config].append(result.requests_per_sec)
     if config != OFF:
@@ -125,6 +137,8 @@ def report(runs: Runs, recorded: int, args: argparse.Namespace) -> dict[str, obj
         each = ", ".join(f"{v:,.0f}" for v in values)
         print(f"{config:<30} median {medians[config]:>9,.0f} req/s   ({each})")
     verdict = "PASS" if overhead < TARGET_OVERHEAD else "FAIL"
+    if runs.invalid:
+        verdict = "INVALID (not every answer was a 200, see the notes)"
     print(
         f"\nrecording on / off: {ratio:.3f} → overhead {overhead:+.1%} "
         f"(target < {TARGET_OVERHEAD:.0%}): {verdict}"
@@ -150,6 +164,7 @@ def report(runs: Runs, recorded: int, args: argparse.Namespace) -> dict[str, obj
             "warmup_s": args.warmup,
             "connections": args.connections,
             "rounds": args.rounds,
+            "server_env": args.extra_env,
             "command": " ".join(sys.argv),
         },
     }
