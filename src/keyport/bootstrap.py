@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from keyport.config import Settings
@@ -15,14 +17,17 @@ from keyport.db.hot_reads import PostgresHotReader, SqliteHotReader
 from keyport.db.invalidation_channels import Listener, PostgresListener, RedisChannel
 from keyport.db.invalidation_feed import InvalidationPoller
 from keyport.db.migrate import upgrade_database
+from keyport.db.redis_buckets import RedisBuckets
 from keyport.db.sessions import RedisSessionStore, SqlSessionStore
 from keyport.db.uow import SqlUnitOfWorkFactory
 from keyport.db.usage_queries import SqlUsageReader
 from keyport.db.usage_store import SqlUsageStore
 from keyport.domain.clock import Clock, SystemClock
+from keyport.domain.rate_limits import Policy
 from keyport.services.attempts import AttemptCounter, MemoryAttemptCounter, SignInLimiter
 from keyport.services.audit import AuditTrail
 from keyport.services.audit_log import AuditLog
+from keyport.services.auth_failures import FailedAuthLimiter
 from keyport.services.authentication import Authenticator
 from keyport.services.cache import Caches
 from keyport.services.companies import CompanyService
@@ -33,6 +38,12 @@ from keyport.services.metrics import Metrics
 from keyport.services.observability import Observability
 from keyport.services.passwords import Passwords
 from keyport.services.ports import HotPathReader
+from keyport.services.rate_limits import (
+    BucketStore,
+    FailoverBuckets,
+    KeyRateLimiter,
+    MemoryBuckets,
+)
 from keyport.services.request_log import RequestLog
 from keyport.services.sessions import SessionService, SessionStore, SessionTimeouts
 from keyport.services.signin import SignInService
@@ -61,7 +72,11 @@ class Container:
     key_management: KeyManagement
     observability: Observability
     audit_log: AuditLog
+    key_limits: KeyRateLimiter
+    failed_auth: FailedAuthLimiter | None
+    buckets: BucketStore
     redis: Redis | None = None
+    limits_redis: Redis | None = None  # its own connections: fails fast, never waits long
     listeners: list[Listener] = field(default_factory=list)
 
     async def migrate(self) -> None:
@@ -80,8 +95,9 @@ class Container:
         for listener in self.listeners:
             await listener.stop()
         await self.poller.stop()
-        if self.redis is not None:
-            await self.redis.aclose()
+        for redis in (self.redis, self.limits_redis):
+            if redis is not None:
+                await redis.aclose()
         await self.hot_reader.close()
         await self.engine.dispose()
 
@@ -107,7 +123,11 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
         time_cost=settings.password_time_cost, memory_cost=settings.password_memory_cost
     )
     keys = KeyService(uow, clock, invalidator)
-    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    redis = _redis(settings.redis_url, timeout=REDIS_TIMEOUT) if settings.redis_url else None
+    limits_redis = (
+        _redis(settings.redis_url, timeout=LIMITS_REDIS_TIMEOUT) if settings.redis_url else None
+    )
+    buckets = _buckets(clock, limits_redis)
     sessions = SessionService(
         _session_store(engine, redis),
         uow,
@@ -122,6 +142,7 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
         max_failures=settings.sign_in_max_failures,
         window=settings.sign_in_window_minutes * 60,
     )
+    observability = _observability(settings, engine, clock, caches)
     return Container(
         settings=settings,
         clock=clock,
@@ -137,12 +158,48 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
         companies=CompanyService(uow, clock, passwords),
         sessions=sessions,
         sign_in=SignInService(uow, clock, passwords, sessions, limiter),
-        key_management=KeyManagement(keys, AuditTrail(uow)),
-        observability=_observability(settings, engine, clock, caches),
+        key_management=KeyManagement(keys, AuditTrail(uow), observability.usage),
+        observability=observability,
         audit_log=AuditLog(uow, AuditTrail(uow)),
+        key_limits=KeyRateLimiter(buckets, _default_policy(settings)),
+        failed_auth=(
+            FailedAuthLimiter(buckets, settings.auth_failure_limit, clock.time)
+            if settings.auth_failure_limit
+            else None
+        ),
+        buckets=buckets,
         redis=redis,
+        limits_redis=limits_redis,
         listeners=_invalidation_listeners(settings, redis, invalidator),
     )
+
+
+# Seconds a Redis call may take. Rate limits sit on every request: they give up sooner and
+# use this process's own buckets meanwhile (services/rate_limits.py).
+REDIS_TIMEOUT = 2.0
+LIMITS_REDIS_TIMEOUT = 0.5
+
+
+def _redis(url: str, *, timeout: float) -> Redis:
+    # One immediate retry: after a Redis restart the first call meets a dead pooled
+    # connection, the retry a fresh one. More retries would only stretch an outage per call.
+    return Redis.from_url(
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 1),
+    )
+
+
+def _buckets(clock: Clock, redis: Redis | None) -> BucketStore:
+    local = MemoryBuckets(clock.time)
+    return FailoverBuckets(RedisBuckets(redis), local) if redis is not None else local
+
+
+def _default_policy(settings: Settings) -> Policy | None:
+    if not settings.rate_limit:
+        return None
+    return Policy(settings.rate_limit, settings.rate_limit_burst)
 
 
 def _invalidation_listeners(

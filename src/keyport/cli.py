@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import secrets
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -82,6 +83,7 @@ def _key_json(key: ApiKey, now: Any) -> dict[str, Any]:
         "createdBy": key.created_by,
         "lastUsedAt": iso_utc(key.last_used_at) if key.last_used_at else None,
         "lastUsedIp": key.last_used_ip,
+        "rateLimit": key.rate_limit,
     }
 
 
@@ -126,6 +128,10 @@ def serve(host: str, port: int, workers: int) -> None:
         click.echo("  (shown once; change it with `keyport user set-password`)")
     click.echo(f"API: {base}/v4/user/me   docs: {base}/schema   OpenAPI: {base}/openapi.json")
     settings = Settings.from_env(os.environ)
+    # uvicorn shuts down gracefully on SIGTERM (stops accepting, finishes requests in flight,
+    # runs the lifespan end that writes usage), then raises SIGTERM again so that the default
+    # action kills the process. A clean shutdown should exit 0: that second SIGTERM is ignored.
+    signal.signal(signal.SIGTERM, lambda _signal, _frame: None)
     uvicorn.run(
         "keyport.web.asgi:create_app_from_env",
         factory=True,
@@ -133,7 +139,8 @@ def serve(host: str, port: int, workers: int) -> None:
         port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        http="keyport.web.http_protocol:KeyportHttpProtocol",
+        proxy_headers=False,  # the gate decides whom to believe (KEYPORT_TRUSTED_PROXIES)
         access_log=settings.access_log,
         log_level="warning",
         timeout_graceful_shutdown=10,
@@ -235,15 +242,25 @@ def key() -> None:
     pass
 
 
+rate_limit_help = (
+    "Requests a minute for this key (bursts scale alike); default: KEYPORT_RATE_LIMIT."
+)
+
+
 @key.command("create", help="Issue a key; it is shown once.")
 @click.option("--name", default=None, help="Optional, up to 100 characters.")
 @click.option("--days", required=True, type=int, help="Days until it expires, 1 to 90.")
+@click.option("--rate-limit", type=int, default=None, help=rate_limit_help)
 @company_option
 @json_option
-def key_create(name: str | None, days: int, company_id: str | None, as_json: bool) -> None:
+def key_create(
+    name: str | None, days: int, rate_limit: int | None, company_id: str | None, as_json: bool
+) -> None:
     async def work(c: Container) -> Any:
         company = await c.companies.resolve_company(company_id)
-        return await c.keys.issue_key(company.id, name=name, days=days, actor=Actor.cli())
+        return await c.keys.issue_key(
+            company.id, name=name, days=days, actor=Actor.cli(), rate_limit=rate_limit
+        )
 
     issued = _run(work)
     record = issued.record
@@ -302,6 +319,29 @@ def _key_change(verb: str, change: Callable[[Container, str, str], Awaitable[Api
         click.echo(f"API key {changed.id} is now {changed.status.value}")
 
     return command
+
+
+@key.command("set-limit", help="Set a key's own rate limit, or `default` to follow the setting.")
+@click.argument("key_id")
+@click.argument("limit")
+@company_option
+def key_set_limit(key_id: str, limit: str, company_id: str | None) -> None:
+    wanted = None if limit.strip().lower() == "default" else _whole_number(limit, "LIMIT")
+
+    async def work(c: Container) -> ApiKey:
+        company = await c.companies.resolve_company(company_id)
+        return await c.keys.set_rate_limit(company.id, key_id, wanted, Actor.cli())
+
+    changed = _run(work)
+    described = f"{changed.rate_limit} requests a minute" if changed.rate_limit else "the default"
+    click.echo(f"API key {changed.id} is now limited to {described}")
+
+
+def _whole_number(text: str, name: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        _fail(f"{name} must be a whole number or 'default', not {text!r}")
 
 
 _key_change("deactivate", lambda c, co, k: c.keys.deactivate_key(co, k, Actor.cli()))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from keyport.db.engine import async_url
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./keyport.db"
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+MAX_INT_SETTING = 1_000_000
 
 
 class SettingsError(ValueError):
@@ -45,6 +48,25 @@ def _auto_bool(env: Mapping[str, str], name: str) -> bool | None:
     return _bool(env, name, False)
 
 
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    value = _float(env, name, default, minimum)
+    if value != int(value) or value > MAX_INT_SETTING:
+        raise SettingsError(f"{name} must be a whole number up to {MAX_INT_SETTING}")
+    return int(value)
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[Network, ...]:
+    """`10.0.0.1, 10.1.0.0/16, ::1` → networks."""
+    networks = []
+    for item in env.get(name, "").split(","):
+        if item.strip():
+            try:
+                networks.append(ipaddress.ip_network(item.strip(), strict=False))
+            except ValueError:
+                raise SettingsError(f"{name}: not an IP address or network: {item!r}") from None
+    return tuple(networks)
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -68,6 +90,14 @@ class Settings:
     usage_recording: bool = True
     usage_flush_interval: float = 5.0
     request_log: bool = True  # one JSON line per request on stdout
+    # Per key: `rate_limit` requests a minute, bursts to `rate_limit_burst` (0: no default
+    # limit; a key's own limit still applies). Shared through Redis when it is configured.
+    rate_limit: int = 100
+    rate_limit_burst: int = 200
+    # Failed authentications (401s) per client IP and minute before it is refused (0: off).
+    auth_failure_limit: int = 60
+    # Proxies whose X-Forwarded-For is believed (web/client_ip.py); none by default.
+    trusted_proxies: tuple[Network, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -76,6 +106,7 @@ class Settings:
             database_url = async_url(env.get("KEYPORT_DATABASE_URL") or DEFAULT_DATABASE_URL)
         except ValueError as error:
             raise SettingsError(f"KEYPORT_DATABASE_URL: {error}") from None
+        rate_limit = _int(env, "KEYPORT_RATE_LIMIT", 100, 0)
         return cls(
             database_url=database_url,
             redis_url=env.get("KEYPORT_REDIS_URL") or None,
@@ -93,4 +124,8 @@ class Settings:
             usage_recording=_bool(env, "KEYPORT_USAGE_RECORDING", True),
             usage_flush_interval=_float(env, "KEYPORT_USAGE_FLUSH_INTERVAL", 5.0, 0.05),
             request_log=_bool(env, "KEYPORT_REQUEST_LOG", True),
+            rate_limit=rate_limit,
+            rate_limit_burst=_int(env, "KEYPORT_RATE_LIMIT_BURST", 2 * rate_limit or 200, 1),
+            auth_failure_limit=_int(env, "KEYPORT_AUTH_FAILURE_LIMIT", 60, 0),
+            trusted_proxies=_networks(env, "KEYPORT_TRUSTED_PROXIES"),
         )

@@ -166,3 +166,21 @@ def test_scan_finds_real_keys_only(env: dict[str, str], tmp_path: Path) -> None:
     result = run_cli(env, "scan", str(leaked), check=False)
     assert result.returncode == 1
     assert result.stdout == f"{leaked}:2: Keyport API key {key['id']}\n"
+
+
+def test_a_key_gets_its_own_rate_limit_and_can_go_back_to_the_default(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    run_cli(env, "init", "--company", "Acme", "--owner-email", "o@acme.test")
+    key = cli_json(env, "key", "create", "--days", "7", "--rate-limit", "30")
+    assert [k["rateLimit"] for k in cli_json(env, "key", "list")] == [30]
+    changed = run_cli(env, "key", "set-limit", key["id"], "1000").stdout.strip()
+    assert changed == f"API key {key['id']} is now limited to 1000 requests a minute"
+    back = run_cli(env, "key", "set-limit", key["id"], "default").stdout.strip()
+    assert back == f"API key {key['id']} is now limited to the default"
+    assert [k["rateLimit"] for k in cli_json(env, "key", "list")] == [None]
+    assert count_rows(tmp_path, "audit_events WHERE action = 'api_key.rate_limit_set'") == 2
+    for bad in ["0", "-5", "1000001", "lots"]:
+        refused = run_cli(env, "key", "set-limit", key["id"], bad, check=False)
+        assert refused.returncode == 2 and refused.stderr.startswith("keyport: "), bad
+        assert len(refused.stderr.strip().splitlines()) == 1

@@ -34,7 +34,7 @@ pytestmark = pytest.mark.browser
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     folder = tmp_path_factory.mktemp("dashboard")
     database = folder / "keyport.db"
-    env = keyport_env(f"sqlite:///{database}")
+    env = keyport_env(f"sqlite:///{database}", KEYPORT_USAGE_FLUSH_INTERVAL="0.2")
     owner, admin, member, other_key_id = populate(env)
     server = ServerProcess(env, folder / "server.log").start()
     try:
@@ -191,7 +191,7 @@ def test_detail_page_shows_the_facts_and_the_audit_trail(page: Page, site: Site)
     expect(trail.nth(2)).to_contain_text("Created")
     expect(trail.nth(2)).to_contain_text("Ada Admin")
     expect(trail.nth(2)).to_contain_text("127.0.0.1")
-    expect(page.locator("[data-placeholder='usage-charts']")).to_be_visible()
+    expect(page.locator("#usage .chart__svg")).to_be_visible()
     shoot(page, "detail.png")
 
 
@@ -327,3 +327,60 @@ def test_no_secret_reaches_the_database_or_the_server_output(page: Page, site: S
         for needle in (key, secret, secret[:20]):
             assert needle not in output
             assert needle.encode() not in stored
+
+
+def test_usage_shows_on_the_key_page_and_the_list_without_breaking_the_csp(
+    page: Page, site: Site
+) -> None:
+    violations: list[str] = []
+    page.on("console", lambda message: violations.append(message.text))
+    sign_in(page, site, site.admin)
+    key = create_key(page, site, "Usage chart")
+    for _ in range(6):
+        call_api(site, key)
+    call_api(site, key, "/v4/user")  # 400: the user header is missing
+    page.goto(f"{site.base_url}/admin/api-keys/{key_id_of(key)}")
+    for _ in range(20):  # the server writes usage every 0.2 s
+        if page.locator(".recent-table tbody tr").count() == 7:
+            break
+        page.wait_for_timeout(200)
+        page.reload()
+
+    totals = page.locator(".usage-totals dd")
+    expect(totals).to_have_text(["7", "6", "1", "0", "14.3%"])
+    expect(page.locator(".chart__seg--ok")).to_have_count(1)
+    expect(page.locator(".chart__seg--client")).to_have_count(1)
+    expect(page.locator(".recent-table tbody tr")).to_have_count(7)
+    shoot(page, "usage.png")
+    page.get_by_role("link", name="Per hour").click()
+    expect(page.locator(".chart__bar")).to_have_count(14 * 24)
+    page.goto(f"{site.base_url}/admin/api-keys")
+    expect(page.locator(f"#key-{key_id_of(key)} .spark")).to_have_attribute(
+        "aria-label", "7 requests in the last 14 days: see usage"
+    )
+    assert [v for v in violations if "Content Security Policy" in v] == []
+
+
+def test_the_audit_log_lists_sign_ins_and_key_changes_and_filters_them(
+    page: Page, site: Site
+) -> None:
+    sign_in(page, site, site.admin)
+    key = create_key(page, site, "Audited in the browser")
+    page.goto(f"{site.base_url}/admin/api-keys")
+    page.locator(f"#key-{key_id_of(key)}").get_by_role("button", name="Deactivate").click()
+    page.get_by_role("link", name="Audit log").click()
+
+    expect(page.get_by_role("heading", name="Audit log")).to_be_visible()
+    first = page.locator(".audit-table tbody tr").first
+    expect(first).to_contain_text("Key deactivated")
+    expect(first).to_contain_text("Ada Admin")
+    expect(first).to_contain_text("127.0.0.1")
+    expect(page.locator(".audit-table")).to_contain_text("Signed in")
+    shoot(page, "audit.png")
+    page.get_by_label("API key", exact=True).select_option(label="Audited in the browser")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator(".audit-table tbody tr")).to_have_count(2)
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Export CSV").click()
+    exported = Path(download.value.path()).read_text()
+    assert exported.count("\n") == 3 and "api_key.deactivated" in exported

@@ -406,7 +406,7 @@ async def test_dashboard_changes_are_audited_with_the_user_and_ip(
         r"203\.0\.113\.7 .* Created Valid for 7 days Ada Admin",
         trail,
     )
-    assert "Usage charts are coming soon." in text_of(detail.text)
+    assert "No requests recorded for this key yet." in text_of(detail.text)
 
 
 async def test_keys_expiring_within_7_days_are_highlighted(

@@ -28,6 +28,7 @@ def is_sqlite(url: str) -> bool:
 
 
 WRITE_OPTION = "keyport_write"
+CONNECT_TIMEOUT = 5.0  # seconds
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -56,4 +57,12 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+    # A database that does not answer costs a request CONNECT_TIMEOUT seconds, then a 503.
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=10,
+        pool_pre_ping=True,
+        pool_timeout=CONNECT_TIMEOUT,
+        connect_args={"timeout": CONNECT_TIMEOUT},
+    )

@@ -20,12 +20,13 @@ if TYPE_CHECKING:
     import asyncpg
 
 from keyport.db import rows
+from keyport.db.engine import CONNECT_TIMEOUT
 from keyport.domain.keys import KeyStatus
 from keyport.domain.principal import Principal
 from keyport.domain.users import User
 
 _SQLITE_PRINCIPAL = (
-    "SELECT k.id, k.company_id, k.status, k.expires_at, "
+    "SELECT k.id, k.company_id, k.status, k.expires_at, k.rate_limit, "
     "(SELECT u.id FROM users u WHERE u.company_id = k.company_id AND u.role = 'owner' "
     "AND u.deleted_at IS NULL) FROM api_keys k WHERE k.digest = ?"
 )
@@ -34,12 +35,11 @@ _POSTGRES_PRINCIPAL = _SQLITE_PRINCIPAL.replace("?", "$1")
 _POSTGRES_USER = _SQLITE_USER.replace("?", "$1")
 
 
-def _principal(
-    key_id: str, company_id: str, status: str, expires_at: datetime, owner_id: str | None
-) -> Principal | None:
-    if owner_id is None:
+def _principal(row: Any, expires_at: datetime) -> Principal | None:
+    """From (id, company_id, status, expires_at, rate_limit, owner_id)."""
+    if row[5] is None:
         return None
-    return Principal(key_id, company_id, owner_id, KeyStatus(status), expires_at.timestamp())
+    return Principal(row[0], row[1], row[5], KeyStatus(row[2]), expires_at.timestamp(), row[4])
 
 
 class _SqliteRow:
@@ -67,8 +67,7 @@ class SqliteHotReader:
         row = self._connection.execute(_SQLITE_PRINCIPAL, (digest,)).fetchone()
         if row is None:
             return None
-        expires = datetime.fromisoformat(row[3]).replace(tzinfo=UTC)
-        return _principal(row[0], row[1], row[2], expires, row[4])
+        return _principal(row, datetime.fromisoformat(row[3]).replace(tzinfo=UTC))
 
     async def user_by_id(self, user_id: str) -> User | None:
         row = self._connection.execute(_SQLITE_USER, (user_id,)).fetchone()
@@ -109,6 +108,7 @@ class PostgresHotReader:
                         self._dsn,
                         min_size=1,
                         max_size=self._max_size,
+                        timeout=CONNECT_TIMEOUT,
                         command_timeout=5,
                         statement_cache_size=100,
                     )
@@ -119,7 +119,7 @@ class PostgresHotReader:
         row = await pool.fetchrow(_POSTGRES_PRINCIPAL, digest)
         if row is None:
             return None
-        return _principal(row[0], row[1], row[2], row[3].replace(tzinfo=UTC), row[4])
+        return _principal(row, row[3].replace(tzinfo=UTC))
 
     async def user_by_id(self, user_id: str) -> User | None:
         pool = await self._acquire_pool()

@@ -45,6 +45,7 @@ class Listener:
         self._apply = apply
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
+        self._was_connected = False
 
     def _deliver(self, payload: str | bytes) -> None:
         decoded = decode(payload)
@@ -69,7 +70,7 @@ class Listener:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                if not failing:
+                if not failing or self.connected.is_set():  # once per outage
                     logger.warning(
                         "%s lost; retrying every %ss (the log poll still evicts)",
                         self.name,
@@ -79,6 +80,12 @@ class Listener:
                 failing = True
             self.connected.clear()
             await asyncio.sleep(RECONNECT_DELAY)
+
+    def _now_connected(self) -> None:
+        if self._was_connected:  # every connection after the first follows an outage
+            logger.warning("%s connected again", self.name)
+        self._was_connected = True
+        self.connected.set()
 
     async def _listen(self) -> None:
         raise NotImplementedError
@@ -103,7 +110,7 @@ class PostgresListener(Listener):
         try:
             connection.add_termination_listener(lambda _c: lost.set())
             await connection.add_listener(CHANNEL, self._on_notify)
-            self.connected.set()
+            self._now_connected()
             while not lost.is_set():
                 # A notification never comes on a dead socket: check the link now and then.
                 with contextlib.suppress(TimeoutError):
@@ -133,7 +140,7 @@ class RedisChannel(Listener):
         pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         try:
             await pubsub.subscribe(CHANNEL)
-            self.connected.set()
+            self._now_connected()
             while True:
                 message = await pubsub.get_message(timeout=5.0)
                 if message is not None and message.get("type") == "message":

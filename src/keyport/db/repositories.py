@@ -7,12 +7,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keyport.db import rows
 from keyport.db.invalidation_channels import CHANNEL, encode
 from keyport.db.tables import api_keys, audit_events, cache_invalidations, companies, users
 from keyport.domain.audit import Actor, AuditEvent
+from keyport.domain.errors import Conflict
 from keyport.domain.keys import ApiKey, KeyStatus
 from keyport.domain.principal import Principal
 from keyport.domain.users import NewUser, Role, User, UserChanges, UserType
@@ -24,6 +26,30 @@ _live_user = users.c.deleted_at.is_(None)
 class _Repository:
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
+
+
+# What PostgreSQL (index name) and SQLite (column) call each unique rule of users.
+_UNIQUE_USER_RULES = [
+    (("uq_users_email_live", "users.email"), "A user with this email already exists"),
+    (("uq_users_slug_live", "users.slug"), "This slug is already taken"),
+    (("uq_users_owner", "users.company_id"), "The company already has an owner"),
+]
+
+
+async def _write_user(connection: AsyncConnection, statement: Any) -> None:
+    """Runs an insert or update of users; a unique index that refuses it is a Conflict.
+
+    The services check uniqueness first, for a clear message; two requests racing past that
+    check meet the database's unique indexes, and the loser gets the same answer.
+    """
+    try:
+        await connection.execute(statement)
+    except IntegrityError as error:
+        text = str(error.orig)
+        for names, message in _UNIQUE_USER_RULES:
+            if any(name in text for name in names):
+                raise Conflict(message) from None
+        raise
 
 
 class SqlCompanyRepository(_Repository):
@@ -55,7 +81,8 @@ class SqlUserRepository(_Repository):
         password_hash: str | None,
         now: datetime,
     ) -> User:
-        await self._connection.execute(
+        await _write_user(
+            self._connection,
             insert(users).values(
                 id=user_id,
                 company_id=company_id,
@@ -70,7 +97,7 @@ class SqlUserRepository(_Repository):
                 password_hash=password_hash,
                 created_at=now,
                 updated_at=now,
-            )
+            ),
         )
         return User(
             user_id,
@@ -87,14 +114,13 @@ class SqlUserRepository(_Repository):
             now,
         )
 
-    async def get(self, company_id: str, user_id: str) -> User | None:
-        row = (
-            await self._connection.execute(
-                select(users).where(
-                    users.c.id == user_id, users.c.company_id == company_id, _live_user
-                )
-            )
-        ).first()
+    async def get(self, company_id: str, user_id: str, *, for_update: bool = False) -> User | None:
+        query = select(users).where(
+            users.c.id == user_id, users.c.company_id == company_id, _live_user
+        )
+        if for_update:  # see SqlKeyRepository.get
+            query = query.with_for_update(key_share=True)
+        row = (await self._connection.execute(query)).first()
         return rows.to_user(row) if row else None
 
     async def get_any(self, user_id: str) -> User | None:
@@ -152,7 +178,9 @@ class SqlUserRepository(_Repository):
             values["family_name"] = changes.family_name
         if changes.slug is not None:
             values["slug"] = changes.slug
-        await self._connection.execute(update(users).where(users.c.id == user_id).values(values))
+        await _write_user(
+            self._connection, update(users).where(users.c.id == user_id).values(values)
+        )
 
     async def soft_delete(self, user_id: str, now: datetime) -> None:
         await self._connection.execute(
@@ -182,15 +210,17 @@ class SqlKeyRepository(_Repository):
                 expires_at=key.expires_at,
                 created_at=key.created_at,
                 created_by=key.created_by,
+                rate_limit=key.rate_limit,
             )
         )
 
-    async def get(self, company_id: str, key_id: str) -> ApiKey | None:
-        row = (
-            await self._connection.execute(
-                select(api_keys).where(api_keys.c.id == key_id, api_keys.c.company_id == company_id)
-            )
-        ).first()
+    async def get(self, company_id: str, key_id: str, *, for_update: bool = False) -> ApiKey | None:
+        query = select(api_keys).where(api_keys.c.id == key_id, api_keys.c.company_id == company_id)
+        if for_update:
+            # FOR NO KEY UPDATE: waits for other changes of the key, not for usage rows that
+            # merely reference it. SQLite needs nothing: a writer holds the whole database.
+            query = query.with_for_update(key_share=True)
+        row = (await self._connection.execute(query)).first()
         return rows.to_api_key(row) if row else None
 
     async def list(self, company_id: str, limit: int, offset: int) -> Sequence[ApiKey]:
@@ -214,6 +244,11 @@ class SqlKeyRepository(_Repository):
             update(api_keys).where(api_keys.c.id == key_id).values(status=status.value)
         )
 
+    async def set_rate_limit(self, key_id: str, rate_limit: int | None) -> None:
+        await self._connection.execute(
+            update(api_keys).where(api_keys.c.id == key_id).values(rate_limit=rate_limit)
+        )
+
     async def principal_by_digest(self, digest: str) -> Principal | None:
         owner = (
             select(users.c.id)
@@ -231,6 +266,7 @@ class SqlKeyRepository(_Repository):
                     api_keys.c.company_id,
                     api_keys.c.status,
                     api_keys.c.expires_at,
+                    api_keys.c.rate_limit,
                     owner.label("owner_id"),
                 ).where(api_keys.c.digest == digest)
             )
@@ -238,7 +274,12 @@ class SqlKeyRepository(_Repository):
         if row is None or row.owner_id is None:
             return None
         return Principal(
-            row.id, row.company_id, row.owner_id, KeyStatus(row.status), row.expires_at.timestamp()
+            row.id,
+            row.company_id,
+            row.owner_id,
+            KeyStatus(row.status),
+            row.expires_at.timestamp(),
+            row.rate_limit,
         )
 
 

@@ -38,6 +38,7 @@ def to_api_key(row: Any) -> ApiKey:
         created_by=row.created_by,
         last_used_at=row.last_used_at,
         last_used_ip=row.last_used_ip,
+        rate_limit=row.rate_limit,
     )
 
 

@@ -101,9 +101,13 @@ api_keys = Table(
     Column("created_by", String(36), nullable=True),
     Column("last_used_at", UtcDateTime(), nullable=True),
     Column("last_used_ip", String(64), nullable=True),
+    # The key's own requests a minute (domain.rate_limits); NULL: the configured default.
+    Column("rate_limit", Integer, nullable=True),
     CheckConstraint("status IN ('active', 'inactive', 'revoked')", name="status"),
+    CheckConstraint("rate_limit IS NULL OR rate_limit BETWEEN 1 AND 1000000", name="rate_limit"),
     Index("ix_api_keys_company_created", "company_id", "created_at"),
 )
+# Migration 0004 adds a trigger on both backends: a revoked key's status never changes again.
 
 audit_events = Table(
     "audit_events",

@@ -14,6 +14,7 @@ class AuditAction(StrEnum):
     KEY_DEACTIVATED = "api_key.deactivated"
     KEY_ACTIVATED = "api_key.activated"
     KEY_REVOKED = "api_key.revoked"
+    KEY_RATE_LIMIT_SET = "api_key.rate_limit_set"
     USER_CREATED = "user.created"
     USER_UPDATED = "user.updated"
     USER_DELETED = "user.deleted"

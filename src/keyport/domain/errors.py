@@ -14,7 +14,10 @@
     ├── PermissionDenied               403, acting user may not do this
     ├── NotFound                       404, unknown or another company's — never told apart
     ├── Conflict                       409, duplicate email or slug
-    ├── InvalidKeyTransition           409, e.g. re-activating a revoked key
+    │   └── InvalidKeyTransition       409, e.g. re-activating a revoked key
+    ├── PayloadTooLarge                413, a request body over the limit
+    ├── RateLimited                    429, the key's budget, or the client's failures, spent
+    ├── HeadersTooLarge                431, request headers over the limit
     └── ServiceUnavailable             503, a dependency is down
 
 Only `keyport.web.errors` turns these into HTTP answers; the CLI prints their message.
@@ -107,6 +110,24 @@ class Conflict(KeyportError):
 
 class InvalidKeyTransition(Conflict):
     """A lifecycle change the key's status does not allow."""
+
+
+class PayloadTooLarge(KeyportError):
+    message = "Payload Too Large"
+
+
+class RateLimited(KeyportError):
+    """Too many requests; `retry_after` says in how many whole seconds one more may pass."""
+
+    message = "Too Many Requests"
+
+    def __init__(self, retry_after: int = 1) -> None:
+        super().__init__()
+        self.retry_after = retry_after
+
+
+class HeadersTooLarge(KeyportError):
+    message = "Request Header Fields Too Large"
 
 
 class ServiceUnavailable(KeyportError):

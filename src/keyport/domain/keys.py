@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from keyport.domain.errors import InvalidKeyTransition, ValidationFailed
+from keyport.domain.rate_limits import MAX_RATE
 
 PREFIX = "ak_live:"
 BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
@@ -124,6 +125,17 @@ def validate_key_name(name: str | None) -> str | None:
     return cleaned
 
 
+def validate_rate_limit(limit: object) -> int | None:
+    """A key's own requests a minute: a whole number from 1 to MAX_RATE, or None (default)."""
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_RATE:
+        raise ValidationFailed.single(
+            "rateLimit", f"must be a whole number of requests a minute from 1 to {MAX_RATE}"
+        )
+    return limit
+
+
 def expiry_from(now: datetime, days: int) -> datetime:
     return now + timedelta(days=days)
 
@@ -142,6 +154,7 @@ class ApiKey:
     created_by: str | None
     last_used_at: datetime | None
     last_used_ip: str | None
+    rate_limit: int | None = None  # requests a minute of its own; None: the default
 
     def is_expired(self, now: datetime) -> bool:
         return self.expires_at <= now

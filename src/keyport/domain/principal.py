@@ -16,3 +16,4 @@ class Principal:
     owner_id: str
     status: KeyStatus
     expires_at: float  # POSIX seconds; compared with Clock.time() on every request
+    rate_limit: int | None = None  # the key's own requests a minute; None: the default

@@ -19,6 +19,7 @@ MAX_AGENT_LENGTH = 256
 MAX_PATH_LENGTH = 256
 # A refused request that still names a real key: the key exists but may not be used now.
 KEY_STATE_REFUSALS = frozenset({"expired", "deactivated"})
+STALE_AFTER = timedelta(days=30)  # a usable key unused this long is probably forgotten
 _KEY_LIKE = re.compile(r"ak_live:\S*")
 
 
@@ -44,6 +45,11 @@ def hour_of(moment: datetime) -> int:
 
 def hour_start(hour: int) -> datetime:
     return datetime.fromtimestamp(hour * 3600, UTC)
+
+
+def is_stale(last_used_at: datetime | None, created_at: datetime, now: datetime) -> bool:
+    """Unused for STALE_AFTER: never used since creation, or not since it was last used."""
+    return (last_used_at or created_at) <= now - STALE_AFTER
 
 
 def without_keys(text: str, limit: int) -> str:

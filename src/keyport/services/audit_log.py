@@ -7,13 +7,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from keyport.domain.audit import AuditEvent
+from keyport.domain.keys import ApiKey
 from keyport.domain.users import User, parse_uuid
 from keyport.services.audit import AuditTrail
 from keyport.services.ports import AuditFilter, UnitOfWorkFactory
 from keyport.services.users import require_admin
 
 EXPORT_LIMIT = 50_000  # newest events in one CSV export
-MAX_COMPANY_USERS = 1000  # listed as actors to filter by
+MAX_CHOICES = 1000  # users and keys offered as filters
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +24,12 @@ class AuditQuery:
     action: str | None = None
     actor_user_id: str | None = None
     key_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditChoices:
+    actors: Sequence[User]
+    keys: Sequence[ApiKey]  # newest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +54,13 @@ class AuditLog:
     async def export(self, acting: User, query: AuditQuery) -> AuditPage:
         return await self.page(acting, query, limit=EXPORT_LIMIT, offset=0)
 
-    async def actors(self, acting: User) -> Sequence[User]:
-        """The company's users, for the actor filter."""
+    async def choices(self, acting: User) -> AuditChoices:
+        """The company's users and keys, to filter by (and to name keys in the log)."""
         require_admin(acting)
         async with self._uow() as uow:
-            users, _ = await uow.users.list(acting.company_id, None, MAX_COMPANY_USERS, 0)
-        return users
+            users, _ = await uow.users.list(acting.company_id, None, MAX_CHOICES, 0)
+            keys = await uow.keys.list(acting.company_id, MAX_CHOICES, 0)
+        return AuditChoices(users, keys)
 
     async def _people(self, acting: User, events: Sequence[AuditEvent]) -> Mapping[str, User]:
         named = [e.actor.user_id for e in events]

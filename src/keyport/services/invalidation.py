@@ -22,6 +22,7 @@ class Invalidator:
     def __init__(self, caches: Caches) -> None:
         self._caches = caches
         self._broadcasters: list[Broadcast] = []
+        self._broadcast_failing = False
 
     def add_broadcaster(self, broadcast: Broadcast) -> None:
         self._broadcasters.append(broadcast)
@@ -33,7 +34,13 @@ class Invalidator:
             try:
                 await broadcast(kind, target)
             except Exception:  # a lost broadcast is bounded by the poller and the TTL
-                logger.warning("cache invalidation broadcast failed", exc_info=True)
+                if not self._broadcast_failing:  # once per outage, not once per change
+                    logger.warning("cache invalidation broadcast failed", exc_info=True)
+                self._broadcast_failing = True
+            else:
+                if self._broadcast_failing:
+                    logger.warning("cache invalidation broadcasts work again")
+                self._broadcast_failing = False
 
     def received(self, kind: str, target: str) -> None:
         """An invalidation from another process."""

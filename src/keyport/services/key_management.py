@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
 
 from keyport.domain.audit import Actor
 from keyport.domain.errors import PermissionDenied
 from keyport.domain.keys import ApiKey, IssuedKey
+from keyport.domain.usage import Bucket
 from keyport.domain.users import User
 from keyport.services.audit import AuditTrail, Trail
 from keyport.services.keys import KeyService
+from keyport.services.usage_reports import KeyUsage, UsageReports
 
 KEY_MANAGERS_ONLY = "Only company owners and admins can manage API keys"
 TRAIL_LENGTH = 100
@@ -26,6 +29,7 @@ class KeyListing:
     total: int
     offset: int
     creators: Mapping[str, User]
+    daily_usage: Mapping[str, Sequence[Bucket]]  # per key: requests per day, 14 days
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +37,7 @@ class KeyDetail:
     key: ApiKey
     creator: User | None
     trail: Trail
+    usage: KeyUsage
 
 
 def require_key_manager(acting: User) -> None:
@@ -41,15 +46,20 @@ def require_key_manager(acting: User) -> None:
 
 
 class KeyManagement:
-    def __init__(self, keys: KeyService, audit: AuditTrail) -> None:
+    def __init__(self, keys: KeyService, audit: AuditTrail, usage: UsageReports) -> None:
         self._keys = keys
         self._audit = audit
+        self._usage = usage
 
-    async def list_keys(self, acting: User, *, limit: int, offset: int) -> KeyListing:
+    async def list_keys(
+        self, acting: User, *, limit: int, offset: int, zone: tzinfo = UTC
+    ) -> KeyListing:
+        """`zone`: the viewer's, whose calendar days the usage is counted in."""
         require_key_manager(acting)
         page = await self._keys.list_keys(acting.company_id, limit=limit, offset=offset)
         creators = await self._audit.people(acting.company_id, (k.created_by for k in page.keys))
-        return KeyListing(page.keys, page.total, offset, creators)
+        daily = await self._usage.daily_totals(page.keys, zone)
+        return KeyListing(page.keys, page.total, offset, creators, daily)
 
     async def issue_key(
         self, acting: User, actor: Actor, *, name: str | None, days: object
@@ -57,14 +67,14 @@ class KeyManagement:
         require_key_manager(acting)
         return await self._keys.issue_key(acting.company_id, name=name, days=days, actor=actor)
 
-    async def key_detail(self, acting: User, key_id: str) -> KeyDetail:
+    async def key_detail(self, acting: User, key_id: str, zone: tzinfo = UTC) -> KeyDetail:
         require_key_manager(acting)
         key = await self._keys.get_key(acting.company_id, key_id)
         trail = await self._audit.of_target(acting.company_id, key.id, limit=TRAIL_LENGTH)
         creator = (await self._audit.people(acting.company_id, [key.created_by])).get(
             key.created_by or ""
         )
-        return KeyDetail(key, creator, trail)
+        return KeyDetail(key, creator, trail, await self._usage.key_usage(key, zone))
 
     async def get_key(self, acting: User, key_id: str) -> ApiKey:
         require_key_manager(acting)

@@ -37,11 +37,18 @@ class KeyService:
         self._invalidator = invalidator
 
     async def issue_key(
-        self, company_id: str, *, name: str | None, days: object, actor: Actor
+        self,
+        company_id: str,
+        *,
+        name: str | None,
+        days: object,
+        actor: Actor,
+        rate_limit: object = None,
     ) -> IssuedKey:
         """Create a key; the returned `key` is the only time the secret exists in full."""
         clean_name = key_rules.validate_key_name(name)
         valid_days = key_rules.validate_expiry_days(days)
+        valid_limit = key_rules.validate_rate_limit(rate_limit)
         key_id = uuid.uuid4()
         secret_key = key_rules.generate_key(key_id)
         now = self._clock.now()
@@ -56,6 +63,7 @@ class KeyService:
             created_by=actor.user_id,
             last_used_at=None,
             last_used_ip=None,
+            rate_limit=valid_limit,
         )
         async with self._uow(write=True) as uow:
             if await uow.companies.get(company_id) is None:
@@ -72,6 +80,7 @@ class KeyService:
                     "name": clean_name,
                     "expiresInDays": valid_days,
                     "expiresAt": record.expires_at.isoformat(),
+                    "rateLimit": valid_limit,
                 },
             )
             await uow.commit()
@@ -97,12 +106,37 @@ class KeyService:
         """Irreversible: the key answers `Invalid API key` from now on, everywhere."""
         return await self._change_status(company_id, key_id, KeyStatus.REVOKED, actor)
 
+    async def set_rate_limit(
+        self, company_id: str, key_id: str, rate_limit: object, actor: Actor
+    ) -> ApiKey:
+        """The key's own requests a minute, or None to follow the configured default."""
+        valid_limit = key_rules.validate_rate_limit(rate_limit)
+        now = self._clock.now()
+        async with self._uow(write=True) as uow:
+            current = await self._find(uow, company_id, key_id, for_update=True)
+            await uow.keys.set_rate_limit(current.id, valid_limit)
+            await uow.audit.add(
+                company_id=company_id,
+                action=AuditAction.KEY_RATE_LIMIT_SET,
+                actor=actor,
+                target_type="api_key",
+                target_id=current.id,
+                now=now,
+                details={"from": current.rate_limit, "to": valid_limit},
+            )
+            await uow.invalidations.append(KEY, current.id, now)
+            await uow.commit()
+        await self._invalidator.changed(KEY, current.id)
+        return dataclasses.replace(current, rate_limit=valid_limit)
+
     async def _change_status(
         self, company_id: str, key_id: str, target: KeyStatus, actor: Actor
     ) -> ApiKey:
         now = self._clock.now()
         async with self._uow(write=True) as uow:
-            current = await self._find(uow, company_id, key_id)
+            # Locked until commit: two changes of one key happen one after the other, so the
+            # second sees the first (a deactivation cannot undo a concurrent revocation).
+            current = await self._find(uow, company_id, key_id, for_update=True)
             key_rules.check_transition(current.status, target)
             await uow.keys.set_status(current.id, target)
             await uow.audit.add(
@@ -120,9 +154,13 @@ class KeyService:
         return dataclasses.replace(current, status=target)
 
     @staticmethod
-    async def _find(uow: UnitOfWork, company_id: str, key_id: str) -> ApiKey:
+    async def _find(
+        uow: UnitOfWork, company_id: str, key_id: str, *, for_update: bool = False
+    ) -> ApiKey:
         canonical = parse_uuid(key_id)
-        found = await uow.keys.get(company_id, canonical) if canonical else None
+        found = (
+            await uow.keys.get(company_id, canonical, for_update=for_update) if canonical else None
+        )
         if found is None:
             raise NotFound("API key not found")
         return found

@@ -36,6 +36,7 @@ AUTH_FAILURES = (
     "missing_user_header",
     "invalid_user_header",
     "invalid_user",
+    "rate_limited",  # the key is fine but over its rate limit (429)
 )
 
 

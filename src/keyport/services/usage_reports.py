@@ -29,7 +29,7 @@ from keyport.domain.usage import (
 
 DAYS = 14
 HOURS = DAYS * 24
-RECENT_SHOWN = 25
+RECENT_SHOWN = 20
 SIGHTINGS_SHOWN = 10
 
 

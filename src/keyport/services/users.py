@@ -96,7 +96,7 @@ class UserService:
         valid = changes.validated()
         now = self._clock.now()
         async with self._uow(write=True) as uow:
-            target = await _find(uow, acting.company_id, user_id)
+            target = await _find(uow, acting.company_id, user_id, for_update=True)
             if target.id != acting.id:
                 require_admin(acting)
             if valid.slug is not None and await uow.users.slug_taken(valid.slug, target.id):
@@ -121,7 +121,8 @@ class UserService:
         require_admin(acting)
         now = self._clock.now()
         async with self._uow(write=True) as uow:
-            target = await _find(uow, acting.company_id, user_id)
+            # Locked until commit: of two deletions of one user, the second finds it gone.
+            target = await _find(uow, acting.company_id, user_id, for_update=True)
             if target.id == acting.id:
                 raise PermissionDenied("You cannot delete yourself")
             if target.role.value == "owner":
@@ -163,9 +164,11 @@ class UserService:
         return user
 
 
-async def _find(uow: UnitOfWork, company_id: str, user_id: str) -> User:
+async def _find(
+    uow: UnitOfWork, company_id: str, user_id: str, *, for_update: bool = False
+) -> User:
     canonical = parse_uuid(user_id)
-    found = await uow.users.get(company_id, canonical) if canonical else None
+    found = await uow.users.get(company_id, canonical, for_update=for_update) if canonical else None
     if found is None:
         raise NotFound("User not found")  # another company's user looks exactly like this
     return found

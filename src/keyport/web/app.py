@@ -11,13 +11,14 @@ from litestar import Litestar, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from keyport.bootstrap import Container
-from keyport.domain.errors import KeyportError
+from keyport.domain.errors import KeyportError, PayloadTooLarge
 from keyport.web import errors
 from keyport.web.admin.router import admin_router
 from keyport.web.api.users import user_router
 from keyport.web.gate import AUTH_FAILURE, ApiGate, auth_failure_reason
 from keyport.web.openapi import openapi_config, openapi_route
 from keyport.web.ops import ops_router
+from keyport.web.throttling import Throttle
 
 logger = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
@@ -58,6 +59,8 @@ def _on_validation_error(_: Request, error: ValidationException) -> Response[byt
 
 def _on_http_error(request: Request, error: HTTPException) -> Response[bytes]:  # type: ignore[type-arg]
     status = error.status_code
+    if status == 413:
+        return _respond(*errors.render(PayloadTooLarge()))
     if status == 404:
         message = f"Cannot {request.method} {request.url.path}"
     elif status < 500:
@@ -101,4 +104,11 @@ def create_app(container: Container, *, run_background: bool = True) -> ApiGate:
         logging_config=None,
     )
     observers = container.observability.observers
-    return ApiGate(framework, container.authenticator, observers, clock=container.clock)
+    return ApiGate(
+        framework,
+        container.authenticator,
+        observers,
+        clock=container.clock,
+        throttle=Throttle(container.key_limits, container.failed_auth),
+        trusted_proxies=container.settings.trusted_proxies,
+    )

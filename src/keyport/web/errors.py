@@ -4,14 +4,15 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import time
 from http import HTTPStatus
 from typing import Any
 
 import msgspec
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from keyport.db import outages
 from keyport.domain import errors as domain
 
 logger = logging.getLogger(__name__)
@@ -24,6 +25,9 @@ _STATUS_BY_ERROR: list[tuple[type[domain.KeyportError], int]] = [
     (domain.PermissionDenied, 403),
     (domain.NotFound, 404),
     (domain.Conflict, 409),
+    (domain.PayloadTooLarge, 413),
+    (domain.RateLimited, 429),
+    (domain.HeadersTooLarge, 431),
     (domain.ServiceUnavailable, 503),
 ]
 
@@ -50,12 +54,14 @@ def error_body(status: int, message: str, errors: list[dict[str, str]] | None = 
     return msgspec.json.encode(body)
 
 
-def error_headers(status: int) -> Headers:
+def error_headers(status: int, *, retry_after: int | None = None) -> Headers:
     headers = [_JSON]
     if status == 401:
         headers.append((b"www-authenticate", b"Bearer"))
     elif status == 503:
         headers.append((b"retry-after", RETRY_AFTER_SECONDS.encode()))
+    elif retry_after is not None:
+        headers.append((b"retry-after", str(retry_after).encode()))
     return headers
 
 
@@ -64,19 +70,25 @@ def render_domain_error(error: domain.KeyportError) -> tuple[int, bytes, Headers
     details = None
     if isinstance(error, domain.ValidationFailed):
         details = [{"field": e.field, "message": e.message} for e in error.errors]
-    return status, error_body(status, error.message, details), error_headers(status)
+    retry_after = error.retry_after if isinstance(error, domain.RateLimited) else None
+    body = error_body(status, error.message, details)
+    return status, body, error_headers(status, retry_after=retry_after)
 
 
 def is_storage_unavailable(error: BaseException) -> bool:
-    """Errors that mean 'the database cannot answer now', which become 503, never 500."""
-    if isinstance(error, OperationalError | PoolTimeout | ConnectionError | TimeoutError):
-        return True
-    return isinstance(error, DBAPIError) and error.connection_invalidated
+    """Errors that mean 'the database or Redis cannot answer now': 503, never 500."""
+    return outages.is_storage_unavailable(error)
+
+
+_OUTAGE_LOG_EVERY = 10.0  # seconds: an outage under load must not flood the log
+_last_outage_log = [float("-inf")]
 
 
 def render_unexpected(error: BaseException) -> tuple[int, bytes, Headers]:
     if is_storage_unavailable(error):
-        logger.warning("storage unavailable: %s", type(error).__name__)
+        if time.monotonic() - _last_outage_log[0] >= _OUTAGE_LOG_EVERY:
+            _last_outage_log[0] = time.monotonic()
+            logger.warning("storage unavailable, answering 503: %s", type(error).__name__)
         status = 503
     else:
         logger.error("unhandled error", exc_info=error)
@@ -96,5 +108,12 @@ PRERENDERED: dict[type[domain.KeyportError], tuple[int, bytes, Headers]] = {
 }
 
 
+@functools.lru_cache(maxsize=256)
+def _rate_limited(retry_after: int) -> tuple[int, bytes, Headers]:
+    return render_domain_error(domain.RateLimited(retry_after))
+
+
 def render(error: domain.KeyportError) -> tuple[int, bytes, Headers]:
+    if type(error) is domain.RateLimited:  # a flood is answered with these: encode each once
+        return _rate_limited(error.retry_after)
     return PRERENDERED.get(type(error)) or render_domain_error(error)

@@ -1,8 +1,10 @@
-"""Plain ASGI middleware in front of the framework: request ids, API key authentication, and
-one RequestRecord per request for the observers (usage, metrics, logs).
+"""Plain ASGI middleware in front of the framework: request ids, the client's address,
+oversized headers, API key authentication, rate limits, and one RequestRecord per request for
+the observers (usage, metrics, logs).
 
 It runs before routing, so every `/v4` request, even to an unknown path, is authenticated
-first, and a refused key costs no framework work at all.
+first, and a refused key costs no framework work at all. Order for `/v4`: an IP refused for
+failed authentications (429), the key (401, counted against the IP), the key's budget (429).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
+from keyport.config import Network
 from keyport.domain import errors as domain
 from keyport.domain.clock import Clock, SystemClock
 from keyport.domain.principal import Principal
@@ -20,6 +23,8 @@ from keyport.domain.usage import KEY_STATE_REFUSALS
 from keyport.services.authentication import Authenticator, key_id_of
 from keyport.services.requests import RequestObserver, RequestRecord
 from keyport.web import errors
+from keyport.web.client_ip import CLIENT_IP, resolve_client_ip
+from keyport.web.throttling import Throttle
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -35,6 +40,10 @@ AUTH_FAILURE = "keyport.auth_failure"
 REFUSED_KEY_ID = "keyport.refused_key_id"  # a real key refused for its state (expired...)
 VERIFICATION = "keyport.verification_seconds"
 API_PREFIX = "/v4"
+# Request headers beyond this (names and values together) are refused with 431. uvicorn's
+# parser has no limit of its own: web/http_protocol.py stops reading them past 1 MiB.
+MAX_HEADER_BYTES = 16 * 1024
+_HEADERS_TOO_LARGE = errors.render(domain.HeadersTooLarge())
 
 _AUTH_FAILURE_REASONS: dict[type[domain.KeyportError], str] = {
     domain.MissingAuthorization: "missing",
@@ -62,6 +71,13 @@ def new_request_id() -> str:
     return os.urandom(12).hex()
 
 
+def headers_too_large(scope: Scope) -> bool:
+    size = 0
+    for key, value in scope["headers"]:
+        size += len(key) + len(value)
+    return size > MAX_HEADER_BYTES
+
+
 class ApiGate:
     def __init__(
         self,
@@ -70,11 +86,15 @@ class ApiGate:
         observers: Sequence[RequestObserver] = (),
         *,
         clock: Clock | None = None,
+        throttle: Throttle | None = None,
+        trusted_proxies: tuple[Network, ...] = (),
     ) -> None:
         self.app = app
         self._authenticator = authenticator
         self._observers = tuple(observers)
         self._time = (clock or SystemClock()).time
+        self._throttle = throttle or Throttle(None, None)
+        self._trusted_proxies = trusted_proxies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -83,39 +103,59 @@ class ApiGate:
         started = time.perf_counter()
         request_id = new_request_id()
         scope[REQUEST_ID] = request_id
-        request_id_bytes = request_id.encode()
+        scope[CLIENT_IP] = resolve_client_ip(scope, self._trusted_proxies)
+        added: errors.Headers = [(b"x-request-id", request_id.encode())]
         status = 500
 
-        async def send_with_request_id(message: Message) -> None:
+        async def send_with_headers(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [
-                    *message.get("headers", ()),
-                    (b"x-request-id", request_id_bytes),
-                ]
+                message["headers"] = [*message.get("headers", ()), *added]
             await send(message)
 
         try:
-            await self._authenticate_and_call(scope, receive, send_with_request_id)
+            await self._admit_and_call(scope, receive, send_with_headers, added)
         finally:
             if self._observers:
                 self._report(scope, status, time.perf_counter() - started)
 
-    async def _authenticate_and_call(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _admit_and_call(
+        self, scope: Scope, receive: Receive, send: Send, added: errors.Headers
+    ) -> None:
+        if headers_too_large(scope):
+            await self._refuse(send, *_HEADERS_TOO_LARGE)
+            return
         path: str = scope["path"]
         if path.startswith(API_PREFIX) and (len(path) == 3 or path[3] == "/"):
-            authorization = header(scope, b"authorization")
-            try:
-                scope[PRINCIPAL] = await self._verify(scope, authorization)
-            except domain.KeyportError as error:
-                self._note_refusal(scope, error, authorization)
-                await self._refuse(send, *errors.render(error))
-                return
-            except Exception as error:
-                await self._refuse(send, *errors.render_unexpected(error))
+            refusal = await self._authenticate(scope, added)
+            if refusal is not None:
+                await self._refuse(send, *refusal)
                 return
         await self.app(scope, receive, send)
+
+    async def _authenticate(
+        self, scope: Scope, added: errors.Headers
+    ) -> tuple[int, bytes, errors.Headers] | None:
+        """None when the request may go on, else the answer that refuses it."""
+        ip = scope[CLIENT_IP]
+        refusal = self._throttle.refuse_client(ip)
+        if refusal is not None:
+            return refusal
+        authorization = header(scope, b"authorization")
+        try:
+            principal = scope[PRINCIPAL] = await self._verify(scope, authorization)
+            refusal = await self._throttle.admit(principal, added)
+        except domain.KeyportError as error:
+            self._note_refusal(scope, error, authorization)
+            if isinstance(error, domain.AuthenticationError):
+                await self._throttle.authentication_failed(ip)
+            return errors.render(error)
+        except Exception as error:
+            return errors.render_unexpected(error)
+        if refusal is not None:
+            scope[AUTH_FAILURE] = "rate_limited"
+        return refusal
 
     async def _verify(self, scope: Scope, authorization: str | None) -> Principal:
         started = time.perf_counter()
@@ -145,7 +185,6 @@ class ApiGate:
 
     def _report(self, scope: Scope, status: int, latency: float) -> None:
         principal = scope.get(PRINCIPAL)
-        client = scope.get("client")
         record = RequestRecord(
             request_id=scope[REQUEST_ID],
             method=scope["method"],
@@ -153,7 +192,7 @@ class ApiGate:
             route=scope.get("path_template"),
             status=status,
             latency=latency,
-            client_ip=client[0] if client else None,
+            client_ip=scope.get(CLIENT_IP),
             user_agent=header(scope, b"user-agent"),
             key_id=principal.key_id if principal is not None else scope.get(REFUSED_KEY_ID),
             acting_user_id=scope.get(ACTING_USER_ID),

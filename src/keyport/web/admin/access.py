@@ -16,6 +16,7 @@ from litestar import Request
 from litestar.datastructures import Cookie, FormMultiDict
 
 from keyport.services.sessions import SessionService, SignedIn
+from keyport.web.client_ip import client_ip as resolved_client_ip
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -39,8 +40,8 @@ class CsrfRefused(Exception):
 
 
 def client_ip(request: AnyRequest) -> str | None:
-    # The socket's peer; honouring X-Forwarded-For needs a trusted-proxy setting (later).
-    return request.client.host if request.client else None
+    # The gate's answer: the peer, or X-Forwarded-For from trusted proxies (web/client_ip.py).
+    return resolved_client_ip(request.scope)
 
 
 def is_local_http(request: AnyRequest) -> bool:

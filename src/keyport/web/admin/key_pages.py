@@ -23,8 +23,10 @@ from keyport.domain.users import User
 from keyport.services.key_management import KeyManagement, require_key_manager
 from keyport.services.sessions import SessionService
 from keyport.web.admin.access import AnyRequest, Gate, client_ip, field_text
+from keyport.web.admin.charts import sparkline
 from keyport.web.admin.forms import PRESET_DAYS, CreateKeyForm
 from keyport.web.admin.rendering import Pages
+from keyport.web.admin.usage_views import BY_DAY, BY_HOUR, usage_view
 from keyport.web.admin.views import key_view, trail_entry, zone_of
 
 LIST = "/admin/api-keys"
@@ -59,10 +61,10 @@ def key_handlers(
     @get("/api-keys", name="admin-keys")
     async def list_keys(request: AnyRequest, page: Page = 1) -> Response[str]:
         visitor = await gate.visitor(request)
-        listing = await management.list_keys(
-            visitor.user, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
-        )
         now, zone = clock.now(), zone_of(visitor.user)
+        listing = await management.list_keys(
+            visitor.user, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, zone=zone
+        )
         notice_key = request.query_params.get("key")
         return pages.render(
             request,
@@ -71,6 +73,7 @@ def key_handlers(
             page_size=PAGE_SIZE,
             total=listing.total,
             keys=[key_view(k, now, zone, listing.creators) for k in listing.keys],
+            sparklines={k: sparkline(days) for k, days in listing.daily_usage.items()},
             notice=NOTICES.get(request.query_params.get("notice") or ""),
             notice_key=notice_key,
         )
@@ -114,13 +117,15 @@ def key_handlers(
     @get("/api-keys/{key_id:str}")
     async def key_detail(request: AnyRequest, key_id: KeyId) -> Response[str]:
         visitor = await gate.visitor(request)
-        detail = await management.key_detail(visitor.user, key_id)
         now, zone = clock.now(), zone_of(visitor.user)
+        detail = await management.key_detail(visitor.user, key_id, zone)
         creators = {detail.creator.id: detail.creator} if detail.creator else {}
+        by = BY_HOUR if request.query_params.get("chart") == BY_HOUR else BY_DAY
         return pages.render(
             request,
             "key_detail.html",
             key=key_view(detail.key, now, zone, creators),
+            usage=usage_view(detail.usage, detail.key, zone, by),
             trail=[trail_entry(e, zone, detail.trail.people) for e in detail.trail.events],
             trail_total=detail.trail.total,
             notice=NOTICES.get(request.query_params.get("notice") or ""),

@@ -13,6 +13,7 @@ from litestar.static_files import create_static_files_router
 
 from keyport.bootstrap import Container
 from keyport.web.admin.access import Cookies, Gate
+from keyport.web.admin.audit_pages import audit_handlers
 from keyport.web.admin.errors import exception_handlers
 from keyport.web.admin.headers import security_headers
 from keyport.web.admin.key_pages import key_handlers
@@ -48,6 +49,7 @@ def admin_router(container: Container) -> Router:
             *key_handlers(
                 container.key_management, container.sessions, gate, pages, container.clock
             ),
+            *audit_handlers(container.audit_log, gate, pages, container.clock),
             static,
             unknown_page,
         ],

@@ -12,6 +12,7 @@ from typing import Any
 
 from keyport.domain.audit import AuditAction, AuditEvent
 from keyport.domain.keys import ApiKey, KeyStatus
+from keyport.domain.usage import is_stale
 from keyport.domain.users import User
 
 EXPIRING_SOON = timedelta(days=7)
@@ -105,6 +106,7 @@ class KeyView:
     expiring_soon: bool
     last_used: Moment | None
     last_used_ip: str | None
+    stale: bool  # active, but not used for 30 days: forgotten, and still a way in
 
     @property
     def can_deactivate(self) -> bool:
@@ -134,6 +136,7 @@ def key_view(key: ApiKey, now: datetime, zone: tzinfo, creators: Mapping[str, Us
         expiring_soon=live and key.expires_at - now <= EXPIRING_SOON,
         last_used=moment(key.last_used_at, zone) if key.last_used_at else None,
         last_used_ip=key.last_used_ip,
+        stale=state is KeyState.ACTIVE and is_stale(key.last_used_at, key.created_at, now),
     )
 
 
@@ -156,7 +159,8 @@ class TrailEntry:
     note: str | None
 
 
-def _who(event: AuditEvent, people: Mapping[str, User]) -> tuple[str, str | None]:
+def actor_words(event: AuditEvent, people: Mapping[str, User]) -> tuple[str, str | None]:
+    """Who acted, and a detail: their email, or the key they acted through."""
     actor = event.actor
     if actor.label == "cli":
         return OPERATOR, None
@@ -167,19 +171,35 @@ def _who(event: AuditEvent, people: Mapping[str, User]) -> tuple[str, str | None
     return name, email
 
 
-def _note(event: AuditEvent) -> str | None:
+_SIGN_IN_FAILURES = {"wrong password": "Wrong password", "unknown email": "Unknown email"}
+
+
+def event_note(event: AuditEvent) -> str | None:
+    """The details of an event that a person wants to read, in words."""
     details: dict[str, Any] = event.details
     if event.action == AuditAction.KEY_CREATED and "expiresInDays" in details:
         return f"Valid for {_plural(int(details['expiresInDays']), 'day')}"
     if "from" in details and "to" in details:
         return f"Status {details['from']} → {details['to']}"
+    if event.action == AuditAction.SIGN_IN_FAILED and "reason" in details:
+        return _SIGN_IN_FAILURES.get(str(details["reason"]), str(details["reason"]))
+    if "fields" in details:
+        return "Changed " + ", ".join(str(f) for f in details["fields"])
+    if "email" in details and "role" in details:
+        return f"{details['email']} as {details['role']}"
     return None
 
 
 def trail_entry(event: AuditEvent, zone: tzinfo, people: Mapping[str, User]) -> TrailEntry:
-    who, detail = _who(event, people)
+    who, detail = actor_words(event, people)
     action = _ACTION_WORDS.get(event.action, event.action)
     tone = action.lower() if event.action in _ACTION_WORDS else "other"
     return TrailEntry(
-        moment(event.occurred_at, zone), action, tone, who, detail, event.actor.ip, _note(event)
+        moment(event.occurred_at, zone),
+        action,
+        tone,
+        who,
+        detail,
+        event.actor.ip,
+        event_note(event),
     )

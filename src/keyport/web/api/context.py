@@ -8,6 +8,7 @@ from keyport.domain.audit import Actor
 from keyport.domain.principal import Principal
 from keyport.domain.users import User
 from keyport.services.authentication import Authenticator
+from keyport.web.client_ip import client_ip
 from keyport.web.gate import ACTING_USER_ID, PRINCIPAL, header
 
 USER_HEADER = "x-meetergo-api-user-id"
@@ -25,11 +26,6 @@ async def acting_user(authenticator: Authenticator, scope: Any, *, required: boo
     )
     scope[ACTING_USER_ID] = user.id
     return user
-
-
-def client_ip(scope: Any) -> str | None:
-    client = scope.get("client")
-    return str(client[0]) if client else None
 
 
 def api_actor(scope: Any, user: User) -> Actor:

@@ -21,7 +21,8 @@ from keyport.web.api.schemas import (
 )
 
 Limit = Annotated[int, QueryParameter(ge=1, le=100, description="How many users, 1 to 100")]
-Offset = Annotated[int, QueryParameter(ge=0, description="How many users to skip")]
+MAX_OFFSET = 2**31 - 1  # beyond any company; keeps the database's integer types safe
+Offset = Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET, description="How many users to skip")]
 UserType_ = Annotated[UserType | None, QueryParameter(name="userType")]
 UserId = FromPath[str]
 

@@ -1,0 +1,145 @@
+"""Where rate-limit buckets live, and the per-key limit the request path applies.
+
+- `MemoryBuckets`: this process's own buckets; a dict lookup and a few float operations.
+- A shared store (Redis, `keyport.db.redis_buckets`) that every process uses, so N processes
+  enforce one limit, not N.
+- `FailoverBuckets`: the shared store while it answers, this process's buckets while it does
+  not. It says so once when the shared store fails, once when it is back, and tries it again
+  every `retry_every` seconds in between.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from keyport.domain import rate_limits as rules
+from keyport.domain.principal import Principal
+from keyport.domain.rate_limits import Decision, Policy
+
+logger = logging.getLogger(__name__)
+
+
+class BucketStore(Protocol):
+    async def take(self, key: str, policy: Policy) -> Decision:
+        """Take one token from the bucket `key` (made full on first use)."""
+        ...
+
+
+class MemoryBuckets:
+    """Buckets in this process: right for one process, or one limit per process."""
+
+    def __init__(self, now: Callable[[], float], *, max_entries: int = 200_000) -> None:
+        self._now = now
+        self._max_entries = max_entries
+        self._buckets: dict[str, tuple[float, float, Policy]] = {}  # key → tokens, when, policy
+
+    def take_now(self, key: str, policy: Policy) -> Decision:
+        now = self._now()
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) >= self._max_entries:
+                self._forget_full(now)
+            decision = rules.take(policy, float(policy.burst), 0.0)
+        else:
+            decision = rules.take(policy, bucket[0], now - bucket[1])
+        self._buckets[key] = (decision.tokens, now, policy)
+        return decision
+
+    async def take(self, key: str, policy: Policy) -> Decision:
+        return self.take_now(key, policy)
+
+    def _forget_full(self, now: float) -> None:
+        # A full bucket holds nothing worth keeping: a new one starts full too.
+        self._buckets = {
+            key: (tokens, when, policy)
+            for key, (tokens, when, policy) in self._buckets.items()
+            if tokens + (now - when) * policy.per_second < policy.burst
+        }
+        if len(self._buckets) >= self._max_entries:
+            logger.warning("rate-limit table full: forgetting every bucket")
+            self._buckets.clear()
+
+
+class FailoverBuckets:
+    def __init__(
+        self,
+        shared: BucketStore,
+        local: MemoryBuckets,
+        *,
+        retry_every: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._shared = shared
+        self._local = local
+        self._retry_every = retry_every
+        self._monotonic = monotonic
+        self._retry_at: float | None = None  # set while the shared store is failing
+
+    @property
+    def is_shared(self) -> bool:
+        """False while the shared store is failing and this process limits on its own."""
+        return self._retry_at is None
+
+    async def take(self, key: str, policy: Policy) -> Decision:
+        if self._retry_at is not None and self._monotonic() < self._retry_at:
+            return self._local.take_now(key, policy)
+        try:
+            decision = await self._shared.take(key, policy)
+        except Exception:
+            if self._retry_at is None:
+                logger.warning(
+                    "shared rate-limit store unreachable: limiting per process until it is back",
+                    exc_info=True,
+                )
+            self._retry_at = self._monotonic() + self._retry_every
+            return self._local.take_now(key, policy)
+        if self._retry_at is not None:
+            logger.warning("shared rate-limit store reachable again: limits are shared")
+            self._retry_at = None
+        return decision
+
+
+class KeyRateLimiter:
+    """Each key's budget: the default policy, or the key's own rate with the same burst ratio."""
+
+    def __init__(self, store: BucketStore, default: Policy | None) -> None:
+        self._store = store
+        self._local = store if isinstance(store, MemoryBuckets) else None
+        self._default = default
+        self._policies: dict[int, Policy] = {}
+
+    @property
+    def is_local(self) -> bool:
+        """True when buckets are in this process: `admit_now` needs no await then."""
+        return self._local is not None
+
+    def policy_for(self, principal: Principal) -> Policy | None:
+        """None when the key has no limit (limits are off and it has no rate of its own)."""
+        own = principal.rate_limit
+        if own is None:
+            return self._default
+        policy = self._policies.get(own)
+        if policy is None:
+            shape = self._default or Policy(1, rules.DEFAULT_BURST_FACTOR)
+            policy = self._policies[own] = shape.scaled_to(own)
+        return policy
+
+    async def admit(self, principal: Principal) -> Decision | None:
+        """This request's decision for the key, or None when the key is not limited."""
+        if self._local is not None:
+            return self.admit_now(principal)
+        policy = self.policy_for(principal)
+        if policy is None:
+            return None
+        return await self._store.take("key:" + principal.key_id, policy)
+
+    def admit_now(self, principal: Principal) -> Decision | None:
+        """`admit` for in-process buckets, without a coroutine: the request path's fast way."""
+        assert self._local is not None, "admit_now needs in-process buckets"
+        policy = self.policy_for(principal)
+        if policy is None:
+            return None
+        return self._local.take_now("key:" + principal.key_id, policy)

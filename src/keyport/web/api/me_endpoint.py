@@ -1,0 +1,60 @@
+"""`GET /v4/user/me` answered without the framework: the busiest read of the v4 API.
+
+Clients call it with only the Authorization header to learn who they are, often on every
+start and health check. Routing, parameter parsing and response building in the framework
+cost more than the rest of such a request together, so the gate hands exactly this route here.
+It answers the same bytes as the Litestar route in web/api/users.py (a test compares them).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from keyport.domain.users import User
+from keyport.services.authentication import Authenticator
+from keyport.web.api.context import acting_user
+from keyport.web.api.schemas import UserOut
+
+PATH = "/v4/user/me"
+_MAX_CACHED_BODIES = 10_000
+_encode = msgspec.json.Encoder().encode
+
+
+class MeEndpoint:
+    def __init__(self, authenticator: Authenticator) -> None:
+        self._authenticator = authenticator
+        # (user id, updated_at) → encoded body: a changed user has a new key.
+        self._bodies: dict[tuple[str, datetime], bytes] = {}
+
+    @staticmethod
+    def handles(scope: Any) -> bool:
+        return bool(scope["path"] == PATH and scope["method"] == "GET")
+
+    async def __call__(self, scope: Any, send: Any) -> None:
+        """Raises the acting-user errors of DESIGN.md §1 for the gate to render."""
+        scope["path_template"] = PATH
+        user = await acting_user(self._authenticator, scope, required=False)
+        body = self._body(user)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    def _body(self, user: User) -> bytes:
+        key = (user.id, user.updated_at)
+        body = self._bodies.get(key)
+        if body is None:
+            if len(self._bodies) >= _MAX_CACHED_BODIES:
+                self._bodies.clear()
+            body = self._bodies[key] = _encode(UserOut.of(user))
+        return body

@@ -1,0 +1,64 @@
+"""Who the client is: the socket's peer, unless that peer is a proxy the operator trusts.
+
+Only then is `X-Forwarded-For` read, from the right: each proxy appends the address it saw,
+so the right-most address that is not a trusted proxy is the client. Anything to its left was
+written by the client itself and is ignored. Without trusted proxies the header is ignored
+altogether, so nobody can choose their own address (and with it their rate-limit bucket).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, MutableMapping
+from typing import Any
+
+from keyport.config import Network
+
+_FORWARDED_FOR = b"x-forwarded-for"
+CLIENT_IP = "keyport.client_ip"  # where the gate leaves the answer for everyone else
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address as proxies write it: bare, `1.2.3.4:port` or `[v6]:port`."""
+    text = text.strip()
+    if text.startswith("["):
+        text = text[1 : text.find("]")] if "]" in text else ""
+    elif text.count(":") == 1:
+        text = text.split(":", 1)[0]
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _is_trusted(address: object, trusted: Iterable[Network]) -> bool:
+    return address is not None and any(address in network for network in trusted)
+
+
+def resolve_client_ip(scope: MutableMapping[str, Any], trusted: tuple[Network, ...]) -> str | None:
+    client = scope.get("client")
+    peer: str | None = client[0] if client else None
+    if not trusted or peer is None or not _is_trusted(_address(peer), trusted):
+        return peer
+    hops = [
+        part
+        for key, value in scope["headers"]
+        if key == _FORWARDED_FOR
+        for part in value.decode("latin-1").split(",")
+    ]
+    for hop in reversed(hops):
+        address = _address(hop)
+        if address is None:
+            return peer  # a trusted proxy would not write this: do not guess
+        if not _is_trusted(address, trusted):
+            return str(address)
+    return str(_address(hops[0])) if hops else peer
+
+
+def client_ip(scope: Any) -> str | None:
+    """The client address the gate resolved for this request (the peer if it did not run)."""
+    if CLIENT_IP in scope:
+        found: str | None = scope[CLIENT_IP]
+        return found
+    client = scope.get("client")
+    return str(client[0]) if client else None

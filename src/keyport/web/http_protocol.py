@@ -1,0 +1,64 @@
+"""uvicorn's httptools protocol, answering in Keyport's error shape where uvicorn improvises:
+
+- request headers are refused with 431 once a megabyte of them has arrived, while they are
+  still being read: uvicorn sets no limit with httptools and would buffer any amount. (The
+  gate refuses anything over 16 KiB with 431 anyway; this only caps what is buffered.)
+- a request the HTTP parser cannot read (control characters in a header, a broken request
+  line) gets 400 as JSON in the documented shape, not uvicorn's plain text.
+
+`keyport serve` passes this class to uvicorn as its HTTP protocol.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from keyport.domain.errors import HeadersTooLarge
+from keyport.web import errors
+
+# Counted per chunk received, so it may overcount by one chunk of a previous request's body:
+# far above the gate's limit, it never refuses headers the gate would accept.
+MAX_BUFFERED_HEAD = 1024 * 1024
+_UNREADABLE = errors.error_body(400, "Invalid HTTP request")
+_TOO_LARGE = errors.render(HeadersTooLarge())[1]
+
+
+class KeyportHttpProtocol(HttpToolsProtocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._reading_head = False  # inside a request line and headers
+        self._head_bytes = 0
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._reading_head and not self.transport.is_closing():
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_BUFFERED_HEAD:
+                self._answer_and_close(431, _TOO_LARGE)
+
+    def on_message_begin(self) -> None:
+        self._reading_head = True
+        self._head_bytes = 0
+        super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        self._reading_head = False
+        super().on_headers_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        self._answer_and_close(400, _UNREADABLE)
+
+    def _answer_and_close(self, status: int, body: bytes) -> None:
+        head = [STATUS_LINE[status]]
+        for name, value in self.server_state.default_headers:
+            head += [name, b": ", value, b"\r\n"]
+        head += [
+            b"content-type: application/json\r\n",
+            b"content-length: " + str(len(body)).encode() + b"\r\n",
+            b"connection: close\r\n\r\n",
+            body,
+        ]
+        self.transport.write(b"".join(head))
+        self.transport.close()

@@ -1,0 +1,69 @@
+"""Rate limits at the gate: an IP that failed too often is refused before its key is looked
+at, a key over its budget gets 429, and every authenticated answer says where it stands:
+
+    RateLimit-Limit: 200        the bucket's capacity (the most requests at once)
+    RateLimit-Remaining: 143    whole requests left right now
+    RateLimit-Reset: 34         seconds until the bucket is full again
+    Retry-After: 1              on a 429: seconds until the next request may pass
+"""
+
+from __future__ import annotations
+
+import math
+
+from keyport.domain.errors import RateLimited
+from keyport.domain.principal import Principal
+from keyport.domain.rate_limits import Decision, whole_seconds
+from keyport.services.auth_failures import FailedAuthLimiter
+from keyport.services.rate_limits import KeyRateLimiter
+from keyport.web import errors
+
+Rendered = tuple[int, bytes, errors.Headers]
+_NUMBERS = [str(n).encode() for n in range(1001)]  # most header values, encoded once
+
+
+def _encoded(number: int) -> bytes:
+    return _NUMBERS[number] if 0 <= number <= 1000 else str(number).encode()
+
+
+def rate_limit_headers(decision: Decision) -> errors.Headers:
+    tokens = decision.tokens
+    limit = decision.limit
+    return [
+        (b"ratelimit-limit", _encoded(limit)),
+        (b"ratelimit-remaining", _encoded(int(tokens))),
+        (b"ratelimit-reset", _encoded(math.ceil((limit - tokens) / decision.per_second))),
+    ]
+
+
+class Throttle:
+    def __init__(self, keys: KeyRateLimiter | None, failures: FailedAuthLimiter | None) -> None:
+        self._keys = keys
+        self._failures = failures
+
+    def refuse_client(self, ip: str | None) -> Rendered | None:
+        """A 429 for an IP that is still serving its time for failed authentications."""
+        if self._failures is None:
+            return None
+        wait = self._failures.refused_for(ip)
+        if wait is None:
+            return None
+        return errors.render(RateLimited(whole_seconds(wait)))
+
+    async def authentication_failed(self, ip: str | None) -> None:
+        if self._failures is not None:
+            await self._failures.failed(ip)
+
+    async def admit(self, principal: Principal, headers: errors.Headers) -> Rendered | None:
+        """Takes the request from the key's budget and adds the RateLimit headers to `headers`;
+        a 429 when the budget is spent."""
+        keys = self._keys
+        if keys is None:
+            return None
+        decision = keys.admit_now(principal) if keys.is_local else await keys.admit(principal)
+        if decision is None:
+            return None
+        headers.extend(rate_limit_headers(decision))
+        if decision.allowed:
+            return None
+        return errors.render(RateLimited(whole_seconds(decision.retry_after)))

@@ -1,0 +1,73 @@
+"""The per-key limit holds across processes: two `keyport serve` processes sharing Redis, one
+key, a client driving both for a minute at well over the limit. What passes must be within 5 %
+of what the bucket allows: 200 at once plus 100 a minute.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.private_services import PrivateRedis
+from tests.support.server import ServerProcess, cli_json, keyport_env, run_cli
+from tests.support.traffic import Traffic
+
+DURATION = 60.0  # seconds
+PER_PROCESS_RATE = 5.0  # requests a second: 600 a minute in all, six times the limit
+BURST, PER_MINUTE = 200, 100
+
+
+@pytest.fixture
+def redis() -> Iterator[PrivateRedis]:
+    server = PrivateRedis()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.destroy()
+
+
+@pytest.mark.slow
+def test_the_limit_holds_within_5_percent_across_two_processes_for_a_minute(
+    redis: PrivateRedis, tmp_path: Path
+) -> None:
+    env = keyport_env(f"sqlite:///{tmp_path / 'load.db'}", KEYPORT_REDIS_URL=redis.url)
+    run_cli(env, "init", "--company", "Acme", "--owner-email", "o@acme.test")
+    key = cli_json(env, "key", "create", "--days", "5")["key"]
+    servers = [ServerProcess(env, tmp_path / f"server-{n}.log").start() for n in range(2)]
+    traffic = Traffic()
+    try:
+        for n, server in enumerate(servers):
+            traffic.stream(
+                f"server-{n}",
+                server.port,
+                "/v4/user/me",
+                {"Authorization": f"Bearer {key}"},
+                pause=1 / PER_PROCESS_RATE,
+            )
+        time.sleep(DURATION)
+        answers = traffic.stop()
+    finally:
+        traffic.stop()
+        for server in servers:
+            server.stop()
+
+    assert {a.status for a in answers} == {200, 429}
+    started = [a.started for a in answers]
+    elapsed = max(started) - min(started)
+    allowed = BURST + PER_MINUTE * elapsed / 60
+    passed = sum(a.status == 200 for a in answers)
+    by_process = {
+        label: sum(a.status == 200 for a in traffic.of(label)) for label in ("server-0", "server-1")
+    }
+    print(
+        f"\nload: {len(answers)} requests in {elapsed:.1f}s, {passed} passed "
+        f"({by_process}), the bucket allows {allowed:.1f}: "
+        f"{100 * (passed - allowed) / allowed:+.2f}%"
+    )
+    assert abs(passed - allowed) <= 0.05 * allowed
+    assert all(count > 0 for count in by_process.values())
+    assert len(answers) >= 0.9 * 2 * PER_PROCESS_RATE * DURATION  # the client kept up

@@ -1,0 +1,140 @@
+"""Rate limits shared through Redis by several processes, and what happens without it.
+
+Two containers on one database and one Redis stand for two processes. Buckets in Redis run on
+Redis's clock, so these tests use real time (a refill of 100 a minute is 1.7 tokens a second).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from keyport.bootstrap import Container, build_container
+from keyport.config import Settings
+from keyport.domain.audit import Actor
+from keyport.domain.keys import generate_key
+from keyport.domain.users import NewUser
+from keyport.web.app import create_app
+from tests.conftest import FAST_PASSWORDS, make_tenant
+from tests.support import databases
+from tests.support.admin import dashboard, post_login
+from tests.support.server import free_port
+
+REFILL_PER_SECOND = 100 / 60
+
+
+def an_ip() -> str:
+    """A fresh address per run: Redis remembers buckets for a while."""
+    return f"198.18.{random.randint(0, 255)}.{random.randint(1, 254)}"
+
+
+def client(container: Container, ip: str) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=create_app(container, run_background=False), client=(ip, 1))
+    return httpx.AsyncClient(transport=transport, base_url="http://keyport.test")
+
+
+@pytest.fixture
+async def processes(tmp_path: Path) -> AsyncIterator[tuple[Container, Container]]:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'shared.db'}",
+        redis_url=databases.redis_url(),
+        **FAST_PASSWORDS,
+    )
+    first, second = build_container(settings), build_container(settings)
+    await first.migrate()
+    try:
+        yield first, second
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_two_processes_share_one_bucket_per_key(
+    processes: tuple[Container, Container],
+) -> None:
+    first, second = processes
+    tenant = await make_tenant(first, "Acme")
+    started = time.monotonic()
+    statuses = []
+    async with client(first, an_ip()) as one, client(second, an_ip()) as other:
+        for n in range(260):
+            answer = await (one if n % 2 else other).get("/v4/user/me", headers=tenant.auth())
+            statuses.append(answer.status_code)
+    refilled = (time.monotonic() - started) * REFILL_PER_SECOND
+    assert set(statuses) == {200, 429}
+    assert 200 <= statuses.count(200) <= 200 + refilled + 1
+    assert answer.headers["ratelimit-limit"] == "200"
+
+
+async def test_failed_authentications_from_one_ip_add_up_across_processes(
+    processes: tuple[Container, Container],
+) -> None:
+    first, second = processes
+    tenant = await make_tenant(first, "Acme")
+    guess = {"Authorization": f"Bearer {generate_key(uuid.uuid4())}"}
+    ip = an_ip()
+    async with client(first, ip) as one, client(second, ip) as other:
+        assert {(await one.get("/v4/user/me", headers=guess)).status_code for _ in range(60)} == {
+            401
+        }
+        # The other process learns it at this IP's next failure there, and refuses from then on.
+        assert (await other.get("/v4/user/me", headers=guess)).status_code == 401
+        assert (await other.get("/v4/user/me", headers=tenant.auth())).status_code == 429
+        assert (await one.get("/v4/user/me", headers=tenant.auth())).status_code == 429
+
+
+async def test_without_redis_each_process_limits_on_its_own_and_says_so_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'alone.db'}",
+        redis_url=f"redis://127.0.0.1:{free_port()}/0",  # nothing listens there
+        **FAST_PASSWORDS,
+    )
+    container = build_container(settings)
+    await container.migrate()
+    try:
+        company = await container.companies.create_company(
+            "Acme", NewUser("o@acme.test", "O", "W", "UTC"), Actor.cli()
+        )
+        issued = await container.keys.issue_key(
+            company.company.id, name=None, days=5, actor=Actor.cli()
+        )
+        headers = {"Authorization": f"Bearer {issued.key}"}
+        with caplog.at_level(logging.WARNING, logger="keyport.services.rate_limits"):
+            async with client(container, an_ip()) as http:
+                statuses = [
+                    (await http.get("/v4/user/me", headers=headers)).status_code for _ in range(205)
+                ]
+        assert statuses[:200] == [200] * 200 and set(statuses[200:]) == {429}
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert warnings == [
+            "shared rate-limit store unreachable: limiting per process until it is back"
+        ]
+    finally:
+        await container.close()
+
+
+async def test_without_redis_the_dashboard_answers_503_not_500(tmp_path: Path) -> None:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'alone.db'}",
+        redis_url=f"redis://127.0.0.1:{free_port()}/0",  # sessions live there: nothing listens
+        **FAST_PASSWORDS,
+    )
+    container = build_container(settings)
+    await container.migrate()
+    try:
+        tenant = await make_tenant(container, "Acme")
+        async with dashboard(container) as http:
+            answer = await post_login(http, tenant.owner.email, "owner-password-1")
+            assert (answer.status_code, answer.headers["retry-after"]) == (503, "5")
+            assert (await http.get("/admin/api-keys")).status_code == 303  # to sign in
+    finally:
+        await container.close()
