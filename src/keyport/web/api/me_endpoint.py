@@ -3,7 +3,8 @@
 Clients call it with only the Authorization header to learn who they are, often on every
 start and health check. Routing, parameter parsing and response building in the framework
 cost more than the rest of such a request together, so the gate hands exactly this route here.
-It answers the same bytes as the Litestar route in web/api/users.py (a test compares them).
+The Litestar route of the same path in web/api/users.py stays: it documents the operation in
+the OpenAPI document and answers should the gate be built without fast routes.
 """
 
 from __future__ import annotations
