@@ -233,7 +233,7 @@ def _observability(
         recorder = UsageRecorder(clock.time)
         flusher = UsageFlusher(
             recorder,
-            SqlUsageStore(engine),
+            SqlUsageStore(engine, settings.database_url),
             interval=settings.usage_flush_interval,
             now=clock.time,
         )

@@ -120,6 +120,9 @@ class FlakyStore:
     async def prune(self, counts_before_minute: int, sightings_before: datetime) -> None:
         pass
 
+    async def close(self) -> None:
+        pass
+
 
 async def test_a_batch_that_could_not_be_written_is_retried_with_what_came_since() -> None:
     clock = Clock()

@@ -1,22 +1,25 @@
 """Writing usage batches (services.usage.UsageStore) with upserts SQLite and PostgreSQL share.
 
 One transaction per batch. Rows are written in key order, so two processes flushing at the
-same time lock rows in the same order and cannot deadlock.
+same time lock rows in the same order and cannot deadlock. The statements are plain functions
+of a synchronous connection: PostgreSQL runs them on the async engine (`run_sync`), SQLite
+in one worker thread with its own connection (see db.engine.create_sqlite_writer for why).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+import asyncio
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, case, delete, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Table, and_, bindparam, case, delete, insert, or_, select
+from sqlalchemy import update as sql_update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from keyport.db.engine import WRITE_OPTION
+from keyport.db.engine import WRITE_OPTION, create_sqlite_writer, is_sqlite
 from keyport.db.tables import api_keys, key_recent_requests, key_sightings, key_usage_minutes
 from keyport.db.types import UtcDateTime
 from keyport.domain.usage import LastUse, MinuteCount, RecentRequest, Sighting
@@ -27,47 +30,66 @@ _recent = key_recent_requests.c
 _sightings = key_sightings.c
 
 
-def _upsert(connection: AsyncConnection, table: Table) -> Any:
+class SqlUsageStore:
+    def __init__(self, engine: AsyncEngine, database_url: str) -> None:
+        self._engine = engine
+        self._sqlite: Engine | None = (
+            create_sqlite_writer(database_url) if is_sqlite(database_url) else None
+        )
+
+    async def write(self, batch: UsageBatch) -> None:
+        await self._in_transaction(_write_batch, batch)
+
+    async def prune(self, counts_before_minute: int, sightings_before: datetime) -> None:
+        await self._in_transaction(_prune, (counts_before_minute, sightings_before))
+
+    async def close(self) -> None:
+        if self._sqlite is not None:
+            self._sqlite.dispose()
+
+    async def _in_transaction(self, work: Any, argument: Any) -> None:
+        if self._sqlite is not None:
+            await asyncio.to_thread(_run_in_transaction, self._sqlite, work, argument)
+            return
+        async with self._engine.connect() as connection:
+            connection = await connection.execution_options(**{WRITE_OPTION: True})
+            async with connection.begin():
+                await connection.run_sync(work, argument)
+
+
+def _run_in_transaction(engine: Engine, work: Any, argument: Any) -> None:
+    with engine.connect() as connection:
+        connection = connection.execution_options(**{WRITE_OPTION: True})
+        with connection.begin():
+            work(connection, argument)
+
+
+def _write_batch(connection: Connection, batch: UsageBatch) -> None:
+    if batch.counts:
+        _add_counts(connection, batch.counts)
+    if batch.recent:
+        _add_recent(connection, batch.recent)
+    if batch.sightings:
+        _add_sightings(connection, batch.sightings)
+    if batch.last_uses:
+        _move_last_use(connection, batch.last_uses)
+
+
+def _prune(connection: Connection, before: tuple[int, datetime]) -> None:
+    counts_before_minute, sightings_before = before
+    connection.execute(delete(key_usage_minutes).where(_minutes.minute < counts_before_minute))
+    connection.execute(delete(key_sightings).where(_sightings.last_seen_at < sightings_before))
+
+
+def _upsert(connection: Connection, table: Table) -> Any:
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
 
 
-class SqlUsageStore:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-
-    @asynccontextmanager
-    async def _writing(self) -> AsyncIterator[AsyncConnection]:
-        async with self._engine.connect() as connection:
-            connection = await connection.execution_options(**{WRITE_OPTION: True})
-            async with connection.begin():
-                yield connection
-
-    async def write(self, batch: UsageBatch) -> None:
-        async with self._writing() as connection:
-            if batch.counts:
-                await _add_counts(connection, batch.counts)
-            if batch.recent:
-                await _add_recent(connection, batch.recent)
-            if batch.sightings:
-                await _add_sightings(connection, batch.sightings)
-            if batch.last_uses:
-                await _move_last_use(connection, batch.last_uses)
-
-    async def prune(self, counts_before_minute: int, sightings_before: datetime) -> None:
-        async with self._writing() as connection:
-            await connection.execute(
-                delete(key_usage_minutes).where(_minutes.minute < counts_before_minute)
-            )
-            await connection.execute(
-                delete(key_sightings).where(_sightings.last_seen_at < sightings_before)
-            )
-
-
-async def _add_counts(connection: AsyncConnection, counts: Sequence[MinuteCount]) -> None:
+def _add_counts(connection: Connection, counts: Sequence[MinuteCount]) -> None:
     statement = _upsert(connection, key_usage_minutes)
     added = statement.excluded
-    await connection.execute(
+    connection.execute(
         statement.on_conflict_do_update(
             index_elements=[_minutes.key_id, _minutes.minute],
             set_={
@@ -80,11 +102,11 @@ async def _add_counts(connection: AsyncConnection, counts: Sequence[MinuteCount]
     )
 
 
-async def _add_recent(connection: AsyncConnection, recent: Sequence[RecentRequest]) -> None:
+def _add_recent(connection: Connection, recent: Sequence[RecentRequest]) -> None:
     rows = [{**asdict(r), "occurred_at": r.at} for r in recent]
     for row in rows:
         del row["at"]
-    await connection.execute(insert(key_recent_requests), rows)
+    connection.execute(insert(key_recent_requests), rows)
     for key_id in sorted({r.key_id for r in recent}):
         oldest_kept = (
             select(_recent.id)
@@ -94,15 +116,15 @@ async def _add_recent(connection: AsyncConnection, recent: Sequence[RecentReques
             .limit(1)
             .scalar_subquery()
         )
-        await connection.execute(
+        connection.execute(
             delete(key_recent_requests).where(_recent.key_id == key_id, _recent.id < oldest_kept)
         )
 
 
-async def _add_sightings(connection: AsyncConnection, sightings: Sequence[Sighting]) -> None:
+def _add_sightings(connection: Connection, sightings: Sequence[Sighting]) -> None:
     statement = _upsert(connection, key_sightings)
     seen = statement.excluded
-    await connection.execute(
+    connection.execute(
         statement.on_conflict_do_update(
             index_elements=[_sightings.key_id, _sightings.kind, _sightings.value],
             set_={
@@ -131,12 +153,12 @@ async def _add_sightings(connection: AsyncConnection, sightings: Sequence[Sighti
     )
 
 
-async def _move_last_use(connection: AsyncConnection, uses: Sequence[LastUse]) -> None:
+def _move_last_use(connection: Connection, uses: Sequence[LastUse]) -> None:
     """Forward only: a process with an older value never overwrites a newer one."""
     keys = api_keys.c
     at = bindparam("use_at", type_=UtcDateTime())
-    await connection.execute(
-        update(api_keys)
+    connection.execute(
+        sql_update(api_keys)
         .where(
             and_(
                 keys.id == bindparam("use_key_id"),

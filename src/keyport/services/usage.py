@@ -65,6 +65,8 @@ class UsageStore(Protocol):
         """Drop minute counts and sightings older than these."""
         ...
 
+    async def close(self) -> None: ...
+
 
 class UsageRecorder:
     def __init__(self, now: Callable[[], float]) -> None:

@@ -69,6 +69,7 @@ class UsageFlusher:
             self._task = None
         if not await self.flush(final=True):
             logger.error("usage could not be written at shutdown; it is lost")
+        await self._store.close()
 
     async def flush(self, *, final: bool = False) -> bool:
         """Write what was recorded; False (and the batch kept for later) if that failed."""
