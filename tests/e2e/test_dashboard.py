@@ -283,8 +283,12 @@ def tab_to(page: Page, selector: str, limit: int = 40) -> None:
 
 def test_the_dashboard_works_with_the_keyboard_alone(page: Page, site: Site) -> None:
     page.goto(f"{site.base_url}/admin/login")
-    page.keyboard.type(site.owner.email)  # the email field has the focus on arrival
+    # The email field has the focus on arrival; wait for it, so that typing on a slow machine
+    # does not start before the browser applied autofocus.
+    expect(page.locator("#email")).to_be_focused()
+    page.keyboard.type(site.owner.email)
     page.keyboard.press("Tab")
+    expect(page.locator("#password")).to_be_focused()
     page.keyboard.type(site.owner.password)
     page.keyboard.press("Enter")
     expect(page).to_have_url(f"{site.base_url}/admin/api-keys")
