@@ -11,12 +11,13 @@ from litestar import Litestar, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from keyport.bootstrap import Container
+from keyport.domain.auth_outcomes import failure_of
 from keyport.domain.errors import KeyportError, PayloadTooLarge
 from keyport.web import errors
 from keyport.web.admin.router import admin_router
 from keyport.web.api.me_endpoint import MeEndpoint
 from keyport.web.api.users import user_router
-from keyport.web.gate import AUTH_FAILURE, ApiGate, auth_failure_reason
+from keyport.web.gate import AUTH_FAILURE, ApiGate
 from keyport.web.openapi import openapi_config, openapi_route
 from keyport.web.ops import ops_router
 from keyport.web.throttling import Throttle
@@ -35,7 +36,7 @@ def _respond(status: int, body: bytes, headers: errors.Headers) -> Response[byte
 
 
 def _on_domain_error(request: Request, error: KeyportError) -> Response[bytes]:  # type: ignore[type-arg]
-    reason = auth_failure_reason(error)
+    reason = failure_of(error)
     if reason is not None:
         request.scope[AUTH_FAILURE] = reason  # type: ignore[literal-required]
     return _respond(*errors.render(error))

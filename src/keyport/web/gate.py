@@ -17,9 +17,9 @@ from typing import Any, Protocol
 
 from keyport.config import Network
 from keyport.domain import errors as domain
+from keyport.domain.auth_outcomes import KEY_STATE_REFUSALS, AuthOutcome, failure_of
 from keyport.domain.clock import Clock, SystemClock
 from keyport.domain.principal import Principal
-from keyport.domain.usage import KEY_STATE_REFUSALS
 from keyport.services.authentication import Authenticator, key_id_of
 from keyport.services.requests import RequestObserver, RequestRecord
 from keyport.web import errors
@@ -52,20 +52,6 @@ API_PREFIX = "/v4"
 # parser has no limit of its own: web/http_protocol.py stops reading them past 1 MiB.
 MAX_HEADER_BYTES = 16 * 1024
 _HEADERS_TOO_LARGE = errors.render(domain.HeadersTooLarge())
-
-_AUTH_FAILURE_REASONS: dict[type[domain.KeyportError], str] = {
-    domain.MissingAuthorization: "missing",
-    domain.InvalidApiKey: "invalid",
-    domain.ExpiredApiKey: "expired",
-    domain.DeactivatedApiKey: "deactivated",
-    domain.MissingActingUserHeader: "missing_user_header",
-    domain.InvalidActingUserHeader: "invalid_user_header",
-    domain.UnknownActingUser: "invalid_user",
-}
-
-
-def auth_failure_reason(error: domain.KeyportError) -> str | None:
-    return _AUTH_FAILURE_REASONS.get(type(error))
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -152,7 +138,7 @@ class ApiGate:
         try:
             await route(scope, send)
         except domain.KeyportError as error:
-            scope[AUTH_FAILURE] = auth_failure_reason(error)
+            scope[AUTH_FAILURE] = failure_of(error)
             await self._refuse(send, *errors.render(error))
         except Exception as error:
             await self._refuse(send, *errors.render_unexpected(error))
@@ -177,7 +163,7 @@ class ApiGate:
         except Exception as error:
             return errors.render_unexpected(error)
         if refusal is not None:
-            scope[AUTH_FAILURE] = "rate_limited"
+            scope[AUTH_FAILURE] = AuthOutcome.RATE_LIMITED
         return refusal
 
     async def _verify(self, scope: Scope, authorization: str | None) -> Principal:
@@ -189,7 +175,7 @@ class ApiGate:
 
     @staticmethod
     def _note_refusal(scope: Scope, error: domain.KeyportError, authorization: str | None) -> None:
-        reason = auth_failure_reason(error)
+        reason = failure_of(error)
         scope[AUTH_FAILURE] = reason
         if reason in KEY_STATE_REFUSALS:
             # The key verified but may not be used now: its owner wants to see such attempts.
