@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from keyport.domain.audit import Actor
+from keyport.domain.errors import MissingAuthorization
 from keyport.domain.principal import Principal
 from keyport.domain.users import User
 from keyport.services.authentication import Authenticator
@@ -13,11 +15,23 @@ from keyport.web.gate import ACTING_USER_ID, PRINCIPAL, header
 
 USER_HEADER = "x-meetergo-api-user-id"
 _USER_HEADER_BYTES = USER_HEADER.encode()
+logger = logging.getLogger(__name__)
 
 
 def principal_of(scope: Any) -> Principal:
-    principal: Principal = scope[PRINCIPAL]
+    """The key the gate verified; refused (401) should a request ever get here without one."""
+    principal: Principal | None = scope.get(PRINCIPAL)
+    if principal is None:
+        # The gate authenticates every API path before routing: this is a hole, not a client
+        # error. Refuse like a missing key and say so, without a traceback.
+        logger.warning("API route reached without a verified key: %s", scope.get("path"))
+        raise MissingAuthorization()
     return principal
+
+
+def require_principal(connection: Any, _: Any = None) -> None:
+    """A router guard: no API handler runs for a request the gate did not authenticate."""
+    principal_of(connection.scope)
 
 
 async def acting_user(authenticator: Authenticator, scope: Any, *, required: bool) -> User:
