@@ -82,9 +82,13 @@ class Settings:
     session_idle_minutes: float = 30.0
     session_max_hours: float = 12.0
     secure_cookies: bool | None = None  # None: Secure except over plain http on localhost
-    # Sign-in failures allowed per client IP and per account within the window.
+    # Sign-in failures allowed per (account, client IP) and per client IP within the window;
+    # per account, attempts are slowed (1 s doubling to the max) instead (services/attempts.py).
     sign_in_max_failures: int = 10
+    sign_in_ip_max_failures: int = 30
     sign_in_window_minutes: float = 15.0
+    sign_in_delay_seconds: float = 1.0
+    sign_in_max_delay_seconds: float = 10.0
     # Usage per key is counted in memory and written every this many seconds: a crash loses
     # at most this much of it, a clean shutdown nothing (services/usage_flush.py).
     usage_recording: bool = True
@@ -120,7 +124,10 @@ class Settings:
             session_max_hours=_float(env, "KEYPORT_SESSION_MAX_HOURS", 12.0, 0.1),
             secure_cookies=_auto_bool(env, "KEYPORT_SECURE_COOKIES"),
             sign_in_max_failures=int(_float(env, "KEYPORT_SIGN_IN_MAX_FAILURES", 10, 1)),
+            sign_in_ip_max_failures=_int(env, "KEYPORT_SIGN_IN_IP_MAX_FAILURES", 30, 1),
             sign_in_window_minutes=_float(env, "KEYPORT_SIGN_IN_WINDOW_MINUTES", 15.0, 0.1),
+            sign_in_delay_seconds=_float(env, "KEYPORT_SIGN_IN_DELAY_SECONDS", 1.0, 0.0),
+            sign_in_max_delay_seconds=_float(env, "KEYPORT_SIGN_IN_MAX_DELAY_SECONDS", 10.0, 0.0),
             usage_recording=_bool(env, "KEYPORT_USAGE_RECORDING", True),
             usage_flush_interval=_float(env, "KEYPORT_USAGE_FLUSH_INTERVAL", 5.0, 0.05),
             request_log=_bool(env, "KEYPORT_REQUEST_LOG", True),
