@@ -10,8 +10,8 @@ from keyport.domain.errors import MissingAuthorization
 from keyport.domain.principal import Principal
 from keyport.domain.users import User
 from keyport.services.authentication import Authenticator
-from keyport.web.client_ip import client_ip
-from keyport.web.gate import ACTING_USER_ID, PRINCIPAL, header
+from keyport.web.gate import header
+from keyport.web.request_context import context_of, find_context
 
 USER_HEADER = "x-meetergo-api-user-id"
 _USER_HEADER_BYTES = USER_HEADER.encode()
@@ -20,7 +20,8 @@ logger = logging.getLogger(__name__)
 
 def principal_of(scope: Any) -> Principal:
     """The key the gate verified; refused (401) should a request ever get here without one."""
-    principal: Principal | None = scope.get(PRINCIPAL)
+    context = find_context(scope)
+    principal = context.principal if context is not None else None
     if principal is None:
         # The gate authenticates every API path before routing: this is a hole, not a client
         # error. Refuse like a missing key and say so, without a traceback.
@@ -38,9 +39,12 @@ async def acting_user(authenticator: Authenticator, scope: Any, *, required: boo
     user = await authenticator.acting_user(
         principal_of(scope), header(scope, _USER_HEADER_BYTES), required=required
     )
-    scope[ACTING_USER_ID] = user.id
+    context_of(scope).acting_user_id = user.id
     return user
 
 
 def api_actor(scope: Any, user: User) -> Actor:
-    return Actor("api_key", user_id=user.id, key_id=principal_of(scope).key_id, ip=client_ip(scope))
+    context = context_of(scope)
+    return Actor(
+        "api_key", user_id=user.id, key_id=principal_of(scope).key_id, ip=context.client_ip
+    )
