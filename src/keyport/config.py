@@ -41,13 +41,6 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false, not {raw!r}")
 
 
-def _auto_bool(env: Mapping[str, str], name: str) -> bool | None:
-    """true/false, or None for `auto` (or unset): let the code decide per request."""
-    if env.get(name, "").strip().lower() in {"", "auto"}:
-        return None
-    return _bool(env, name, False)
-
-
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
     value = _float(env, name, default, minimum)
     if value != int(value) or value > MAX_INT_SETTING:
@@ -81,7 +74,9 @@ class Settings:
     # Dashboard sessions end after this long without a request, and after max hours anyway.
     session_idle_minutes: float = 30.0
     session_max_hours: float = 12.0
-    secure_cookies: bool | None = None  # None: Secure except over plain http on localhost
+    # Dashboard cookies are Secure with the `__Host-` prefix: browsers keep them over https and
+    # from http://localhost. false only for plain http under another host name (insecure).
+    secure_cookies: bool = True
     # Sign-in failures allowed per (account, client IP) and per client IP within the window;
     # per account, attempts are slowed (1 s doubling to the max) instead (services/attempts.py).
     sign_in_max_failures: int = 10
@@ -122,7 +117,7 @@ class Settings:
             access_log=_bool(env, "KEYPORT_ACCESS_LOG", False),
             session_idle_minutes=_float(env, "KEYPORT_SESSION_IDLE_MINUTES", 30.0, 1.0),
             session_max_hours=_float(env, "KEYPORT_SESSION_MAX_HOURS", 12.0, 0.1),
-            secure_cookies=_auto_bool(env, "KEYPORT_SECURE_COOKIES"),
+            secure_cookies=_bool(env, "KEYPORT_SECURE_COOKIES", True),
             sign_in_max_failures=int(_float(env, "KEYPORT_SIGN_IN_MAX_FAILURES", 10, 1)),
             sign_in_ip_max_failures=_int(env, "KEYPORT_SIGN_IN_IP_MAX_FAILURES", 30, 1),
             sign_in_window_minutes=_float(env, "KEYPORT_SIGN_IN_WINDOW_MINUTES", 15.0, 0.1),
