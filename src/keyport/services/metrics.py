@@ -183,7 +183,11 @@ class Metrics:
         return [family.snapshot() for family in families]
 
     def render(self) -> str:
-        """This process's metrics, or the whole server's when shared across workers."""
+        """This process's metrics."""
+        return exposition(self.snapshot())
+
+    async def scrape(self) -> str:
+        """The whole server's metrics when shared across workers, else this process's."""
         if self.sharing is None:
-            return exposition(self.snapshot())
-        return exposition(self.sharing.whole_server())
+            return self.render()
+        return exposition(await self.sharing.whole_server_now())

@@ -3,7 +3,9 @@
 `keyport serve --workers N` runs N processes behind one port; a scrape reaches one of them. Each
 worker writes its snapshot (services/prometheus.py) to `<directory>/<pid>.json` every
 `interval` seconds and just before it answers a scrape, then sums everyone's files. So a
-scrape sees its own worker exactly and the others at most `interval` old. The directory is
+scrape sees its own worker exactly and the others at most `interval` old. Snapshots are taken
+on the event loop (the counters change there); files are written and read in a thread, as a
+rename may wait for the disk. The directory is
 made per run by `keyport serve` (KEYPORT_METRICS_DIR), so nothing of an earlier run counts.
 """
 
@@ -52,18 +54,23 @@ class SharedMetrics:
     def _own_file(self) -> Path:
         return self._directory / f"{self._pid}.json"
 
-    def publish(self) -> list[Snapshot]:
+    def publish(self, snapshot: list[Snapshot] | None = None) -> list[Snapshot]:
         """Writes this worker's snapshot (atomically: a reader never sees half) and returns it."""
-        snapshot = self._take_snapshot()
+        if snapshot is None:
+            snapshot = self._take_snapshot()
         self._directory.mkdir(parents=True, exist_ok=True)
         partial = self._directory / f".{self._pid}.json.tmp"
         partial.write_text(json.dumps(snapshot))
         partial.replace(self._own_file)
         return snapshot
 
-    def whole_server(self) -> list[Snapshot]:
-        """Every worker's families summed; this worker's as of now."""
-        processes: list[Sequence[Snapshot]] = [self.publish()]
+    async def whole_server_now(self) -> list[Snapshot]:
+        """`whole_server` with the file work off the event loop."""
+        return await asyncio.to_thread(self.whole_server, self._take_snapshot())
+
+    def whole_server(self, own: list[Snapshot] | None = None) -> list[Snapshot]:
+        """Every worker's families summed; this worker's as of now (or as `own` says)."""
+        processes: list[Sequence[Snapshot]] = [self.publish(own)]
         live = [True]
         for path in sorted(self._directory.glob("*.json")):
             if path == self._own_file or not path.stem.isdigit():
@@ -76,7 +83,7 @@ class SharedMetrics:
         return merge(processes, live)
 
     async def start(self) -> None:
-        self.publish()
+        await asyncio.to_thread(self.publish, self._take_snapshot())
         self._task = asyncio.create_task(self._publish_every_interval())
 
     async def stop(self) -> None:
@@ -87,12 +94,13 @@ class SharedMetrics:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
-        self.publish()  # the final counts of a stopping worker still count
+        # The final counts of a stopping worker still count.
+        await asyncio.to_thread(self.publish, self._take_snapshot())
 
     async def _publish_every_interval(self) -> None:
         while True:
             await asyncio.sleep(self._interval)
             try:
-                self.publish()
+                await asyncio.to_thread(self.publish, self._take_snapshot())
             except OSError:
                 logger.warning("cannot write metrics to %s", self._directory, exc_info=True)

@@ -58,7 +58,7 @@ def ops_router(container: Container) -> Router:
         **ops_operation(),
     )
     async def metrics() -> str:
-        return container.observability.metrics.render()
+        return await container.observability.metrics.scrape()
 
     return Router(path="/", route_handlers=[healthz, readyz, metrics], tags=["operations"])
 
