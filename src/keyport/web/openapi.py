@@ -136,7 +136,8 @@ def _body_schema(body: type) -> dict[str, Any]:
     _, components = msgspec.json.schema_components(
         [body], ref_template="#/components/schemas/{name}"
     )
-    inline: dict[str, Any] = components[body.__name__]
+    inline: dict[str, Any] = dict(components[body.__name__])
+    inline.pop("title", None)  # generated clients then name it after the operation
     return inline
 
 

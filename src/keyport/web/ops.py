@@ -28,7 +28,7 @@ class Health(msgspec.Struct):
 
 
 def ops_router(container: Container) -> Router:
-    @get("/healthz", summary="The process is up", **ops_operation())
+    @get("/healthz", operation_id="healthz", summary="The process is up", **ops_operation())
     async def healthz() -> Health:
         return Health("ok")
 
@@ -38,6 +38,7 @@ def ops_router(container: Container) -> Router:
 
     @get(
         "/readyz",
+        operation_id="readyz",
         summary="The database answers (and how Redis is, if configured)",
         **ops_operation(answers={503: unready}),
     )
@@ -53,6 +54,7 @@ def ops_router(container: Container) -> Router:
 
     @get(
         "/metrics",
+        operation_id="metrics",
         summary="Prometheus metrics of the whole server (all workers)",
         media_type=MEDIA_TYPE,
         **ops_operation(),

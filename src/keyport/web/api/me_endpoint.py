@@ -39,6 +39,7 @@ def me_route(authenticator: Authenticator) -> HTTPRouteHandler:
 
     @get(
         "/me",
+        operation_id="getMe",
         summary="The acting user (the company owner without the user header)",
         **api_operation(errors=(400, 403), user_header=UserHeader.OPTIONAL),
     )

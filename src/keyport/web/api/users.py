@@ -35,6 +35,7 @@ def user_router(container: Container) -> Router:
 
     @get(
         "/",
+        operation_id="listUsers",
         summary="List the company's users (admin)",
         **api_operation(errors=(400, 403), user_header=UserHeader.REQUIRED),
     )
@@ -52,6 +53,7 @@ def user_router(container: Container) -> Router:
 
     @post(
         "/",
+        operation_id="createUser",
         status_code=201,
         summary="Create a user in the company",
         **api_operation(errors=(400, 403, 409), user_header=UserHeader.OPTIONAL, body=CreateUserIn),
@@ -65,6 +67,7 @@ def user_router(container: Container) -> Router:
 
     @get(
         "/{user_id:str}",
+        operation_id="getUser",
         summary="One user of the company",
         **api_operation(errors=(400, 403, 404), user_header=UserHeader.REQUIRED),
     )
@@ -74,6 +77,7 @@ def user_router(container: Container) -> Router:
 
     @patch(
         "/{user_id:str}",
+        operation_id="updateUser",
         summary="Change a user's names or slug (self, or admin)",
         **api_operation(
             errors=(400, 403, 404, 409), user_header=UserHeader.REQUIRED, body=UpdateUserIn
@@ -96,6 +100,7 @@ def user_router(container: Container) -> Router:
 
     @delete(
         "/{user_id:str}",
+        operation_id="deleteUser",
         status_code=204,
         summary="Delete a user (admin)",
         **api_operation(errors=(400, 403, 404, 409), user_header=UserHeader.REQUIRED),
