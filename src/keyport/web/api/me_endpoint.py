@@ -23,6 +23,7 @@ from keyport.services.authentication import Authenticator
 from keyport.web.api.context import acting_user
 from keyport.web.api.schemas import UserOut
 from keyport.web.openapi import UserHeader, api_operation
+from keyport.web.request_context import context_of
 
 PATH = "/v4/user/me"
 _MAX_CACHED_BODIES = 10_000
@@ -61,7 +62,7 @@ class MeEndpoint:
 
     async def __call__(self, scope: Any, send: Any) -> None:
         """Raises the acting-user errors of DESIGN.md §1 for the gate to render."""
-        scope["path_template"] = PATH
+        context_of(scope).route = PATH
         user = await whoami(self._authenticator, scope)
         body = self._body(user)
         await send(
