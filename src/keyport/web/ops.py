@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from litestar import Response, Router, get
-from redis.asyncio import Redis
-from sqlalchemy import text
 
-from keyport.bootstrap import Container
 from keyport.services.prometheus import MEDIA_TYPE
 
 CHECK_TIMEOUT = 2.0  # seconds; a dependency slower than this is not ready
+Probe = Callable[[], Awaitable[object]]  # raises (or hangs) when the dependency is not there
 
 
-def ops_router(container: Container) -> Router:
+def ops_router(
+    *, database: Probe, redis: Probe | None, render_metrics: Callable[[], str]
+) -> Router:
     @get("/healthz", summary="The process is up", include_in_schema=True)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -22,9 +23,9 @@ def ops_router(container: Container) -> Router:
     @get("/readyz", summary="The database answers (and how Redis is, if configured)")
     async def readyz() -> Response[dict[str, str]]:
         # Redis down is not unready: limits and evictions fall back to this process.
-        report = {"status": "ok", "database": await _database(container)}
-        if container.redis is not None:
-            report["redis"] = await _redis(container.redis)
+        report = {"status": "ok", "database": await _check(database)}
+        if redis is not None:
+            report["redis"] = await _check(redis)
         if report["database"] != "ok":
             report["status"] = "unavailable"
             return Response(report, status_code=503, headers={"Retry-After": "5"})
@@ -32,24 +33,15 @@ def ops_router(container: Container) -> Router:
 
     @get("/metrics", summary="Prometheus metrics of this process", media_type=MEDIA_TYPE)
     async def metrics() -> str:
-        return container.observability.metrics.render()
+        return render_metrics()
 
     return Router(path="/", route_handlers=[healthz, readyz, metrics], tags=["operations"])
 
 
-async def _database(container: Container) -> str:
-    try:
-        async with asyncio.timeout(CHECK_TIMEOUT), container.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-    except Exception:
-        return "unreachable"
-    return "ok"
-
-
-async def _redis(redis: Redis) -> str:
+async def _check(probe: Probe) -> str:
     try:
         async with asyncio.timeout(CHECK_TIMEOUT):
-            await redis.ping()
+            await probe()
     except Exception:
         return "unreachable"
     return "ok"

@@ -7,9 +7,10 @@ from typing import Annotated
 from litestar import Request, Router, delete, get, patch, post
 from litestar.params import FromPath, QueryParameter
 
-from keyport.bootstrap import Container
 from keyport.domain.errors import ValidationFailed
 from keyport.domain.users import NewUser, UserChanges, UserType
+from keyport.services.authentication import Authenticator
+from keyport.services.users import UserService
 from keyport.web.api.context import acting_user, api_actor
 from keyport.web.api.schemas import (
     CreatedUserOut,
@@ -27,9 +28,7 @@ UserType_ = Annotated[UserType | None, QueryParameter(name="userType")]
 UserId = FromPath[str]
 
 
-def user_router(container: Container) -> Router:
-    auth = container.authenticator
-    users = container.users
+def user_router(auth: Authenticator, users: UserService) -> Router:
 
     @get("/me", summary="The acting user (the company owner without the user header)")
     async def get_me(request: Request) -> UserOut:  # type: ignore[type-arg]
