@@ -11,7 +11,7 @@ from keyport.domain.errors import ValidationFailed
 from keyport.domain.users import NewUser, UserChanges, UserType
 from keyport.services.authentication import Authenticator
 from keyport.services.users import UserService
-from keyport.web.api.context import acting_user, api_actor
+from keyport.web.api.context import acting_user, api_actor, require_principal
 from keyport.web.api.schemas import (
     CreatedUserOut,
     CreateUserIn,
@@ -85,4 +85,5 @@ def user_router(auth: Authenticator, users: UserService) -> Router:
         path="/v4/user",
         route_handlers=[get_me, list_users, create_user, get_user, update_user, delete_user],
         tags=["users"],
+        guards=[require_principal],
     )
