@@ -124,7 +124,8 @@ def parse_key_id(token: str) -> str | None:
 def validate_expiry_days(days: object) -> int:
     """A whole number of days from 1 to 90, or a ValidationFailed naming the field."""
     if isinstance(days, bool) or not isinstance(days, int):
-        if isinstance(days, str) and days.strip().isdigit():
+        # ASCII digits only: `isdigit()` is also true for superscripts, which int() refuses.
+        if isinstance(days, str) and days.strip().isascii() and days.strip().isdigit():
             days = int(days.strip())
         else:
             raise ValidationFailed.single("expiresInDays", "must be a whole number of days")
