@@ -19,6 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from keyport.bootstrap import Container
+from keyport.domain.audit import Actor
+from keyport.domain.errors import ValidationFailed
 from tests.conftest import Tenant
 from tests.support.admin import create_key, dashboard, hidden, post_login, sign_in
 
@@ -236,3 +238,19 @@ async def test_raw_form_bodies_never_fail(
     for path in ["/admin/login", "/admin/api-keys", "/admin/logout"]:
         answer = await http.post(path, content=body, headers={"content-type": content_type})
         assert_handled(answer, caplog)
+
+
+@pytest.mark.parametrize("hidden", ["\u0085", "\u009b", "\u200b", "\u202e"])
+async def test_a_key_name_with_hidden_characters_is_refused_beside_the_field(
+    owner: tuple[httpx.AsyncClient, str], container: Container, tenant: Tenant, hidden: str
+) -> None:
+    """Issue 9, item 6: the rule user names follow holds for key names, in every way in."""
+    http, csrf = owner
+    answer = await create_key(http, csrf, name=f"prod{hidden}key")
+    assert answer.status_code == 400
+    assert "Name must not contain control characters." in answer.text
+    with pytest.raises(ValidationFailed):
+        await container.keys.issue_key(
+            tenant.company_id, name=f"cli{hidden}key", days=5, actor=Actor.cli()
+        )
+    assert (await container.keys.list_keys(tenant.company_id)).total == 1  # the tenant's own

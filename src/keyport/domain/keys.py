@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from keyport.domain.display_text import MAX_DISPLAY_LENGTH, display_text_problem
 from keyport.domain.errors import InvalidKeyTransition, ValidationFailed
 from keyport.domain.rate_limits import MAX_RATE
 
@@ -33,7 +34,7 @@ HINT_CHARS = 4
 
 MIN_EXPIRY_DAYS = 1
 MAX_EXPIRY_DAYS = 90
-MAX_NAME_LENGTH = 100
+MAX_NAME_LENGTH = MAX_DISPLAY_LENGTH
 
 # Anywhere in text: used by `keyport scan` to find leaked keys.
 KEY_PATTERN = re.compile(
@@ -143,10 +144,9 @@ def validate_key_name(name: str | None) -> str | None:
     cleaned = name.strip()
     if not cleaned:
         return None
-    if len(cleaned) > MAX_NAME_LENGTH:
-        raise ValidationFailed.single("name", f"must be at most {MAX_NAME_LENGTH} characters")
-    if any(ord(c) < 32 or ord(c) == 127 for c in cleaned):
-        raise ValidationFailed.single("name", "must not contain control characters")
+    problem = display_text_problem(cleaned, required=False)
+    if problem is not None:
+        raise ValidationFailed.single("name", problem)
     return cleaned
 
 
