@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -228,6 +229,8 @@ def _observability(
 ) -> Observability:
     metrics = Metrics()
     metrics.watch_caches(caches)
+    if settings.metrics_dir is not None:
+        metrics.share_across_workers(Path(settings.metrics_dir))
     recorder = flusher = None
     if settings.usage_recording:
         recorder = UsageRecorder(clock.time)

@@ -97,6 +97,9 @@ class Settings:
     auth_failure_limit: int = 60
     # Proxies whose X-Forwarded-For is believed (web/client_ip.py); none by default.
     trusted_proxies: tuple[Network, ...] = ()
+    # Where the workers of one server share their metrics (services/metrics_sharing.py);
+    # `keyport serve --workers N` makes one per run. None: /metrics reports this process.
+    metrics_dir: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -130,4 +133,5 @@ class Settings:
             rate_limit_burst=_int(env, "KEYPORT_RATE_LIMIT_BURST", 2 * rate_limit or 200, 1),
             auth_failure_limit=_int(env, "KEYPORT_AUTH_FAILURE_LIMIT", 60, 0),
             trusted_proxies=_networks(env, "KEYPORT_TRUSTED_PROXIES"),
+            metrics_dir=env.get("KEYPORT_METRICS_DIR") or None,
         )

@@ -40,7 +40,11 @@ logger = logging.getLogger(__name__)
 
 
 class FastRoute(Protocol):
-    """A hot route answered in plain ASGI, after authentication, without the framework."""
+    """A hot route answered in plain ASGI, after authentication, without the framework.
+
+    Each has a documented framework twin of the same method and path (web/openapi.py says how),
+    which puts it in the OpenAPI document.
+    """
 
     def handles(self, scope: Scope) -> bool: ...
     async def __call__(self, scope: Scope, send: Send) -> None: ...
