@@ -249,6 +249,17 @@ class SqlKeyRepository(_Repository):
             update(api_keys).where(api_keys.c.id == key_id).values(rate_limit=rate_limit)
         )
 
+    async def set_expiry(self, key_id: str, expires_at: datetime) -> None:
+        await self._connection.execute(
+            update(api_keys).where(api_keys.c.id == key_id).values(expires_at=expires_at)
+        )
+
+    async def company_of(self, key_id: str) -> str | None:
+        found = await self._connection.scalar(
+            select(api_keys.c.company_id).where(api_keys.c.id == key_id)
+        )
+        return str(found) if found is not None else None
+
     async def principal_by_digest(self, digest: str) -> Principal | None:
         owner = (
             select(users.c.id)

@@ -1,4 +1,7 @@
-"""The API key lifecycle: issue, list, deactivate, activate, revoke."""
+"""The API key lifecycle: issue, list, deactivate, activate, revoke, rotate.
+
+Every change also queues its webhook event (services.webhooks.emit) in the same transaction.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +9,38 @@ import dataclasses
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from keyport.domain import keys as key_rules
+from keyport.domain import rotation as rotation_rules
 from keyport.domain.audit import Actor, AuditAction
 from keyport.domain.clock import Clock
 from keyport.domain.errors import NotFound
+from keyport.domain.key_events import key_object
 from keyport.domain.keys import ApiKey, IssuedKey, KeyStatus
 from keyport.domain.users import parse_uuid
+from keyport.domain.webhooks import EventType
 from keyport.services.cache import KEY
 from keyport.services.invalidation import Invalidator
 from keyport.services.ports import UnitOfWork, UnitOfWorkFactory
+from keyport.services.webhooks import emit
 
 _TRANSITIONS = {
     KeyStatus.INACTIVE: AuditAction.KEY_DEACTIVATED,
     KeyStatus.ACTIVE: AuditAction.KEY_ACTIVATED,
     KeyStatus.REVOKED: AuditAction.KEY_REVOKED,
 }
+_EVENTS = {
+    KeyStatus.INACTIVE: EventType.DEACTIVATED,
+    KeyStatus.ACTIVE: EventType.ACTIVATED,
+    KeyStatus.REVOKED: EventType.REVOKED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RotatedKey:
+    issued: IssuedKey  # the new key, its secret shown this once
+    previous: ApiKey  # the old key, with the expiry the grace period gave it
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +102,99 @@ class KeyService:
                     "rateLimit": valid_limit,
                 },
             )
+            await emit(uow, company_id, EventType.CREATED, key_object(record, now), now)
             await uow.commit()
         return IssuedKey(record, secret_key)
+
+    async def rotate_key(
+        self,
+        company_id: str,
+        key_id: str,
+        actor: Actor,
+        *,
+        grace_period_seconds: object = 0,
+        days: object = None,
+    ) -> RotatedKey:
+        """A new key with the old one's name and limits; the old one ends after the grace."""
+        grace = rotation_rules.validate_grace(grace_period_seconds)
+        valid_days = None if days is None else key_rules.validate_expiry_days(days)
+        now = self._clock.now()
+        async with self._uow(write=True) as uow:
+            old = await self._find(uow, company_id, key_id, for_update=True)
+            rotation_rules.check_rotatable(old, now)
+            lifetime = valid_days or rotation_rules.default_days(old)
+            key_id_new = uuid.uuid4()
+            secret_key = key_rules.generate_key(key_id_new)
+            record = dataclasses.replace(
+                old,
+                id=str(key_id_new),
+                hint=key_rules.hint(secret_key),
+                status=KeyStatus.ACTIVE,
+                expires_at=key_rules.expiry_from(now, lifetime),
+                created_at=now,
+                created_by=actor.user_id,
+                last_used_at=None,
+                last_used_ip=None,
+            )
+            old_end = rotation_rules.grace_end(old, now, grace)
+            previous = dataclasses.replace(old, expires_at=old_end)
+            await uow.keys.add(record, key_rules.digest(secret_key))
+            await uow.keys.set_expiry(old.id, old_end)
+            await self._audit_rotation(uow, actor, previous, record, lifetime, grace, now)
+            data = key_object(record, now) | {"previousKeyId": old.id}
+            await emit(uow, company_id, EventType.ROTATED, data, now)
+            await uow.invalidations.append(KEY, old.id, now)
+            await uow.commit()
+        await self._invalidator.changed(KEY, old.id)
+        return RotatedKey(IssuedKey(record, secret_key), previous)
+
+    @staticmethod
+    async def _audit_rotation(
+        uow: UnitOfWork,
+        actor: Actor,
+        previous: ApiKey,
+        record: ApiKey,
+        days: int,
+        grace: timedelta,
+        now: datetime,
+    ) -> None:
+        await uow.audit.add(
+            company_id=record.company_id,
+            action=AuditAction.KEY_CREATED,
+            actor=actor,
+            target_type="api_key",
+            target_id=record.id,
+            now=now,
+            details={
+                "name": record.name,
+                "expiresInDays": days,
+                "expiresAt": record.expires_at.isoformat(),
+                "rateLimit": record.rate_limit,
+                "rotatedFrom": previous.id,
+            },
+        )
+        await uow.audit.add(
+            company_id=record.company_id,
+            action=AuditAction.KEY_ROTATED,
+            actor=actor,
+            target_type="api_key",
+            target_id=previous.id,
+            now=now,
+            details={
+                "newKeyId": record.id,
+                "gracePeriodSeconds": int(grace.total_seconds()),
+                "oldKeyExpiresAt": previous.expires_at.isoformat(),
+            },
+        )
+
+    async def company_of_key(self, key_id: str) -> str:
+        """The company a key belongs to: key ids are unique, so commands need no company."""
+        canonical = parse_uuid(key_id)
+        async with self._uow() as uow:
+            company_id = await uow.keys.company_of(canonical) if canonical else None
+        if company_id is None:
+            raise NotFound("API key not found")
+        return company_id
 
     async def list_keys(self, company_id: str, *, limit: int = 100, offset: int = 0) -> KeyPage:
         async with self._uow() as uow:
@@ -124,10 +234,12 @@ class KeyService:
                 now=now,
                 details={"from": current.rate_limit, "to": valid_limit},
             )
+            changed = dataclasses.replace(current, rate_limit=valid_limit)
+            await emit(uow, company_id, EventType.UPDATED, key_object(changed, now), now)
             await uow.invalidations.append(KEY, current.id, now)
             await uow.commit()
         await self._invalidator.changed(KEY, current.id)
-        return dataclasses.replace(current, rate_limit=valid_limit)
+        return changed
 
     async def _change_status(
         self, company_id: str, key_id: str, target: KeyStatus, actor: Actor
@@ -148,10 +260,12 @@ class KeyService:
                 now=now,
                 details={"from": current.status.value, "to": target.value},
             )
+            changed = dataclasses.replace(current, status=target)
+            await emit(uow, company_id, _EVENTS[target], key_object(changed, now), now)
             await uow.invalidations.append(KEY, current.id, now)
             await uow.commit()
         await self._invalidator.changed(KEY, current.id)
-        return dataclasses.replace(current, status=target)
+        return changed
 
     @staticmethod
     async def _find(

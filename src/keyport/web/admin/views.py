@@ -164,6 +164,8 @@ def actor_words(event: AuditEvent, people: Mapping[str, User]) -> tuple[str, str
     actor = event.actor
     if actor.label == "cli":
         return OPERATOR, None
+    if actor.label == "system":
+        return "Keyport", None
     user = people.get(actor.user_id) if actor.user_id else None
     name, email = person(user), user.email if user else None
     if actor.label == "api_key" and actor.key_id:
