@@ -15,6 +15,8 @@ class AuditAction(StrEnum):
     KEY_ACTIVATED = "api_key.activated"
     KEY_REVOKED = "api_key.revoked"
     KEY_RATE_LIMIT_SET = "api_key.rate_limit_set"
+    KEY_SCOPES_SET = "api_key.scopes_set"
+    KEY_ALLOWED_IPS_SET = "api_key.allowed_ips_set"
     USER_CREATED = "user.created"
     USER_UPDATED = "user.updated"
     USER_DELETED = "user.deleted"

@@ -6,6 +6,7 @@ import dataclasses
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from keyport.domain import keys as key_rules
 from keyport.domain.audit import Actor, AuditAction
@@ -44,11 +45,18 @@ class KeyService:
         days: object,
         actor: Actor,
         rate_limit: object = None,
+        scopes: object = None,
+        allowed_ips: object = None,
     ) -> IssuedKey:
-        """Create a key; the returned `key` is the only time the secret exists in full."""
+        """Create a key; the returned `key` is the only time the secret exists in full.
+
+        `scopes` None: full access (`*`); `allowed_ips` None or empty: usable from anywhere.
+        """
         clean_name = key_rules.validate_key_name(name)
         valid_days = key_rules.validate_expiry_days(days)
         valid_limit = key_rules.validate_rate_limit(rate_limit)
+        valid_scopes = key_rules.validate_scopes(scopes)
+        valid_networks = key_rules.validate_allowed_ips(allowed_ips)
         key_id = uuid.uuid4()
         secret_key = key_rules.generate_key(key_id)
         now = self._clock.now()
@@ -64,6 +72,8 @@ class KeyService:
             last_used_at=None,
             last_used_ip=None,
             rate_limit=valid_limit,
+            scopes=valid_scopes,
+            allowed_ips=valid_networks,
         )
         async with self._uow(write=True) as uow:
             if await uow.companies.get(company_id) is None:
@@ -81,6 +91,8 @@ class KeyService:
                     "expiresInDays": valid_days,
                     "expiresAt": record.expires_at.isoformat(),
                     "rateLimit": valid_limit,
+                    "scopes": list(valid_scopes),
+                    "allowedIps": list(valid_networks),
                 },
             )
             await uow.commit()
@@ -128,6 +140,68 @@ class KeyService:
             await uow.commit()
         await self._invalidator.changed(KEY, current.id)
         return dataclasses.replace(current, rate_limit=valid_limit)
+
+    async def set_scopes(
+        self, company_id: str, key_id: str, scopes: object, actor: Actor
+    ) -> ApiKey:
+        """Replace the key's scopes (None: full access); every process obeys within a second."""
+        valid_scopes = key_rules.validate_scopes(scopes)
+        now = self._clock.now()
+        async with self._uow(write=True) as uow:
+            current = await self._find(uow, company_id, key_id, for_update=True)
+            await uow.keys.set_scopes(current.id, valid_scopes)
+            await self._record_change(
+                uow,
+                current,
+                AuditAction.KEY_SCOPES_SET,
+                {"from": list(current.scopes), "to": list(valid_scopes)},
+                actor,
+                now,
+            )
+        await self._invalidator.changed(KEY, current.id)
+        return dataclasses.replace(current, scopes=valid_scopes)
+
+    async def set_allowed_ips(
+        self, company_id: str, key_id: str, allowed_ips: object, actor: Actor
+    ) -> ApiKey:
+        """Replace the key's IP allowlist (None or empty: anywhere)."""
+        valid_networks = key_rules.validate_allowed_ips(allowed_ips)
+        now = self._clock.now()
+        async with self._uow(write=True) as uow:
+            current = await self._find(uow, company_id, key_id, for_update=True)
+            await uow.keys.set_allowed_ips(current.id, valid_networks)
+            await self._record_change(
+                uow,
+                current,
+                AuditAction.KEY_ALLOWED_IPS_SET,
+                {"from": list(current.allowed_ips), "to": list(valid_networks)},
+                actor,
+                now,
+            )
+        await self._invalidator.changed(KEY, current.id)
+        return dataclasses.replace(current, allowed_ips=valid_networks)
+
+    @staticmethod
+    async def _record_change(
+        uow: UnitOfWork,
+        key: ApiKey,
+        action: AuditAction,
+        details: dict[str, object],
+        actor: Actor,
+        now: datetime,
+    ) -> None:
+        """Audits a change of `key`, queues its eviction everywhere, and commits."""
+        await uow.audit.add(
+            company_id=key.company_id,
+            action=action,
+            actor=actor,
+            target_type="api_key",
+            target_id=key.id,
+            now=now,
+            details=details,
+        )
+        await uow.invalidations.append(KEY, key.id, now)
+        await uow.commit()
 
     async def _change_status(
         self, company_id: str, key_id: str, target: KeyStatus, actor: Actor
