@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from keyport.db import rows
+from keyport.db import principals, rows
 from keyport.db.invalidation_channels import CHANNEL, encode
 from keyport.db.tables import api_keys, audit_events, cache_invalidations, companies, users
 from keyport.domain.audit import Actor, AuditEvent
@@ -211,6 +211,8 @@ class SqlKeyRepository(_Repository):
                 created_at=key.created_at,
                 created_by=key.created_by,
                 rate_limit=key.rate_limit,
+                scopes=list(key.scopes),
+                allowed_ips=list(key.allowed_ips),
             )
         )
 
@@ -260,38 +262,21 @@ class SqlKeyRepository(_Repository):
         )
         return str(found) if found is not None else None
 
+    async def set_scopes(self, key_id: str, scopes: tuple[str, ...]) -> None:
+        await self._connection.execute(
+            update(api_keys).where(api_keys.c.id == key_id).values(scopes=list(scopes))
+        )
+
+    async def set_allowed_ips(self, key_id: str, networks: tuple[str, ...]) -> None:
+        await self._connection.execute(
+            update(api_keys).where(api_keys.c.id == key_id).values(allowed_ips=list(networks))
+        )
+
     async def principal_by_digest(self, digest: str) -> Principal | None:
-        owner = (
-            select(users.c.id)
-            .where(
-                users.c.company_id == api_keys.c.company_id,
-                users.c.role == Role.OWNER.value,
-                _live_user,
-            )
-            .scalar_subquery()
-        )
         row = (
-            await self._connection.execute(
-                select(
-                    api_keys.c.id,
-                    api_keys.c.company_id,
-                    api_keys.c.status,
-                    api_keys.c.expires_at,
-                    api_keys.c.rate_limit,
-                    owner.label("owner_id"),
-                ).where(api_keys.c.digest == digest)
-            )
+            await self._connection.execute(text(principals.SQLALCHEMY), {"digest": digest})
         ).first()
-        if row is None or row.owner_id is None:
-            return None
-        return Principal(
-            row.id,
-            row.company_id,
-            row.owner_id,
-            KeyStatus(row.status),
-            row.expires_at.timestamp(),
-            row.rate_limit,
-        )
+        return principals.to_principal(row) if row is not None else None
 
 
 class SqlAuditRepository(_Repository):

@@ -103,6 +103,9 @@ api_keys = Table(
     Column("last_used_ip", String(64), nullable=True),
     # The key's own requests a minute (domain.rate_limits); NULL: the configured default.
     Column("rate_limit", Integer, nullable=True),
+    # JSON lists (migration 0005): domain.scopes texts, and canonical networks (empty: anywhere).
+    Column("scopes", JSON, nullable=False, server_default=text("'[\"*\"]'")),
+    Column("allowed_ips", JSON, nullable=False, server_default=text("'[]'")),
     CheckConstraint("status IN ('active', 'inactive', 'revoked')", name="status"),
     CheckConstraint("rate_limit IS NULL OR rate_limit BETWEEN 1 AND 1000000", name="rate_limit"),
     Index("ix_api_keys_company_created", "company_id", "created_at"),

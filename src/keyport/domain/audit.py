@@ -19,6 +19,8 @@ class AuditAction(StrEnum):
     WEBHOOK_ADDED = "webhook.added"
     WEBHOOK_REMOVED = "webhook.removed"
     WEBHOOK_DISABLED = "webhook.disabled"
+    KEY_SCOPES_SET = "api_key.scopes_set"
+    KEY_ALLOWED_IPS_SET = "api_key.allowed_ips_set"
     USER_CREATED = "user.created"
     USER_UPDATED = "user.updated"
     USER_DELETED = "user.deleted"

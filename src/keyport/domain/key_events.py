@@ -27,19 +27,14 @@ def key_object(key: ApiKey, now: datetime) -> dict[str, Any]:
         "id": key.id,
         "name": key.name,
         "status": public_status(key, now),
-        "scopes": list(getattr(key, "scopes", None) or []),
-        "allowedIps": _allowed_ips(key),
+        "scopes": list(key.scopes),
+        "allowedIps": list(key.allowed_ips),
         "rateLimit": key.rate_limit,
         "createdAt": iso_utc(key.created_at),
         "expiresAt": iso_utc(key.expires_at),
         "lastUsedAt": iso_utc(key.last_used_at) if key.last_used_at else None,
         "hint": key.hint,
     }
-
-
-def _allowed_ips(key: ApiKey) -> list[str] | None:
-    networks = getattr(key, "allowed_ips", None)
-    return [str(n) for n in networks] if networks is not None else None
 
 
 def event_payload(event_type: str, data: dict[str, Any], now: datetime) -> dict[str, Any]:

@@ -62,10 +62,24 @@ class KeyManagement:
         return KeyListing(page.keys, page.total, offset, creators, daily)
 
     async def issue_key(
-        self, acting: User, actor: Actor, *, name: str | None, days: object
+        self,
+        acting: User,
+        actor: Actor,
+        *,
+        name: str | None,
+        days: object,
+        scopes: object = None,
+        allowed_ips: object = None,
     ) -> IssuedKey:
         require_key_manager(acting)
-        return await self._keys.issue_key(acting.company_id, name=name, days=days, actor=actor)
+        return await self._keys.issue_key(
+            acting.company_id,
+            name=name,
+            days=days,
+            actor=actor,
+            scopes=scopes,
+            allowed_ips=allowed_ips,
+        )
 
     async def key_detail(self, acting: User, key_id: str, zone: tzinfo = UTC) -> KeyDetail:
         require_key_manager(acting)
@@ -91,3 +105,13 @@ class KeyManagement:
     async def revoke_key(self, acting: User, key_id: str, actor: Actor) -> ApiKey:
         require_key_manager(acting)
         return await self._keys.revoke_key(acting.company_id, key_id, actor)
+
+    async def set_scopes(self, acting: User, key_id: str, scopes: object, actor: Actor) -> ApiKey:
+        require_key_manager(acting)
+        return await self._keys.set_scopes(acting.company_id, key_id, scopes, actor)
+
+    async def set_allowed_ips(
+        self, acting: User, key_id: str, allowed_ips: object, actor: Actor
+    ) -> ApiKey:
+        require_key_manager(acting)
+        return await self._keys.set_allowed_ips(acting.company_id, key_id, allowed_ips, actor)

@@ -63,11 +63,18 @@ class KeyService:
         days: object,
         actor: Actor,
         rate_limit: object = None,
+        scopes: object = None,
+        allowed_ips: object = None,
     ) -> IssuedKey:
-        """Create a key; the returned `key` is the only time the secret exists in full."""
+        """Create a key; the returned `key` is the only time the secret exists in full.
+
+        `scopes` None: full access (`*`); `allowed_ips` None or empty: usable from anywhere.
+        """
         clean_name = key_rules.validate_key_name(name)
         valid_days = key_rules.validate_expiry_days(days)
         valid_limit = key_rules.validate_rate_limit(rate_limit)
+        valid_scopes = key_rules.validate_scopes(scopes)
+        valid_networks = key_rules.validate_allowed_ips(allowed_ips)
         key_id = uuid.uuid4()
         secret_key = key_rules.generate_key(key_id)
         now = self._clock.now()
@@ -83,6 +90,8 @@ class KeyService:
             last_used_at=None,
             last_used_ip=None,
             rate_limit=valid_limit,
+            scopes=valid_scopes,
+            allowed_ips=valid_networks,
         )
         async with self._uow(write=True) as uow:
             if await uow.companies.get(company_id) is None:
@@ -100,6 +109,8 @@ class KeyService:
                     "expiresInDays": valid_days,
                     "expiresAt": record.expires_at.isoformat(),
                     "rateLimit": valid_limit,
+                    "scopes": list(valid_scopes),
+                    "allowedIps": list(valid_networks),
                 },
             )
             await emit(uow, company_id, EventType.CREATED, key_object(record, now), now)
@@ -240,6 +251,72 @@ class KeyService:
             await uow.commit()
         await self._invalidator.changed(KEY, current.id)
         return changed
+
+    async def set_scopes(
+        self, company_id: str, key_id: str, scopes: object, actor: Actor
+    ) -> ApiKey:
+        """Replace the key's scopes (None: full access); every process obeys within a second."""
+        valid_scopes = key_rules.validate_scopes(scopes)
+        now = self._clock.now()
+        async with self._uow(write=True) as uow:
+            current = await self._find(uow, company_id, key_id, for_update=True)
+            await uow.keys.set_scopes(current.id, valid_scopes)
+            await self._record_change(
+                uow,
+                current,
+                AuditAction.KEY_SCOPES_SET,
+                {"from": list(current.scopes), "to": list(valid_scopes)},
+                actor,
+                now,
+                dataclasses.replace(current, scopes=valid_scopes),
+            )
+        await self._invalidator.changed(KEY, current.id)
+        return dataclasses.replace(current, scopes=valid_scopes)
+
+    async def set_allowed_ips(
+        self, company_id: str, key_id: str, allowed_ips: object, actor: Actor
+    ) -> ApiKey:
+        """Replace the key's IP allowlist (None or empty: anywhere)."""
+        valid_networks = key_rules.validate_allowed_ips(allowed_ips)
+        now = self._clock.now()
+        async with self._uow(write=True) as uow:
+            current = await self._find(uow, company_id, key_id, for_update=True)
+            await uow.keys.set_allowed_ips(current.id, valid_networks)
+            await self._record_change(
+                uow,
+                current,
+                AuditAction.KEY_ALLOWED_IPS_SET,
+                {"from": list(current.allowed_ips), "to": list(valid_networks)},
+                actor,
+                now,
+                dataclasses.replace(current, allowed_ips=valid_networks),
+            )
+        await self._invalidator.changed(KEY, current.id)
+        return dataclasses.replace(current, allowed_ips=valid_networks)
+
+    @staticmethod
+    async def _record_change(
+        uow: UnitOfWork,
+        key: ApiKey,
+        action: AuditAction,
+        details: dict[str, object],
+        actor: Actor,
+        now: datetime,
+        changed: ApiKey,
+    ) -> None:
+        """Audits a change of `key`, queues its event and eviction everywhere, and commits."""
+        await uow.audit.add(
+            company_id=key.company_id,
+            action=action,
+            actor=actor,
+            target_type="api_key",
+            target_id=key.id,
+            now=now,
+            details=details,
+        )
+        await emit(uow, key.company_id, EventType.UPDATED, key_object(changed, now), now)
+        await uow.invalidations.append(KEY, key.id, now)
+        await uow.commit()
 
     async def _change_status(
         self, company_id: str, key_id: str, target: KeyStatus, actor: Actor

@@ -1,7 +1,7 @@
 """lifecycle: background leases, webhook endpoints, outbox and deliveries, expiry notices
 
 Revision ID: 0006
-Revises: 0004 (0005 once the gateway branch lands; the integrator re-chains)
+Revises: 0005
 Create Date: 2026-11-30
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from keyport.db.types import UtcDateTime
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
