@@ -72,11 +72,14 @@ class SqlWebhookRepository(_Repository):
         )
         await self._give_up_pending(endpoint_id, "endpoint removed")
 
-    async def disable_endpoint(self, endpoint_id: str, now: datetime) -> None:
-        await self._connection.execute(
-            update(endpoints).where(endpoints.c.id == endpoint_id).values(disabled_at=now)
+    async def disable_endpoint(self, endpoint_id: str, now: datetime) -> bool:
+        result = await self._connection.execute(
+            update(endpoints)
+            .where(endpoints.c.id == endpoint_id, endpoints.c.disabled_at.is_(None))
+            .values(disabled_at=now)
         )
         await self._give_up_pending(endpoint_id, "endpoint disabled")
+        return bool(result.rowcount)
 
     async def _give_up_pending(self, endpoint_id: str, reason: str) -> None:
         await self._connection.execute(
@@ -208,9 +211,17 @@ class SqlWebhookRepository(_Repository):
             for r in result
         ]
 
+    async def _lock_endpoint(self, endpoint_id: str) -> None:
+        # Endpoint first, then its deliveries, in every writer: two outcomes for one endpoint
+        # (or a disabling) take their locks in the same order and never deadlock.
+        await self._connection.execute(
+            select(endpoints.c.id).where(endpoints.c.id == endpoint_id).with_for_update()
+        )
+
     async def record_success(
         self, delivery_id: int, endpoint_id: str, status_code: int, now: datetime
     ) -> None:
+        await self._lock_endpoint(endpoint_id)
         await self._connection.execute(
             update(deliveries)
             .where(deliveries.c.id == delivery_id)
@@ -236,6 +247,7 @@ class SqlWebhookRepository(_Repository):
         now: datetime,
         next_attempt_at: datetime | None,
     ) -> datetime:
+        await self._lock_endpoint(endpoint_id)
         status = DeliveryStatus.PENDING if next_attempt_at else DeliveryStatus.FAILED
         await self._connection.execute(
             update(deliveries)

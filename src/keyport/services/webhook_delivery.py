@@ -100,8 +100,9 @@ class WebhookDeliverer:
                 now,
                 rules.next_attempt(attempts, now),
             )
-            if now - failing_since >= rules.DISABLE_AFTER:
-                await uow.webhooks.disable_endpoint(delivery.endpoint.id, now)
+            if now - failing_since >= rules.DISABLE_AFTER and await uow.webhooks.disable_endpoint(
+                delivery.endpoint.id, now
+            ):
                 await uow.audit.add(
                     company_id=delivery.endpoint.company_id,
                     action=AuditAction.WEBHOOK_DISABLED,
