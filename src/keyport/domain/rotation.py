@@ -41,3 +41,18 @@ def check_rotatable(old: ApiKey, now: datetime) -> None:
 def grace_end(old: ApiKey, now: datetime, grace: timedelta) -> datetime:
     """When the old key stops working: after the grace, but never later than it would have."""
     return min(now + grace, old.expires_at)
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> int:
+    """`30s`, `15m`, `1h`, `7d` or plain seconds → seconds; ValidationFailed otherwise."""
+    cleaned = text.strip().lower()
+    unit = _UNITS.get(cleaned[-1:]) if cleaned else None
+    number = cleaned[:-1] if unit else cleaned
+    if not number.isdigit():
+        raise ValidationFailed.single(
+            "gracePeriodSeconds", f"{text!r} is not a duration: use 30s, 15m, 1h, 7d or seconds"
+        )
+    return int(number) * (unit or 1)
