@@ -9,7 +9,7 @@ import dataclasses
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from typing import Any
 
 from keyport.domain import keys as key_rules
 from keyport.domain import rotation as rotation_rules
@@ -21,6 +21,7 @@ from keyport.domain.keys import ApiKey, IssuedKey, KeyStatus
 from keyport.domain.users import parse_uuid
 from keyport.domain.webhooks import EventType
 from keyport.services.cache import KEY
+from keyport.services.changes import Change, Changes
 from keyport.services.invalidation import Invalidator
 from keyport.services.ports import UnitOfWork, UnitOfWorkFactory
 from keyport.services.webhooks import emit
@@ -53,7 +54,7 @@ class KeyService:
     def __init__(self, uow: UnitOfWorkFactory, clock: Clock, invalidator: Invalidator) -> None:
         self._uow = uow
         self._clock = clock
-        self._invalidator = invalidator
+        self._changes = Changes(uow, clock, "api_key", (KEY, invalidator))
 
     async def issue_key(
         self,
@@ -93,28 +94,20 @@ class KeyService:
             scopes=valid_scopes,
             allowed_ips=valid_networks,
         )
-        async with self._uow(write=True) as uow:
-            if await uow.companies.get(company_id) is None:
+        async with self._changes.open(now) as change:
+            if await change.uow.companies.get(company_id) is None:
                 raise NotFound("Company not found")
-            await uow.keys.add(record, key_rules.digest(secret_key))
-            await uow.audit.add(
-                company_id=company_id,
-                action=AuditAction.KEY_CREATED,
-                actor=actor,
-                target_type="api_key",
-                target_id=record.id,
-                now=now,
-                details={
-                    "name": clean_name,
-                    "expiresInDays": valid_days,
-                    "expiresAt": record.expires_at.isoformat(),
-                    "rateLimit": valid_limit,
-                    "scopes": list(valid_scopes),
-                    "allowedIps": list(valid_networks),
-                },
-            )
-            await emit(uow, company_id, EventType.CREATED, key_object(record, now), now)
-            await uow.commit()
+            await change.uow.keys.add(record, key_rules.digest(secret_key))
+            details = {
+                "name": clean_name,
+                "expiresInDays": valid_days,
+                "expiresAt": record.expires_at.isoformat(),
+                "rateLimit": valid_limit,
+                "scopes": list(valid_scopes),
+                "allowedIps": list(valid_networks),
+            }
+            await change.record(company_id, AuditAction.KEY_CREATED, actor, record.id, details)
+            await emit(change.uow, company_id, EventType.CREATED, key_object(record, now), now)
         return IssuedKey(record, secret_key)
 
     async def rotate_key(
@@ -126,19 +119,20 @@ class KeyService:
         grace_period_seconds: object = 0,
         days: object = None,
     ) -> RotatedKey:
-        """A new key with the old one's name and limits; the old one ends after the grace."""
+        """A new key with the old one's name, scopes, allowlist and limit; the old one ends
+        after the grace (at once by default), and never later than it would have."""
         grace = rotation_rules.validate_grace(grace_period_seconds)
         valid_days = None if days is None else key_rules.validate_expiry_days(days)
-        now = self._clock.now()
-        async with self._uow(write=True) as uow:
-            old = await self._find(uow, company_id, key_id, for_update=True)
+        async with self._changes.open() as change:
+            now = change.now
+            old = await self._find(change.uow, company_id, key_id, for_update=True)
             rotation_rules.check_rotatable(old, now)
             lifetime = valid_days or rotation_rules.default_days(old)
-            key_id_new = uuid.uuid4()
-            secret_key = key_rules.generate_key(key_id_new)
+            new_id = uuid.uuid4()
+            secret_key = key_rules.generate_key(new_id)
             record = dataclasses.replace(
                 old,
-                id=str(key_id_new),
+                id=str(new_id),
                 hint=key_rules.hint(secret_key),
                 status=KeyStatus.ACTIVE,
                 expires_at=key_rules.expiry_from(now, lifetime),
@@ -147,56 +141,32 @@ class KeyService:
                 last_used_at=None,
                 last_used_ip=None,
             )
-            old_end = rotation_rules.grace_end(old, now, grace)
-            previous = dataclasses.replace(old, expires_at=old_end)
-            await uow.keys.add(record, key_rules.digest(secret_key))
-            await uow.keys.set_expiry(old.id, old_end)
-            await self._audit_rotation(uow, actor, previous, record, lifetime, grace, now)
-            data = key_object(record, now) | {"previousKeyId": old.id}
-            await emit(uow, company_id, EventType.ROTATED, data, now)
-            await uow.invalidations.append(KEY, old.id, now)
-            await uow.commit()
-        await self._invalidator.changed(KEY, old.id)
-        return RotatedKey(IssuedKey(record, secret_key), previous)
-
-    @staticmethod
-    async def _audit_rotation(
-        uow: UnitOfWork,
-        actor: Actor,
-        previous: ApiKey,
-        record: ApiKey,
-        days: int,
-        grace: timedelta,
-        now: datetime,
-    ) -> None:
-        await uow.audit.add(
-            company_id=record.company_id,
-            action=AuditAction.KEY_CREATED,
-            actor=actor,
-            target_type="api_key",
-            target_id=record.id,
-            now=now,
-            details={
+            previous = dataclasses.replace(
+                old, expires_at=rotation_rules.grace_end(old, now, grace)
+            )
+            await change.uow.keys.add(record, key_rules.digest(secret_key))
+            await change.uow.keys.set_expiry(old.id, previous.expires_at)
+            created = {
                 "name": record.name,
-                "expiresInDays": days,
+                "expiresInDays": lifetime,
                 "expiresAt": record.expires_at.isoformat(),
                 "rateLimit": record.rate_limit,
-                "rotatedFrom": previous.id,
-            },
-        )
-        await uow.audit.add(
-            company_id=record.company_id,
-            action=AuditAction.KEY_ROTATED,
-            actor=actor,
-            target_type="api_key",
-            target_id=previous.id,
-            now=now,
-            details={
+                "scopes": list(record.scopes),
+                "allowedIps": list(record.allowed_ips),
+                "rotatedFrom": old.id,
+            }
+            await change.record(company_id, AuditAction.KEY_CREATED, actor, record.id, created)
+            rotated = {
                 "newKeyId": record.id,
                 "gracePeriodSeconds": int(grace.total_seconds()),
                 "oldKeyExpiresAt": previous.expires_at.isoformat(),
-            },
-        )
+            }
+            await change.record(
+                company_id, AuditAction.KEY_ROTATED, actor, old.id, rotated, evict=True
+            )
+            data = key_object(record, now) | {"previousKeyId": old.id}
+            await emit(change.uow, company_id, EventType.ROTATED, data, now)
+        return RotatedKey(IssuedKey(record, secret_key), previous)
 
     async def company_of_key(self, key_id: str) -> str:
         """The company a key belongs to: key ids are unique, so commands need no company."""
@@ -232,24 +202,14 @@ class KeyService:
     ) -> ApiKey:
         """The key's own requests a minute, or None to follow the configured default."""
         valid_limit = key_rules.validate_rate_limit(rate_limit)
-        now = self._clock.now()
-        async with self._uow(write=True) as uow:
-            current = await self._find(uow, company_id, key_id, for_update=True)
-            await uow.keys.set_rate_limit(current.id, valid_limit)
-            await uow.audit.add(
-                company_id=company_id,
-                action=AuditAction.KEY_RATE_LIMIT_SET,
-                actor=actor,
-                target_type="api_key",
-                target_id=current.id,
-                now=now,
-                details={"from": current.rate_limit, "to": valid_limit},
-            )
+        async with self._changes.open() as change:
+            current = await self._find(change.uow, company_id, key_id, for_update=True)
+            await change.uow.keys.set_rate_limit(current.id, valid_limit)
             changed = dataclasses.replace(current, rate_limit=valid_limit)
-            await emit(uow, company_id, EventType.UPDATED, key_object(changed, now), now)
-            await uow.invalidations.append(KEY, current.id, now)
-            await uow.commit()
-        await self._invalidator.changed(KEY, current.id)
+            details = {"from": current.rate_limit, "to": valid_limit}
+            await self._record_update(
+                change, changed, AuditAction.KEY_RATE_LIMIT_SET, details, actor
+            )
         return changed
 
     async def set_scopes(
@@ -257,91 +217,58 @@ class KeyService:
     ) -> ApiKey:
         """Replace the key's scopes (None: full access); every process obeys within a second."""
         valid_scopes = key_rules.validate_scopes(scopes)
-        now = self._clock.now()
-        async with self._uow(write=True) as uow:
-            current = await self._find(uow, company_id, key_id, for_update=True)
-            await uow.keys.set_scopes(current.id, valid_scopes)
-            await self._record_change(
-                uow,
-                current,
-                AuditAction.KEY_SCOPES_SET,
-                {"from": list(current.scopes), "to": list(valid_scopes)},
-                actor,
-                now,
-                dataclasses.replace(current, scopes=valid_scopes),
-            )
-        await self._invalidator.changed(KEY, current.id)
-        return dataclasses.replace(current, scopes=valid_scopes)
+        async with self._changes.open() as change:
+            current = await self._find(change.uow, company_id, key_id, for_update=True)
+            await change.uow.keys.set_scopes(current.id, valid_scopes)
+            changed = dataclasses.replace(current, scopes=valid_scopes)
+            details = {"from": list(current.scopes), "to": list(valid_scopes)}
+            await self._record_update(change, changed, AuditAction.KEY_SCOPES_SET, details, actor)
+        return changed
 
     async def set_allowed_ips(
         self, company_id: str, key_id: str, allowed_ips: object, actor: Actor
     ) -> ApiKey:
         """Replace the key's IP allowlist (None or empty: anywhere)."""
         valid_networks = key_rules.validate_allowed_ips(allowed_ips)
-        now = self._clock.now()
-        async with self._uow(write=True) as uow:
-            current = await self._find(uow, company_id, key_id, for_update=True)
-            await uow.keys.set_allowed_ips(current.id, valid_networks)
-            await self._record_change(
-                uow,
-                current,
-                AuditAction.KEY_ALLOWED_IPS_SET,
-                {"from": list(current.allowed_ips), "to": list(valid_networks)},
-                actor,
-                now,
-                dataclasses.replace(current, allowed_ips=valid_networks),
+        async with self._changes.open() as change:
+            current = await self._find(change.uow, company_id, key_id, for_update=True)
+            await change.uow.keys.set_allowed_ips(current.id, valid_networks)
+            changed = dataclasses.replace(current, allowed_ips=valid_networks)
+            details = {"from": list(current.allowed_ips), "to": list(valid_networks)}
+            await self._record_update(
+                change, changed, AuditAction.KEY_ALLOWED_IPS_SET, details, actor
             )
-        await self._invalidator.changed(KEY, current.id)
-        return dataclasses.replace(current, allowed_ips=valid_networks)
+        return changed
 
     @staticmethod
-    async def _record_change(
-        uow: UnitOfWork,
-        key: ApiKey,
-        action: AuditAction,
-        details: dict[str, object],
-        actor: Actor,
-        now: datetime,
+    async def _record_update(
+        change: Change,
         changed: ApiKey,
+        action: AuditAction,
+        details: dict[str, Any],
+        actor: Actor,
     ) -> None:
-        """Audits a change of `key`, queues its event and eviction everywhere, and commits."""
-        await uow.audit.add(
-            company_id=key.company_id,
-            action=action,
-            actor=actor,
-            target_type="api_key",
-            target_id=key.id,
-            now=now,
-            details=details,
-        )
-        await emit(uow, key.company_id, EventType.UPDATED, key_object(changed, now), now)
-        await uow.invalidations.append(KEY, key.id, now)
-        await uow.commit()
+        """Audits a change of a key's settings, evicts it everywhere, queues `api_key.updated`."""
+        await change.record(changed.company_id, action, actor, changed.id, details, evict=True)
+        data = key_object(changed, change.now)
+        await emit(change.uow, changed.company_id, EventType.UPDATED, data, change.now)
 
     async def _change_status(
         self, company_id: str, key_id: str, target: KeyStatus, actor: Actor
     ) -> ApiKey:
-        now = self._clock.now()
-        async with self._uow(write=True) as uow:
+        async with self._changes.open() as change:
             # Locked until commit: two changes of one key happen one after the other, so the
             # second sees the first (a deactivation cannot undo a concurrent revocation).
-            current = await self._find(uow, company_id, key_id, for_update=True)
+            current = await self._find(change.uow, company_id, key_id, for_update=True)
             key_rules.check_transition(current.status, target)
-            await uow.keys.set_status(current.id, target)
-            await uow.audit.add(
-                company_id=company_id,
-                action=_TRANSITIONS[target],
-                actor=actor,
-                target_type="api_key",
-                target_id=current.id,
-                now=now,
-                details={"from": current.status.value, "to": target.value},
+            await change.uow.keys.set_status(current.id, target)
+            details = {"from": current.status.value, "to": target.value}
+            await change.record(
+                company_id, _TRANSITIONS[target], actor, current.id, details, evict=True
             )
             changed = dataclasses.replace(current, status=target)
-            await emit(uow, company_id, _EVENTS[target], key_object(changed, now), now)
-            await uow.invalidations.append(KEY, current.id, now)
-            await uow.commit()
-        await self._invalidator.changed(KEY, current.id)
+            data = key_object(changed, change.now)
+            await emit(change.uow, company_id, _EVENTS[target], data, change.now)
         return changed
 
     @staticmethod

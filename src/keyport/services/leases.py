@@ -8,13 +8,14 @@ survives restarts: nothing but the row remembers who runs.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Protocol
+
+from keyport.services.periodic import PeriodicTask
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,8 @@ class SingletonLoop:
     """Runs `work` every `interval` seconds, in the one process holding the lease `name`.
 
     The lease lasts `ttl`, several intervals: a holder whose tick takes a while keeps it, a
-    crashed one hands over after at most `ttl`. `work` must finish well inside `ttl`.
+    crashed one hands over after at most `ttl`. `work` must finish well inside `ttl`. The
+    looping itself is services.periodic's, graceful: a tick in progress finishes at a stop.
     """
 
     def __init__(
@@ -49,33 +51,21 @@ class SingletonLoop:
         self._work = work
         self._leases = leases
         self._now = now
-        self._interval = interval
         self._ttl = timedelta(seconds=ttl)
         self._holder = uuid.uuid4().hex
-        self._stopping = asyncio.Event()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = PeriodicTask(name, self._tick_or_raise, interval=interval, graceful=True)
         self.is_holder = False
         self.ticks = 0
 
     async def start(self) -> None:
-        self._stopping.clear()
-        self._task = asyncio.create_task(self._run(), name=f"keyport-{self.name}")
+        await self._periodic.start()
 
     async def stop(self) -> None:
-        self._stopping.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._periodic.stop()
         if self.is_holder:
             with contextlib.suppress(Exception):
                 await self._leases.release(self.name, self._holder)
             self.is_holder = False
-
-    def wake(self) -> None:
-        """Run the next tick now (e.g. something was just queued)."""
-        self._wake.set()
 
     async def tick(self) -> bool:
         """One round: take or renew the lease, then work if held. True if it worked."""
@@ -89,25 +79,9 @@ class SingletonLoop:
             self.is_holder = False
         if not self.is_holder:
             return False
-        try:
-            await self._work()
-        except Exception:
-            logger.warning("background loop %s failed; retrying", self.name, exc_info=True)
+        await self._work()
         self.ticks += 1
         return True
 
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            await self.tick()
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._sleep(), timeout=self._interval)
-
-    async def _sleep(self) -> None:
-        stop = asyncio.ensure_future(self._stopping.wait())
-        wake = asyncio.ensure_future(self._wake.wait())
-        try:
-            await asyncio.wait({stop, wake}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stop.cancel()
-            wake.cancel()
+    async def _tick_or_raise(self) -> None:
+        await self.tick()  # a failing `work` raises: PeriodicTask logs it once per outage
