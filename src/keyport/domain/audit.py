@@ -16,6 +16,7 @@ class AuditAction(StrEnum):
     KEY_REVOKED = "api_key.revoked"
     KEY_RATE_LIMIT_SET = "api_key.rate_limit_set"
     KEY_ROTATED = "api_key.rotated"
+    KEY_UPDATED = "api_key.updated"
     WEBHOOK_ADDED = "webhook.added"
     WEBHOOK_REMOVED = "webhook.removed"
     WEBHOOK_DISABLED = "webhook.disabled"

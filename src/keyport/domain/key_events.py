@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from keyport.domain.keys import ApiKey, KeyStatus
+from keyport.domain.keys import ApiKey
 
 
 def iso_utc(moment: datetime) -> str:
@@ -13,20 +13,11 @@ def iso_utc(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def public_status(key: ApiKey, now: datetime) -> str:
-    """active | deactivated | expired | revoked, as the outside world sees a key."""
-    if key.status is KeyStatus.REVOKED:
-        return "revoked"
-    if key.is_expired(now):
-        return "expired"
-    return "active" if key.status is KeyStatus.ACTIVE else "deactivated"
-
-
 def key_object(key: ApiKey, now: datetime) -> dict[str, Any]:
     return {
         "id": key.id,
         "name": key.name,
-        "status": public_status(key, now),
+        "status": key.state(now).value,
         "scopes": list(key.scopes),
         "allowedIps": list(key.allowed_ips),
         "rateLimit": key.rate_limit,

@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from keyport.domain import keys as key_rules
 from keyport.domain import rotation as rotation_rules
 from keyport.domain.audit import Actor, AuditAction
 from keyport.domain.clock import Clock
-from keyport.domain.errors import NotFound
+from keyport.domain.errors import NotFound, ValidationFailed
 from keyport.domain.key_events import key_object
-from keyport.domain.keys import ApiKey, IssuedKey, KeyStatus
+from keyport.domain.keys import ApiKey, IssuedKey, KeyState, KeyStatus
 from keyport.domain.users import parse_uuid
 from keyport.domain.webhooks import EventType
 from keyport.services.cache import KEY
@@ -36,6 +37,26 @@ _EVENTS = {
     KeyStatus.ACTIVE: EventType.ACTIVATED,
     KeyStatus.REVOKED: EventType.REVOKED,
 }
+
+
+_FIELD_NAMES = {
+    "name": "name",
+    "scopes": "scopes",
+    "allowedIps": "allowed_ips",
+    "rateLimit": "rate_limit",
+}
+_ORDER = tuple(_FIELD_NAMES)
+_UPDATABLE = frozenset(_FIELD_NAMES)
+
+
+def _text(value: object, field: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise ValidationFailed.single(field, "must be a string or null")
+
+
+def _plain(value: object) -> object:
+    return list(value) if isinstance(value, tuple) else value
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +260,58 @@ class KeyService:
                 change, changed, AuditAction.KEY_ALLOWED_IPS_SET, details, actor
             )
         return changed
+
+    async def update_key(
+        self, company_id: str, key_id: str, changes: Mapping[str, object], actor: Actor
+    ) -> ApiKey:
+        """Change any of name, scopes, allowedIps, rateLimit (the keys given) at once."""
+        unknown = set(changes) - _UPDATABLE
+        if unknown:
+            raise ValidationFailed.single(sorted(unknown)[0], "is not a known field")
+        if not changes:
+            raise ValidationFailed.single("body", f"name at least one of {', '.join(_ORDER)}")
+        fields: dict[str, Any] = {}
+        if "name" in changes:
+            fields["name"] = key_rules.validate_key_name(_text(changes["name"], "name"))
+        if "scopes" in changes:
+            fields["scopes"] = key_rules.validate_scopes(changes["scopes"])
+        if "allowedIps" in changes:
+            fields["allowed_ips"] = key_rules.validate_allowed_ips(changes["allowedIps"])
+        if "rateLimit" in changes:
+            fields["rate_limit"] = key_rules.validate_rate_limit(changes["rateLimit"])
+        async with self._changes.open() as change:
+            current = await self._find(change.uow, company_id, key_id, for_update=True)
+            await self._store_fields(change.uow, current.id, fields)
+            changed = dataclasses.replace(current, **fields)
+            details = {
+                name: {"from": _plain(getattr(current, f)), "to": _plain(getattr(changed, f))}
+                for name, f in _FIELD_NAMES.items()
+                if f in fields
+            }
+            await self._record_update(change, changed, AuditAction.KEY_UPDATED, details, actor)
+        return changed
+
+    @staticmethod
+    async def _store_fields(uow: UnitOfWork, key_id: str, fields: Mapping[str, Any]) -> None:
+        if "name" in fields:
+            await uow.keys.set_name(key_id, fields["name"])
+        if "scopes" in fields:
+            await uow.keys.set_scopes(key_id, fields["scopes"])
+        if "allowed_ips" in fields:
+            await uow.keys.set_allowed_ips(key_id, fields["allowed_ips"])
+        if "rate_limit" in fields:
+            await uow.keys.set_rate_limit(key_id, fields["rate_limit"])
+
+    async def page(
+        self,
+        company_id: str,
+        *,
+        state: KeyState | None,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> Sequence[ApiKey]:
+        async with self._uow() as uow:
+            return await uow.keys.page(company_id, state, self._clock.now(), after, limit)
 
     @staticmethod
     async def _record_update(

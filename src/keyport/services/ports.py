@@ -9,7 +9,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from keyport.domain.audit import Actor, AuditEvent
-from keyport.domain.keys import ApiKey, KeyStatus
+from keyport.domain.keys import ApiKey, KeyState, KeyStatus
 from keyport.domain.principal import Principal
 from keyport.domain.users import NewUser, User, UserChanges, UserType
 from keyport.domain.webhooks import Delivery, DueDelivery, Endpoint
@@ -72,6 +72,19 @@ class KeyRepository(Protocol):
     async def set_status(self, key_id: str, status: KeyStatus) -> None: ...
     async def set_rate_limit(self, key_id: str, rate_limit: int | None) -> None: ...
     async def set_expiry(self, key_id: str, expires_at: datetime) -> None: ...
+    async def set_name(self, key_id: str, name: str | None) -> None: ...
+    async def page(
+        self,
+        company_id: str,
+        state: KeyState | None,
+        now: datetime,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> Sequence[ApiKey]:
+        """Newest first (created_at, then id, both descending), after the (created_at, id)
+        of the previous page's last key; only keys in `state` at `now` if given."""
+        ...
+
     async def company_of(self, key_id: str) -> str | None: ...
     async def set_scopes(self, key_id: str, scopes: tuple[str, ...]) -> None: ...
     async def set_allowed_ips(self, key_id: str, networks: tuple[str, ...]) -> None: ...

@@ -15,7 +15,9 @@ from keyport.domain.auth_outcomes import failure_of
 from keyport.domain.errors import KeyportError, PayloadTooLarge
 from keyport.web import errors
 from keyport.web.admin.router import admin_router
+from keyport.web.api.keys import key_router
 from keyport.web.api.me_endpoint import MeEndpoint
+from keyport.web.api.schemas import body_field_error
 from keyport.web.api.users import user_router
 from keyport.web.gate import ApiGate
 from keyport.web.openapi import openapi_config, openapi_route
@@ -55,6 +57,10 @@ def _on_validation_error(_: Request, error: ValidationException) -> Response[byt
     for item in error.extra if isinstance(error.extra, list) else []:
         field = item.get("key") or "request" if isinstance(item, dict) else "request"
         message = item.get("message", "is invalid") if isinstance(item, dict) else str(item)
+        if field == "data":  # a typed JSON body: name the field inside it, as decode_body does
+            inner = body_field_error(str(message))
+            details.append({"field": inner.field, "message": inner.message})
+            continue
         details.append({"field": _camel(str(field)), "message": str(message)})
     return _respond(
         400, errors.error_body(400, "Validation failed", details), errors.error_headers(400)
@@ -91,6 +97,7 @@ def create_app(container: Container, *, run_background: bool = True) -> ApiGate:
     framework = Litestar(
         route_handlers=[
             user_router(container),
+            key_router(container),
             ops_router(container),
             openapi_route(),
             admin_router(container),
