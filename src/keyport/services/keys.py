@@ -9,7 +9,7 @@ import dataclasses
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from keyport.domain import keys as key_rules
@@ -301,6 +301,13 @@ class KeyService:
             await uow.keys.set_allowed_ips(key_id, fields["allowed_ips"])
         if "rate_limit" in fields:
             await uow.keys.set_rate_limit(key_id, fields["rate_limit"])
+
+    async def expiring_within(self, company_id: str, within: timedelta) -> Sequence[ApiKey]:
+        now = self._clock.now()
+        async with self._uow() as uow:
+            active = await uow.keys.page(company_id, KeyState.ACTIVE, now, None, 1000)
+        soon = [k for k in active if k.expires_at - now <= within]
+        return sorted(soon, key=lambda k: k.expires_at)
 
     async def page(
         self,

@@ -19,6 +19,7 @@ from keyport.web.admin.headers import security_headers
 from keyport.web.admin.key_pages import key_handlers
 from keyport.web.admin.rendering import STATIC, Pages
 from keyport.web.admin.signin_pages import HOME, signin_handlers
+from keyport.web.admin.webhook_pages import webhook_handlers
 
 
 @get("/", include_in_schema=False)
@@ -50,6 +51,7 @@ def admin_router(container: Container) -> Router:
                 container.key_management, container.sessions, gate, pages, container.clock
             ),
             *audit_handlers(container.audit_log, gate, pages, container.clock),
+            *webhook_handlers(container.webhooks, gate, pages),
             static,
             unknown_page,
         ],

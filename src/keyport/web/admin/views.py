@@ -99,6 +99,11 @@ class KeyView:
     def can_revoke(self) -> bool:
         return self.state is not KeyState.REVOKED
 
+    @property
+    def can_rotate(self) -> bool:
+        """Active and deactivated keys; a revoked or expired one is past replacing (409)."""
+        return self.state in (KeyState.ACTIVE, KeyState.DEACTIVATED)
+
 
 def key_view(key: ApiKey, now: datetime, zone: tzinfo, creators: Mapping[str, User]) -> KeyView:
     state = key.state(now)
