@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import click
@@ -20,8 +21,21 @@ async def key_company(c: Container, company_id: str | None, key_id: str) -> str:
     return await c.keys.company_of_key(key_id)
 
 
-def register(cli: click.Group, key: click.Group) -> None:
-    from keyport.cli import _print_json, _run, company_option, json_option
+Run = Callable[[Callable[[Container], Awaitable[Any]]], Any]
+Option = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def register(
+    cli: click.Group,
+    key: click.Group,
+    *,
+    run: Run,
+    print_json: Callable[[Any], None],
+    company_option: Option,
+    json_option: Option,
+) -> None:
+    """Adds these commands to the `keyport` group; cli.py hands over its shared helpers."""
+    _run, _print_json = run, print_json
 
     @key.command("rotate", help="Replace a key by a new one; the old one works for the grace.")
     @click.argument("key_id")

@@ -11,9 +11,10 @@ from typing import Annotated, Any
 from litestar import Request, Router, get, patch, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from keyport.bootstrap import Container
+from keyport.domain.clock import Clock
+from keyport.services.authentication import Authenticator
 from keyport.services.key_api import DEFAULT_PAGE, MAX_PAGE, Caller, KeyApi
-from keyport.services.keys import RotatedKey
+from keyport.services.keys import KeyService, RotatedKey
 from keyport.web.api.context import acting_user, api_actor, principal_of, require_principal
 from keyport.web.api.key_schemas import (
     CreatedKeyOut,
@@ -33,10 +34,8 @@ Cursor = Annotated[str | None, QueryParameter(description="nextCursor of the pre
 KeyId = FromPath[str]
 
 
-def key_router(container: Container) -> Router:
-    auth = container.authenticator
-    api = KeyApi(container.keys)
-    clock = container.clock
+def key_router(auth: Authenticator, keys: KeyService, clock: Clock) -> Router:
+    api = KeyApi(keys)
 
     async def caller_of(request: Request[Any, Any, Any]) -> Caller:
         user = await acting_user(auth, request.scope, required=False)
