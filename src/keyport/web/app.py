@@ -19,7 +19,6 @@ from keyport.web import errors
 from keyport.web.admin.router import admin_router
 from keyport.web.api.keys import key_router
 from keyport.web.api.me_endpoint import MeEndpoint
-from keyport.web.api.schemas import body_field_error
 from keyport.web.api.users import user_router
 from keyport.web.docs_ui import SwaggerDocs, docs_router
 from keyport.web.gate import ApiGate
@@ -60,10 +59,6 @@ def _on_validation_error(_: Request, error: ValidationException) -> Response[byt
     for item in error.extra if isinstance(error.extra, list) else []:
         field = item.get("key") or "request" if isinstance(item, dict) else "request"
         message = item.get("message", "is invalid") if isinstance(item, dict) else str(item)
-        if field == "data":  # a typed JSON body: name the field inside it, as decode_body does
-            inner = body_field_error(str(message))
-            details.append({"field": inner.field, "message": inner.message})
-            continue
         details.append({"field": _camel(str(field)), "message": str(message)})
     return _respond(
         400, errors.error_body(400, "Validation failed", details), errors.error_headers(400)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Request, Router, get, patch, post
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, QueryParameter
 
 from keyport.domain.clock import Clock
 from keyport.services.authentication import Authenticator
@@ -25,6 +25,7 @@ from keyport.web.api.key_schemas import (
     UpdateKeyIn,
 )
 from keyport.web.api.schemas import decode_body
+from keyport.web.openapi import UserHeader, api_operation
 
 Limit = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE, description="Keys per page, 1 to 100")]
 Status = Annotated[
@@ -51,7 +52,11 @@ def key_router(auth: Authenticator, keys: KeyService, clock: Clock) -> Router:
         raw = await request.body()
         return decode_body(raw, RotateKeyIn) if raw.strip() else RotateKeyIn()
 
-    @get("/", summary="List the company's keys, newest first")
+    @get(
+        "/",
+        summary="List the company's keys, newest first",
+        **api_operation(errors=(400, 403), user_header=UserHeader.OPTIONAL),
+    )
     async def list_keys(
         request: Request[Any, Any, Any],
         status: Status = None,
@@ -63,10 +68,14 @@ def key_router(auth: Authenticator, keys: KeyService, clock: Clock) -> Router:
         )
         return KeyListOut([shown(k) for k in page.keys], page.next_cursor)
 
-    @post("/", status_code=201, summary="Create a key; the full key is in this answer only")
-    async def create_key(
-        request: Request[Any, Any, Any], data: JSONBody[CreateKeyIn]
-    ) -> CreatedKeyOut:
+    @post(
+        "/",
+        status_code=201,
+        summary="Create a key; the full key is in this answer only",
+        **api_operation(errors=(400, 403), user_header=UserHeader.OPTIONAL, body=CreateKeyIn),
+    )
+    async def create_key(request: Request[Any, Any, Any]) -> CreatedKeyOut:
+        data = decode_body(await request.body(), CreateKeyIn)
         issued = await api.create_key(
             await caller_of(request),
             name=data.name,
@@ -77,7 +86,12 @@ def key_router(auth: Authenticator, keys: KeyService, clock: Clock) -> Router:
         )
         return CreatedKeyOut.issued(issued, clock.now())
 
-    @post("/self/rotate", status_code=201, summary="Replace the calling key by a new one")
+    @post(
+        "/self/rotate",
+        status_code=201,
+        summary="Replace the calling key by a new one (no scope needed; user header ignored)",
+        **api_operation(errors=(400, 403, 409), user_header=UserHeader.OPTIONAL, body=RotateKeyIn),
+    )
     async def rotate_self(request: Request[Any, Any, Any]) -> CreatedKeyOut:
         body = await rotate_body(request)
         principal = principal_of(request.scope)
@@ -90,29 +104,58 @@ def key_router(auth: Authenticator, keys: KeyService, clock: Clock) -> Router:
         )
         return rotated_out(rotated)
 
-    @get("/{key_id:str}", summary="One key of the company")
+    @get(
+        "/{key_id:str}",
+        summary="One key of the company",
+        **api_operation(errors=(400, 403, 404), user_header=UserHeader.OPTIONAL),
+    )
     async def get_key(request: Request[Any, Any, Any], key_id: KeyId) -> KeyOut:
         return shown(await api.get_key(await caller_of(request), key_id))
 
-    @patch("/{key_id:str}", summary="Change a key's name, scopes, allowlist or rate limit")
-    async def update_key(
-        request: Request[Any, Any, Any], key_id: KeyId, data: JSONBody[UpdateKeyIn]
-    ) -> KeyOut:
+    @patch(
+        "/{key_id:str}",
+        summary="Change a key's name, scopes, allowlist or rate limit",
+        **api_operation(errors=(400, 403, 404), user_header=UserHeader.OPTIONAL, body=UpdateKeyIn),
+    )
+    async def update_key(request: Request[Any, Any, Any], key_id: KeyId) -> KeyOut:
+        data = decode_body(await request.body(), UpdateKeyIn)
         return shown(await api.update_key(await caller_of(request), key_id, data.changes()))
 
-    @post("/{key_id:str}/deactivate", status_code=200, summary="Deactivate a key")
+    @post(
+        "/{key_id:str}/deactivate",
+        status_code=200,
+        summary="Deactivate a key",
+        **api_operation(errors=(400, 403, 404, 409), user_header=UserHeader.OPTIONAL),
+    )
     async def deactivate_key(request: Request[Any, Any, Any], key_id: KeyId) -> KeyOut:
         return shown(await api.deactivate_key(await caller_of(request), key_id))
 
-    @post("/{key_id:str}/activate", status_code=200, summary="Activate a deactivated key")
+    @post(
+        "/{key_id:str}/activate",
+        status_code=200,
+        summary="Activate a deactivated key",
+        **api_operation(errors=(400, 403, 404, 409), user_header=UserHeader.OPTIONAL),
+    )
     async def activate_key(request: Request[Any, Any, Any], key_id: KeyId) -> KeyOut:
         return shown(await api.activate_key(await caller_of(request), key_id))
 
-    @post("/{key_id:str}/revoke", status_code=200, summary="Revoke a key for good")
+    @post(
+        "/{key_id:str}/revoke",
+        status_code=200,
+        summary="Revoke a key for good",
+        **api_operation(errors=(400, 403, 404, 409), user_header=UserHeader.OPTIONAL),
+    )
     async def revoke_key(request: Request[Any, Any, Any], key_id: KeyId) -> KeyOut:
         return shown(await api.revoke_key(await caller_of(request), key_id))
 
-    @post("/{key_id:str}/rotate", status_code=201, summary="Replace a key, with a grace period")
+    @post(
+        "/{key_id:str}/rotate",
+        status_code=201,
+        summary="Replace a key; the old one works for the grace period",
+        **api_operation(
+            errors=(400, 403, 404, 409), user_header=UserHeader.OPTIONAL, body=RotateKeyIn
+        ),
+    )
     async def rotate_key(request: Request[Any, Any, Any], key_id: KeyId) -> CreatedKeyOut:
         body = await rotate_body(request)
         rotated = await api.rotate_key(

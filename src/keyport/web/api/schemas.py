@@ -104,13 +104,12 @@ def decode_body(raw: bytes, body_type: type[T]) -> T:
     try:
         return msgspec.json.decode(raw, type=body_type)
     except msgspec.ValidationError as error:
-        raise ValidationFailed([body_field_error(str(error))]) from None
+        raise ValidationFailed([_field_error(str(error))]) from None
     except msgspec.DecodeError:
         raise ValidationFailed.single("body", "must be valid JSON") from None
 
 
-def body_field_error(text: str) -> FieldError:
-    """msgspec's message about a JSON body → the field at fault and a short message."""
+def _field_error(text: str) -> FieldError:
     path = _AT_PATH.search(text)
     message = _AT_PATH.sub("", text)
     named = _NAMED_FIELD.search(message)
