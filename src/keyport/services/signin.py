@@ -60,8 +60,10 @@ class SignInService:
         await self._audit(signed_in.user, AuditAction.SIGNED_OUT, ip)
 
     async def _verify(self, email: str, password: str) -> tuple[User | None, bool]:
-        async with self._uow() as uow:
-            found = await uow.users.get_by_email(email)
+        found = None
+        if email.isprintable():  # no stored email has a control character (PostgreSQL: no NUL)
+            async with self._uow() as uow:
+                found = await uow.users.get_by_email(email)
         user, password_hash = found if found is not None else (None, None)
         return user, await self._passwords.verify(password_hash, password)
 

@@ -11,7 +11,7 @@ from keyport.bootstrap import Container
 from keyport.domain.errors import ValidationFailed
 from keyport.domain.users import NewUser, UserChanges, UserType
 from keyport.services.lookup_limits import LookupLimiter
-from keyport.web.api.context import acting_user, api_actor, principal_of, require_principal
+from keyport.web.api.context import acting_user, api_actor, principal_of
 from keyport.web.api.me_endpoint import me_route
 from keyport.web.api.schemas import (
     CreatedUserOut,
@@ -125,5 +125,4 @@ def user_router(container: Container) -> Router:
             delete_user,
         ],
         tags=["users"],
-        guards=[require_principal],
     )
