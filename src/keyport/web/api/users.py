@@ -7,10 +7,11 @@ from typing import Annotated
 from litestar import Request, Router, delete, get, patch, post
 from litestar.params import FromPath, QueryParameter
 
-from keyport.bootstrap import Container
 from keyport.domain.errors import ValidationFailed
 from keyport.domain.users import NewUser, UserChanges, UserType
+from keyport.services.authentication import Authenticator
 from keyport.services.lookup_limits import LookupLimiter
+from keyport.services.users import UserService
 from keyport.web.api.context import acting_user, api_actor, principal_of
 from keyport.web.api.me_endpoint import me_route
 from keyport.web.api.schemas import (
@@ -30,10 +31,7 @@ UserType_ = Annotated[UserType | None, QueryParameter(name="userType")]
 UserId = FromPath[str]
 
 
-def user_router(container: Container) -> Router:
-    auth = container.authenticator
-    users = container.users
-    lookups = LookupLimiter(container.buckets, container.settings.user_write_limit)
+def user_router(auth: Authenticator, users: UserService, lookups: LookupLimiter) -> Router:
 
     @get(
         "/",
