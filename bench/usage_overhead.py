@@ -157,7 +157,7 @@ def report(
     rps = {config: statistics.median(values) for config, values in runs.rps.items() if values}
     cpu = {c: statistics.median(values) for c, values in runs.cpu_us.items() if values}
     # A worker is CPU-bound here, so the rate it can sustain is 1 / (CPU per request).
-    pairs = [off / on for off, on in zip(runs.cpu_us[OFF], runs.cpu_us[ON], strict=True)]
+    pairs = [off / on for off, on in zip(runs.cpu_us[OFF], runs.cpu_us[ON], strict=False)]
     capacity = statistics.median(pairs)
     overhead = 1 - capacity
     print()
