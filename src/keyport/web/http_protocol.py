@@ -56,6 +56,9 @@ class CoalescingTransport:
         if not self._transport.is_closing():
             self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
     def get_write_buffer_size(self) -> int:
         pending = sum(map(len, self._pending)) if self._pending else 0
         return self._transport.get_write_buffer_size() + pending
