@@ -31,8 +31,8 @@ from typing import Protocol
 
 from keyport.domain.rate_limits import Decision, Policy
 
-LEASE_SECONDS = 1.0  # unspent tokens go back to the shared bucket after this
-MAX_LEASE = 50_000  # tokens; enough for a second of the busiest key one process can serve
+LEASE_SECONDS = 5.0  # unspent tokens go back to the shared bucket after this
+MAX_LEASE = 50_000  # tokens; seconds of the busiest key one process can serve
 MAX_LEASES = 200_000  # keys a process holds leases for; expired ones are let go beyond this
 
 _decision = tuple.__new__  # see domain/rate_limits.py: NamedTuple's own constructor is slow
