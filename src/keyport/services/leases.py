@@ -107,6 +107,13 @@ class LeasedBuckets:
                 continue
             return await self._ask(key, policy, lease)
 
+    async def give_back(self, key: str, policy: Policy) -> None:
+        """A token taken from this process's lease goes back to it (Redis gets it back with the
+        lease's other unspent tokens)."""
+        lease = self._leases.get(key)
+        if lease is not None and lease.policy is policy and lease.asking is None:
+            lease.tokens += 1
+
     async def _ask(self, key: str, policy: Policy, lease: _Lease | None) -> Decision:
         now = self._monotonic()
         give_back = 0
