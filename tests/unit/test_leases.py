@@ -135,3 +135,15 @@ async def test_four_processes_at_ten_times_the_limit_never_pass_more_than_the_bu
         passed += (await rng.choice(processes).take("k", policy)).allowed
     allowance = policy.burst + policy.per_second * (clock.now - start)
     assert 0.95 * allowance <= passed <= allowance
+
+
+async def test_a_token_given_back_is_spent_again_from_the_lease() -> None:
+    _, shared, leases = setup()
+    for _ in range(4):  # leases of 1 and 2, then 4: three of them left
+        await leases.take("k", WIDE)
+    asks = len(shared.asks)
+    await leases.give_back("k", WIDE)
+    for _ in range(4):
+        assert leases.take_now("k", WIDE) is not None
+    assert len(shared.asks) == asks
+    assert leases.take_now("k", WIDE) is None  # now it must ask
