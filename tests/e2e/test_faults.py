@@ -225,11 +225,16 @@ def test_a_redis_outage_falls_back_to_each_process_and_heals_by_itself(
             assert time.monotonic() - back < 10, "readiness never saw Redis again"
             time.sleep(0.05)
         seen_again = time.monotonic() - back
-        # The rate limiter tries Redis again at most a second after a failure: until it has.
+        # The rate limiter tries Redis again at most a second after a failure, the subscriber
+        # reconnects every second: until both have.
         for server in servers:
             wait_until(
                 lambda server=server: limits_shared_again(server, probe["key"]),
                 "the rate limiter using Redis again",
+            )
+            wait_until(
+                lambda server=server: "redis-subscribe connected again" in server.output(),
+                "the invalidation subscriber connected again",
             )
         # Redis back: one bucket again.
         assert 60 <= sum(accepted(burst(servers, limited[2], 100))) <= 62
