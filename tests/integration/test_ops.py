@@ -23,7 +23,10 @@ async def test_a_database_that_does_not_answer_makes_the_process_unready() -> No
     async def up() -> None:
         return None
 
-    app = Litestar([ops_router(database=down, redis=up, render_metrics=lambda: "")])
+    async def no_metrics() -> str:
+        return ""
+
+    app = Litestar([ops_router(database=down, redis=up, scrape_metrics=no_metrics)])
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://ops.test") as http:
         ready = await http.get("/readyz")

@@ -19,6 +19,7 @@ from keyport.web import errors
 from keyport.web.admin.router import admin_router
 from keyport.web.api.me_endpoint import MeEndpoint
 from keyport.web.api.users import user_router
+from keyport.web.docs_ui import SwaggerDocs, docs_router
 from keyport.web.gate import ApiGate
 from keyport.web.openapi import openapi_config, openapi_route
 from keyport.web.ops import ops_router
@@ -96,7 +97,7 @@ def create_app(container: Container, *, run_background: bool = True) -> ApiGate:
             ops_router(
                 database=partial(ping, container.engine),
                 redis=container.redis.ping if container.redis is not None else None,
-                render_metrics=container.observability.metrics.render,
+                scrape_metrics=container.observability.metrics.scrape,
             ),
             openapi_route(),
             admin_router(
@@ -114,7 +115,7 @@ def create_app(container: Container, *, run_background: bool = True) -> ApiGate:
             HTTPException: _on_http_error,
             Exception: _on_unexpected,
         },
-        openapi_config=openapi_config(),
+        openapi_config=openapi_config(SwaggerDocs(), docs_router()),
         lifespan=[lifespan],
         request_max_body_size=MAX_BODY_BYTES,
         debug=False,

@@ -37,7 +37,7 @@ async def unknown_page(rest: FromPath[str]) -> None:
 
 def admin_router(
     *,
-    secure_cookies: bool | None,  # None: Secure except over plain http on localhost
+    secure_cookies: bool,  # KEYPORT_SECURE_COOKIES: Secure unless turned off for plain HTTP
     sessions: SessionService,
     sign_in: SignInService,
     key_management: KeyManagement,
