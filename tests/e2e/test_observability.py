@@ -108,6 +108,8 @@ def sign_in(base_url: str, password: str) -> int:
         page = browser.get("/admin/login")
         token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
         assert token, page.text
+        # Cookies are Secure: a browser sends them back to http://127.0.0.1, httpx does not.
+        cookie = page.headers["set-cookie"].split(";", 1)[0]
         answer = browser.post(
             "/admin/login",
             data={
@@ -116,6 +118,7 @@ def sign_in(base_url: str, password: str) -> int:
                 "password": password,
                 "next": "/admin/api-keys",
             },
+            headers={"cookie": cookie},
         )
         return answer.status_code
 
