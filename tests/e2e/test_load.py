@@ -6,11 +6,11 @@ of what the bucket allows: 200 at once plus 100 a minute.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.api_calls import bearer
 from tests.support.private_services import PrivateRedis
 from tests.support.server import ServerProcess, cli_json, keyport_env, run_cli
 from tests.support.traffic import Traffic
@@ -18,16 +18,6 @@ from tests.support.traffic import Traffic
 DURATION = 60.0  # seconds
 PER_PROCESS_RATE = 5.0  # requests a second: 600 a minute in all, six times the limit
 BURST, PER_MINUTE = 200, 100
-
-
-@pytest.fixture
-def redis() -> Iterator[PrivateRedis]:
-    server = PrivateRedis()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.destroy()
 
 
 @pytest.mark.slow
@@ -45,7 +35,7 @@ def test_the_limit_holds_within_5_percent_across_two_processes_for_a_minute(
                 f"server-{n}",
                 server.port,
                 "/v4/user/me",
-                {"Authorization": f"Bearer {key}"},
+                bearer(key),
                 pause=1 / PER_PROCESS_RATE,
             )
         time.sleep(DURATION)
