@@ -37,6 +37,8 @@ AUTH_FAILURES = (
     "invalid_user_header",
     "invalid_user",
     "rate_limited",  # the key is fine but over its rate limit (429)
+    "ip_not_allowed",  # the key's IP allowlist excludes the client (403)
+    "insufficient_scope",  # the key lacks a scope the request needs (403)
 )
 
 

@@ -55,6 +55,12 @@ def resolve_client_ip(scope: MutableMapping[str, Any], trusted: tuple[Network, .
     return str(_address(hops[0])) if hops else peer
 
 
+def is_trusted_peer(scope: MutableMapping[str, Any], trusted: tuple[Network, ...]) -> bool:
+    """Whether the socket's peer is one of the operator's trusted proxies."""
+    client = scope.get("client")
+    return bool(trusted and client and _is_trusted(_address(client[0]), trusted))
+
+
 def client_ip(scope: Any) -> str | None:
     """The client address the gate resolved for this request (the peer if it did not run)."""
     if CLIENT_IP in scope:

@@ -2,9 +2,12 @@
 oversized headers, API key authentication, rate limits, and one RequestRecord per request for
 the observers (usage, metrics, logs).
 
-It runs before routing, so every `/v4` request, even to an unknown path, is authenticated
-first, and a refused key costs no framework work at all. Order for `/v4`: an IP refused for
-failed authentications (429), the key (401, counted against the IP), the key's budget (429).
+It runs before routing, so every `/v4` and `/v1` request, even to an unknown path, is
+authenticated first, and a refused key costs no framework work at all. Order (DESIGN.md §6):
+an IP refused for failed authentications (429), the key (401, counted against the IP), the
+key's IP allowlist (403), the scopes the request needs (403), the key's budget (429).
+`/v1/authorize` refusals also carry their status and body in headers of their own
+(REFUSAL_STATUS, REFUSAL_BODY) for proxies that keep only the status (nginx `auth_request`).
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from keyport.domain.usage import KEY_STATE_REFUSALS
 from keyport.services.authentication import Authenticator, key_id_of
 from keyport.services.requests import RequestObserver, RequestRecord
 from keyport.web import errors
-from keyport.web.client_ip import CLIENT_IP, resolve_client_ip
+from keyport.web.client_ip import CLIENT_IP, is_trusted_peer, resolve_client_ip
+from keyport.web.required_scopes import AUTHORIZE_PATH, required_scopes
 from keyport.web.throttling import Throttle
 
 Scope = MutableMapping[str, Any]
@@ -48,6 +52,12 @@ AUTH_FAILURE = "keyport.auth_failure"
 REFUSED_KEY_ID = "keyport.refused_key_id"  # a real key refused for its state (expired...)
 VERIFICATION = "keyport.verification_seconds"
 API_PREFIX = "/v4"
+GUARDED_PREFIXES = ("/v4", "/v1")
+REFUSAL_STATUS = b"x-keyport-refusal-status"
+REFUSAL_BODY = b"x-keyport-refusal-body"
+# Where a trusted proxy names the request it asks /v1/authorize about, best first.
+_FORWARDED_METHOD = b"x-forwarded-method"
+_FORWARDED_URIS = (b"x-forwarded-uri", b"x-original-uri")
 # Request headers beyond this (names and values together) are refused with 431. uvicorn's
 # parser has no limit of its own: web/http_protocol.py stops reading them past 1 MiB.
 MAX_HEADER_BYTES = 16 * 1024
@@ -61,6 +71,8 @@ _AUTH_FAILURE_REASONS: dict[type[domain.KeyportError], str] = {
     domain.MissingActingUserHeader: "missing_user_header",
     domain.InvalidActingUserHeader: "invalid_user_header",
     domain.UnknownActingUser: "invalid_user",
+    domain.IpNotAllowed: "ip_not_allowed",
+    domain.InsufficientScope: "insufficient_scope",
 }
 
 
@@ -77,6 +89,19 @@ def header(scope: Scope, name: bytes) -> str | None:
 
 def new_request_id() -> str:
     return os.urandom(12).hex()
+
+
+def is_guarded(path: str) -> bool:
+    """`/v4` and `/v1` and everything under them: the key-authenticated APIs."""
+    return path[:3] in GUARDED_PREFIXES and (len(path) == 3 or path[3] == "/")
+
+
+def with_refusal_headers(start: Message, body: bytes) -> Message:
+    """A refusal's start message, also naming its status and body in headers of their own."""
+    headers = [*start.get("headers", ())]
+    headers.append((REFUSAL_STATUS, str(start["status"]).encode()))
+    headers.append((REFUSAL_BODY, body))
+    return {**start, "headers": headers}
 
 
 def headers_too_large(scope: Scope) -> bool:
@@ -116,12 +141,22 @@ class ApiGate:
         scope[CLIENT_IP] = resolve_client_ip(scope, self._trusted_proxies)
         added: errors.Headers = [(b"x-request-id", request_id.encode())]
         status = 500
+        held_start: Message | None = None
+        is_authorize = scope["path"] == AUTHORIZE_PATH
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status
+            nonlocal status, held_start
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", ()), *added]
+                if is_authorize and status >= 400:
+                    held_start = message  # sent with the body, which it must name
+                    return
+            elif held_start is not None:
+                start, held_start = held_start, None
+                if not message.get("more_body", False):
+                    start = with_refusal_headers(start, message.get("body", b""))
+                await send(start)
             await send(message)
 
         try:
@@ -136,8 +171,7 @@ class ApiGate:
         if headers_too_large(scope):
             await self._refuse(send, *_HEADERS_TOO_LARGE)
             return
-        path: str = scope["path"]
-        if path.startswith(API_PREFIX) and (len(path) == 3 or path[3] == "/"):
+        if is_guarded(scope["path"]):
             refusal = await self._authenticate(scope, added)
             if refusal is not None:
                 await self._refuse(send, *refusal)
@@ -168,6 +202,7 @@ class ApiGate:
         authorization = header(scope, b"authorization")
         try:
             principal = scope[PRINCIPAL] = await self._verify(scope, authorization)
+            self._check_restrictions(scope, principal, ip)
             refusal = await self._throttle.admit(principal, added)
         except domain.KeyportError as error:
             self._note_refusal(scope, error, authorization)
@@ -179,6 +214,18 @@ class ApiGate:
         if refusal is not None:
             scope[AUTH_FAILURE] = "rate_limited"
         return refusal
+
+    @staticmethod
+    def _check_restrictions(scope: Scope, principal: Principal, ip: str | None) -> None:
+        """The key's allowlist, then the scopes this request needs; raises the 403 (or the
+        400 of a malformed `?scope=`)."""
+        if principal.allowed_networks and not principal.allows_ip(ip):
+            raise domain.IpNotAllowed()
+        needed = required_scopes(scope)
+        if needed:
+            missing = principal.missing_scope(needed)
+            if missing is not None:
+                raise domain.InsufficientScope(missing)
 
     async def _verify(self, scope: Scope, authorization: str | None) -> Principal:
         started = time.perf_counter()
@@ -208,10 +255,11 @@ class ApiGate:
 
     def _report(self, scope: Scope, status: int, latency: float) -> None:
         principal = scope.get(PRINCIPAL)
+        method, path = self._requested(scope)
         record = RequestRecord(
             request_id=scope[REQUEST_ID],
-            method=scope["method"],
-            path=scope["path"],
+            method=method,
+            path=path,
             route=scope.get("path_template"),
             status=status,
             latency=latency,
@@ -228,3 +276,18 @@ class ApiGate:
                 observer.observe(record)
             except Exception:  # one broken observer must not silence the others
                 logger.exception("request observer failed")
+
+    def _requested(self, scope: Scope) -> tuple[str, str]:
+        """Method and path for the log: for `/v1/authorize` asked by a trusted proxy, those of
+        the original request it names (without the query, which may hold credentials)."""
+        method: str = scope["method"]
+        path: str = scope["path"]
+        if path != AUTHORIZE_PATH or not is_trusted_peer(scope, self._trusted_proxies):
+            return method, path
+        original_method = header(scope, _FORWARDED_METHOD)
+        for name in _FORWARDED_URIS:
+            original_uri = header(scope, name)
+            if original_uri:
+                path = original_uri.split("?", 1)[0]
+                break
+        return (original_method or method)[:16], path
