@@ -18,6 +18,7 @@ from keyport.domain import errors as domain
 logger = logging.getLogger(__name__)
 
 _STATUS_BY_ERROR: list[tuple[type[domain.KeyportError], int]] = [
+    (domain.MalformedRequest, 400),
     (domain.AuthenticationError, 401),
     (domain.UnknownActingUser, 403),
     (domain.ActingUserError, 400),

@@ -2,10 +2,13 @@
 oversized headers, API key authentication, rate limits, and one RequestRecord per request for
 the observers (usage, metrics, logs).
 
-It runs before routing, so every `/v4` and `/v1` request, even to an unknown path, is
-authenticated first, and a refused key costs no framework work at all. Order (DESIGN.md §6):
-an IP refused for failed authentications (429), the key (401, counted against the IP), the
-key's IP allowlist (403), the scopes the request needs (403), the key's budget (429).
+It runs before routing, so every API request (`web.paths.GUARDED_PREFIXES`), even to an
+unknown path, is authenticated first, and a refused key costs no framework work at all. A path
+not in its canonical form is refused (400) before anything else, for every prefix, so that the
+gate and the router always decide on the same path (web/paths.py). Order for API paths: a
+duplicated identity header (400, not a failed authentication), an IP refused for failed
+authentications (429), the key (401, counted against the IP), the key's IP allowlist (403), the
+scopes the request needs (403), the key's budget (429) — DESIGN.md §6.
 `/v1/authorize` refusals also carry their status and body in headers of their own
 (REFUSAL_STATUS, REFUSAL_BODY) for proxies that keep only the status (nginx `auth_request`).
 """
@@ -20,13 +23,15 @@ from typing import Any, Protocol
 
 from keyport.config import Network
 from keyport.domain import errors as domain
+from keyport.domain.auth_outcomes import KEY_STATE_REFUSALS, AuthOutcome, failure_of
 from keyport.domain.clock import Clock, SystemClock
 from keyport.domain.principal import Principal
-from keyport.domain.usage import KEY_STATE_REFUSALS
 from keyport.services.authentication import Authenticator, key_id_of
 from keyport.services.requests import RequestObserver, RequestRecord
 from keyport.web import errors
-from keyport.web.client_ip import CLIENT_IP, is_trusted_peer, resolve_client_ip
+from keyport.web.client_ip import is_trusted_peer, resolve_client_ip
+from keyport.web.paths import guarded_prefix, is_canonical
+from keyport.web.request_context import RequestContext, attach, context_of
 from keyport.web.required_scopes import AUTHORIZE_PATH, required_scopes
 from keyport.web.throttling import Throttle
 
@@ -45,39 +50,19 @@ class FastRoute(Protocol):
     async def __call__(self, scope: Scope, send: Send) -> None: ...
 
 
-PRINCIPAL = "keyport.principal"
-REQUEST_ID = "keyport.request_id"
-ACTING_USER_ID = "keyport.acting_user_id"
-AUTH_FAILURE = "keyport.auth_failure"
-REFUSED_KEY_ID = "keyport.refused_key_id"  # a real key refused for its state (expired...)
-VERIFICATION = "keyport.verification_seconds"
-API_PREFIX = "/v4"
-GUARDED_PREFIXES = ("/v4", "/v1")
+USER_HEADER = b"x-meetergo-api-user-id"
+# Headers that say who is calling: a second copy is refused, never silently ignored.
+IDENTITY_HEADERS = (b"authorization", USER_HEADER)
+# Request headers beyond this (names and values together) are refused with 431. uvicorn's
+# parser has no limit of its own: web/http_protocol.py stops reading them past 1 MiB.
+MAX_HEADER_BYTES = 16 * 1024
+_HEADERS_TOO_LARGE = errors.render(domain.HeadersTooLarge())
+_NON_CANONICAL_PATH = errors.render(domain.NonCanonicalPath())
 REFUSAL_STATUS = b"x-keyport-refusal-status"
 REFUSAL_BODY = b"x-keyport-refusal-body"
 # Where a trusted proxy names the request it asks /v1/authorize about, best first.
 _FORWARDED_METHOD = b"x-forwarded-method"
 _FORWARDED_URIS = (b"x-forwarded-uri", b"x-original-uri")
-# Request headers beyond this (names and values together) are refused with 431. uvicorn's
-# parser has no limit of its own: web/http_protocol.py stops reading them past 1 MiB.
-MAX_HEADER_BYTES = 16 * 1024
-_HEADERS_TOO_LARGE = errors.render(domain.HeadersTooLarge())
-
-_AUTH_FAILURE_REASONS: dict[type[domain.KeyportError], str] = {
-    domain.MissingAuthorization: "missing",
-    domain.InvalidApiKey: "invalid",
-    domain.ExpiredApiKey: "expired",
-    domain.DeactivatedApiKey: "deactivated",
-    domain.MissingActingUserHeader: "missing_user_header",
-    domain.InvalidActingUserHeader: "invalid_user_header",
-    domain.UnknownActingUser: "invalid_user",
-    domain.IpNotAllowed: "ip_not_allowed",
-    domain.InsufficientScope: "insufficient_scope",
-}
-
-
-def auth_failure_reason(error: domain.KeyportError) -> str | None:
-    return _AUTH_FAILURE_REASONS.get(type(error))
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -87,13 +72,24 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def new_request_id() -> str:
-    return os.urandom(12).hex()
+def duplicated_header(scope: Scope, names: tuple[bytes, ...] = IDENTITY_HEADERS) -> str | None:
+    """The first of `names` the request carries more than once, else None."""
+    seen: set[bytes] = set()
+    for key, _ in scope["headers"]:
+        name = key.lower()
+        if name in names:
+            if name in seen:
+                return str(name.decode())
+            seen.add(name)
+    return None
 
 
-def is_guarded(path: str) -> bool:
-    """`/v4` and `/v1` and everything under them: the key-authenticated APIs."""
-    return path[:3] in GUARDED_PREFIXES and (len(path) == 3 or path[3] == "/")
+def refuse_malformed(scope: Scope) -> tuple[int, bytes, errors.Headers] | None:
+    """The pre-checks every API request passes before any other check (DESIGN.md §1, §6)."""
+    duplicated = duplicated_header(scope)
+    if duplicated is not None:
+        return errors.render(domain.DuplicateHeader(duplicated))
+    return None
 
 
 def with_refusal_headers(start: Message, body: bytes) -> Message:
@@ -102,6 +98,10 @@ def with_refusal_headers(start: Message, body: bytes) -> Message:
     headers.append((REFUSAL_STATUS, str(start["status"]).encode()))
     headers.append((REFUSAL_BODY, body))
     return {**start, "headers": headers}
+
+
+def new_request_id() -> str:
+    return os.urandom(12).hex()
 
 
 def headers_too_large(scope: Scope) -> bool:
@@ -122,6 +122,7 @@ class ApiGate:
         throttle: Throttle | None = None,
         trusted_proxies: tuple[Network, ...] = (),
         fast_routes: Sequence[FastRoute] = (),
+        route_of: Callable[[Scope], str | None] = lambda scope: None,
     ) -> None:
         self.app = app
         self._authenticator = authenticator
@@ -130,19 +131,22 @@ class ApiGate:
         self._throttle = throttle or Throttle(None, None)
         self._trusted_proxies = trusted_proxies
         self._fast_routes = tuple(fast_routes)
+        self._route_of = route_of  # the route template the framework chose, for the record
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = new_request_id()
-        scope[REQUEST_ID] = request_id
-        scope[CLIENT_IP] = resolve_client_ip(scope, self._trusted_proxies)
-        added: errors.Headers = [(b"x-request-id", request_id.encode())]
+        context = attach(
+            scope, RequestContext(new_request_id(), resolve_client_ip(scope, self._trusted_proxies))
+        )
+        added: errors.Headers = [(b"x-request-id", context.request_id.encode())]
         status = 500
         held_start: Message | None = None
         is_authorize = scope["path"] == AUTHORIZE_PATH
+        if is_authorize:
+            context.route = AUTHORIZE_PATH  # refused or not, for the metrics
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status, held_start
@@ -163,7 +167,7 @@ class ApiGate:
             await self._admit_and_call(scope, receive, send_with_headers, added)
         finally:
             if self._observers:
-                self._report(scope, status, time.perf_counter() - started)
+                self._report(scope, context, status, time.perf_counter() - started)
 
     async def _admit_and_call(
         self, scope: Scope, receive: Receive, send: Send, added: errors.Headers
@@ -171,7 +175,11 @@ class ApiGate:
         if headers_too_large(scope):
             await self._refuse(send, *_HEADERS_TOO_LARGE)
             return
-        if is_guarded(scope["path"]):
+        path: str = scope["path"]
+        if not is_canonical(path, scope.get("raw_path")):
+            await self._refuse(send, *_NON_CANONICAL_PATH)
+            return
+        if guarded_prefix(path) is not None:
             refusal = await self._authenticate(scope, added)
             if refusal is not None:
                 await self._refuse(send, *refusal)
@@ -186,7 +194,7 @@ class ApiGate:
         try:
             await route(scope, send)
         except domain.KeyportError as error:
-            scope[AUTH_FAILURE] = auth_failure_reason(error)
+            context_of(scope).auth_failure = failure_of(error)
             await self._refuse(send, *errors.render(error))
         except Exception as error:
             await self._refuse(send, *errors.render_unexpected(error))
@@ -195,24 +203,28 @@ class ApiGate:
         self, scope: Scope, added: errors.Headers
     ) -> tuple[int, bytes, errors.Headers] | None:
         """None when the request may go on, else the answer that refuses it."""
-        ip = scope[CLIENT_IP]
+        malformed = refuse_malformed(scope)
+        if malformed is not None:
+            return malformed
+        context = context_of(scope)
+        ip = context.client_ip
         refusal = self._throttle.refuse_client(ip)
         if refusal is not None:
             return refusal
         authorization = header(scope, b"authorization")
         try:
-            principal = scope[PRINCIPAL] = await self._verify(scope, authorization)
+            principal = context.principal = await self._verify(context, authorization)
             self._check_restrictions(scope, principal, ip)
             refusal = await self._throttle.admit(principal, added)
         except domain.KeyportError as error:
-            self._note_refusal(scope, error, authorization)
+            self._note_refusal(context, error, authorization)
             if isinstance(error, domain.AuthenticationError):
                 await self._throttle.authentication_failed(ip)
             return errors.render(error)
         except Exception as error:
             return errors.render_unexpected(error)
         if refusal is not None:
-            scope[AUTH_FAILURE] = "rate_limited"
+            context.auth_failure = AuthOutcome.RATE_LIMITED
         return refusal
 
     @staticmethod
@@ -227,20 +239,21 @@ class ApiGate:
             if missing is not None:
                 raise domain.InsufficientScope(missing)
 
-    async def _verify(self, scope: Scope, authorization: str | None) -> Principal:
+    async def _verify(self, context: RequestContext, authorization: str | None) -> Principal:
         started = time.perf_counter()
         try:
             return await self._authenticator.authenticate(authorization)
         finally:
-            scope[VERIFICATION] = time.perf_counter() - started
+            context.verification_seconds = time.perf_counter() - started
 
     @staticmethod
-    def _note_refusal(scope: Scope, error: domain.KeyportError, authorization: str | None) -> None:
-        reason = auth_failure_reason(error)
-        scope[AUTH_FAILURE] = reason
+    def _note_refusal(
+        context: RequestContext, error: domain.KeyportError, authorization: str | None
+    ) -> None:
+        reason = context.auth_failure = failure_of(error)
         if reason in KEY_STATE_REFUSALS:
             # The key verified but may not be used now: its owner wants to see such attempts.
-            scope[REFUSED_KEY_ID] = key_id_of(authorization)
+            context.refused_key_id = key_id_of(authorization)
 
     @staticmethod
     async def _refuse(send: Send, status: int, body: bytes, headers: errors.Headers) -> None:
@@ -253,23 +266,22 @@ class ApiGate:
         )
         await send({"type": "http.response.body", "body": body})
 
-    def _report(self, scope: Scope, status: int, latency: float) -> None:
-        principal = scope.get(PRINCIPAL)
+    def _report(self, scope: Scope, context: RequestContext, status: int, latency: float) -> None:
         method, path = self._requested(scope)
         record = RequestRecord(
-            request_id=scope[REQUEST_ID],
+            request_id=context.request_id,
             method=method,
             path=path,
-            route=scope.get("path_template"),
+            route=context.route or self._route_of(scope),
             status=status,
             latency=latency,
-            client_ip=scope.get(CLIENT_IP),
+            client_ip=context.client_ip,
             user_agent=header(scope, b"user-agent"),
-            key_id=principal.key_id if principal is not None else scope.get(REFUSED_KEY_ID),
-            acting_user_id=scope.get(ACTING_USER_ID),
-            auth_failure=scope.get(AUTH_FAILURE),
+            key_id=context.key_id,
+            acting_user_id=context.acting_user_id,
+            auth_failure=context.auth_failure,
             started_at=self._time() - latency,
-            verification_latency=scope.get(VERIFICATION),
+            verification_latency=context.verification_seconds,
         )
         for observer in self._observers:
             try:

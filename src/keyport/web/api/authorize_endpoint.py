@@ -68,7 +68,6 @@ class AuthorizeEndpoint:
 
     async def __call__(self, scope: Any, send: Any) -> None:
         """Raises the acting-user errors of DESIGN.md §1 for the gate to render."""
-        scope["path_template"] = AUTHORIZE_PATH
         user = await acting_user(self._authenticator, scope, required=False)
         body, headers = self._cached(principal_of(scope), user)
         await send({"type": "http.response.start", "status": 200, "headers": headers})

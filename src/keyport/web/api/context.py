@@ -2,31 +2,49 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from keyport.domain.audit import Actor
+from keyport.domain.errors import MissingAuthorization
 from keyport.domain.principal import Principal
 from keyport.domain.users import User
 from keyport.services.authentication import Authenticator
-from keyport.web.client_ip import client_ip
-from keyport.web.gate import ACTING_USER_ID, PRINCIPAL, header
+from keyport.web.gate import header
+from keyport.web.request_context import context_of, find_context
 
 USER_HEADER = "x-meetergo-api-user-id"
 _USER_HEADER_BYTES = USER_HEADER.encode()
+logger = logging.getLogger(__name__)
 
 
 def principal_of(scope: Any) -> Principal:
-    principal: Principal = scope[PRINCIPAL]
+    """The key the gate verified; refused (401) should a request ever get here without one."""
+    context = find_context(scope)
+    principal = context.principal if context is not None else None
+    if principal is None:
+        # The gate authenticates every API path before routing: this is a hole, not a client
+        # error. Refuse like a missing key and say so, without a traceback.
+        logger.warning("API route reached without a verified key: %s", scope.get("path"))
+        raise MissingAuthorization()
     return principal
+
+
+def require_principal(connection: Any, _: Any = None) -> None:
+    """A router guard: no API handler runs for a request the gate did not authenticate."""
+    principal_of(connection.scope)
 
 
 async def acting_user(authenticator: Authenticator, scope: Any, *, required: bool) -> User:
     user = await authenticator.acting_user(
         principal_of(scope), header(scope, _USER_HEADER_BYTES), required=required
     )
-    scope[ACTING_USER_ID] = user.id
+    context_of(scope).acting_user_id = user.id
     return user
 
 
 def api_actor(scope: Any, user: User) -> Actor:
-    return Actor("api_key", user_id=user.id, key_id=principal_of(scope).key_id, ip=client_ip(scope))
+    context = context_of(scope)
+    return Actor(
+        "api_key", user_id=user.id, key_id=principal_of(scope).key_id, ip=context.client_ip
+    )

@@ -10,7 +10,7 @@ from litestar.params import FromPath, QueryParameter
 from keyport.bootstrap import Container
 from keyport.domain.errors import ValidationFailed
 from keyport.domain.users import NewUser, UserChanges, UserType
-from keyport.web.api.context import acting_user, api_actor
+from keyport.web.api.context import acting_user, api_actor, require_principal
 from keyport.web.api.schemas import (
     CreatedUserOut,
     CreateUserIn,
@@ -86,4 +86,5 @@ def user_router(container: Container) -> Router:
         path="/v4/user",
         route_handlers=[get_me, list_users, create_user, get_user, update_user, delete_user],
         tags=["users"],
+        guards=[require_principal],
     )
