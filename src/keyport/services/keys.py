@@ -6,7 +6,6 @@ import dataclasses
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from keyport.domain import keys as key_rules
 from keyport.domain.audit import Actor, AuditAction
@@ -15,6 +14,7 @@ from keyport.domain.errors import NotFound
 from keyport.domain.keys import ApiKey, IssuedKey, KeyStatus
 from keyport.domain.users import parse_uuid
 from keyport.services.cache import KEY
+from keyport.services.changes import Changes
 from keyport.services.invalidation import Invalidator
 from keyport.services.ports import UnitOfWork, UnitOfWorkFactory
 
@@ -35,7 +35,7 @@ class KeyService:
     def __init__(self, uow: UnitOfWorkFactory, clock: Clock, invalidator: Invalidator) -> None:
         self._uow = uow
         self._clock = clock
-        self._invalidator = invalidator
+        self._changes = Changes(uow, clock, "api_key", (KEY, invalidator))
 
     async def issue_key(
         self,
@@ -75,27 +75,19 @@ class KeyService:
             scopes=valid_scopes,
             allowed_ips=valid_networks,
         )
-        async with self._uow(write=True) as uow:
-            if await uow.companies.get(company_id) is None:
+        async with self._changes.open(now) as change:
+            if await change.uow.companies.get(company_id) is None:
                 raise NotFound("Company not found")
-            await uow.keys.add(record, key_rules.digest(secret_key))
-            await uow.audit.add(
-                company_id=company_id,
-                action=AuditAction.KEY_CREATED,
-                actor=actor,
-                target_type="api_key",
-                target_id=record.id,
-                now=now,
-                details={
-                    "name": clean_name,
-                    "expiresInDays": valid_days,
-                    "expiresAt": record.expires_at.isoformat(),
-                    "rateLimit": valid_limit,
-                    "scopes": list(valid_scopes),
-                    "allowedIps": list(valid_networks),
-                },
-            )
-            await uow.commit()
+            await change.uow.keys.add(record, key_rules.digest(secret_key))
+            details = {
+                "name": clean_name,
+                "expiresInDays": valid_days,
+                "expiresAt": record.expires_at.isoformat(),
+                "rateLimit": valid_limit,
+                "scopes": list(valid_scopes),
+                "allowedIps": list(valid_networks),
+            }
+            await change.record(company_id, AuditAction.KEY_CREATED, actor, record.id, details)
         return IssuedKey(record, secret_key)
 
     async def list_keys(self, company_id: str, *, limit: int = 100, offset: int = 0) -> KeyPage:
@@ -123,22 +115,13 @@ class KeyService:
     ) -> ApiKey:
         """The key's own requests a minute, or None to follow the configured default."""
         valid_limit = key_rules.validate_rate_limit(rate_limit)
-        now = self._clock.now()
-        async with self._uow(write=True) as uow:
-            current = await self._find(uow, company_id, key_id, for_update=True)
-            await uow.keys.set_rate_limit(current.id, valid_limit)
-            await uow.audit.add(
-                company_id=company_id,
-                action=AuditAction.KEY_RATE_LIMIT_SET,
-                actor=actor,
-                target_type="api_key",
-                target_id=current.id,
-                now=now,
-                details={"from": current.rate_limit, "to": valid_limit},
+        async with self._changes.open() as change:
+            current = await self._find(change.uow, company_id, key_id, for_update=True)
+            await change.uow.keys.set_rate_limit(current.id, valid_limit)
+            details = {"from": current.rate_limit, "to": valid_limit}
+            await change.record(
+                company_id, AuditAction.KEY_RATE_LIMIT_SET, actor, current.id, details, evict=True
             )
-            await uow.invalidations.append(KEY, current.id, now)
-            await uow.commit()
-        await self._invalidator.changed(KEY, current.id)
         return dataclasses.replace(current, rate_limit=valid_limit)
 
     async def set_scopes(
@@ -146,19 +129,13 @@ class KeyService:
     ) -> ApiKey:
         """Replace the key's scopes (None: full access); every process obeys within a second."""
         valid_scopes = key_rules.validate_scopes(scopes)
-        now = self._clock.now()
-        async with self._uow(write=True) as uow:
-            current = await self._find(uow, company_id, key_id, for_update=True)
-            await uow.keys.set_scopes(current.id, valid_scopes)
-            await self._record_change(
-                uow,
-                current,
-                AuditAction.KEY_SCOPES_SET,
-                {"from": list(current.scopes), "to": list(valid_scopes)},
-                actor,
-                now,
+        async with self._changes.open() as change:
+            current = await self._find(change.uow, company_id, key_id, for_update=True)
+            await change.uow.keys.set_scopes(current.id, valid_scopes)
+            details = {"from": list(current.scopes), "to": list(valid_scopes)}
+            await change.record(
+                company_id, AuditAction.KEY_SCOPES_SET, actor, current.id, details, evict=True
             )
-        await self._invalidator.changed(KEY, current.id)
         return dataclasses.replace(current, scopes=valid_scopes)
 
     async def set_allowed_ips(
@@ -166,65 +143,28 @@ class KeyService:
     ) -> ApiKey:
         """Replace the key's IP allowlist (None or empty: anywhere)."""
         valid_networks = key_rules.validate_allowed_ips(allowed_ips)
-        now = self._clock.now()
-        async with self._uow(write=True) as uow:
-            current = await self._find(uow, company_id, key_id, for_update=True)
-            await uow.keys.set_allowed_ips(current.id, valid_networks)
-            await self._record_change(
-                uow,
-                current,
-                AuditAction.KEY_ALLOWED_IPS_SET,
-                {"from": list(current.allowed_ips), "to": list(valid_networks)},
-                actor,
-                now,
+        async with self._changes.open() as change:
+            current = await self._find(change.uow, company_id, key_id, for_update=True)
+            await change.uow.keys.set_allowed_ips(current.id, valid_networks)
+            details = {"from": list(current.allowed_ips), "to": list(valid_networks)}
+            await change.record(
+                company_id, AuditAction.KEY_ALLOWED_IPS_SET, actor, current.id, details, evict=True
             )
-        await self._invalidator.changed(KEY, current.id)
         return dataclasses.replace(current, allowed_ips=valid_networks)
-
-    @staticmethod
-    async def _record_change(
-        uow: UnitOfWork,
-        key: ApiKey,
-        action: AuditAction,
-        details: dict[str, object],
-        actor: Actor,
-        now: datetime,
-    ) -> None:
-        """Audits a change of `key`, queues its eviction everywhere, and commits."""
-        await uow.audit.add(
-            company_id=key.company_id,
-            action=action,
-            actor=actor,
-            target_type="api_key",
-            target_id=key.id,
-            now=now,
-            details=details,
-        )
-        await uow.invalidations.append(KEY, key.id, now)
-        await uow.commit()
 
     async def _change_status(
         self, company_id: str, key_id: str, target: KeyStatus, actor: Actor
     ) -> ApiKey:
-        now = self._clock.now()
-        async with self._uow(write=True) as uow:
+        async with self._changes.open() as change:
             # Locked until commit: two changes of one key happen one after the other, so the
             # second sees the first (a deactivation cannot undo a concurrent revocation).
-            current = await self._find(uow, company_id, key_id, for_update=True)
+            current = await self._find(change.uow, company_id, key_id, for_update=True)
             key_rules.check_transition(current.status, target)
-            await uow.keys.set_status(current.id, target)
-            await uow.audit.add(
-                company_id=company_id,
-                action=_TRANSITIONS[target],
-                actor=actor,
-                target_type="api_key",
-                target_id=current.id,
-                now=now,
-                details={"from": current.status.value, "to": target.value},
+            await change.uow.keys.set_status(current.id, target)
+            details = {"from": current.status.value, "to": target.value}
+            await change.record(
+                company_id, _TRANSITIONS[target], actor, current.id, details, evict=True
             )
-            await uow.invalidations.append(KEY, current.id, now)
-            await uow.commit()
-        await self._invalidator.changed(KEY, current.id)
         return dataclasses.replace(current, status=target)
 
     @staticmethod

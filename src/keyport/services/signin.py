@@ -1,8 +1,9 @@
 """Signing in to and out of the dashboard.
 
 Every failure (unknown email, wrong password, no password set) gives the same answer after
-the same work: an unknown email is still verified against a dummy hash. Attempts are limited
-per IP and per account before any password is checked, and every outcome is audited.
+the same work: an unknown email is still verified against a dummy hash. Each attempt reserves
+its place in the limits (services/attempts.py) before any password is checked, and every
+outcome is audited.
 """
 
 from __future__ import annotations
@@ -41,15 +42,15 @@ class SignInService:
     async def sign_in(self, email: str, password: str, ip: str | None) -> str:
         """A new session's token, or SignInRefused / TooManySignInAttempts."""
         email = normalise_email(email)[:MAX_EMAIL_INPUT]
-        await self._limiter.check(ip, email)
+        reservation = await self._limiter.reserve(ip, email)
+        await self._limiter.wait(reservation)
         user, verified = await self._verify(email, password[: MAX_PASSWORD_LENGTH + 1])
         if user is None or not verified:
-            await self._limiter.failed(ip, email)
             # The typed email is not recorded: people type passwords into email fields.
             reason = "wrong password" if user else "unknown email"
             await self._audit(user, AuditAction.SIGN_IN_FAILED, ip, {"reason": reason})
             raise SignInRefused()
-        await self._limiter.succeeded(email)
+        await self._limiter.succeeded(reservation)
         token = await self._sessions.start(user, ip)
         await self._audit(user, AuditAction.SIGN_IN_SUCCEEDED, ip)
         return token

@@ -18,6 +18,7 @@ from keyport.web.admin.router import admin_router
 from keyport.web.api.authorize_endpoint import AuthorizeEndpoint
 from keyport.web.api.me_endpoint import MeEndpoint
 from keyport.web.api.users import user_router
+from keyport.web.docs_ui import SwaggerDocs, docs_router
 from keyport.web.gate import ApiGate
 from keyport.web.openapi import openapi_config, openapi_route
 from keyport.web.ops import ops_router
@@ -102,7 +103,7 @@ def create_app(container: Container, *, run_background: bool = True) -> ApiGate:
             HTTPException: _on_http_error,
             Exception: _on_unexpected,
         },
-        openapi_config=openapi_config(),
+        openapi_config=openapi_config(SwaggerDocs(), docs_router()),
         lifespan=[lifespan],
         request_max_body_size=MAX_BODY_BYTES,
         debug=False,

@@ -29,7 +29,7 @@ from keyport.domain.principal import Principal
 from keyport.services.authentication import Authenticator, key_id_of
 from keyport.services.requests import RequestObserver, RequestRecord
 from keyport.web import errors
-from keyport.web.client_ip import is_trusted_peer, resolve_client_ip
+from keyport.web.client_ip import is_trusted_peer, resolve_client_ip, resolve_scheme
 from keyport.web.paths import guarded_prefix, is_canonical
 from keyport.web.request_context import RequestContext, attach, context_of
 from keyport.web.required_scopes import AUTHORIZE_PATH, required_scopes
@@ -44,7 +44,11 @@ logger = logging.getLogger(__name__)
 
 
 class FastRoute(Protocol):
-    """A hot route answered in plain ASGI, after authentication, without the framework."""
+    """A hot route answered in plain ASGI, after authentication, without the framework.
+
+    Each has a documented framework twin of the same method and path (web/openapi.py says how),
+    which puts it in the OpenAPI document.
+    """
 
     def handles(self, scope: Scope) -> bool: ...
     async def __call__(self, scope: Scope, send: Send) -> None: ...
@@ -63,6 +67,8 @@ REFUSAL_BODY = b"x-keyport-refusal-body"
 # Where a trusted proxy names the request it asks /v1/authorize about, best first.
 _FORWARDED_METHOD = b"x-forwarded-method"
 _FORWARDED_URIS = (b"x-forwarded-uri", b"x-original-uri")
+# Over https (also as a trusted proxy says), browsers should never try plain http again.
+HSTS = (b"strict-transport-security", b"max-age=31536000")
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -141,7 +147,10 @@ class ApiGate:
         context = attach(
             scope, RequestContext(new_request_id(), resolve_client_ip(scope, self._trusted_proxies))
         )
+        scope["scheme"] = resolve_scheme(scope, self._trusted_proxies)
         added: errors.Headers = [(b"x-request-id", context.request_id.encode())]
+        if scope["scheme"] == "https":
+            added.append(HSTS)
         status = 500
         held_start: Message | None = None
         is_authorize = scope["path"] == AUTHORIZE_PATH
