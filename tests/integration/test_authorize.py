@@ -276,3 +276,15 @@ async def test_metrics_count_scope_and_allowlist_refusals(
     metrics = (await client.get("/metrics")).text
     assert 'outcome="insufficient_scope"} 1' in metrics
     assert 'outcome="ip_not_allowed"} 1' in metrics
+
+
+async def test_envoy_style_suffixed_paths_authorize_and_ignore_the_clients_query(
+    client: httpx.AsyncClient, container: Container, tenant: Tenant
+) -> None:
+    key = await restricted_key(container, tenant, scopes=["orders:read"])
+    auth = {"Authorization": f"Bearer {key}"}
+    answer = await client.get("/v1/authorize/orders/7?scope=keys:manage", headers=auth)
+    assert answer.status_code == 200
+    assert answer.headers["x-keyport-scopes"] == "orders:read"
+    assert_refused(await client.post("/v1/authorize/orders/7"), 401, "Missing authorization header")
+    assert (await client.get("/v1/authorizex", headers=auth)).status_code == 404

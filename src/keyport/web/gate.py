@@ -32,7 +32,7 @@ from keyport.web import errors
 from keyport.web.client_ip import is_trusted_peer, resolve_client_ip, resolve_scheme
 from keyport.web.paths import guarded_prefix, is_canonical
 from keyport.web.request_context import RequestContext, attach, context_of
-from keyport.web.required_scopes import AUTHORIZE_PATH, required_scopes
+from keyport.web.required_scopes import AUTHORIZE_PATH, is_authorize, required_scopes
 from keyport.web.throttling import Throttle
 
 Scope = MutableMapping[str, Any]
@@ -153,8 +153,8 @@ class ApiGate:
             added.append(HSTS)
         status = 500
         held_start: Message | None = None
-        is_authorize = scope["path"] == AUTHORIZE_PATH
-        if is_authorize:
+        authorizing = is_authorize(scope["path"])
+        if authorizing:
             context.route = AUTHORIZE_PATH  # refused or not, for the metrics
 
         async def send_with_headers(message: Message) -> None:
@@ -162,7 +162,7 @@ class ApiGate:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", ()), *added]
-                if is_authorize and status >= 400:
+                if authorizing and status >= 400:
                     held_start = message  # sent with the body, which it must name
                     return
             elif held_start is not None:
@@ -303,7 +303,7 @@ class ApiGate:
         the original request it names (without the query, which may hold credentials)."""
         method: str = scope["method"]
         path: str = scope["path"]
-        if path != AUTHORIZE_PATH or not is_trusted_peer(scope, self._trusted_proxies):
+        if not is_authorize(path) or not is_trusted_peer(scope, self._trusted_proxies):
             return method, path
         original_method = header(scope, _FORWARDED_METHOD)
         for name in _FORWARDED_URIS:

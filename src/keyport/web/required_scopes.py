@@ -15,6 +15,13 @@ from keyport.domain import scopes
 from keyport.domain.errors import ValidationFailed
 
 AUTHORIZE_PATH = "/v1/authorize"
+_AUTHORIZE_SUFFIXED = AUTHORIZE_PATH + "/"
+
+
+def is_authorize(path: str) -> bool:
+    """`/v1/authorize`, or `/v1/authorize/<original path>` as Envoy's HTTP ext_authz asks it
+    (it appends the request's own path and query to a prefix)."""
+    return path == AUTHORIZE_PATH or path.startswith(_AUTHORIZE_SUFFIXED)
 _USERS = "/v4/user"
 _READ = (scopes.USERS_READ,)
 _WRITE = (scopes.USERS_WRITE,)
@@ -27,6 +34,8 @@ def required_scopes(scope: Any) -> tuple[str, ...]:
     if path == AUTHORIZE_PATH:
         query: bytes = scope["query_string"]
         return requested_scopes(query) if query else ()
+    if path.startswith(_AUTHORIZE_SUFFIXED):
+        return ()  # the query there is the client's own: it never decides what is required
     if path.startswith(_USERS) and (len(path) == len(_USERS) or path[len(_USERS)] == "/"):
         return _READ if scopes.v4_scope(scope["method"]) == scopes.USERS_READ else _WRITE
     return ()

@@ -19,7 +19,7 @@ from keyport.domain.users import User
 from keyport.services.authentication import Authenticator
 from keyport.web.api.context import acting_user, principal_of
 from keyport.web.api.schemas import iso_utc
-from keyport.web.required_scopes import AUTHORIZE_PATH
+from keyport.web.required_scopes import is_authorize
 
 _MAX_CACHED = 10_000
 _Answer = tuple[bytes, list[tuple[bytes, bytes]]]
@@ -64,7 +64,7 @@ class AuthorizeEndpoint:
 
     @staticmethod
     def handles(scope: Any) -> bool:
-        return bool(scope["path"] == AUTHORIZE_PATH)
+        return is_authorize(scope["path"])
 
     async def __call__(self, scope: Any, send: Any) -> None:
         """Raises the acting-user errors of DESIGN.md §1 for the gate to render."""
