@@ -22,6 +22,8 @@ def is_authorize(path: str) -> bool:
     """`/v1/authorize`, or `/v1/authorize/<original path>` as Envoy's HTTP ext_authz asks it
     (it appends the request's own path and query to a prefix)."""
     return path == AUTHORIZE_PATH or path.startswith(_AUTHORIZE_SUFFIXED)
+
+
 _USERS = "/v4/user"
 _READ = (scopes.USERS_READ,)
 _WRITE = (scopes.USERS_WRITE,)
