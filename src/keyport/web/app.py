@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from http import HTTPStatus
 
 from litestar import Litestar, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from keyport.bootstrap import Container
+from keyport.db.engine import ping
 from keyport.domain.auth_outcomes import failure_of
 from keyport.domain.errors import KeyportError, PayloadTooLarge
 from keyport.web import errors
@@ -92,10 +94,21 @@ def create_app(container: Container, *, run_background: bool = True) -> ApiGate:
 
     framework = Litestar(
         route_handlers=[
-            user_router(container),
-            ops_router(container),
+            user_router(container.authenticator, container.users),
+            ops_router(
+                database=partial(ping, container.engine),
+                redis=container.redis.ping if container.redis is not None else None,
+                scrape_metrics=container.observability.metrics.scrape,
+            ),
             openapi_route(),
-            admin_router(container),
+            admin_router(
+                secure_cookies=container.settings.secure_cookies,
+                sessions=container.sessions,
+                sign_in=container.sign_in,
+                key_management=container.key_management,
+                audit_log=container.audit_log,
+                clock=container.clock,
+            ),
         ],
         exception_handlers={
             KeyportError: _on_domain_error,

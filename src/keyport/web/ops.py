@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import msgspec
 from litestar import Response, Router, get
 from litestar.openapi import ResponseSpec
-from redis.asyncio import Redis
-from sqlalchemy import text
 
-from keyport.bootstrap import Container
 from keyport.services.prometheus import MEDIA_TYPE
 from keyport.web.openapi import ops_operation
 
 CHECK_TIMEOUT = 2.0  # seconds; a dependency slower than this is not ready
+Probe = Callable[[], Awaitable[object]]  # raises (or hangs) when the dependency is not there
 
 
 class Readiness(msgspec.Struct):
@@ -27,7 +26,9 @@ class Health(msgspec.Struct):
     status: str
 
 
-def ops_router(container: Container) -> Router:
+def ops_router(
+    *, database: Probe, redis: Probe | None, scrape_metrics: Callable[[], Awaitable[str]]
+) -> Router:
     @get("/healthz", operation_id="healthz", summary="The process is up", **ops_operation())
     async def healthz() -> Health:
         return Health("ok")
@@ -44,9 +45,9 @@ def ops_router(container: Container) -> Router:
     )
     async def readyz() -> Response[Readiness]:
         # Redis down is not unready: limits and evictions fall back to this process.
-        report = Readiness("ok", await _database(container))
-        if container.redis is not None:
-            report.redis = await _redis(container.redis)
+        report = Readiness("ok", await _check(database))
+        if redis is not None:
+            report.redis = await _check(redis)
         if report.database != "ok":
             report.status = "unavailable"
             return Response(report, status_code=503, headers={"Retry-After": "5"})
@@ -60,24 +61,15 @@ def ops_router(container: Container) -> Router:
         **ops_operation(),
     )
     async def metrics() -> str:
-        return await container.observability.metrics.scrape()
+        return await scrape_metrics()
 
     return Router(path="/", route_handlers=[healthz, readyz, metrics], tags=["operations"])
 
 
-async def _database(container: Container) -> str:
-    try:
-        async with asyncio.timeout(CHECK_TIMEOUT), container.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-    except Exception:
-        return "unreachable"
-    return "ok"
-
-
-async def _redis(redis: Redis) -> str:
+async def _check(probe: Probe) -> str:
     try:
         async with asyncio.timeout(CHECK_TIMEOUT):
-            await redis.ping()
+            await probe()
     except Exception:
         return "unreachable"
     return "ok"

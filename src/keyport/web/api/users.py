@@ -7,9 +7,10 @@ from typing import Annotated
 from litestar import Request, Router, delete, get, patch, post
 from litestar.params import FromPath, QueryParameter
 
-from keyport.bootstrap import Container
 from keyport.domain.errors import ValidationFailed
 from keyport.domain.users import NewUser, UserChanges, UserType
+from keyport.services.authentication import Authenticator
+from keyport.services.users import UserService
 from keyport.web.api.context import acting_user, api_actor, require_principal
 from keyport.web.api.me_endpoint import me_route
 from keyport.web.api.schemas import (
@@ -29,9 +30,7 @@ UserType_ = Annotated[UserType | None, QueryParameter(name="userType")]
 UserId = FromPath[str]
 
 
-def user_router(container: Container) -> Router:
-    auth = container.authenticator
-    users = container.users
+def user_router(auth: Authenticator, users: UserService) -> Router:
 
     @get(
         "/",
