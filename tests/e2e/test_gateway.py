@@ -4,6 +4,7 @@ run as is by Debian's nginx and Caddy in front of an upstream that echoes what i
 
 from __future__ import annotations
 
+import http.client
 import time
 import uuid
 from collections.abc import Iterator
@@ -156,6 +157,21 @@ def test_missing_and_invalid_credentials(proxy: Proxy) -> None:
     assert_refused(request(url, {"Authorization": ""}), 401, "Missing authorization header")
     for value in ["Basic abc", "Bearer nope", f"Bearer {generate_key(uuid.uuid4())}"]:
         assert_refused(request(url, {"Authorization": value}), 401, "Invalid API key")
+
+
+def test_a_duplicated_authorization_header_is_400(proxy: Proxy, keyport: ServerProcess) -> None:
+    key = new_key(keyport)
+    connection = http.client.HTTPConnection(proxy.host, proxy.port, timeout=10)
+    try:
+        connection.putrequest("GET", "/x")
+        connection.putheader("Authorization", f"Bearer {key['key']}")
+        connection.putheader("Authorization", f"Bearer {key['key']}")
+        connection.endheaders()
+        raw = connection.getresponse()
+        answer = Answer(raw.status, {k.lower(): v for k, v in raw.getheaders()}, raw.read())
+    finally:
+        connection.close()
+    assert_refused(answer, 400, "Duplicate header: authorization")
 
 
 def test_bad_acting_user_headers(proxy: Proxy, keyport: ServerProcess) -> None:

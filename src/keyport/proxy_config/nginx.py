@@ -20,7 +20,7 @@ from keyport.proxy_config.spec import (
 )
 
 _EMPTY = '""'
-_REFUSAL_STATUSES = (400, 401, 403, 429, 503)
+_REFUSAL_STATUSES = (400, 401, 403, 429, 431, 503)
 # Headers of Keyport's refusal the client sees, and the nginx variable each is kept in.
 _PASSED_ON = tuple(
     (name, name.lower().replace("-", "_"))

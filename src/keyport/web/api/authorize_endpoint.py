@@ -60,7 +60,10 @@ def _answer(principal: Principal, user: User) -> _Answer:
 class AuthorizeEndpoint:
     def __init__(self, authenticator: Authenticator) -> None:
         self._authenticator = authenticator
-        self._answers: dict[tuple[Any, ...], _Answer] = {}
+        # (id(principal), id(user)) → (principal, user, answer). The cached principal and user
+        # objects are replaced whenever they change, so identity says "same answer" without
+        # hashing their fields; the objects are kept so that an id is never reused wrongly.
+        self._answers: dict[tuple[int, int], tuple[Principal, User, _Answer]] = {}
 
     @staticmethod
     def handles(scope: Any) -> bool:
@@ -74,10 +77,12 @@ class AuthorizeEndpoint:
         await send({"type": "http.response.body", "body": body})
 
     def _cached(self, principal: Principal, user: User) -> _Answer:
-        key = (principal.key_id, principal.scopes, principal.expires_at, user.id, user.role)
-        answer = self._answers.get(key)
-        if answer is None:
-            if len(self._answers) >= _MAX_CACHED:
-                self._answers.clear()
-            answer = self._answers[key] = _answer(principal, user)
+        key = (id(principal), id(user))
+        found = self._answers.get(key)
+        if found is not None and found[0] is principal and found[1] is user:
+            return found[2]
+        if len(self._answers) >= _MAX_CACHED:
+            self._answers.clear()
+        answer = _answer(principal, user)
+        self._answers[key] = (principal, user, answer)
         return answer
