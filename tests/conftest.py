@@ -19,6 +19,7 @@ from keyport.web.app import create_app
 from tests.support import databases
 
 FAST_PASSWORDS = {"password_time_cost": 1, "password_memory_cost": 64}
+TEST_SECRET_KEY = "test-server-secret-0123456789-abcdefghij"
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +50,7 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 async def container(database_url: str, clock: FixedClock) -> AsyncIterator[Container]:
-    settings = Settings(database_url=database_url, **FAST_PASSWORDS)
+    settings = Settings(database_url=database_url, secret_key=TEST_SECRET_KEY, **FAST_PASSWORDS)
     built = build_container(settings, clock=clock)
     await built.migrate()
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -18,12 +19,14 @@ from keyport.db.invalidation_channels import Listener, PostgresListener, RedisCh
 from keyport.db.invalidation_feed import InvalidationPoller
 from keyport.db.migrate import upgrade_database
 from keyport.db.redis_buckets import RedisBuckets
+from keyport.db.secret_file import default_secret_path, load_or_create_secret
 from keyport.db.sessions import RedisSessionStore, SqlSessionStore
 from keyport.db.uow import SqlUnitOfWorkFactory
 from keyport.db.usage_queries import SqlUsageReader
 from keyport.db.usage_store import SqlUsageStore
 from keyport.domain.clock import Clock, SystemClock
 from keyport.domain.rate_limits import Policy
+from keyport.services.account import AccountService
 from keyport.services.attempts import AttemptCounter, MemoryAttemptCounter, SignInLimiter
 from keyport.services.audit import AuditTrail
 from keyport.services.audit_log import AuditLog
@@ -32,6 +35,7 @@ from keyport.services.authentication import Authenticator
 from keyport.services.cache import Caches
 from keyport.services.companies import CompanyService
 from keyport.services.invalidation import Invalidator
+from keyport.services.invitations import InvitationService
 from keyport.services.key_management import KeyManagement
 from keyport.services.keys import KeyService
 from keyport.services.metrics import Metrics
@@ -45,8 +49,11 @@ from keyport.services.rate_limits import (
     MemoryBuckets,
 )
 from keyport.services.request_log import RequestLog
+from keyport.services.secret_box import SecretBox
 from keyport.services.sessions import SessionService, SessionStore, SessionTimeouts
 from keyport.services.signin import SignInService
+from keyport.services.team import TeamService
+from keyport.services.two_factor import TwoFactorService
 from keyport.services.usage import UsageRecorder
 from keyport.services.usage_flush import UsageFlusher
 from keyport.services.usage_reports import UsageReports
@@ -69,6 +76,10 @@ class Container:
     companies: CompanyService
     sessions: SessionService
     sign_in: SignInService
+    team: TeamService
+    invitations: InvitationService
+    account: AccountService
+    two_factor: TwoFactorService
     key_management: KeyManagement
     observability: Observability
     audit_log: AuditLog
@@ -143,6 +154,8 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
         window=settings.sign_in_window_minutes * 60,
     )
     observability = _observability(settings, engine, clock, caches)
+    box = SecretBox(_server_secret(settings))
+    two_factor = TwoFactorService(uow, clock, box, sessions)
     return Container(
         settings=settings,
         clock=clock,
@@ -154,10 +167,14 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
         passwords=passwords,
         authenticator=Authenticator(hot_reader, caches, clock),
         keys=keys,
-        users=UserService(uow, clock, invalidator, passwords),
+        users=UserService(uow, clock, invalidator, passwords, sessions),
         companies=CompanyService(uow, clock, passwords),
         sessions=sessions,
-        sign_in=SignInService(uow, clock, passwords, sessions, limiter),
+        sign_in=SignInService(uow, clock, passwords, sessions, limiter, two_factor, box),
+        team=TeamService(uow, clock, invalidator, sessions),
+        invitations=InvitationService(uow, clock, passwords, sessions, settings.public_url),
+        account=AccountService(uow, clock, passwords, sessions),
+        two_factor=two_factor,
         key_management=KeyManagement(keys, AuditTrail(uow), observability.usage),
         observability=observability,
         audit_log=AuditLog(uow, AuditTrail(uow)),
@@ -178,6 +195,13 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
 # use this process's own buckets meanwhile (services/rate_limits.py).
 REDIS_TIMEOUT = 2.0
 LIMITS_REDIS_TIMEOUT = 0.5
+
+
+def _server_secret(settings: Settings) -> str:
+    if settings.secret_key is not None:
+        return settings.secret_key
+    path = settings.secret_key_file or default_secret_path(settings.database_url)
+    return load_or_create_secret(Path(path))
 
 
 def _redis(url: str, *, timeout: float) -> Redis:

@@ -14,11 +14,13 @@ from keyport.db.repositories import (
     SqlKeyRepository,
     SqlUserRepository,
 )
+from keyport.db.team_repository import SqlTeamRepository
 from keyport.services.ports import (
     AuditRepository,
     CompanyRepository,
     InvalidationLog,
     KeyRepository,
+    TeamRepository,
     UserRepository,
 )
 
@@ -31,6 +33,7 @@ class SqlUnitOfWork:
     keys: KeyRepository
     audit: AuditRepository
     invalidations: InvalidationLog
+    team: TeamRepository
 
     def __init__(self, engine: AsyncEngine, *, write: bool = False) -> None:
         self._engine = engine
@@ -48,6 +51,7 @@ class SqlUnitOfWork:
         self.keys = SqlKeyRepository(connection)
         self.audit = SqlAuditRepository(connection)
         self.invalidations = SqlInvalidationLog(connection)
+        self.team = SqlTeamRepository(connection)
         return self
 
     async def __aexit__(

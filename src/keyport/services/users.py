@@ -14,6 +14,7 @@ from keyport.services.cache import USER
 from keyport.services.invalidation import Invalidator
 from keyport.services.passwords import Passwords
 from keyport.services.ports import UnitOfWork, UnitOfWorkFactory
+from keyport.services.sessions import SessionService
 
 ADMIN_REQUIRED = "Only company owners and admins can do this"
 
@@ -37,11 +38,13 @@ class UserService:
         clock: Clock,
         invalidator: Invalidator,
         passwords: Passwords,
+        sessions: SessionService,
     ) -> None:
         self._uow = uow
         self._clock = clock
         self._invalidator = invalidator
         self._passwords = passwords
+        self._sessions = sessions
 
     async def create_user(
         self, company_id: str, new_user: NewUser, actor: Actor, *, password: str | None = None
@@ -140,8 +143,10 @@ class UserService:
             await uow.invalidations.append(USER, target.id, now)
             await uow.commit()
         await self._invalidator.changed(USER, target.id)
+        await self._sessions.end_all(target.id)
 
     async def set_password(self, email: str, password: str, actor: Actor) -> User:
+        """The operator's reset: the user's dashboard sessions all end with the old password."""
         password_hash = await self._passwords.hash(password)
         now = self._clock.now()
         async with self._uow(write=True) as uow:
@@ -159,8 +164,11 @@ class UserService:
                 now=now,
             )
             await uow.invalidations.append(USER, user.id, now)
+            if user.invited:  # a password set by the operator also completes an invitation
+                await uow.team.accept(user.id, password_hash, now)
             await uow.commit()
         await self._invalidator.changed(USER, user.id)
+        await self._sessions.end_all(user.id)
         return user
 
 

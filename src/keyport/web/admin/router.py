@@ -13,12 +13,15 @@ from litestar.static_files import create_static_files_router
 
 from keyport.bootstrap import Container
 from keyport.web.admin.access import Cookies, Gate
+from keyport.web.admin.account_pages import account_handlers
 from keyport.web.admin.audit_pages import audit_handlers
 from keyport.web.admin.errors import exception_handlers
 from keyport.web.admin.headers import security_headers
+from keyport.web.admin.invite_pages import invite_handlers
 from keyport.web.admin.key_pages import key_handlers
 from keyport.web.admin.rendering import STATIC, Pages
 from keyport.web.admin.signin_pages import HOME, signin_handlers
+from keyport.web.admin.team_pages import team_handlers
 
 
 @get("/", include_in_schema=False)
@@ -50,6 +53,9 @@ def admin_router(container: Container) -> Router:
                 container.key_management, container.sessions, gate, pages, container.clock
             ),
             *audit_handlers(container.audit_log, gate, pages, container.clock),
+            *team_handlers(container.team, container.invitations, gate, pages, container.clock),
+            *account_handlers(container.account, container.two_factor, gate, pages),
+            *invite_handlers(container.invitations, gate, pages),
             static,
             unknown_page,
         ],
