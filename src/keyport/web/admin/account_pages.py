@@ -17,7 +17,13 @@ from litestar.types import RouteHandlerType
 from keyport.domain.errors import ValidationFailed
 from keyport.services.account import AccountService
 from keyport.services.two_factor import Enrollment, TwoFactorService
-from keyport.web.admin.access import AnyRequest, Gate, client_ip, field_text
+from keyport.web.admin.access import (
+    AnyRequest,
+    Gate,
+    client_ip,
+    field_text,
+    must_set_up_two_factor,
+)
 from keyport.web.admin.rendering import Pages
 
 ACCOUNT = "/admin/account"
@@ -63,6 +69,7 @@ def account_handlers(
             notice=NOTICES.get(request.query_params.get("notice") or ""),
             errors=errors or {},
             recovery_codes_left=left,
+            must_set_up=must_set_up_two_factor(visitor),
         )
 
     def setup_page(
