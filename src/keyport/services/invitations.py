@@ -11,12 +11,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from keyport.domain import team as rules
 from keyport.domain.audit import Actor, AuditAction
 from keyport.domain.clock import Clock
-from keyport.domain.errors import Gone, NotFound
+from keyport.domain.errors import Gone, NotFound, ValidationFailed
 from keyport.domain.users import NewUser, Role, User, UserChanges
 from keyport.services.passwords import Passwords
 from keyport.services.ports import Company, Invitation, UnitOfWork, UnitOfWorkFactory
@@ -91,8 +91,8 @@ class InvitationService:
         self, company_id: str, invitee: Invitee, actor: Actor, *, invited_by: str | None = None
     ) -> IssuedInvitation:
         """Also the operator's `keyport user invite` (no acting user)."""
-        if invitee.role is Role.OWNER:
-            rules.parse_assignable_role(invitee.role.value)
+        if invitee.role not in rules.ASSIGNABLE_ROLES:
+            raise ValidationFailed.single("role", "must be admin or member")
         valid = invitee.as_new_user().validated()
         token = secrets.token_urlsafe(32)
         now = self._clock.now()
@@ -100,8 +100,9 @@ class InvitationService:
             if await uow.companies.get(company_id) is None:
                 raise NotFound("Company not found")
             await ensure_unique(uow, valid.email, None, None)
-            user = await uow.users.add(str(uuid.uuid4()), company_id, valid, None, now)
-            await uow.team.mark_invited(user.id, now)
+            added = await uow.users.add(str(uuid.uuid4()), company_id, valid, None, now)
+            await uow.team.mark_invited(added.id, now)
+            user = replace(added, invited=True)
             await uow.team.add_invitation(
                 Invitation(
                     invitation_digest(token),
