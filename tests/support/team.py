@@ -55,9 +55,15 @@ async def turn_on_two_factor(http: httpx.AsyncClient, clock: Clock) -> tuple[str
     return secret, RECOVERY_CODE.findall(done.text)
 
 
-async def submit_code(http: httpx.AsyncClient, code: str) -> httpx.Response:
-    form = await http.get("/admin/login/code")
+async def submit_code(
+    http: httpx.AsyncClient, code: str, form_path: str = "/admin/login/code"
+) -> httpx.Response:
+    form = await http.get(form_path)
     return await http.post(
         "/admin/login/code",
-        data={"csrf_token": hidden(form.text, "csrf_token"), "code": code, "next": ""},
+        data={
+            "csrf_token": hidden(form.text, "csrf_token"),
+            "code": code,
+            "next": hidden(form.text, "next"),
+        },
     )
