@@ -18,7 +18,7 @@ from keyport.bootstrap import Container, build_container
 from keyport.config import Settings, SettingsError
 from keyport.domain.audit import Actor
 from keyport.domain.errors import KeyportError, ValidationFailed
-from keyport.domain.keys import ApiKey, KeyStatus
+from keyport.domain.keys import ApiKey
 from keyport.domain.users import NewUser, Role
 from keyport.services.invitations import Invitee, IssuedInvitation
 from keyport.web.api.schemas import UserOut, iso_utc
@@ -64,21 +64,13 @@ def _print_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
-def _key_state(key: ApiKey, now: Any) -> str:
-    if key.status is KeyStatus.REVOKED:
-        return "revoked"
-    if key.is_expired(now):
-        return "expired"
-    return "active" if key.status is KeyStatus.ACTIVE else "deactivated"
-
-
 def _key_json(key: ApiKey, now: Any) -> dict[str, Any]:
     return {
         "id": key.id,
         "name": key.name,
         "hint": key.hint,
         "status": key.status.value,
-        "state": _key_state(key, now),
+        "state": key.state(now).value,
         "expiresAt": iso_utc(key.expires_at),
         "createdAt": iso_utc(key.created_at),
         "createdBy": key.created_by,
@@ -364,7 +356,7 @@ def key_list(company_id: str | None, as_json: bool) -> None:
     click.echo(f"{'ID':36}  {'STATE':11}  {'EXPIRES':24}  NAME")
     for k in page.keys:
         click.echo(
-            f"{k.id:36}  {_key_state(k, now):11}  {iso_utc(k.expires_at):24}  {k.name or '-'}"
+            f"{k.id:36}  {k.state(now).value:11}  {iso_utc(k.expires_at):24}  {k.name or '-'}"
         )
 
 

@@ -44,9 +44,33 @@ _BASE62_SET = frozenset(BASE62)
 
 
 class KeyStatus(StrEnum):
+    """What is stored: the last lifecycle change. What a key answers is its KeyState."""
+
     ACTIVE = "active"
     INACTIVE = "inactive"
     REVOKED = "revoked"
+
+
+class KeyState(StrEnum):
+    """What a key answers now, its status and its expiry taken together."""
+
+    ACTIVE = "active"
+    DEACTIVATED = "deactivated"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()
+
+
+def effective_state(status: KeyStatus, expired: bool) -> KeyState:
+    """Revoked beats expired beats deactivated (DESIGN.md §1): the one home of that rule."""
+    if status is KeyStatus.REVOKED:
+        return KeyState.REVOKED
+    if expired:
+        return KeyState.EXPIRED
+    return KeyState.ACTIVE if status is KeyStatus.ACTIVE else KeyState.DEACTIVATED
 
 
 def _base62(number: int, width: int) -> str:
@@ -158,6 +182,9 @@ class ApiKey:
 
     def is_expired(self, now: datetime) -> bool:
         return self.expires_at <= now
+
+    def state(self, now: datetime) -> KeyState:
+        return effective_state(self.status, self.is_expired(now))
 
 
 @dataclass(frozen=True, slots=True)

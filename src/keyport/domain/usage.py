@@ -12,13 +12,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
+from keyport.domain.auth_outcomes import KEY_STATE_REFUSALS
+
 MINUTES_PER_HOUR = 60
 SUCCESS, CLIENT_ERROR, SERVER_ERROR = 0, 1, 2  # index into a bucket's counts
 IP, AGENT = "ip", "agent"  # the two kinds of sighting
 MAX_AGENT_LENGTH = 256
 MAX_PATH_LENGTH = 256
-# A refused request that still names a real key: the key exists but may not be used now.
-KEY_STATE_REFUSALS = frozenset({"expired", "deactivated"})
 STALE_AFTER = timedelta(days=30)  # a usable key unused this long is probably forgotten
 _KEY_LIKE = re.compile(r"ak_live:\S*")
 
@@ -92,7 +92,7 @@ class RecentRequest:
     client_ip: str | None
     user_agent: str | None
     acting_user_id: str | None
-    refusal: str | None  # why the request was refused before its route ran, if it was
+    refusal: str | None  # an AuthOutcome: why it was refused before its route ran, if it was
 
     @property
     def key_was_usable(self) -> bool:

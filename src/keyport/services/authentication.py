@@ -15,7 +15,7 @@ from keyport.domain.errors import (
     MissingAuthorization,
     UnknownActingUser,
 )
-from keyport.domain.keys import KEY_LENGTH, PREFIX, KeyStatus, parse_key_id
+from keyport.domain.keys import KEY_LENGTH, PREFIX, KeyState, effective_state, parse_key_id
 from keyport.domain.principal import Principal
 from keyport.domain.users import User, parse_uuid
 from keyport.services.cache import Caches
@@ -23,6 +23,11 @@ from keyport.services.ports import HotPathReader
 
 _BEARER = "bearer "
 _KEY_ID = slice(len(PREFIX), len(PREFIX) + 36)
+_REFUSED_STATES: dict[KeyState, type[InvalidApiKey | ExpiredApiKey | DeactivatedApiKey]] = {
+    KeyState.REVOKED: InvalidApiKey,  # a revoked key answers like an unknown one
+    KeyState.EXPIRED: ExpiredApiKey,
+    KeyState.DEACTIVATED: DeactivatedApiKey,
+}
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -68,12 +73,9 @@ class Authenticator:
         # Unknown digest and a digest of another key id answer alike: no oracle for either.
         if principal is None or principal.key_id != key_id:
             raise InvalidApiKey()
-        if principal.status is KeyStatus.REVOKED:
-            raise InvalidApiKey()
-        if principal.expires_at <= self._clock.time():
-            raise ExpiredApiKey()
-        if principal.status is KeyStatus.INACTIVE:
-            raise DeactivatedApiKey()
+        state = effective_state(principal.status, principal.expires_at <= self._clock.time())
+        if state is not KeyState.ACTIVE:
+            raise _REFUSED_STATES[state]()
         return principal
 
     async def _load_principal(self, digest: str) -> Principal | None:

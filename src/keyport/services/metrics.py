@@ -10,15 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from keyport.domain.auth_outcomes import AUTH_FAILURES, AuthOutcome
 from keyport.services.cache import Caches, TtlCache
 from keyport.services.prometheus import Counter, Family, Histogram, Reading, Sample, exposition
 from keyport.services.request_log import RequestLog
-from keyport.services.requests import AUTH_FAILURES, RequestRecord
+from keyport.services.requests import RequestRecord
 from keyport.services.usage import UsageRecorder
 from keyport.services.usage_flush import UsageFlusher
 
 UNROUTED = "unrouted"
-SUCCESS = "success"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 REQUEST_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # A cache hit takes a few microseconds, a miss a database round trip.
@@ -59,7 +59,7 @@ class Metrics:
             "API requests by authentication outcome: success, or why they were refused.",
             ("outcome",),
         )
-        for outcome in (SUCCESS, *AUTH_FAILURES):
+        for outcome in (AuthOutcome.SUCCESS, *AUTH_FAILURES):
             self.auth.inc((outcome,), 0)
         self.verification = Histogram(
             "keyport_api_key_verification_seconds",
@@ -75,7 +75,7 @@ class Metrics:
         self.durations.observe(record.latency, (route,))
         if record.verification_latency is not None:
             self.verification.observe(record.verification_latency)
-            self.auth.inc((record.auth_failure or SUCCESS,))
+            self.auth.inc((record.auth_failure or AuthOutcome.SUCCESS,))
 
     def add_reading(
         self,

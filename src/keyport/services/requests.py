@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from keyport.domain.auth_outcomes import AuthOutcome
+
 
 @dataclass(frozen=True, slots=True)
 class RequestRecord:
@@ -22,22 +24,9 @@ class RequestRecord:
     user_agent: str | None
     key_id: str | None  # set once the key was verified
     acting_user_id: str | None  # set once the acting user was resolved
-    auth_failure: str | None  # why authentication refused the request (see AUTH_FAILURES)
+    auth_failure: AuthOutcome | None  # why authentication refused the request, if it did
     started_at: float  # POSIX seconds
     verification_latency: float | None = None  # seconds spent verifying the key, if any
-
-
-# Reasons an API request can be refused before it reaches its route's logic.
-AUTH_FAILURES = (
-    "missing",  # no Authorization header
-    "invalid",  # malformed, bad checksum, unknown, wrong secret, revoked
-    "expired",
-    "deactivated",
-    "missing_user_header",
-    "invalid_user_header",
-    "invalid_user",
-    "rate_limited",  # the key is fine but over its rate limit (429)
-)
 
 
 class RequestObserver(Protocol):

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from keyport.domain.auth_outcomes import KEY_STATE_REFUSALS
 from keyport.domain.usage import (
     AGENT,
     IP,
-    KEY_STATE_REFUSALS,
     MAX_AGENT_LENGTH,
     MAX_PATH_LENGTH,
     LastUse,

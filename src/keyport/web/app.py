@@ -11,14 +11,17 @@ from litestar import Litestar, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from keyport.bootstrap import Container
+from keyport.domain.auth_outcomes import failure_of
 from keyport.domain.errors import KeyportError, PayloadTooLarge
 from keyport.web import errors
 from keyport.web.admin.router import admin_router
 from keyport.web.api.me_endpoint import MeEndpoint
 from keyport.web.api.users import user_router
-from keyport.web.gate import AUTH_FAILURE, ApiGate, auth_failure_reason
+from keyport.web.gate import ApiGate
 from keyport.web.openapi import openapi_config, openapi_route
 from keyport.web.ops import ops_router
+from keyport.web.request_context import find_context
+from keyport.web.route_labels import route_labels
 from keyport.web.throttling import Throttle
 
 logger = logging.getLogger(__name__)
@@ -35,9 +38,9 @@ def _respond(status: int, body: bytes, headers: errors.Headers) -> Response[byte
 
 
 def _on_domain_error(request: Request, error: KeyportError) -> Response[bytes]:  # type: ignore[type-arg]
-    reason = auth_failure_reason(error)
-    if reason is not None:
-        request.scope[AUTH_FAILURE] = reason  # type: ignore[literal-required]
+    context = find_context(request.scope)
+    if context is not None and (reason := failure_of(error)) is not None:
+        context.auth_failure = reason
     return _respond(*errors.render(error))
 
 
@@ -113,4 +116,5 @@ def create_app(container: Container, *, run_background: bool = True) -> ApiGate:
         throttle=Throttle(container.key_limits, container.failed_auth),
         trusted_proxies=container.settings.trusted_proxies,
         fast_routes=[MeEndpoint(container.authenticator)],
+        route_of=route_labels(framework),
     )

@@ -13,9 +13,9 @@ from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 from keyport.config import Network
+from keyport.web.request_context import find_context
 
 _FORWARDED_FOR = b"x-forwarded-for"
-CLIENT_IP = "keyport.client_ip"  # where the gate leaves the answer for everyone else
 
 
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -57,8 +57,8 @@ def resolve_client_ip(scope: MutableMapping[str, Any], trusted: tuple[Network, .
 
 def client_ip(scope: Any) -> str | None:
     """The client address the gate resolved for this request (the peer if it did not run)."""
-    if CLIENT_IP in scope:
-        found: str | None = scope[CLIENT_IP]
-        return found
+    context = find_context(scope)
+    if context is not None:
+        return context.client_ip
     client = scope.get("client")
     return str(client[0]) if client else None

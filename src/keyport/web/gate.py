@@ -17,13 +17,14 @@ from typing import Any, Protocol
 
 from keyport.config import Network
 from keyport.domain import errors as domain
+from keyport.domain.auth_outcomes import KEY_STATE_REFUSALS, AuthOutcome, failure_of
 from keyport.domain.clock import Clock, SystemClock
 from keyport.domain.principal import Principal
-from keyport.domain.usage import KEY_STATE_REFUSALS
 from keyport.services.authentication import Authenticator, key_id_of
 from keyport.services.requests import RequestObserver, RequestRecord
 from keyport.web import errors
-from keyport.web.client_ip import CLIENT_IP, resolve_client_ip
+from keyport.web.client_ip import resolve_client_ip
+from keyport.web.request_context import RequestContext, attach, context_of
 from keyport.web.throttling import Throttle
 
 Scope = MutableMapping[str, Any]
@@ -41,31 +42,11 @@ class FastRoute(Protocol):
     async def __call__(self, scope: Scope, send: Send) -> None: ...
 
 
-PRINCIPAL = "keyport.principal"
-REQUEST_ID = "keyport.request_id"
-ACTING_USER_ID = "keyport.acting_user_id"
-AUTH_FAILURE = "keyport.auth_failure"
-REFUSED_KEY_ID = "keyport.refused_key_id"  # a real key refused for its state (expired...)
-VERIFICATION = "keyport.verification_seconds"
 API_PREFIX = "/v4"
 # Request headers beyond this (names and values together) are refused with 431. uvicorn's
 # parser has no limit of its own: web/http_protocol.py stops reading them past 1 MiB.
 MAX_HEADER_BYTES = 16 * 1024
 _HEADERS_TOO_LARGE = errors.render(domain.HeadersTooLarge())
-
-_AUTH_FAILURE_REASONS: dict[type[domain.KeyportError], str] = {
-    domain.MissingAuthorization: "missing",
-    domain.InvalidApiKey: "invalid",
-    domain.ExpiredApiKey: "expired",
-    domain.DeactivatedApiKey: "deactivated",
-    domain.MissingActingUserHeader: "missing_user_header",
-    domain.InvalidActingUserHeader: "invalid_user_header",
-    domain.UnknownActingUser: "invalid_user",
-}
-
-
-def auth_failure_reason(error: domain.KeyportError) -> str | None:
-    return _AUTH_FAILURE_REASONS.get(type(error))
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -97,6 +78,7 @@ class ApiGate:
         throttle: Throttle | None = None,
         trusted_proxies: tuple[Network, ...] = (),
         fast_routes: Sequence[FastRoute] = (),
+        route_of: Callable[[Scope], str | None] = lambda scope: None,
     ) -> None:
         self.app = app
         self._authenticator = authenticator
@@ -105,16 +87,17 @@ class ApiGate:
         self._throttle = throttle or Throttle(None, None)
         self._trusted_proxies = trusted_proxies
         self._fast_routes = tuple(fast_routes)
+        self._route_of = route_of  # the route template the framework chose, for the record
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = new_request_id()
-        scope[REQUEST_ID] = request_id
-        scope[CLIENT_IP] = resolve_client_ip(scope, self._trusted_proxies)
-        added: errors.Headers = [(b"x-request-id", request_id.encode())]
+        context = attach(
+            scope, RequestContext(new_request_id(), resolve_client_ip(scope, self._trusted_proxies))
+        )
+        added: errors.Headers = [(b"x-request-id", context.request_id.encode())]
         status = 500
 
         async def send_with_headers(message: Message) -> None:
@@ -128,7 +111,7 @@ class ApiGate:
             await self._admit_and_call(scope, receive, send_with_headers, added)
         finally:
             if self._observers:
-                self._report(scope, status, time.perf_counter() - started)
+                self._report(scope, context, status, time.perf_counter() - started)
 
     async def _admit_and_call(
         self, scope: Scope, receive: Receive, send: Send, added: errors.Headers
@@ -152,7 +135,7 @@ class ApiGate:
         try:
             await route(scope, send)
         except domain.KeyportError as error:
-            scope[AUTH_FAILURE] = auth_failure_reason(error)
+            context_of(scope).auth_failure = failure_of(error)
             await self._refuse(send, *errors.render(error))
         except Exception as error:
             await self._refuse(send, *errors.render_unexpected(error))
@@ -161,39 +144,41 @@ class ApiGate:
         self, scope: Scope, added: errors.Headers
     ) -> tuple[int, bytes, errors.Headers] | None:
         """None when the request may go on, else the answer that refuses it."""
-        ip = scope[CLIENT_IP]
+        context = context_of(scope)
+        ip = context.client_ip
         refusal = self._throttle.refuse_client(ip)
         if refusal is not None:
             return refusal
         authorization = header(scope, b"authorization")
         try:
-            principal = scope[PRINCIPAL] = await self._verify(scope, authorization)
+            principal = context.principal = await self._verify(context, authorization)
             refusal = await self._throttle.admit(principal, added)
         except domain.KeyportError as error:
-            self._note_refusal(scope, error, authorization)
+            self._note_refusal(context, error, authorization)
             if isinstance(error, domain.AuthenticationError):
                 await self._throttle.authentication_failed(ip)
             return errors.render(error)
         except Exception as error:
             return errors.render_unexpected(error)
         if refusal is not None:
-            scope[AUTH_FAILURE] = "rate_limited"
+            context.auth_failure = AuthOutcome.RATE_LIMITED
         return refusal
 
-    async def _verify(self, scope: Scope, authorization: str | None) -> Principal:
+    async def _verify(self, context: RequestContext, authorization: str | None) -> Principal:
         started = time.perf_counter()
         try:
             return await self._authenticator.authenticate(authorization)
         finally:
-            scope[VERIFICATION] = time.perf_counter() - started
+            context.verification_seconds = time.perf_counter() - started
 
     @staticmethod
-    def _note_refusal(scope: Scope, error: domain.KeyportError, authorization: str | None) -> None:
-        reason = auth_failure_reason(error)
-        scope[AUTH_FAILURE] = reason
+    def _note_refusal(
+        context: RequestContext, error: domain.KeyportError, authorization: str | None
+    ) -> None:
+        reason = context.auth_failure = failure_of(error)
         if reason in KEY_STATE_REFUSALS:
             # The key verified but may not be used now: its owner wants to see such attempts.
-            scope[REFUSED_KEY_ID] = key_id_of(authorization)
+            context.refused_key_id = key_id_of(authorization)
 
     @staticmethod
     async def _refuse(send: Send, status: int, body: bytes, headers: errors.Headers) -> None:
@@ -206,22 +191,21 @@ class ApiGate:
         )
         await send({"type": "http.response.body", "body": body})
 
-    def _report(self, scope: Scope, status: int, latency: float) -> None:
-        principal = scope.get(PRINCIPAL)
+    def _report(self, scope: Scope, context: RequestContext, status: int, latency: float) -> None:
         record = RequestRecord(
-            request_id=scope[REQUEST_ID],
+            request_id=context.request_id,
             method=scope["method"],
             path=scope["path"],
-            route=scope.get("path_template"),
+            route=context.route or self._route_of(scope),
             status=status,
             latency=latency,
-            client_ip=scope.get(CLIENT_IP),
+            client_ip=context.client_ip,
             user_agent=header(scope, b"user-agent"),
-            key_id=principal.key_id if principal is not None else scope.get(REFUSED_KEY_ID),
-            acting_user_id=scope.get(ACTING_USER_ID),
-            auth_failure=scope.get(AUTH_FAILURE),
+            key_id=context.key_id,
+            acting_user_id=context.acting_user_id,
+            auth_failure=context.auth_failure,
             started_at=self._time() - latency,
-            verification_latency=scope.get(VERIFICATION),
+            verification_latency=context.verification_seconds,
         )
         for observer in self._observers:
             try:

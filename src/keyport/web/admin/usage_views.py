@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
 from keyport.domain.anomalies import Alert, AlertKind
+from keyport.domain.auth_outcomes import AuthOutcome
 from keyport.domain.keys import ApiKey
 from keyport.domain.usage import Bucket, RecentRequest, Sighting, status_class
 from keyport.services.usage_reports import KeyUsage, SightingSummary
@@ -21,12 +22,12 @@ _ALERT_TITLES = {
     AlertKind.SPIKE: "Traffic spike",
     AlertKind.FAILURES: "Burst of failures",
 }
-_REFUSALS = {
-    "expired": "Refused: the key had expired",
-    "deactivated": "Refused: the key was deactivated",
-    "missing_user_header": "The user header was missing",
-    "invalid_user_header": "The user header was not a UUID",
-    "invalid_user": "No such user in this company",
+_REFUSALS: dict[str, str] = {
+    AuthOutcome.EXPIRED: "Refused: the key had expired",
+    AuthOutcome.DEACTIVATED: "Refused: the key was deactivated",
+    AuthOutcome.MISSING_USER_HEADER: "The user header was missing",
+    AuthOutcome.INVALID_USER_HEADER: "The user header was not a UUID",
+    AuthOutcome.INVALID_USER: "No such user in this company",
 }
 
 

@@ -7,37 +7,16 @@ import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
-from enum import StrEnum
 from typing import Any
 
 from keyport.domain.audit import AuditAction, AuditEvent
-from keyport.domain.keys import ApiKey, KeyStatus
+from keyport.domain.keys import ApiKey, KeyState
 from keyport.domain.usage import is_stale
 from keyport.domain.users import User
 
 EXPIRING_SOON = timedelta(days=7)
 OPERATOR = "Operator (CLI)"
 FORMER_USER = "Former user"
-
-
-class KeyState(StrEnum):
-    ACTIVE = "active"
-    DEACTIVATED = "deactivated"
-    EXPIRED = "expired"
-    REVOKED = "revoked"
-
-    @property
-    def label(self) -> str:
-        return self.value.capitalize()
-
-
-def key_state(key: ApiKey, now: datetime) -> KeyState:
-    """What the key answers now: revoked beats expired beats deactivated (DESIGN.md §1)."""
-    if key.status is KeyStatus.REVOKED:
-        return KeyState.REVOKED
-    if key.is_expired(now):
-        return KeyState.EXPIRED
-    return KeyState.ACTIVE if key.status is KeyStatus.ACTIVE else KeyState.DEACTIVATED
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +101,7 @@ class KeyView:
 
 
 def key_view(key: ApiKey, now: datetime, zone: tzinfo, creators: Mapping[str, User]) -> KeyView:
-    state = key_state(key, now)
+    state = key.state(now)
     live = state in (KeyState.ACTIVE, KeyState.DEACTIVATED)
     return KeyView(
         id=key.id,

@@ -18,6 +18,7 @@ from keyport.domain.users import User
 from keyport.services.authentication import Authenticator
 from keyport.web.api.context import acting_user
 from keyport.web.api.schemas import UserOut
+from keyport.web.request_context import context_of
 
 PATH = "/v4/user/me"
 _MAX_CACHED_BODIES = 10_000
@@ -36,7 +37,7 @@ class MeEndpoint:
 
     async def __call__(self, scope: Any, send: Any) -> None:
         """Raises the acting-user errors of DESIGN.md §1 for the gate to render."""
-        scope["path_template"] = PATH
+        context_of(scope).route = PATH
         user = await acting_user(self._authenticator, scope, required=False)
         body = self._body(user)
         await send(

@@ -1,0 +1,44 @@
+"""How authenticating an API request ended: one enum whose values are the reason strings.
+
+The same words label the `keyport_api_auth_total` metric, go into request logs and are stored
+with a key's refused requests, so they are defined here once and never spelled elsewhere.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from keyport.domain import errors
+
+
+class AuthOutcome(StrEnum):
+    SUCCESS = "success"
+    MISSING = "missing"  # no Authorization header
+    INVALID = "invalid"  # malformed, bad checksum, unknown, wrong secret, revoked
+    EXPIRED = "expired"
+    DEACTIVATED = "deactivated"
+    MISSING_USER_HEADER = "missing_user_header"
+    INVALID_USER_HEADER = "invalid_user_header"
+    INVALID_USER = "invalid_user"
+    RATE_LIMITED = "rate_limited"  # the key is fine but over its rate limit (429)
+
+
+# Every way a request can be refused before its route's logic, in DESIGN.md §1 order.
+AUTH_FAILURES = tuple(outcome for outcome in AuthOutcome if outcome is not AuthOutcome.SUCCESS)
+# A refusal that still names a real key: the key exists but may not be used now.
+KEY_STATE_REFUSALS = frozenset({AuthOutcome.EXPIRED, AuthOutcome.DEACTIVATED})
+
+_OUTCOME_OF_ERROR: dict[type[errors.KeyportError], AuthOutcome] = {
+    errors.MissingAuthorization: AuthOutcome.MISSING,
+    errors.InvalidApiKey: AuthOutcome.INVALID,
+    errors.ExpiredApiKey: AuthOutcome.EXPIRED,
+    errors.DeactivatedApiKey: AuthOutcome.DEACTIVATED,
+    errors.MissingActingUserHeader: AuthOutcome.MISSING_USER_HEADER,
+    errors.InvalidActingUserHeader: AuthOutcome.INVALID_USER_HEADER,
+    errors.UnknownActingUser: AuthOutcome.INVALID_USER,
+}
+
+
+def failure_of(error: errors.KeyportError) -> AuthOutcome | None:
+    """The outcome an error stands for, or None when it is not an authentication refusal."""
+    return _OUTCOME_OF_ERROR.get(type(error))
