@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, text
 
-from keyport.bootstrap import Container
+from keyport.bootstrap import Container, build_container
 from keyport.db.tables import recovery_codes, users
 from keyport.db.uow import SqlUnitOfWorkFactory
 from keyport.domain.audit import Actor, AuditAction, AuditEvent
@@ -333,3 +334,23 @@ async def _events(
 ) -> tuple[Sequence[AuditEvent], int]:
     async with SqlUnitOfWorkFactory(container.engine)() as uow:
         return await uow.audit.list(AuditFilter(company_id=company_id, action=action.value), 10, 0)
+
+
+async def test_a_changed_server_secret_refuses_the_code_instead_of_failing(
+    container: Container, tenant: Tenant, clock: FixedClock
+) -> None:
+    async with dashboard(container) as http:
+        await sign_in(http, tenant.owner.email, PASSWORD)
+        secret, _ = await turn_on_two_factor(http, clock)
+    other = build_container(
+        replace(container.settings, secret_key="another-server-secret-0123456789-xyz"),
+        clock=clock,
+    )
+    try:
+        async with dashboard(other) as http:
+            await post_login(http, tenant.owner.email, PASSWORD)
+            refused = await submit_code(http, code_now(secret, clock, steps_later=1))
+    finally:
+        await other.close()
+
+    assert refused.status_code == 400 and WRONG_CODE in text_of(refused.text)

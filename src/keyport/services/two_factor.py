@@ -7,6 +7,7 @@ The operator can reset it (`keyport user reset-2fa`), which also ends the user's
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,10 +18,11 @@ from keyport.domain.errors import Conflict, NotFound, ValidationFailed
 from keyport.domain.users import User, normalise_email
 from keyport.services import totp
 from keyport.services.ports import UnitOfWork, UnitOfWorkFactory
-from keyport.services.secret_box import SecretBox
+from keyport.services.secret_box import SecretBox, SecretUnreadable
 from keyport.services.sessions import SessionService
 
 WRONG_CODE = "is not the current code of your authenticator app"
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +55,9 @@ class TwoFactorService:
     async def pending(self, user: User) -> Enrollment | None:
         async with self._uow() as uow:
             sealed = (await uow.team.two_factor(user.id)).pending_secret
-        if sealed is None:
+        secret = self._unseal(sealed)
+        if secret is None:
             return None
-        secret = self._box.open(sealed)
         return Enrollment(secret, totp.provisioning_uri(secret, user.email))
 
     async def confirm(self, user: User, code: str, actor: Actor) -> list[str]:
@@ -65,9 +67,9 @@ class TwoFactorService:
             state = await uow.team.two_factor(user.id)
             if state.secret is not None:
                 raise Conflict("Two-factor sign-in is already on")
-            if state.pending_secret is None:
+            secret = self._unseal(state.pending_secret)
+            if state.pending_secret is None or secret is None:
                 raise Conflict("Start setting up two-factor sign-in first")
-            secret = self._box.open(state.pending_secret)
             step = totp.matching_step(secret, totp.clean_code(code), self._clock.time())
             if step is None:
                 raise ValidationFailed.single("code", WRONG_CODE)
@@ -125,11 +127,22 @@ class TwoFactorService:
             return await uow.team.recovery_codes_left(user.id)
 
     async def _accept_totp(self, uow: UnitOfWork, user_id: str, code: str) -> bool:
-        sealed = (await uow.team.two_factor(user_id)).secret
-        if sealed is None:
+        secret = self._unseal((await uow.team.two_factor(user_id)).secret)
+        if secret is None:
             return False
-        step = totp.matching_step(self._box.open(sealed), totp.clean_code(code), self._clock.time())
+        step = totp.matching_step(secret, totp.clean_code(code), self._clock.time())
         return step is not None and await uow.team.claim_step(user_id, step)
+
+    def _unseal(self, sealed: str | None) -> str | None:
+        """None when nothing is sealed, or it was sealed under another server secret (then
+        the user needs `keyport user reset-2fa`): refused, never a 500."""
+        if sealed is None:
+            return None
+        try:
+            return self._box.open(sealed)
+        except SecretUnreadable:
+            logger.warning("a TOTP secret cannot be opened: was KEYPORT_SECRET_KEY changed?")
+            return None
 
 
 async def _audit(
