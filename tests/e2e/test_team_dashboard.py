@@ -100,6 +100,16 @@ def fresh_person(site: Site, role: str = "member") -> Person:
     return person
 
 
+def logged_after(site: Site, marker: str, timeout: float = 20.0) -> str:
+    """The server's output once `marker` is in it (the request log is written by a thread)."""
+    deadline = time.monotonic() + timeout
+    while marker not in site.server.output():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{marker!r} never reached the server log")
+        time.sleep(0.1)
+    return site.server.output()
+
+
 def sign_out(page: Page) -> None:
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(re.compile(r"/admin/login\?notice=signed-out$"))
@@ -149,6 +159,8 @@ def test_invite_accept_and_sign_in(page: Page, second_page: Page, site: Site) ->
     page.goto(f"{site.base_url}/admin/team")
     expect(page.locator("tr", has_text="nina@acme.test")).not_to_contain_text("Invited")
     shoot(page, "team.png")
+    output = logged_after(site, '"path":"/admin/invite/[redacted]"')
+    assert link.rsplit("/", 1)[1] not in output  # the token never reaches a log line
 
 
 def test_the_owner_changes_a_role(page: Page, site: Site) -> None:
@@ -244,3 +256,5 @@ def test_two_factor_set_up_then_sign_in_with_a_code_and_a_recovery_code(
             sign_out(page)
         else:
             expect(page.get_by_role("alert")).to_contain_text("already used")
+    output = logged_after(site, '"path":"/admin/login/code"')
+    assert secret not in output and codes[0] not in output
