@@ -12,7 +12,6 @@ from redis.backoff import NoBackoff
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from keyport.config import Settings
-from keyport.db.attempts import RedisAttemptCounter
 from keyport.db.engine import create_engine, is_sqlite
 from keyport.db.hot_reads import PostgresHotReader, SqliteHotReader
 from keyport.db.invalidation_channels import Listener, PostgresListener, RedisChannel
@@ -27,7 +26,7 @@ from keyport.db.usage_store import SqlUsageStore
 from keyport.domain.clock import Clock, SystemClock
 from keyport.domain.rate_limits import Policy
 from keyport.services.account import AccountService
-from keyport.services.attempts import AttemptCounter, MemoryAttemptCounter, SignInLimiter
+from keyport.services.attempts import SignInLimiter, SignInLimits
 from keyport.services.audit import AuditTrail
 from keyport.services.audit_log import AuditLog
 from keyport.services.auth_failures import FailedAuthLimiter
@@ -149,9 +148,14 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
         ),
     )
     limiter = SignInLimiter(
-        _attempt_counter(clock, redis),
-        max_failures=settings.sign_in_max_failures,
-        window=settings.sign_in_window_minutes * 60,
+        buckets,
+        SignInLimits(
+            max_failures=settings.sign_in_max_failures,
+            ip_max_failures=settings.sign_in_ip_max_failures,
+            window=settings.sign_in_window_minutes * 60,
+            first_delay=settings.sign_in_delay_seconds,
+            max_delay=settings.sign_in_max_delay_seconds,
+        ),
     )
     observability = _observability(settings, engine, clock, caches)
     box = SecretBox(_server_secret(settings))
@@ -243,15 +247,13 @@ def _session_store(engine: AsyncEngine, redis: Redis | None) -> SessionStore:
     return RedisSessionStore(redis) if redis is not None else SqlSessionStore(engine)
 
 
-def _attempt_counter(clock: Clock, redis: Redis | None) -> AttemptCounter:
-    return RedisAttemptCounter(redis) if redis is not None else MemoryAttemptCounter(clock)
-
-
 def _observability(
     settings: Settings, engine: AsyncEngine, clock: Clock, caches: Caches
 ) -> Observability:
     metrics = Metrics()
     metrics.watch_caches(caches)
+    if settings.metrics_dir is not None:
+        metrics.share_across_workers(Path(settings.metrics_dir))
     recorder = flusher = None
     if settings.usage_recording:
         recorder = UsageRecorder(clock.time)

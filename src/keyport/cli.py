@@ -6,8 +6,10 @@ import asyncio
 import json
 import os
 import secrets
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -96,8 +98,6 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Machine-read
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
 def serve(host: str, port: int, workers: int) -> None:
-    import uvicorn
-
     async def prepare(container: Container) -> str | None:
         if await container.companies.list_companies(limit=1):
             return None
@@ -125,6 +125,22 @@ def serve(host: str, port: int, workers: int) -> None:
     # runs the lifespan end that writes usage), then raises SIGTERM again so that the default
     # action kills the process. A clean shutdown should exit 0: that second SIGTERM is ignored.
     signal.signal(signal.SIGTERM, lambda _signal, _frame: None)
+    # The workers share their metrics through a directory of this run only: /metrics on any
+    # of them reports the whole server (services/metrics_sharing.py).
+    own_metrics_dir = None
+    if workers > 1 and not settings.metrics_dir:
+        own_metrics_dir = tempfile.mkdtemp(prefix="keyport-metrics-")
+        os.environ["KEYPORT_METRICS_DIR"] = own_metrics_dir
+    try:
+        _serve(host, port, workers, settings)
+    finally:
+        if own_metrics_dir is not None:
+            shutil.rmtree(own_metrics_dir, ignore_errors=True)
+
+
+def _serve(host: str, port: int, workers: int, settings: Settings) -> None:
+    import uvicorn
+
     uvicorn.run(
         "keyport.web.asgi:create_app_from_env",
         factory=True,

@@ -44,13 +44,6 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false, not {raw!r}")
 
 
-def _auto_bool(env: Mapping[str, str], name: str) -> bool | None:
-    """true/false, or None for `auto` (or unset): let the code decide per request."""
-    if env.get(name, "").strip().lower() in {"", "auto"}:
-        return None
-    return _bool(env, name, False)
-
-
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
     value = _float(env, name, default, minimum)
     if value != int(value) or value > MAX_INT_SETTING:
@@ -102,10 +95,16 @@ class Settings:
     # Dashboard sessions end after this long without a request, and after max hours anyway.
     session_idle_minutes: float = 30.0
     session_max_hours: float = 12.0
-    secure_cookies: bool | None = None  # None: Secure except over plain http on localhost
-    # Sign-in failures allowed per client IP and per account within the window.
+    # Dashboard cookies are Secure with the `__Host-` prefix: browsers keep them over https and
+    # from http://localhost. false only for plain http under another host name (insecure).
+    secure_cookies: bool = True
+    # Sign-in failures allowed per (account, client IP) and per client IP within the window;
+    # per account, attempts are slowed (1 s doubling to the max) instead (services/attempts.py).
     sign_in_max_failures: int = 10
+    sign_in_ip_max_failures: int = 30
     sign_in_window_minutes: float = 15.0
+    sign_in_delay_seconds: float = 1.0
+    sign_in_max_delay_seconds: float = 10.0
     # Usage per key is counted in memory and written every this many seconds: a crash loses
     # at most this much of it, a clean shutdown nothing (services/usage_flush.py).
     usage_recording: bool = True
@@ -126,6 +125,9 @@ class Settings:
     # working directory). Every process and host of one installation needs the same value.
     secret_key: str | None = None
     secret_key_file: str | None = None
+    # Where the workers of one server share their metrics (services/metrics_sharing.py);
+    # `keyport serve --workers N` makes one per run. None: /metrics reports this process.
+    metrics_dir: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -146,9 +148,12 @@ class Settings:
             access_log=_bool(env, "KEYPORT_ACCESS_LOG", False),
             session_idle_minutes=_float(env, "KEYPORT_SESSION_IDLE_MINUTES", 30.0, 1.0),
             session_max_hours=_float(env, "KEYPORT_SESSION_MAX_HOURS", 12.0, 0.1),
-            secure_cookies=_auto_bool(env, "KEYPORT_SECURE_COOKIES"),
+            secure_cookies=_bool(env, "KEYPORT_SECURE_COOKIES", True),
             sign_in_max_failures=int(_float(env, "KEYPORT_SIGN_IN_MAX_FAILURES", 10, 1)),
+            sign_in_ip_max_failures=_int(env, "KEYPORT_SIGN_IN_IP_MAX_FAILURES", 30, 1),
             sign_in_window_minutes=_float(env, "KEYPORT_SIGN_IN_WINDOW_MINUTES", 15.0, 0.1),
+            sign_in_delay_seconds=_float(env, "KEYPORT_SIGN_IN_DELAY_SECONDS", 1.0, 0.0),
+            sign_in_max_delay_seconds=_float(env, "KEYPORT_SIGN_IN_MAX_DELAY_SECONDS", 10.0, 0.0),
             usage_recording=_bool(env, "KEYPORT_USAGE_RECORDING", True),
             usage_flush_interval=_float(env, "KEYPORT_USAGE_FLUSH_INTERVAL", 5.0, 0.05),
             request_log=_bool(env, "KEYPORT_REQUEST_LOG", True),
@@ -159,4 +164,5 @@ class Settings:
             public_url=_public_url(env),
             secret_key=_secret_key(env),
             secret_key_file=env.get("KEYPORT_SECRET_KEY_FILE") or None,
+            metrics_dir=env.get("KEYPORT_METRICS_DIR") or None,
         )

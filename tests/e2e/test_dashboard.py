@@ -81,6 +81,32 @@ def test_owner_signs_in_and_sees_the_company_keys(page: Page, site: Site) -> Non
     expect(page.locator(".company")).to_have_text("Acme Robotics")
 
 
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1"])
+def test_sign_in_works_over_plain_http_on_this_machine_with_secure_cookies(
+    browser: Browser, site: Site, host: str
+) -> None:
+    """Issue 9, item 4: cookies are Secure (and `__Host-`) by default, and Chromium keeps
+    them from http://localhost and http://127.0.0.1, so signing in works there too."""
+    origin = f"http://{host}:{site.server.port}"
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"{origin}/admin/login")
+        expect(page.get_by_text("was not loaded over HTTPS")).to_have_count(0)
+        page.get_by_label("Email").fill(site.owner.email)
+        page.get_by_label("Password").fill(site.owner.password)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page).to_have_url(f"{origin}/admin/api-keys")
+        expect(page.get_by_role("heading", name="API keys")).to_be_visible()
+        session = [c for c in context.cookies(origin) if c["name"] == "__Host-keyport_session"]
+    finally:
+        context.close()
+
+    assert len(session) == 1
+    assert session[0]["secure"] and session[0]["httpOnly"]
+    assert session[0]["sameSite"] == "Lax"
+
+
 def test_a_new_key_is_shown_once_and_works_against_the_api(page: Page, site: Site) -> None:
     sign_in(page, site, site.admin)
     page.goto(f"{site.base_url}/admin/api-keys/new")

@@ -121,3 +121,43 @@ def test_non_ascii_header_bytes_are_answered_not_crashed_on(
             "error": "Bad Request",
         },
     )
+
+
+NON_CANONICAL = [
+    "//v4/user/me",
+    "/%2Fv4/user/me",
+    "/v4//user/me",
+    "/v4/./user/me",
+    "/x/../v4/user/me",
+    "/v4/user/%2e%2e/user/me",
+    "//v1/authorize",
+    "/admin/static/admin.css%00.html",
+]
+
+
+@pytest.mark.parametrize("path", NON_CANONICAL)
+def test_another_spelling_of_an_api_path_never_skips_the_gate(
+    served: tuple[ServerProcess, str], path: str
+) -> None:
+    """Issue 9, item 1, through uvicorn's own parsing: refused as non-canonical, with or
+    without a key; and no traceback in the server's log."""
+    server, key = served
+    for extra in ([], [f"Authorization: Bearer {key}\r\n".encode()]):
+        status, _, body = exchange(server.port, get(path, *extra))
+        assert (status, body) == (
+            400,
+            {"statusCode": 400, "message": "Invalid request path", "error": "Bad Request"},
+        )
+    assert "Traceback" not in server.output()
+
+
+def test_duplicate_identity_headers_get_400_through_the_real_server(
+    served: tuple[ServerProcess, str],
+) -> None:
+    server, key = served
+    auth = f"Authorization: Bearer {key}\r\n".encode()
+    status, _, body = exchange(server.port, get("/v4/user/me", auth, auth))
+    assert (status, body) == (
+        400,
+        {"statusCode": 400, "message": "Duplicate header: authorization", "error": "Bad Request"},
+    )

@@ -154,7 +154,7 @@ def test_no_key_or_password_reaches_the_output_the_database_or_the_metrics(
     stored = dump_database(database_url, tmp_path)
     api_lines = [line for line in request_lines(output) if str(line["path"]).startswith("/v4")]
     assert len(api_lines) == 5 * 4 + 3  # the log did record the requests
-    assert 'keyport_api_auth_total{outcome="deactivated"} 1' in metrics
+    assert 'keyport_api_auth_total{outcome="deactivated"} 1.0' in metrics
     usage = asyncio.run(usage_in_database(database_url, created[0]["id"]))
     assert usage["recent"] == 5  # usage did reach the database that was searched
     secrets = [k.split(":")[2] for k in [*keys, tampered]]

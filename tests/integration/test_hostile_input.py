@@ -158,7 +158,6 @@ async def test_bad_query_parameters_are_validation_errors(
         "not-a-uuid",
         "0",
         "{00000000-0000-0000-0000-000000000000}",
-        "%00",
         "%C3%A9" * 12,
         "00000000000000000000000000000000",
         "-" * 36,
@@ -176,6 +175,16 @@ async def test_ids_that_are_not_uuids_are_not_found(
             headers=tenant.auth(tenant.owner),
         )
         assert_documented_error(answer, 404)
+
+
+async def test_a_control_character_in_the_path_is_refused_as_non_canonical(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    """web/paths.py: such a path is refused before routing, on every prefix (issue 9)."""
+    for path in ["/v4/user/%00", "/v4/user/%1b", "/admin/static/admin.css%00.html", "/x%7f"]:
+        answer = await client.get(path, headers=tenant.auth(tenant.owner))
+        assert_documented_error(answer, 400)
+        assert answer.json()["message"] == "Invalid request path"
 
 
 async def test_control_characters_and_non_ascii_in_every_field(

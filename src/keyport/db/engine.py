@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, text
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -80,3 +80,9 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         pool_timeout=CONNECT_TIMEOUT,
         connect_args={"timeout": CONNECT_TIMEOUT},
     )
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """Raises unless the database answers a trivial query: the readiness check."""
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))

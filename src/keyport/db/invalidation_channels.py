@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 
-logger = logging.getLogger(__name__)
+from keyport.services.periodic import PeriodicTask
 
 CHANNEL = "keyport_invalidations"
 Apply = Callable[[str, str], None]
@@ -43,9 +42,16 @@ class Listener:
 
     def __init__(self, apply: Apply) -> None:
         self._apply = apply
-        self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
-        self._was_connected = False
+        # One connection at a time, for as long as it lasts; a new one a moment after a loss.
+        self._loop = PeriodicTask(
+            self.name,
+            self._connection,
+            interval=RECONNECT_DELAY,
+            failure_message=f"{self.name} lost; retrying every {RECONNECT_DELAY}s "
+            "(the log poll still evicts)",
+            recovery_message=f"{self.name} connected again",
+        )
 
     def _deliver(self, payload: str | bytes) -> None:
         decoded = decode(payload)
@@ -53,38 +59,19 @@ class Listener:
             self._apply(*decoded)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run_forever(), name=f"keyport-{self.name}")
+        await self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
 
-    async def _run_forever(self) -> None:
-        failing = False
-        while True:
-            try:
-                await self._listen()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                if not failing or self.connected.is_set():  # once per outage
-                    logger.warning(
-                        "%s lost; retrying every %ss (the log poll still evicts)",
-                        self.name,
-                        RECONNECT_DELAY,
-                        exc_info=True,
-                    )
-                failing = True
+    async def _connection(self) -> None:
+        try:
+            await self._listen()
+        finally:
             self.connected.clear()
-            await asyncio.sleep(RECONNECT_DELAY)
 
     def _now_connected(self) -> None:
-        if self._was_connected:  # every connection after the first follows an outage
-            logger.warning("%s connected again", self.name)
-        self._was_connected = True
+        self._loop.recovered()  # logs "connected again" after an outage
         self.connected.set()
 
     async def _listen(self) -> None:

@@ -7,9 +7,6 @@ is re-read until it fills or is older than `gap_patience` seconds (a rolled-back
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -18,8 +15,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from keyport.db.tables import cache_invalidations
-
-logger = logging.getLogger(__name__)
+from keyport.services.periodic import PeriodicTask
 
 RETENTION = timedelta(hours=1)
 
@@ -36,27 +32,33 @@ class InvalidationPoller:
     ) -> None:
         self._engine = engine
         self._apply = apply
-        self._interval = interval
         self._gap_patience = gap_patience
         self._now = now
         self._floor = 0  # every seq <= floor has been applied or given up on
         self._seen: set[int] = set()
         self._gaps_since: dict[int, float] = {}
-        self._task: asyncio.Task[None] | None = None
-        self.healthy = True
+        self._last_prune = time.monotonic()
+        self._loop = PeriodicTask(
+            "invalidation-poller",
+            self._tick,
+            interval=interval,
+            failure_message="cannot read the invalidation log; the cache TTL bounds "
+            "staleness until it is back",
+            recovery_message="invalidation log reachable again",
+        )
+
+    @property
+    def healthy(self) -> bool:
+        return self._loop.healthy
 
     async def start(self) -> None:
         async with self._engine.connect() as connection:
             newest = await connection.scalar(select(func.max(cache_invalidations.c.seq)))
         self._floor = int(newest or 0)
-        self._task = asyncio.create_task(self._run(), name="keyport-invalidation-poller")
+        await self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
 
     async def poll_once(self) -> int:
         """Apply every new invalidation; returns how many were applied."""
@@ -103,23 +105,8 @@ class InvalidationPoller:
                 )
             )
 
-    async def _run(self) -> None:
-        last_prune = time.monotonic()
-        while True:
-            try:
-                await self.poll_once()
-                if time.monotonic() - last_prune > RETENTION.total_seconds() / 4:
-                    last_prune = time.monotonic()
-                    await self.prune()
-                if not self.healthy:
-                    logger.warning("invalidation log reachable again")
-                self.healthy = True
-            except Exception:
-                if self.healthy:
-                    logger.warning(
-                        "cannot read the invalidation log; the cache TTL bounds "
-                        "staleness until it is back",
-                        exc_info=True,
-                    )
-                self.healthy = False
-            await asyncio.sleep(self._interval)
+    async def _tick(self) -> None:
+        await self.poll_once()
+        if time.monotonic() - self._last_prune > RETENTION.total_seconds() / 4:
+            self._last_prune = time.monotonic()
+            await self.prune()

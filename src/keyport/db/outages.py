@@ -33,7 +33,7 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 _MAX_DEPTH = 16
 
 
-def _causes(error: BaseException) -> Iterator[BaseException]:
+def causes(error: BaseException) -> Iterator[BaseException]:
     """The error, what it wraps (`orig`), its causes and contexts, each once."""
     pending: list[BaseException] = [error]
     seen: set[int] = set()
@@ -50,7 +50,7 @@ def _causes(error: BaseException) -> Iterator[BaseException]:
 
 def is_storage_unavailable(error: BaseException) -> bool:
     """The database or Redis could not answer (down, restarting, unreachable, overloaded)."""
-    for link in _causes(error):
+    for link in causes(error):
         if isinstance(link, _UNAVAILABLE):
             return True
         if isinstance(link, DBAPIError) and link.connection_invalidated:

@@ -38,10 +38,30 @@ redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate * 1000) + 1000)
 return {allowed, string.format('%.6f', tokens)}
 """
 
+# KEYS[1]: the bucket. ARGV: burst, tokens a second. Refills, then adds the token back.
+_GIVE_BACK = """
+local burst = tonumber(ARGV[1])
+local rate = tonumber(ARGV[2])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1])
+local at = tonumber(state[2])
+if tokens == nil or at == nil then
+  return 0
+end
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate + 1)
+redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens),
+  'at', string.format('%.6f', now))
+redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate * 1000) + 1000)
+return 1
+"""
+
 
 class RedisBuckets:
     def __init__(self, redis: Redis, *, prefix: str = "keyport:rate:") -> None:
         self._script = redis.register_script(_TAKE)
+        self._give_back = redis.register_script(_GIVE_BACK)
         self._prefix = prefix
 
     async def take(self, key: str, policy: Policy) -> Decision:
@@ -49,3 +69,8 @@ class RedisBuckets:
             keys=[self._prefix + key], args=[policy.burst, repr(policy.per_second)]
         )
         return rules.decide(policy, float(tokens), bool(allowed))
+
+    async def give_back(self, key: str, policy: Policy) -> None:
+        await self._give_back(
+            keys=[self._prefix + key], args=[policy.burst, repr(policy.per_second)]
+        )

@@ -6,6 +6,7 @@ from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from keyport.db import integrity
 from keyport.db.engine import WRITE_OPTION
 from keyport.db.repositories import (
     SqlAuditRepository,
@@ -61,13 +62,15 @@ class SqlUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         connection, self._connection = self._connection, None
-        if connection is None:
-            return
-        try:
-            if connection.in_transaction():
-                await connection.rollback()
-        finally:
-            await connection.close()
+        if connection is not None:
+            try:
+                if connection.in_transaction():
+                    await connection.rollback()
+            finally:
+                await connection.close()
+        refused = integrity.as_domain_error(exc) if exc is not None else None
+        if refused is not None:  # a constraint said no: the caller's 409 or 400, not a 500
+            raise refused from exc
 
     async def commit(self) -> None:
         assert self._connection is not None, "commit() outside `async with`"

@@ -1,6 +1,9 @@
 """Every error a caller of Keyport can meet, as one small hierarchy.
 
     KeyportError
+    ├── MalformedRequest               400, refused before any other check
+    │   ├── DuplicateHeader            Authorization or x-meetergo-api-user-id sent twice
+    │   └── NonCanonicalPath           `//`, dot segments, encoded `/`, control characters
     ├── AuthenticationError            401, checked in the order of DESIGN.md §1
     │   ├── MissingAuthorization       no or empty Authorization header
     │   ├── InvalidApiKey              malformed, bad checksum, unknown, wrong secret, revoked
@@ -38,6 +41,25 @@ class KeyportError(Exception):
         if message is not None:
             self.message = message
         super().__init__(self.message)
+
+
+class MalformedRequest(KeyportError):
+    """The request is refused as it stands, before its credential is looked at (HTTP 400)."""
+
+    message = "Bad Request"
+
+
+class DuplicateHeader(MalformedRequest):
+    """Two copies of a header that decides who is calling: a proxy that reads the other copy
+    would disagree with us about who that is."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"Duplicate header: {name}")
+        self.name = name
+
+
+class NonCanonicalPath(MalformedRequest):
+    message = "Invalid request path"
 
 
 class AuthenticationError(KeyportError):

@@ -5,6 +5,11 @@ new bucket is full. A request takes one token, or is refused when less than one 
 with the defaults (100 a minute, burst 200) a quiet key may send 200 requests at once, and
 then one every 0.6 s; over any interval of T seconds at most 200 + 100 * T / 60 get through.
 
+Every limit is such a bucket: a key's request budget, an IP's failed authentications, the
+sign-in attempts of an (account, IP) pair. Taking a token is a reservation made before the
+work it pays for; `give_back` returns it when the rule says that work did not count (a
+successful sign-in is not a failure).
+
 What a decision tells the client (the IETF RateLimit header fields draft):
 - `limit`: the bucket's capacity, the most requests that may pass at once (RateLimit-Limit);
 - `remaining`: whole tokens left after this request (RateLimit-Remaining), never above limit;
@@ -25,14 +30,19 @@ MAX_RATE = 1_000_000  # requests a minute; anything above is no limit worth the 
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    rate: int  # tokens a minute
+    rate: float  # tokens a minute
     burst: int  # capacity
     per_second: float = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not 1 <= self.rate <= MAX_RATE or self.burst < 1:
-            raise ValueError(f"a rate limit needs rate 1..{MAX_RATE} and burst >= 1")
+        if not 0 < self.rate <= MAX_RATE or self.burst < 1:
+            raise ValueError(f"a rate limit needs rate 0..{MAX_RATE} and burst >= 1")
         object.__setattr__(self, "per_second", self.rate / 60.0)
+
+    @classmethod
+    def per_window(cls, count: int, seconds: float) -> Policy:
+        """`count` at once, then `count` more every `seconds` (10 failures per 15 minutes)."""
+        return cls(count * 60.0 / seconds, count)
 
     def scaled_to(self, rate: int) -> Policy:
         """The same shape with another rate: a per-key limit keeps the default burst ratio."""
@@ -63,8 +73,9 @@ class Decision(NamedTuple):
 
 
 def whole_seconds(wait: float) -> int:
-    """A wait as headers say it: whole seconds, rounded up, so that waiting is enough."""
-    return max(1, math.ceil(wait))
+    """A wait as headers say it: whole seconds, rounded up, so that waiting is enough (a
+    float's last bit, as in 90.00000000000001, is no reason for another second)."""
+    return max(1, math.ceil(wait - 1e-9))
 
 
 # NamedTuple's own constructor costs more than the rest of `take`: on every request, build it
@@ -84,6 +95,13 @@ def take(policy: Policy, tokens: float, elapsed: float) -> Decision:
     if tokens >= _ONE:
         return _decision(Decision, (True, policy.burst, max(0.0, tokens - 1.0), policy.per_second))
     return _decision(Decision, (False, policy.burst, tokens, policy.per_second))
+
+
+def give_back(policy: Policy, tokens: float, elapsed: float) -> float:
+    """The bucket after refilling for `elapsed` seconds and getting one token back."""
+    if elapsed > 0.0:
+        tokens += elapsed * policy.per_second
+    return min(float(policy.burst), tokens + 1.0)
 
 
 def decide(policy: Policy, tokens: float, allowed: bool) -> Decision:

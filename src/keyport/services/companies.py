@@ -10,6 +10,7 @@ from keyport.domain.audit import Actor, AuditAction
 from keyport.domain.clock import Clock
 from keyport.domain.errors import NotFound, ValidationFailed
 from keyport.domain.users import NewUser, Role, User, UserType, parse_uuid
+from keyport.services.changes import Changes
 from keyport.services.passwords import Passwords
 from keyport.services.ports import Company, UnitOfWorkFactory
 from keyport.services.users import ensure_unique
@@ -26,7 +27,7 @@ class NewCompany:
 class CompanyService:
     def __init__(self, uow: UnitOfWorkFactory, clock: Clock, passwords: Passwords) -> None:
         self._uow = uow
-        self._clock = clock
+        self._changes = Changes(uow, clock, "company")  # no cache holds companies
         self._passwords = passwords
 
     async def create_company(
@@ -48,23 +49,15 @@ class CompanyService:
         password_hash = (
             await self._passwords.hash(owner_password) if owner_password is not None else None
         )
-        now = self._clock.now()
-        async with self._uow(write=True) as uow:
+        async with self._changes.open() as change:
+            uow, now = change.uow, change.now
             await ensure_unique(uow, valid_owner.email, valid_owner.slug, None)
             company = await uow.companies.add(str(uuid.uuid4()), clean_name, now)
             user = await uow.users.add(
                 str(uuid.uuid4()), company.id, valid_owner, password_hash, now
             )
-            await uow.audit.add(
-                company_id=company.id,
-                action=AuditAction.COMPANY_CREATED,
-                actor=actor,
-                target_type="company",
-                target_id=company.id,
-                now=now,
-                details={"name": clean_name, "ownerId": user.id},
-            )
-            await uow.commit()
+            details = {"name": clean_name, "ownerId": user.id}
+            await change.record(company.id, AuditAction.COMPANY_CREATED, actor, company.id, details)
         return NewCompany(company, user)
 
     async def list_companies(self, limit: int = 100) -> Sequence[Company]:

@@ -14,6 +14,7 @@ from keyport.domain.errors import NotFound
 from keyport.domain.keys import ApiKey, IssuedKey, KeyStatus
 from keyport.domain.users import parse_uuid
 from keyport.services.cache import KEY
+from keyport.services.changes import Changes
 from keyport.services.invalidation import Invalidator
 from keyport.services.ports import UnitOfWork, UnitOfWorkFactory
 
@@ -34,7 +35,7 @@ class KeyService:
     def __init__(self, uow: UnitOfWorkFactory, clock: Clock, invalidator: Invalidator) -> None:
         self._uow = uow
         self._clock = clock
-        self._invalidator = invalidator
+        self._changes = Changes(uow, clock, "api_key", (KEY, invalidator))
 
     async def issue_key(
         self,
@@ -65,25 +66,17 @@ class KeyService:
             last_used_ip=None,
             rate_limit=valid_limit,
         )
-        async with self._uow(write=True) as uow:
-            if await uow.companies.get(company_id) is None:
+        async with self._changes.open(now) as change:
+            if await change.uow.companies.get(company_id) is None:
                 raise NotFound("Company not found")
-            await uow.keys.add(record, key_rules.digest(secret_key))
-            await uow.audit.add(
-                company_id=company_id,
-                action=AuditAction.KEY_CREATED,
-                actor=actor,
-                target_type="api_key",
-                target_id=record.id,
-                now=now,
-                details={
-                    "name": clean_name,
-                    "expiresInDays": valid_days,
-                    "expiresAt": record.expires_at.isoformat(),
-                    "rateLimit": valid_limit,
-                },
-            )
-            await uow.commit()
+            await change.uow.keys.add(record, key_rules.digest(secret_key))
+            details = {
+                "name": clean_name,
+                "expiresInDays": valid_days,
+                "expiresAt": record.expires_at.isoformat(),
+                "rateLimit": valid_limit,
+            }
+            await change.record(company_id, AuditAction.KEY_CREATED, actor, record.id, details)
         return IssuedKey(record, secret_key)
 
     async def list_keys(self, company_id: str, *, limit: int = 100, offset: int = 0) -> KeyPage:
@@ -111,46 +104,28 @@ class KeyService:
     ) -> ApiKey:
         """The key's own requests a minute, or None to follow the configured default."""
         valid_limit = key_rules.validate_rate_limit(rate_limit)
-        now = self._clock.now()
-        async with self._uow(write=True) as uow:
-            current = await self._find(uow, company_id, key_id, for_update=True)
-            await uow.keys.set_rate_limit(current.id, valid_limit)
-            await uow.audit.add(
-                company_id=company_id,
-                action=AuditAction.KEY_RATE_LIMIT_SET,
-                actor=actor,
-                target_type="api_key",
-                target_id=current.id,
-                now=now,
-                details={"from": current.rate_limit, "to": valid_limit},
+        async with self._changes.open() as change:
+            current = await self._find(change.uow, company_id, key_id, for_update=True)
+            await change.uow.keys.set_rate_limit(current.id, valid_limit)
+            details = {"from": current.rate_limit, "to": valid_limit}
+            await change.record(
+                company_id, AuditAction.KEY_RATE_LIMIT_SET, actor, current.id, details, evict=True
             )
-            await uow.invalidations.append(KEY, current.id, now)
-            await uow.commit()
-        await self._invalidator.changed(KEY, current.id)
         return dataclasses.replace(current, rate_limit=valid_limit)
 
     async def _change_status(
         self, company_id: str, key_id: str, target: KeyStatus, actor: Actor
     ) -> ApiKey:
-        now = self._clock.now()
-        async with self._uow(write=True) as uow:
+        async with self._changes.open() as change:
             # Locked until commit: two changes of one key happen one after the other, so the
             # second sees the first (a deactivation cannot undo a concurrent revocation).
-            current = await self._find(uow, company_id, key_id, for_update=True)
+            current = await self._find(change.uow, company_id, key_id, for_update=True)
             key_rules.check_transition(current.status, target)
-            await uow.keys.set_status(current.id, target)
-            await uow.audit.add(
-                company_id=company_id,
-                action=_TRANSITIONS[target],
-                actor=actor,
-                target_type="api_key",
-                target_id=current.id,
-                now=now,
-                details={"from": current.status.value, "to": target.value},
+            await change.uow.keys.set_status(current.id, target)
+            details = {"from": current.status.value, "to": target.value}
+            await change.record(
+                company_id, _TRANSITIONS[target], actor, current.id, details, evict=True
             )
-            await uow.invalidations.append(KEY, current.id, now)
-            await uow.commit()
-        await self._invalidator.changed(KEY, current.id)
         return dataclasses.replace(current, status=target)
 
     @staticmethod

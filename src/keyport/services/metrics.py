@@ -1,18 +1,30 @@
 """The service's metrics: counted per request by `observe`, read from the rest when scraped.
 
-Per process: with several workers each answers for itself (scrape every worker, or sum).
-Labels are bounded: method (known verbs, else OTHER), route template (`unrouted` when no
-route matched, which includes /v4 requests refused before routing), status code, reason.
+With several workers (`keyport serve --workers N`) a scrape reports the whole server: see
+services/metrics_sharing.py. Labels are bounded: method (known verbs, else OTHER), route
+template (`unrouted` when no route matched, which includes /v4 requests refused before
+routing), status code, reason.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from keyport.domain.auth_outcomes import AUTH_FAILURES, AuthOutcome
 from keyport.services.cache import Caches, TtlCache
-from keyport.services.prometheus import Counter, Family, Histogram, Reading, Sample, exposition
+from keyport.services.metrics_sharing import SharedMetrics
+from keyport.services.prometheus import (
+    Counter,
+    Family,
+    GaugeMerge,
+    Histogram,
+    Reading,
+    Sample,
+    Snapshot,
+    exposition,
+)
 from keyport.services.request_log import RequestLog
 from keyport.services.requests import RequestRecord
 from keyport.services.usage import UsageRecorder
@@ -67,6 +79,12 @@ class Metrics:
             VERIFICATION_SECONDS,
         )
         self._readings: list[Family] = []
+        self.sharing: SharedMetrics | None = None
+
+    def share_across_workers(self, directory: Path) -> SharedMetrics:
+        """Report the whole server: every worker writes to and sums up `directory`."""
+        self.sharing = SharedMetrics(directory, self.snapshot)
+        return self.sharing
 
     def observe(self, record: RequestRecord) -> None:
         route = record.route or UNROUTED
@@ -84,8 +102,9 @@ class Metrics:
         kind: str,
         read: Callable[[], Iterable[Sample]],
         label_names: tuple[str, ...] = (),
+        merge: GaugeMerge = "sum",
     ) -> None:
-        self._readings.append(Reading(name, help_text, kind, read, label_names))
+        self._readings.append(Reading(name, help_text, kind, read, label_names, merge))
 
     def watch_caches(self, caches: Caches) -> None:
         tables: dict[str, TtlCache[Any]] = {"principal": caches.principals, "user": caches.users}
@@ -117,12 +136,14 @@ class Metrics:
             "Age of the oldest request counted in memory and not yet written (0: none).",
             "gauge",
             lambda: [((), flusher.lag)],
+            merge="max",  # the worker furthest behind
         )
         self.add_reading(
             "keyport_usage_last_flush_timestamp_seconds",
             "When usage was last written to the database (POSIX time; 0: not yet).",
             "gauge",
             lambda: [((), flusher.last_success or 0)],
+            merge="min",  # the worker that wrote longest ago
         )
         self.add_reading(
             "keyport_usage_flush_failures_total",
@@ -151,7 +172,22 @@ class Metrics:
             lambda: [((), log.dropped)],
         )
 
+    def snapshot(self) -> list[Snapshot]:
+        families: list[Family] = [
+            self.requests,
+            self.durations,
+            self.auth,
+            self.verification,
+            *self._readings,
+        ]
+        return [family.snapshot() for family in families]
+
     def render(self) -> str:
-        return exposition(
-            [self.requests, self.durations, self.auth, self.verification, *self._readings]
-        )
+        """This process's metrics."""
+        return exposition(self.snapshot())
+
+    async def scrape(self) -> str:
+        """The whole server's metrics when shared across workers, else this process's."""
+        if self.sharing is None:
+            return self.render()
+        return exposition(await self.sharing.whole_server_now())

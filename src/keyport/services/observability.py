@@ -33,6 +33,8 @@ class Observability:
         return found
 
     async def start(self) -> None:
+        if self.metrics.sharing is not None:
+            await self.metrics.sharing.start()
         if self.flusher is not None:
             await self.flusher.start()
         if self.request_log is not None:
@@ -44,3 +46,5 @@ class Observability:
             await self.flusher.stop()
         if self.request_log is not None:
             await self.request_log.stop()
+        if self.metrics.sharing is not None:
+            await self.metrics.sharing.stop()

@@ -23,8 +23,14 @@ logger = logging.getLogger(__name__)
 
 
 class BucketStore(Protocol):
+    """Every limit's buckets. `take` is atomic: a reservation, made before the work it pays for."""
+
     async def take(self, key: str, policy: Policy) -> Decision:
         """Take one token from the bucket `key` (made full on first use)."""
+        ...
+
+    async def give_back(self, key: str, policy: Policy) -> None:
+        """Return one token taken from `key` (never above the burst)."""
         ...
 
 
@@ -50,6 +56,12 @@ class MemoryBuckets:
 
     async def take(self, key: str, policy: Policy) -> Decision:
         return self.take_now(key, policy)
+
+    async def give_back(self, key: str, policy: Policy) -> None:
+        bucket = self._buckets.get(key)
+        if bucket is not None:  # no bucket: it is full, nothing to give back
+            now = self._now()
+            self._buckets[key] = (rules.give_back(policy, bucket[0], now - bucket[1]), now, policy)
 
     def _forget_full(self, now: float) -> None:
         # A full bucket holds nothing worth keeping: a new one starts full too.
@@ -100,6 +112,17 @@ class FailoverBuckets:
             logger.warning("shared rate-limit store reachable again: limits are shared")
             self._retry_at = None
         return decision
+
+    async def give_back(self, key: str, policy: Policy) -> None:
+        if self._retry_at is not None and self._monotonic() < self._retry_at:
+            await self._local.give_back(key, policy)
+            return
+        try:
+            await self._shared.give_back(key, policy)
+        except Exception:
+            # Not given back: the worst outcome is one reservation too many, until it refills.
+            self._retry_at = self._monotonic() + self._retry_every
+            await self._local.give_back(key, policy)
 
 
 class KeyRateLimiter:

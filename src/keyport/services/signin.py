@@ -1,12 +1,13 @@
 """Signing in to and out of the dashboard, with a second step when two-factor is on.
 
 Every failure (unknown email, wrong password, no password set) gives the same answer after
-the same work: an unknown email is still verified against a dummy hash. Attempts are limited
-per IP and per account before any password is checked, and every outcome is audited.
+the same work: an unknown email is still verified against a dummy hash. Each attempt reserves
+its place in the limits (services/attempts.py) before any password is checked, and every
+outcome is audited.
 
 With two-factor sign-in on, the right password yields no session but a challenge: a signed,
-five-minute statement "this user gave the right password" that the code step needs. Wrong
-codes count against the same limits as wrong passwords.
+five-minute statement "this user gave the right password" that the code step needs. Each code
+attempt reserves its own place in the same limits, so wrong codes count like wrong passwords.
 """
 
 from __future__ import annotations
@@ -73,36 +74,35 @@ class SignInService:
     async def sign_in(self, email: str, password: str, ip: str | None) -> SignInStep:
         """A session, a challenge for the code step, or SignInRefused / TooManySignInAttempts."""
         email = normalise_email(email)[:MAX_EMAIL_INPUT]
-        await self._limiter.check(ip, email)
+        reservation = await self._limiter.reserve(ip, email)
+        await self._limiter.wait(reservation)
         user, verified = await self._verify(email, password[: MAX_PASSWORD_LENGTH + 1])
         if user is None or not verified:
-            await self._limiter.failed(ip, email)
             # The typed email is not recorded: people type passwords into email fields.
             reason = "wrong password" if user else "unknown email"
             await self._audit(user, AuditAction.SIGN_IN_FAILED, ip, {"reason": reason})
             raise SignInRefused()
+        await self._limiter.succeeded(reservation)  # the password was right: not a failure
         if user.two_factor:
             return SignInStep(challenge=self._challenge(user))
-        return SignInStep(session_token=await self._start(user, ip, email, None))
+        return SignInStep(session_token=await self._start(user, ip, None))
 
     async def complete(self, challenge: str, code: str, ip: str | None) -> str:
         """The second step: a new session's token once the code is right."""
         user = await self._challenged_user(challenge)
-        await self._limiter.check(ip, user.email)
+        reservation = await self._limiter.reserve(ip, user.email)
+        await self._limiter.wait(reservation)
         if not await self._two_factor.check_sign_in_code(user, code[:64], ip):
-            await self._limiter.failed(ip, user.email)
             await self._audit(user, AuditAction.SECOND_FACTOR_FAILED, ip)
-            raise WrongSecondFactor()
-        return await self._start(user, ip, user.email, {"secondFactor": True})
+            raise WrongSecondFactor()  # the reservation is kept: a failure
+        await self._limiter.succeeded(reservation)
+        return await self._start(user, ip, {"secondFactor": True})
 
     async def sign_out(self, signed_in: SignedIn, ip: str | None) -> None:
         await self._sessions.end(signed_in)
         await self._audit(signed_in.user, AuditAction.SIGNED_OUT, ip)
 
-    async def _start(
-        self, user: User, ip: str | None, email: str, details: dict[str, Any] | None
-    ) -> str:
-        await self._limiter.succeeded(email)
+    async def _start(self, user: User, ip: str | None, details: dict[str, Any] | None) -> str:
         token = await self._sessions.start(user, ip)
         await self._audit(user, AuditAction.SIGN_IN_SUCCEEDED, ip, details, signed_in=True)
         return token

@@ -10,13 +10,13 @@ fails (database down) puts its batch back and is retried on the next tick.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from keyport.domain.usage import minute_of
+from keyport.services.periodic import PeriodicTask
 from keyport.services.usage import (
     COUNT_RETENTION,
     SIGHTING_RETENTION,
@@ -40,11 +40,12 @@ class UsageFlusher:
     ) -> None:
         self._recorder = recorder
         self._store = store
-        self._interval = interval
         self._now = now
         self._lock = asyncio.Lock()
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        # Graceful: a flush in progress finishes; stop() then writes the rest, last uses too.
+        self._loop = PeriodicTask(
+            "usage-flusher", self._tick, interval=interval, wait_first=True, graceful=True
+        )
         self._last_prune: float | None = None
         self.last_success: float | None = None  # POSIX seconds of the last written flush
         self.failures = 0
@@ -57,16 +58,11 @@ class UsageFlusher:
         return max(0.0, self._now() - oldest) if oldest is not None else 0.0
 
     async def start(self) -> None:
-        self._stopping.clear()
-        self._task = asyncio.create_task(self._run(), name="keyport-usage-flusher")
+        await self._loop.start()
 
     async def stop(self) -> None:
         """Finish the flush in progress, then write everything still in memory."""
-        self._stopping.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
         if not await self.flush(final=True):
             logger.error("usage could not be written at shutdown; it is lost")
         await self._store.close()
@@ -88,14 +84,9 @@ class UsageFlusher:
             self.last_success = self._now()
             return True
 
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=self._interval)
-            if self._stopping.is_set():
-                return  # stop() writes the rest, last uses included
-            await self.flush()
-            await self._prune_now_and_then()
+    async def _tick(self) -> None:
+        await self.flush()
+        await self._prune_now_and_then()
 
     async def _prune_now_and_then(self) -> None:
         if self._last_prune is not None and time.monotonic() - self._last_prune < PRUNE_EVERY:

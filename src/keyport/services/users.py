@@ -11,6 +11,7 @@ from keyport.domain.clock import Clock
 from keyport.domain.errors import Conflict, NotFound, PermissionDenied
 from keyport.domain.users import NewUser, User, UserChanges, UserType, parse_uuid
 from keyport.services.cache import USER
+from keyport.services.changes import Changes
 from keyport.services.invalidation import Invalidator
 from keyport.services.passwords import Passwords
 from keyport.services.ports import UnitOfWork, UnitOfWorkFactory
@@ -41,8 +42,7 @@ class UserService:
         sessions: SessionService,
     ) -> None:
         self._uow = uow
-        self._clock = clock
-        self._invalidator = invalidator
+        self._changes = Changes(uow, clock, "user", (USER, invalidator))
         self._passwords = passwords
         self._sessions = sessions
 
@@ -51,22 +51,16 @@ class UserService:
     ) -> User:
         valid = new_user.validated()
         password_hash = await self._passwords.hash(password) if password is not None else None
-        now = self._clock.now()
-        async with self._uow(write=True) as uow:
+        async with self._changes.open() as change:
+            uow = change.uow
             if await uow.companies.get(company_id) is None:
                 raise NotFound("Company not found")
             await ensure_unique(uow, valid.email, valid.slug, None)
-            user = await uow.users.add(str(uuid.uuid4()), company_id, valid, password_hash, now)
-            await uow.audit.add(
-                company_id=company_id,
-                action=AuditAction.USER_CREATED,
-                actor=actor,
-                target_type="user",
-                target_id=user.id,
-                now=now,
-                details={"email": user.email, "role": user.role.value},
+            user = await uow.users.add(
+                str(uuid.uuid4()), company_id, valid, password_hash, change.now
             )
-            await uow.commit()
+            details = {"email": user.email, "role": user.role.value}
+            await change.record(company_id, AuditAction.USER_CREATED, actor, user.id, details)
         return user
 
     async def add_user(self, acting: User, new_user: NewUser, actor: Actor) -> User:
@@ -97,77 +91,51 @@ class UserService:
         self, acting: User, user_id: str, changes: UserChanges, actor: Actor
     ) -> User:
         valid = changes.validated()
-        now = self._clock.now()
-        async with self._uow(write=True) as uow:
+        async with self._changes.open() as change:
+            uow = change.uow
             target = await _find(uow, acting.company_id, user_id, for_update=True)
             if target.id != acting.id:
                 require_admin(acting)
             if valid.slug is not None and await uow.users.slug_taken(valid.slug, target.id):
                 raise Conflict("This slug is already taken")
-            await uow.users.update(target.id, valid, now)
-            await uow.audit.add(
-                company_id=acting.company_id,
-                action=AuditAction.USER_UPDATED,
-                actor=actor,
-                target_type="user",
-                target_id=target.id,
-                now=now,
-                details={"fields": _changed_fields(valid)},
+            await uow.users.update(target.id, valid, change.now)
+            details = {"fields": _changed_fields(valid)}
+            await change.record(
+                acting.company_id, AuditAction.USER_UPDATED, actor, target.id, details, evict=True
             )
-            await uow.invalidations.append(USER, target.id, now)
             updated = await _find(uow, acting.company_id, target.id)
-            await uow.commit()
-        await self._invalidator.changed(USER, target.id)
         return updated
 
     async def delete_user(self, acting: User, user_id: str, actor: Actor) -> None:
         require_admin(acting)
-        now = self._clock.now()
-        async with self._uow(write=True) as uow:
+        async with self._changes.open() as change:
             # Locked until commit: of two deletions of one user, the second finds it gone.
-            target = await _find(uow, acting.company_id, user_id, for_update=True)
+            target = await _find(change.uow, acting.company_id, user_id, for_update=True)
             if target.id == acting.id:
                 raise PermissionDenied("You cannot delete yourself")
             if target.role.value == "owner":
                 raise PermissionDenied("The company owner cannot be deleted")
-            await uow.users.soft_delete(target.id, now)
-            await uow.audit.add(
-                company_id=acting.company_id,
-                action=AuditAction.USER_DELETED,
-                actor=actor,
-                target_type="user",
-                target_id=target.id,
-                now=now,
-                details={"email": target.email},
+            await change.uow.users.soft_delete(target.id, change.now)
+            details = {"email": target.email}
+            await change.record(
+                acting.company_id, AuditAction.USER_DELETED, actor, target.id, details, evict=True
             )
-            await uow.invalidations.append(USER, target.id, now)
-            await uow.commit()
-        await self._invalidator.changed(USER, target.id)
         await self._sessions.end_all(target.id)
 
     async def set_password(self, email: str, password: str, actor: Actor) -> User:
         """The operator's reset: the user's dashboard sessions all end with the old password."""
         password_hash = await self._passwords.hash(password)
-        now = self._clock.now()
-        async with self._uow(write=True) as uow:
-            found = await uow.users.get_by_email(email.strip().lower())
+        async with self._changes.open() as change:
+            found = await change.uow.users.get_by_email(email.strip().lower())
             if found is None:
                 raise NotFound("No user with this email")
             user = found[0]
-            await uow.users.set_password_hash(user.id, password_hash, now)
-            await uow.audit.add(
-                company_id=user.company_id,
-                action=AuditAction.USER_PASSWORD_SET,
-                actor=actor,
-                target_type="user",
-                target_id=user.id,
-                now=now,
+            await change.uow.users.set_password_hash(user.id, password_hash, change.now)
+            await change.record(
+                user.company_id, AuditAction.USER_PASSWORD_SET, actor, user.id, evict=True
             )
-            await uow.invalidations.append(USER, user.id, now)
             if user.invited:  # a password set by the operator also completes an invitation
-                await uow.team.accept(user.id, password_hash, now)
-            await uow.commit()
-        await self._invalidator.changed(USER, user.id)
+                await change.uow.team.accept(user.id, password_hash, change.now)
         await self._sessions.end_all(user.id)
         return user
 

@@ -5,18 +5,21 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from http import HTTPStatus
 
 from litestar import Litestar, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from keyport.bootstrap import Container
+from keyport.db.engine import ping
 from keyport.domain.auth_outcomes import failure_of
 from keyport.domain.errors import KeyportError, PayloadTooLarge
 from keyport.web import errors
 from keyport.web.admin.router import admin_router
 from keyport.web.api.me_endpoint import MeEndpoint
 from keyport.web.api.users import user_router
+from keyport.web.docs_ui import SwaggerDocs, docs_router
 from keyport.web.gate import ApiGate
 from keyport.web.openapi import openapi_config, openapi_route
 from keyport.web.ops import ops_router
@@ -90,10 +93,25 @@ def create_app(container: Container, *, run_background: bool = True) -> ApiGate:
 
     framework = Litestar(
         route_handlers=[
-            user_router(container),
-            ops_router(container),
+            user_router(container.authenticator, container.users),
+            ops_router(
+                database=partial(ping, container.engine),
+                redis=container.redis.ping if container.redis is not None else None,
+                scrape_metrics=container.observability.metrics.scrape,
+            ),
             openapi_route(),
-            admin_router(container),
+            admin_router(
+                secure_cookies=container.settings.secure_cookies,
+                sessions=container.sessions,
+                sign_in=container.sign_in,
+                key_management=container.key_management,
+                audit_log=container.audit_log,
+                team=container.team,
+                invitations=container.invitations,
+                account=container.account,
+                two_factor=container.two_factor,
+                clock=container.clock,
+            ),
         ],
         exception_handlers={
             KeyportError: _on_domain_error,
@@ -101,7 +119,7 @@ def create_app(container: Container, *, run_background: bool = True) -> ApiGate:
             HTTPException: _on_http_error,
             Exception: _on_unexpected,
         },
-        openapi_config=openapi_config(),
+        openapi_config=openapi_config(SwaggerDocs(), docs_router()),
         lifespan=[lifespan],
         request_max_body_size=MAX_BODY_BYTES,
         debug=False,

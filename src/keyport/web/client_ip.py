@@ -1,4 +1,5 @@
-"""Who the client is: the socket's peer, unless that peer is a proxy the operator trusts.
+"""Who the client is, and over which scheme it came: the socket's, unless the socket's peer is
+a proxy the operator trusts (KEYPORT_TRUSTED_PROXIES).
 
 Only then is `X-Forwarded-For` read, from the right: each proxy appends the address it saw,
 so the right-most address that is not a trusted proxy is the client. Anything to its left was
@@ -16,6 +17,8 @@ from keyport.config import Network
 from keyport.web.request_context import find_context
 
 _FORWARDED_FOR = b"x-forwarded-for"
+_FORWARDED_PROTO = b"x-forwarded-proto"
+_SCHEMES = frozenset({"http", "https"})
 
 
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -53,6 +56,21 @@ def resolve_client_ip(scope: MutableMapping[str, Any], trusted: tuple[Network, .
         if not _is_trusted(address, trusted):
             return str(address)
     return str(_address(hops[0])) if hops else peer
+
+
+def resolve_scheme(scope: MutableMapping[str, Any], trusted: tuple[Network, ...]) -> str:
+    """`X-Forwarded-Proto` (its right-most value, the one the nearest proxy wrote) when the
+    peer is a trusted proxy; else the scheme of the connection itself. Anybody else could
+    claim https to earn HSTS or make cookies look safe where they are not."""
+    own: str = scope.get("scheme", "http")
+    client = scope.get("client")
+    if not trusted or not client or not _is_trusted(_address(client[0]), trusted):
+        return own
+    claimed = [v for k, v in scope["headers"] if k == _FORWARDED_PROTO]
+    if not claimed:
+        return own
+    nearest = claimed[-1].decode("latin-1").split(",")[-1].strip().lower()
+    return nearest if nearest in _SCHEMES else own
 
 
 def client_ip(scope: Any) -> str | None:

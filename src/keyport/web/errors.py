@@ -12,12 +12,13 @@ from typing import Any
 
 import msgspec
 
-from keyport.db import outages
+from keyport.db import integrity, outages
 from keyport.domain import errors as domain
 
 logger = logging.getLogger(__name__)
 
 _STATUS_BY_ERROR: list[tuple[type[domain.KeyportError], int]] = [
+    (domain.MalformedRequest, 400),
     (domain.AuthenticationError, 401),
     (domain.UnknownActingUser, 403),
     (domain.ActingUserError, 400),
@@ -86,6 +87,9 @@ _last_outage_log = [float("-inf")]
 
 
 def render_unexpected(error: BaseException) -> tuple[int, bytes, Headers]:
+    refused = integrity.as_domain_error(error)  # a write outside a unit of work
+    if refused is not None:
+        return render_domain_error(refused)
     if is_storage_unavailable(error):
         if time.monotonic() - _last_outage_log[0] >= _OUTAGE_LOG_EVERY:
             _last_outage_log[0] = time.monotonic()

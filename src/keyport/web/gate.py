@@ -2,9 +2,12 @@
 oversized headers, API key authentication, rate limits, and one RequestRecord per request for
 the observers (usage, metrics, logs).
 
-It runs before routing, so every `/v4` request, even to an unknown path, is authenticated
-first, and a refused key costs no framework work at all. Order for `/v4`: an IP refused for
-failed authentications (429), the key (401, counted against the IP), the key's budget (429).
+It runs before routing, so every API request (`web.paths.GUARDED_PREFIXES`), even to an
+unknown path, is authenticated first, and a refused key costs no framework work at all. A path
+not in its canonical form is refused (400) before anything else, for every prefix, so that the
+gate and the router always decide on the same path (web/paths.py). Order for API paths: a
+duplicated identity header (400, not a failed authentication), an IP refused for failed
+authentications (429), the key (401, counted against the IP), the key's budget (429).
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from keyport.domain.principal import Principal
 from keyport.services.authentication import Authenticator, key_id_of
 from keyport.services.requests import RequestObserver, RequestRecord
 from keyport.web import errors
-from keyport.web.client_ip import resolve_client_ip
+from keyport.web.client_ip import resolve_client_ip, resolve_scheme
+from keyport.web.paths import guarded_prefix, is_canonical
 from keyport.web.request_context import RequestContext, attach, context_of
 from keyport.web.throttling import Throttle
 
@@ -36,23 +40,52 @@ logger = logging.getLogger(__name__)
 
 
 class FastRoute(Protocol):
-    """A hot route answered in plain ASGI, after authentication, without the framework."""
+    """A hot route answered in plain ASGI, after authentication, without the framework.
+
+    Each has a documented framework twin of the same method and path (web/openapi.py says how),
+    which puts it in the OpenAPI document.
+    """
 
     def handles(self, scope: Scope) -> bool: ...
     async def __call__(self, scope: Scope, send: Send) -> None: ...
 
 
-API_PREFIX = "/v4"
+USER_HEADER = b"x-meetergo-api-user-id"
+# Headers that say who is calling: a second copy is refused, never silently ignored.
+IDENTITY_HEADERS = (b"authorization", USER_HEADER)
 # Request headers beyond this (names and values together) are refused with 431. uvicorn's
 # parser has no limit of its own: web/http_protocol.py stops reading them past 1 MiB.
 MAX_HEADER_BYTES = 16 * 1024
 _HEADERS_TOO_LARGE = errors.render(domain.HeadersTooLarge())
+_NON_CANONICAL_PATH = errors.render(domain.NonCanonicalPath())
+# Over https (also as a trusted proxy says), browsers should never try plain http again.
+HSTS = (b"strict-transport-security", b"max-age=31536000")
 
 
 def header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope["headers"]:
         if key == name:
             return str(value.decode("latin-1"))
+    return None
+
+
+def duplicated_header(scope: Scope, names: tuple[bytes, ...] = IDENTITY_HEADERS) -> str | None:
+    """The first of `names` the request carries more than once, else None."""
+    seen: set[bytes] = set()
+    for key, _ in scope["headers"]:
+        name = key.lower()
+        if name in names:
+            if name in seen:
+                return str(name.decode())
+            seen.add(name)
+    return None
+
+
+def refuse_malformed(scope: Scope) -> tuple[int, bytes, errors.Headers] | None:
+    """The pre-checks every API request passes before any other check (DESIGN.md §1, §6)."""
+    duplicated = duplicated_header(scope)
+    if duplicated is not None:
+        return errors.render(domain.DuplicateHeader(duplicated))
     return None
 
 
@@ -97,7 +130,10 @@ class ApiGate:
         context = attach(
             scope, RequestContext(new_request_id(), resolve_client_ip(scope, self._trusted_proxies))
         )
+        scope["scheme"] = resolve_scheme(scope, self._trusted_proxies)
         added: errors.Headers = [(b"x-request-id", context.request_id.encode())]
+        if scope["scheme"] == "https":
+            added.append(HSTS)
         status = 500
 
         async def send_with_headers(message: Message) -> None:
@@ -120,7 +156,10 @@ class ApiGate:
             await self._refuse(send, *_HEADERS_TOO_LARGE)
             return
         path: str = scope["path"]
-        if path.startswith(API_PREFIX) and (len(path) == 3 or path[3] == "/"):
+        if not is_canonical(path, scope.get("raw_path")):
+            await self._refuse(send, *_NON_CANONICAL_PATH)
+            return
+        if guarded_prefix(path) is not None:
             refusal = await self._authenticate(scope, added)
             if refusal is not None:
                 await self._refuse(send, *refusal)
@@ -144,6 +183,9 @@ class ApiGate:
         self, scope: Scope, added: errors.Headers
     ) -> tuple[int, bytes, errors.Headers] | None:
         """None when the request may go on, else the answer that refuses it."""
+        malformed = refuse_malformed(scope)
+        if malformed is not None:
+            return malformed
         context = context_of(scope)
         ip = context.client_ip
         refusal = self._throttle.refuse_client(ip)

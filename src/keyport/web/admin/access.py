@@ -2,8 +2,10 @@
 
 Every state-changing form carries the session's CSRF token (synchronizer token); the sign-in
 form, which has no session yet, carries a token that must match a cookie (double submit).
-Cookies are HttpOnly and SameSite=Lax, and Secure (with the `__Host-` prefix) unless the page
-is served over plain http on localhost.
+Cookies are HttpOnly and SameSite=Lax, and Secure with the `__Host-` prefix unless the
+operator turned that off (KEYPORT_SECURE_COOKIES=false): whatever Host header or scheme a
+request claims, so a TLS proxy that forwards a loopback Host cannot strip it. Browsers keep
+Secure cookies over https and from http://localhost and http://127.0.0.1.
 """
 
 from __future__ import annotations
@@ -53,13 +55,16 @@ def is_local_http(request: AnyRequest) -> bool:
 
 
 class Cookies:
-    def __init__(self, force_secure: bool | None) -> None:
-        self._force_secure = force_secure
+    def __init__(self, secure: bool = True) -> None:
+        self._secure = secure
 
     def is_secure(self, request: AnyRequest) -> bool:
-        if self._force_secure is not None:
-            return self._force_secure
-        return not is_local_http(request)
+        return self._secure
+
+    def is_lost_on(self, request: AnyRequest) -> bool:
+        """True when a browser will not keep this page's Secure cookies: plain http elsewhere
+        than on this machine, where signing in cannot work."""
+        return self._secure and request.url.scheme == "http" and not is_local_http(request)
 
     def name(self, request: AnyRequest, base: str) -> str:
         # `__Host-` cookies must be Secure, path=/ and host-only: no subdomain can set them.

@@ -19,7 +19,6 @@ _HEADERS = [
     (b"cross-origin-resource-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),
 ]
-_HSTS = (b"strict-transport-security", b"max-age=31536000")
 # Pages show private data: no cache keeps them unless a response says otherwise (static files).
 _NO_STORE = (b"cache-control", b"no-store")
 
@@ -29,7 +28,8 @@ def security_headers(app: ASGIApp) -> ASGIApp:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        extra = [*_HEADERS, _HSTS] if scope.get("scheme") == "https" else list(_HEADERS)
+        # HSTS is the gate's: it knows the scheme a trusted proxy forwarded.
+        extra = _HEADERS
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

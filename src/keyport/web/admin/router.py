@@ -11,7 +11,15 @@ from litestar.params import FromPath
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 
-from keyport.bootstrap import Container
+from keyport.domain.clock import Clock
+from keyport.services.account import AccountService
+from keyport.services.audit_log import AuditLog
+from keyport.services.invitations import InvitationService
+from keyport.services.key_management import KeyManagement
+from keyport.services.sessions import SessionService
+from keyport.services.signin import SignInService
+from keyport.services.team import TeamService
+from keyport.services.two_factor import TwoFactorService
 from keyport.web.admin.access import Cookies, Gate
 from keyport.web.admin.account_pages import account_handlers
 from keyport.web.admin.audit_pages import audit_handlers
@@ -34,10 +42,22 @@ async def unknown_page(rest: FromPath[str]) -> None:
     raise NotFoundException()
 
 
-def admin_router(container: Container) -> Router:
+def admin_router(
+    *,
+    secure_cookies: bool,  # KEYPORT_SECURE_COOKIES: Secure unless turned off for plain HTTP
+    sessions: SessionService,
+    sign_in: SignInService,
+    key_management: KeyManagement,
+    audit_log: AuditLog,
+    team: TeamService,
+    invitations: InvitationService,
+    account: AccountService,
+    two_factor: TwoFactorService,
+    clock: Clock,
+) -> Router:
     pages = Pages()
-    cookies = Cookies(container.settings.secure_cookies)
-    gate = Gate(container.sessions, cookies)
+    cookies = Cookies(secure_cookies)
+    gate = Gate(sessions, cookies)
     static = create_static_files_router(
         path="/static",
         directories=[STATIC],
@@ -48,14 +68,12 @@ def admin_router(container: Container) -> Router:
         path="/admin",
         route_handlers=[
             admin_home,
-            *signin_handlers(container.sign_in, gate, pages),
-            *key_handlers(
-                container.key_management, container.sessions, gate, pages, container.clock
-            ),
-            *audit_handlers(container.audit_log, gate, pages, container.clock),
-            *team_handlers(container.team, container.invitations, gate, pages, container.clock),
-            *account_handlers(container.account, container.two_factor, gate, pages),
-            *invite_handlers(container.invitations, gate, pages),
+            *signin_handlers(sign_in, gate, pages),
+            *key_handlers(key_management, sessions, gate, pages, clock),
+            *audit_handlers(audit_log, gate, pages, clock),
+            *team_handlers(team, invitations, gate, pages, clock),
+            *account_handlers(account, two_factor, gate, pages),
+            *invite_handlers(invitations, gate, pages),
             static,
             unknown_page,
         ],

@@ -70,7 +70,7 @@ def signin_handlers(sign_in: SignInService, gate: Gate, pages: Pages) -> list[Ro
             error=error,
             notice=notice,
             next_path=safe_next(next_path or request.query_params.get("next")),
-            needs_https=gate.cookies.is_secure(request) and request.url.scheme == "http",
+            needs_https=gate.cookies.is_lost_on(request),
         )
 
     @get("/login", name="admin-login")

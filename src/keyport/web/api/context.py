@@ -2,25 +2,37 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from keyport.domain.audit import Actor
+from keyport.domain.errors import MissingAuthorization
 from keyport.domain.principal import Principal
 from keyport.domain.users import User
 from keyport.services.authentication import Authenticator
 from keyport.web.gate import header
-from keyport.web.request_context import context_of
+from keyport.web.request_context import context_of, find_context
 
 USER_HEADER = "x-meetergo-api-user-id"
 _USER_HEADER_BYTES = USER_HEADER.encode()
+logger = logging.getLogger(__name__)
 
 
 def principal_of(scope: Any) -> Principal:
-    """The verified key's principal: the gate refuses /v4 requests before they get here."""
-    principal = context_of(scope).principal
+    """The key the gate verified; refused (401) should a request ever get here without one."""
+    context = find_context(scope)
+    principal = context.principal if context is not None else None
     if principal is None:
-        raise RuntimeError("a /v4 route ran without the gate in front of it")
+        # The gate authenticates every API path before routing: this is a hole, not a client
+        # error. Refuse like a missing key and say so, without a traceback.
+        logger.warning("API route reached without a verified key: %s", scope.get("path"))
+        raise MissingAuthorization()
     return principal
+
+
+def require_principal(connection: Any, _: Any = None) -> None:
+    """A router guard: no API handler runs for a request the gate did not authenticate."""
+    principal_of(connection.scope)
 
 
 async def acting_user(authenticator: Authenticator, scope: Any, *, required: bool) -> User:

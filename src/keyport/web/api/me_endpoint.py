@@ -3,8 +3,10 @@
 Clients call it with only the Authorization header to learn who they are, often on every
 start and health check. Routing, parameter parsing and response building in the framework
 cost more than the rest of such a request together, so the gate hands exactly this route here.
-The Litestar route of the same path in web/api/users.py stays: it documents the operation in
-the OpenAPI document and answers should the gate be built without fast routes.
+
+`me_route` is its framework twin, declared with the operation's documentation (web/openapi.py
+says how fast routes are documented): the gate never lets a request reach it while
+`MeEndpoint` is installed. Both answer through `whoami`.
 """
 
 from __future__ import annotations
@@ -13,16 +15,39 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
+from litestar import Request, get
+from litestar.handlers import HTTPRouteHandler
 
 from keyport.domain.users import User
 from keyport.services.authentication import Authenticator
 from keyport.web.api.context import acting_user
 from keyport.web.api.schemas import UserOut
+from keyport.web.openapi import UserHeader, api_operation
 from keyport.web.request_context import context_of
 
 PATH = "/v4/user/me"
 _MAX_CACHED_BODIES = 10_000
 _encode = msgspec.json.Encoder().encode
+
+
+async def whoami(authenticator: Authenticator, scope: Any) -> User:
+    """The body of the operation, for both routes: the acting user, the owner by default."""
+    return await acting_user(authenticator, scope, required=False)
+
+
+def me_route(authenticator: Authenticator) -> HTTPRouteHandler:
+    """The framework twin under the `/v4/user` router: documents `GET /v4/user/me`."""
+
+    @get(
+        "/me",
+        operation_id="getMe",
+        summary="The acting user (the company owner without the user header)",
+        **api_operation(errors=(400, 403), user_header=UserHeader.OPTIONAL),
+    )
+    async def get_me(request: Request) -> UserOut:  # type: ignore[type-arg]
+        return UserOut.of(await whoami(authenticator, request.scope))
+
+    return get_me
 
 
 class MeEndpoint:
@@ -38,7 +63,7 @@ class MeEndpoint:
     async def __call__(self, scope: Any, send: Any) -> None:
         """Raises the acting-user errors of DESIGN.md §1 for the gate to render."""
         context_of(scope).route = PATH
-        user = await acting_user(self._authenticator, scope, required=False)
+        user = await whoami(self._authenticator, scope)
         body = self._body(user)
         await send(
             {

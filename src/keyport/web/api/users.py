@@ -7,10 +7,12 @@ from typing import Annotated
 from litestar import Request, Router, delete, get, patch, post
 from litestar.params import FromPath, QueryParameter
 
-from keyport.bootstrap import Container
 from keyport.domain.errors import ValidationFailed
 from keyport.domain.users import NewUser, UserChanges, UserType
-from keyport.web.api.context import acting_user, api_actor
+from keyport.services.authentication import Authenticator
+from keyport.services.users import UserService
+from keyport.web.api.context import acting_user, api_actor, require_principal
+from keyport.web.api.me_endpoint import me_route
 from keyport.web.api.schemas import (
     CreatedUserOut,
     CreateUserIn,
@@ -19,6 +21,7 @@ from keyport.web.api.schemas import (
     UserOut,
     decode_body,
 )
+from keyport.web.openapi import UserHeader, api_operation
 
 Limit = Annotated[int, QueryParameter(ge=1, le=100, description="How many users, 1 to 100")]
 MAX_OFFSET = 2**31 - 1  # beyond any company; keeps the database's integer types safe
@@ -27,15 +30,14 @@ UserType_ = Annotated[UserType | None, QueryParameter(name="userType")]
 UserId = FromPath[str]
 
 
-def user_router(container: Container) -> Router:
-    auth = container.authenticator
-    users = container.users
+def user_router(auth: Authenticator, users: UserService) -> Router:
 
-    @get("/me", summary="The acting user (the company owner without the user header)")
-    async def get_me(request: Request) -> UserOut:  # type: ignore[type-arg]
-        return UserOut.of(await acting_user(auth, request.scope, required=False))
-
-    @get("/", summary="List the company's users (admin)")
+    @get(
+        "/",
+        operation_id="listUsers",
+        summary="List the company's users (admin)",
+        **api_operation(errors=(400, 403), user_header=UserHeader.REQUIRED),
+    )
     async def list_users(
         request: Request,  # type: ignore[type-arg]
         limit: Limit = 50,
@@ -48,7 +50,13 @@ def user_router(container: Container) -> Router:
             [UserOut.of(u) for u in page.users], page.total, len(page.users), page.offset
         )
 
-    @post("/", status_code=201, summary="Create a user in the company")
+    @post(
+        "/",
+        operation_id="createUser",
+        status_code=201,
+        summary="Create a user in the company",
+        **api_operation(errors=(400, 403, 409), user_header=UserHeader.OPTIONAL, body=CreateUserIn),
+    )
     async def create_user(request: Request) -> CreatedUserOut:  # type: ignore[type-arg]
         acting = await acting_user(auth, request.scope, required=False)
         body = decode_body(await request.body(), CreateUserIn)
@@ -56,12 +64,24 @@ def user_router(container: Container) -> Router:
         created = await users.add_user(acting, new_user, api_actor(request.scope, acting))
         return CreatedUserOut(created.id, created.company_id)
 
-    @get("/{user_id:str}", summary="One user of the company")
+    @get(
+        "/{user_id:str}",
+        operation_id="getUser",
+        summary="One user of the company",
+        **api_operation(errors=(400, 403, 404), user_header=UserHeader.REQUIRED),
+    )
     async def get_user(request: Request, user_id: UserId) -> UserOut:  # type: ignore[type-arg]
         acting = await acting_user(auth, request.scope, required=True)
         return UserOut.of(await users.view_user(acting, user_id))
 
-    @patch("/{user_id:str}", summary="Change a user's names or slug (self, or admin)")
+    @patch(
+        "/{user_id:str}",
+        operation_id="updateUser",
+        summary="Change a user's names or slug (self, or admin)",
+        **api_operation(
+            errors=(400, 403, 404, 409), user_header=UserHeader.REQUIRED, body=UpdateUserIn
+        ),
+    )
     async def update_user(request: Request, user_id: UserId) -> UserOut:  # type: ignore[type-arg]
         acting = await acting_user(auth, request.scope, required=True)
         body = decode_body(await request.body(), UpdateUserIn)
@@ -77,13 +97,27 @@ def user_router(container: Container) -> Router:
         )
         return UserOut.of(updated)
 
-    @delete("/{user_id:str}", status_code=204, summary="Delete a user (admin)")
+    @delete(
+        "/{user_id:str}",
+        operation_id="deleteUser",
+        status_code=204,
+        summary="Delete a user (admin)",
+        **api_operation(errors=(400, 403, 404, 409), user_header=UserHeader.REQUIRED),
+    )
     async def delete_user(request: Request, user_id: UserId) -> None:  # type: ignore[type-arg]
         acting = await acting_user(auth, request.scope, required=True)
         await users.delete_user(acting, user_id, api_actor(request.scope, acting))
 
     return Router(
         path="/v4/user",
-        route_handlers=[get_me, list_users, create_user, get_user, update_user, delete_user],
+        route_handlers=[
+            me_route(auth),
+            list_users,
+            create_user,
+            get_user,
+            update_user,
+            delete_user,
+        ],
         tags=["users"],
+        guards=[require_principal],
     )

@@ -1,0 +1,46 @@
+"""One canonical request path, so that routing and authentication cannot disagree.
+
+The gate decides "this request needs an API key" from the path, the framework decides which
+handler answers it from the path, and a proxy in front may decide something else again. If
+any of them normalised a spelling the others did not (`//v4/user/me`, `/%2Fv4/user/me`,
+`/v4/./user/me`), a request could reach a handler without the gate having looked at it. So a
+path that is not already in its one canonical form is refused before anyone looks further:
+
+- it starts with `/` and has no empty segment (`//`), no `.` or `..` segment;
+- it holds no control character (NUL included) and no backslash;
+- its raw form percent-encodes no `/`, `\\` or `.` (a proxy may decode them, or may not).
+
+Every remaining path is matched against the guarded API prefixes without regard to case,
+whole segments only (`/v4` guards `/v4` and `/v4/...`, not `/v4x`): a spelling the router
+happens to accept in another case is authenticated like the canonical one, never skipped.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Every prefix under which a request must carry an API key; add new APIs here.
+GUARDED_PREFIXES: tuple[str, ...] = ("/v4", "/v1")
+
+_FORBIDDEN_CHARACTERS = re.compile(r"[\x00-\x1f\x7f\\]")
+_ENCODED_SEPARATORS = re.compile(rb"%(2f|5c|2e)", re.IGNORECASE)
+
+
+def is_canonical(path: str, raw_path: bytes | None = None) -> bool:
+    if not path.startswith("/") or _FORBIDDEN_CHARACTERS.search(path):
+        return False
+    if raw_path is not None and _ENCODED_SEPARATORS.search(raw_path):
+        return False
+    segments = path[1:].split("/")
+    if any(segment in {".", ".."} for segment in segments):
+        return False
+    return all(segments[:-1])  # only the last segment may be empty: a trailing slash
+
+
+def guarded_prefix(path: str, prefixes: tuple[str, ...] = GUARDED_PREFIXES) -> str | None:
+    """The API prefix whose whole segments start this path (any case), else None."""
+    for prefix in prefixes:
+        size = len(prefix)
+        if path[:size].lower() == prefix and (len(path) == size or path[size] == "/"):
+            return prefix
+    return None

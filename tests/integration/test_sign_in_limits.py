@@ -1,0 +1,184 @@
+"""Issue 9, items 2 and 3: sign-in limits reserve before the password is checked, block per
+(account, IP), limit an IP across accounts, and slow an account down instead of locking it.
+
+Passwords are hashed with a real argon2 cost here (tens of milliseconds), so that parallel
+attempts really overlap the check; once with the limits in process memory (SQLite and
+PostgreSQL) and once shared by two processes through Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from keyport.bootstrap import Container, build_container
+from keyport.config import Settings
+from keyport.domain.rate_limits import Policy
+from keyport.services.attempts import SignInLimiter, SignInLimits, TooManySignInAttempts
+from keyport.services.rate_limits import MemoryBuckets
+from tests.conftest import Tenant, make_tenant
+from tests.support import databases
+from tests.support.admin import dashboard, post_login
+
+SLOW_ENOUGH = {"password_time_cost": 2, "password_memory_cost": 8192}
+NO_DELAY = {"sign_in_delay_seconds": 0.0, "sign_in_max_delay_seconds": 0.0}
+
+
+def an_ip() -> str:
+    """A fresh address per run: Redis remembers buckets for a while."""
+    return f"198.18.{random.randint(0, 255)}.{random.randint(1, 254)}"
+
+
+def count_checks(*containers: Container) -> list[int]:
+    """Counts password verifications (the real ones still run)."""
+    checked = [0]
+    for container in containers:
+        real: Callable[[str | None, str], Awaitable[bool]] = container.passwords.verify
+
+        async def counting(
+            password_hash: str | None,
+            password: str,
+            real: Callable[[str | None, str], Awaitable[bool]] = real,
+        ) -> bool:
+            checked[0] += 1
+            return await real(password_hash, password)
+
+        container.passwords.verify = counting  # type: ignore[method-assign]
+    return checked
+
+
+async def parallel_wrong_passwords(
+    containers: list[Container], email: str, ip: str, count: int
+) -> list[int]:
+    clients = [dashboard(c, client_ip=ip) for c in containers]
+    https = [await c.__aenter__() for c in clients]
+    try:
+        answers = await asyncio.gather(
+            *(post_login(https[n % len(https)], email, "wrong-password") for n in range(count))
+        )
+    finally:
+        for c in clients:
+            await c.__aexit__(None, None, None)
+    return sorted(a.status_code for a in answers)
+
+
+@pytest.fixture
+async def slow_hashing(container: Container) -> AsyncIterator[Container]:
+    built = build_container(
+        replace(container.settings, **SLOW_ENOUGH, **NO_DELAY), clock=container.clock
+    )
+    yield built
+    await built.close()
+
+
+async def test_twenty_parallel_wrong_passwords_are_checked_at_most_ten_times(
+    slow_hashing: Container, container: Container
+) -> None:
+    tenant = await make_tenant(slow_hashing, "Initech")
+    checked = count_checks(slow_hashing)
+    statuses = await parallel_wrong_passwords([slow_hashing], tenant.admin.email, an_ip(), 20)
+
+    assert checked[0] == 10
+    assert statuses == [400] * 10 + [429] * 10
+
+
+async def test_twenty_parallel_wrong_passwords_on_two_processes_with_redis(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'shared.db'}",
+        redis_url=databases.redis_url(),
+        **SLOW_ENOUGH,
+        **NO_DELAY,
+    )
+    first, second = build_container(settings), build_container(settings)
+    await first.migrate()
+    try:
+        tenant = await make_tenant(first, "Initech")
+        checked = count_checks(first, second)
+        statuses = await parallel_wrong_passwords([first, second], tenant.admin.email, an_ip(), 20)
+    finally:
+        await first.close()
+        await second.close()
+
+    assert checked[0] == 10
+    assert statuses == [400] * 10 + [429] * 10
+
+
+async def test_the_owner_signs_in_from_another_ip_after_failures_elsewhere(
+    container: Container, tenant: Tenant
+) -> None:
+    """Nobody can lock an account: the attacker's IP is blocked, the owner's is not."""
+    attacker, owner_ip = "198.51.100.66", "192.0.2.10"
+    async with dashboard(container, client_ip=attacker) as http:
+        http.cookies.clear()
+        for _ in range(10):
+            assert (await post_login(http, tenant.owner.email, "wrong-password")).status_code == 400
+        assert (await post_login(http, tenant.owner.email, "owner-password-1")).status_code == 429
+    async with dashboard(container, client_ip=owner_ip) as http:
+        assert (await post_login(http, tenant.owner.email, "owner-password-1")).status_code == 303
+
+
+async def test_an_account_under_attack_is_slowed_not_blocked(
+    container: Container, tenant: Tenant
+) -> None:
+    """After three failures each attempt on the account waits longer: 0.2, 0.4, 0.8 s here
+    (1, 2, 4 … 10 s by default), whichever IP it comes from; the right password still wins."""
+    slowed = build_container(
+        replace(container.settings, sign_in_delay_seconds=0.2, sign_in_max_delay_seconds=0.8),
+        clock=container.clock,
+    )
+    try:
+        for attempt in range(6):
+            async with dashboard(slowed, client_ip=f"198.51.100.{attempt}") as http:
+                assert (await post_login(http, tenant.admin.email, "nope")).status_code == 400
+        async with dashboard(slowed, client_ip="192.0.2.77") as http:
+            await http.get("/admin/login")
+            started = time.monotonic()
+            owner = await post_login(http, tenant.admin.email, "admin-password-1")
+            took = time.monotonic() - started
+    finally:
+        await slowed.close()
+
+    assert owner.status_code == 303
+    assert took >= 0.8  # six failures: the longest delay
+
+
+async def test_successful_sign_ins_never_count_against_the_limits(
+    container: Container, tenant: Tenant
+) -> None:
+    async with dashboard(container) as http:
+        for _ in range(35):  # more than the per-IP (30) and per-pair (10) limits
+            http.cookies.clear()
+            assert (
+                await post_login(http, tenant.owner.email, "owner-password-1")
+            ).status_code == 303
+        http.cookies.clear()
+        for _ in range(10):
+            assert (await post_login(http, tenant.owner.email, "wrong-password")).status_code == 400
+        assert (await post_login(http, tenant.owner.email, "owner-password-1")).status_code == 429
+
+
+def test_the_account_delay_grows_from_one_to_ten_seconds() -> None:
+    limits = SignInLimits()
+    assert [limits.delay_after(n) for n in range(10)] == [0, 0, 0, 1, 2, 4, 8, 10, 10, 10]
+    assert SignInLimits(max_delay=0).delay_after(50) == 0
+
+
+async def test_a_refused_attempt_holds_no_tokens() -> None:
+    """Refused by the per-IP limit, an attempt gives back what it took of the pair's bucket."""
+    store = MemoryBuckets(lambda: 1000.0)
+    limits = SignInLimits(max_failures=5, ip_max_failures=1, max_delay=0)
+    limiter = SignInLimiter(store, limits)
+    await limiter.reserve("192.0.2.1", "a@x.test")
+    with pytest.raises(TooManySignInAttempts):
+        await limiter.reserve("192.0.2.1", "c@x.test")
+    pair = f"sign-in:{hashlib.sha256(b'c@x.test').hexdigest()}:192.0.2.1"
+    assert store.take_now(pair, Policy.per_window(5, limits.window)).tokens == 4
