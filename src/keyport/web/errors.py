@@ -17,6 +17,21 @@ from keyport.domain import errors as domain
 
 logger = logging.getLogger(__name__)
 
+
+class FieldErrorOut(msgspec.Struct):
+    field: str
+    message: str
+
+
+class ErrorOut(msgspec.Struct, rename="camel"):
+    """Every error answer (web/errors.py): the NestJS shape of the v4 API."""
+
+    status_code: int
+    message: str
+    error: str
+    errors: list[FieldErrorOut] | msgspec.UnsetType = msgspec.UNSET  # validation only
+
+
 _STATUS_BY_ERROR: list[tuple[type[domain.KeyportError], int]] = [
     (domain.MalformedRequest, 400),
     (domain.AuthenticationError, 401),

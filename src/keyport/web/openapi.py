@@ -48,11 +48,12 @@ from litestar.openapi.spec import (
 )
 
 from keyport import __version__
-from keyport.web.api.context import USER_HEADER
-from keyport.web.api.schemas import ErrorOut
+from keyport.web.errors import ErrorOut
+from keyport.web.gate import USER_HEADER as _USER_HEADER_BYTES
 
 OPENAPI_PATH = "/openapi.json"
 SECURITY_SCHEME = "apiKey"
+USER_HEADER = _USER_HEADER_BYTES.decode()
 
 
 class UserHeader(Enum):

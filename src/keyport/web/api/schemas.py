@@ -63,20 +63,6 @@ class CreatedUserOut(msgspec.Struct, rename="camel"):
     company_id: str
 
 
-class FieldErrorOut(msgspec.Struct):
-    field: str
-    message: str
-
-
-class ErrorOut(msgspec.Struct, rename="camel"):
-    """Every error answer (web/errors.py): the NestJS shape of the v4 API."""
-
-    status_code: int
-    message: str
-    error: str
-    errors: list[FieldErrorOut] | msgspec.UnsetType = msgspec.UNSET  # validation only
-
-
 class CreateUserIn(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     email: str
     given_name: str
