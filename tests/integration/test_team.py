@@ -220,10 +220,11 @@ async def test_the_owner_transfers_ownership_and_keys_act_as_the_new_owner(
     assert await audit_details(container, tenant.company_id, AuditAction.OWNERSHIP_TRANSFERRED) == [
         {
             "actor": tenant.owner.id,
-            "target": tenant.admin.id,
+            "target": tenant.company_id,
             "from": tenant.owner.email,
             "to": tenant.admin.email,
             "previousOwnerId": tenant.owner.id,
+            "newOwnerId": tenant.admin.id,
         }
     ]
 

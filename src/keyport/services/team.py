@@ -3,7 +3,8 @@
 The dashboard (acting user) and the operator's CLI (acting None, by email) share these use
 cases and their rules (domain/team.py). A company has one owner at every moment: a transfer
 demotes the old owner to admin and promotes the new one in one transaction, under the
-database's one-owner index. Removing someone ends their sessions at once.
+database's one-owner index. Removing someone ends their sessions at once. Every change goes
+through services/changes.py: audited in its own transaction, evicted after the commit.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from keyport.domain.clock import Clock
 from keyport.domain.errors import NotFound, PermissionDenied
 from keyport.domain.users import Role, User, normalise_email, parse_uuid
 from keyport.services.cache import COMPANY, USER
+from keyport.services.changes import Change, Changes
 from keyport.services.invalidation import Invalidator
 from keyport.services.ports import Company, UnitOfWork, UnitOfWorkFactory
 from keyport.services.sessions import SessionService
@@ -33,8 +35,10 @@ class TeamService:
         sessions: SessionService,
     ) -> None:
         self._uow = uow
-        self._clock = clock
-        self._invalidator = invalidator
+        self._users = Changes(uow, clock, "user", (USER, invalidator))
+        # Every key's principal names the owner (whom a key acts as by default): a transfer
+        # evicts the whole company's cached principals and users, everywhere.
+        self._companies = Changes(uow, clock, "company", (COMPANY, invalidator))
         self._sessions = sessions
 
     async def list_team(self, acting: User) -> Sequence[User]:
@@ -49,119 +53,95 @@ class TeamService:
             return await _member(uow, acting.company_id, user_id)
 
     async def change_role(self, acting: User, user_id: str, role: Role, actor: Actor) -> User:
-        async with self._uow(write=True) as uow:
-            require_admin(acting)
-            target = await _member(uow, acting.company_id, user_id, for_update=True)
-            return await self._set_role(uow, acting, target, role, actor)
+        require_admin(acting)
+        async with self._users.open() as change:
+            target = await _member(change.uow, acting.company_id, user_id, for_update=True)
+            return await _set_role(change, acting, target, role, actor)
 
     async def set_role_by_email(self, email: str, role: Role, actor: Actor) -> User:
         """The operator's `keyport user set-role`."""
-        async with self._uow(write=True) as uow:
-            target = await _by_email(uow, email)
-            return await self._set_role(uow, None, target, role, actor)
+        async with self._users.open() as change:
+            target = await _by_email(change.uow, email)
+            return await _set_role(change, None, target, role, actor)
 
     async def transfer_ownership(self, acting: User, user_id: str, actor: Actor) -> User:
-        async with self._uow(write=True) as uow:
-            if acting.role is not Role.OWNER:
-                raise PermissionDenied("Only the owner can transfer ownership")
-            target = await _member(uow, acting.company_id, user_id, for_update=True)
-            return await self._transfer(uow, acting, target, actor)
+        if acting.role is not Role.OWNER:
+            raise PermissionDenied("Only the owner can transfer ownership")
+        async with self._companies.open() as change:
+            target = await _member(change.uow, acting.company_id, user_id, for_update=True)
+            return await _transfer(change, acting, target, actor)
 
     async def transfer_by_email(self, company: Company, email: str, actor: Actor) -> User:
         """The operator's `keyport company transfer-ownership --to EMAIL`."""
-        async with self._uow(write=True) as uow:
-            target = await _by_email(uow, email)
+        async with self._companies.open() as change:
+            target = await _by_email(change.uow, email)
             if target.company_id != company.id:
                 raise NotFound(f"No user with this email in {company.name}")
-            return await self._transfer(uow, None, target, actor)
+            return await _transfer(change, None, target, actor)
 
     async def remove(self, acting: User, user_id: str, actor: Actor) -> User:
-        now = self._clock.now()
-        async with self._uow(write=True) as uow:
-            target = await _member(uow, acting.company_id, user_id, for_update=True)
+        async with self._users.open() as change:
+            target = await _member(change.uow, acting.company_id, user_id, for_update=True)
             rules.check_removal(acting, target)
-            await uow.users.soft_delete(target.id, now)
-            await uow.audit.add(
-                company_id=acting.company_id,
-                action=AuditAction.USER_DELETED,
-                actor=actor,
-                target_type="user",
-                target_id=target.id,
-                now=now,
-                details={"email": target.email, "role": target.role.value},
+            await change.uow.users.soft_delete(target.id, change.now)
+            details = {"email": target.email, "role": target.role.value}
+            await change.record(
+                acting.company_id, AuditAction.USER_DELETED, actor, target.id, details, evict=True
             )
-            await uow.invalidations.append(USER, target.id, now)
-            await uow.commit()
-        await self._invalidator.changed(USER, target.id)
         await self._sessions.end_all(target.id)
         return target
 
     async def require_two_factor(self, acting: User, required: bool, actor: Actor) -> None:
         if acting.role is not Role.OWNER:
             raise PermissionDenied("Only the owner can change this setting")
-        now = self._clock.now()
-        async with self._uow(write=True) as uow:
-            await uow.team.set_require_two_factor(acting.company_id, required)
-            await uow.audit.add(
-                company_id=acting.company_id,
-                action=AuditAction.TWO_FACTOR_REQUIREMENT_SET,
-                actor=actor,
-                target_type="company",
-                target_id=acting.company_id,
-                now=now,
-                details={"required": required},
+        async with self._companies.open() as change:
+            await change.uow.team.set_require_two_factor(acting.company_id, required)
+            await change.record(
+                acting.company_id,
+                AuditAction.TWO_FACTOR_REQUIREMENT_SET,
+                actor,
+                acting.company_id,
+                {"required": required},
             )
-            await uow.commit()
 
-    async def _set_role(
-        self, uow: UnitOfWork, acting: User | None, target: User, role: Role, actor: Actor
-    ) -> User:
-        rules.check_role_change(acting, target, role)
-        now = self._clock.now()
-        await uow.team.set_role(target.id, role, now)
-        await uow.audit.add(
-            company_id=target.company_id,
-            action=AuditAction.USER_ROLE_CHANGED,
-            actor=actor,
-            target_type="user",
-            target_id=target.id,
-            now=now,
-            details={"email": target.email, "from": target.role.value, "to": role.value},
-        )
-        await uow.invalidations.append(USER, target.id, now)
-        changed = await _member(uow, target.company_id, target.id)
-        await uow.commit()
-        await self._invalidator.changed(USER, target.id)
-        return changed
 
-    async def _transfer(
-        self, uow: UnitOfWork, acting: User | None, target: User, actor: Actor
-    ) -> User:
-        owner_id = await uow.users.owner_id(target.company_id)
-        if owner_id is None:
-            raise NotFound("The company has no owner")
-        owner = await _member(uow, target.company_id, owner_id, for_update=True)
-        rules.check_transfer(acting, owner, target)
-        now = self._clock.now()
-        # Demote first: the one-owner index never sees two owners, and never none at commit.
-        await uow.team.set_role(owner.id, Role.ADMIN, now)
-        await uow.team.set_role(target.id, Role.OWNER, now)
-        await uow.audit.add(
-            company_id=target.company_id,
-            action=AuditAction.OWNERSHIP_TRANSFERRED,
-            actor=actor,
-            target_type="user",
-            target_id=target.id,
-            now=now,
-            details={"from": owner.email, "to": target.email, "previousOwnerId": owner.id},
-        )
-        # Every key's principal names the owner (who a key acts as by default): the whole
-        # company's cached principals and users are evicted everywhere.
-        await uow.invalidations.append(COMPANY, target.company_id, now)
-        changed = await _member(uow, target.company_id, target.id)
-        await uow.commit()
-        await self._invalidator.changed(COMPANY, target.company_id)
-        return changed
+async def _set_role(
+    change: Change, acting: User | None, target: User, role: Role, actor: Actor
+) -> User:
+    rules.check_role_change(acting, target, role)
+    await change.uow.team.set_role(target.id, role, change.now)
+    details = {"email": target.email, "from": target.role.value, "to": role.value}
+    await change.record(
+        target.company_id, AuditAction.USER_ROLE_CHANGED, actor, target.id, details, evict=True
+    )
+    return await _member(change.uow, target.company_id, target.id)
+
+
+async def _transfer(change: Change, acting: User | None, target: User, actor: Actor) -> User:
+    uow = change.uow
+    owner_id = await uow.users.owner_id(target.company_id)
+    if owner_id is None:
+        raise NotFound("The company has no owner")
+    owner = await _member(uow, target.company_id, owner_id, for_update=True)
+    rules.check_transfer(acting, owner, target)
+    # Demote first: the one-owner index never sees two owners, and never none at commit.
+    await uow.team.set_role(owner.id, Role.ADMIN, change.now)
+    await uow.team.set_role(target.id, Role.OWNER, change.now)
+    details = {
+        "from": owner.email,
+        "to": target.email,
+        "previousOwnerId": owner.id,
+        "newOwnerId": target.id,
+    }
+    await change.record(
+        target.company_id,
+        AuditAction.OWNERSHIP_TRANSFERRED,
+        actor,
+        target.company_id,
+        details,
+        evict=True,
+    )
+    return await _member(uow, target.company_id, target.id)
 
 
 async def _member(
