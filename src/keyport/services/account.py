@@ -9,6 +9,7 @@ from __future__ import annotations
 from keyport.domain.audit import Actor, AuditAction
 from keyport.domain.clock import Clock
 from keyport.domain.errors import ValidationFailed
+from keyport.services.changes import Changes
 from keyport.services.passwords import MAX_PASSWORD_LENGTH, Passwords
 from keyport.services.ports import UnitOfWorkFactory
 from keyport.services.sessions import SessionService, SignedIn
@@ -21,7 +22,7 @@ class AccountService:
         self, uow: UnitOfWorkFactory, clock: Clock, passwords: Passwords, sessions: SessionService
     ) -> None:
         self._uow = uow
-        self._clock = clock
+        self._changes = Changes(uow, clock, "user")  # no cache holds passwords
         self._passwords = passwords
         self._sessions = sessions
 
@@ -35,16 +36,7 @@ class AccountService:
         if not await self._passwords.verify(current_hash, current[: MAX_PASSWORD_LENGTH + 1]):
             raise ValidationFailed.single("current_password", WRONG_CURRENT)
         new_hash = await self._passwords.hash(new)
-        now = self._clock.now()
-        async with self._uow(write=True) as uow:
-            await uow.users.set_password_hash(user.id, new_hash, now)
-            await uow.audit.add(
-                company_id=user.company_id,
-                action=AuditAction.PASSWORD_CHANGED,
-                actor=actor,
-                target_type="user",
-                target_id=user.id,
-                now=now,
-            )
-            await uow.commit()
+        async with self._changes.open() as change:
+            await change.uow.users.set_password_hash(user.id, new_hash, change.now)
+            await change.record(user.company_id, AuditAction.PASSWORD_CHANGED, actor, user.id)
         await self._sessions.end_all(user.id, keep=signed_in)

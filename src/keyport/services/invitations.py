@@ -18,6 +18,7 @@ from keyport.domain.audit import Actor, AuditAction
 from keyport.domain.clock import Clock
 from keyport.domain.errors import Gone, NotFound, ValidationFailed
 from keyport.domain.users import NewUser, Role, User, UserChanges
+from keyport.services.changes import Changes
 from keyport.services.passwords import Passwords
 from keyport.services.ports import Company, Invitation, UnitOfWork, UnitOfWorkFactory
 from keyport.services.sessions import SessionService
@@ -79,6 +80,7 @@ class InvitationService:
     ) -> None:
         self._uow = uow
         self._clock = clock
+        self._changes = Changes(uow, clock, "user")  # a new or invited user is in no cache
         self._passwords = passwords
         self._sessions = sessions
         self._public_url = public_url.rstrip("/")
@@ -95,8 +97,8 @@ class InvitationService:
             raise ValidationFailed.single("role", "must be admin or member")
         valid = invitee.as_new_user().validated()
         token = secrets.token_urlsafe(32)
-        now = self._clock.now()
-        async with self._uow(write=True) as uow:
+        async with self._changes.open() as change:
+            uow, now = change.uow, change.now
             if await uow.companies.get(company_id) is None:
                 raise NotFound("Company not found")
             await ensure_unique(uow, valid.email, None, None)
@@ -113,16 +115,8 @@ class InvitationService:
                     now + rules.INVITATION_LIFETIME,
                 )
             )
-            await uow.audit.add(
-                company_id=company_id,
-                action=AuditAction.USER_INVITED,
-                actor=actor,
-                target_type="user",
-                target_id=user.id,
-                now=now,
-                details={"email": user.email, "role": user.role.value},
-            )
-            await uow.commit()
+            details = {"email": user.email, "role": user.role.value}
+            await change.record(company_id, AuditAction.USER_INVITED, actor, user.id, details)
         return IssuedInvitation(user, f"{self._public_url}{INVITE_PATH}{token}")
 
     async def open_invitation(self, token: str) -> OpenInvitation:
@@ -140,8 +134,8 @@ class InvitationService:
         """Sets the password and names; returns the user and a new session's token."""
         valid_names = names.validated()
         password_hash = await self._passwords.hash(password)
-        now = self._clock.now()
-        async with self._uow(write=True) as uow:
+        async with self._changes.open() as change:
+            uow, now = change.uow, change.now
             found = await self._open(uow, token)
             if not await uow.team.use_invitation(found.invitation.digest, now):
                 raise Gone(USED)  # accepted by a racing request a moment ago
@@ -149,17 +143,14 @@ class InvitationService:
             if not valid_names.is_empty:
                 await uow.users.update(found.user.id, valid_names, now)
             await uow.team.record_sign_in(found.user.id, now)
-            await uow.audit.add(
-                company_id=found.company.id,
-                action=AuditAction.INVITATION_ACCEPTED,
-                actor=Actor("user", user_id=found.user.id, ip=ip),
-                target_type="user",
-                target_id=found.user.id,
-                now=now,
-                details={"email": found.user.email},
+            await change.record(
+                found.company.id,
+                AuditAction.INVITATION_ACCEPTED,
+                Actor("user", user_id=found.user.id, ip=ip),
+                found.user.id,
+                {"email": found.user.email},
             )
             user = await uow.users.get_any(found.user.id)
-            await uow.commit()
         assert user is not None
         return user, await self._sessions.start(user, ip)
 

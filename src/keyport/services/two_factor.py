@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 from keyport.domain.audit import Actor, AuditAction
 from keyport.domain.clock import Clock
 from keyport.domain.errors import Conflict, NotFound, ValidationFailed
 from keyport.domain.users import User, normalise_email
 from keyport.services import totp
+from keyport.services.changes import Changes
 from keyport.services.ports import UnitOfWork, UnitOfWorkFactory
 from keyport.services.secret_box import SecretBox, SecretUnreadable
 from keyport.services.sessions import SessionService
@@ -39,6 +38,7 @@ class TwoFactorService:
     ) -> None:
         self._uow = uow
         self._clock = clock
+        self._changes = Changes(uow, clock, "user")  # no cache holds a second factor
         self._box = box
         self._sessions = sessions
 
@@ -62,8 +62,8 @@ class TwoFactorService:
 
     async def confirm(self, user: User, code: str, actor: Actor) -> list[str]:
         """Turns it on once `code` is current for the pending secret; the recovery codes."""
-        now = self._clock.now()
-        async with self._uow(write=True) as uow:
+        async with self._changes.open() as change:
+            uow = change.uow
             state = await uow.team.two_factor(user.id)
             if state.secret is not None:
                 raise Conflict("Two-factor sign-in is already on")
@@ -77,50 +77,44 @@ class TwoFactorService:
             await uow.team.enable_two_factor(
                 user.id, state.pending_secret, step, [totp.recovery_digest(c) for c in codes]
             )
-            await _audit(uow, user, AuditAction.TWO_FACTOR_ENABLED, actor, now)
-            await uow.commit()
+            await change.record(user.company_id, AuditAction.TWO_FACTOR_ENABLED, actor, user.id)
         return codes
 
     async def disable(self, user: User, code: str, actor: Actor) -> None:
-        now = self._clock.now()
-        async with self._uow(write=True) as uow:
-            if not await self._accept_totp(uow, user.id, code):
+        async with self._changes.open() as change:
+            if not await self._accept_totp(change.uow, user.id, code):
                 raise ValidationFailed.single("code", WRONG_CODE)
-            await uow.team.disable_two_factor(user.id)
-            await _audit(uow, user, AuditAction.TWO_FACTOR_DISABLED, actor, now)
-            await uow.commit()
+            await change.uow.team.disable_two_factor(user.id)
+            await change.record(user.company_id, AuditAction.TWO_FACTOR_DISABLED, actor, user.id)
 
     async def reset(self, email: str, actor: Actor) -> User:
         """The operator's way back in for someone who lost their device."""
-        now = self._clock.now()
-        async with self._uow(write=True) as uow:
-            found = await uow.users.get_by_email(normalise_email(email))
+        async with self._changes.open() as change:
+            found = await change.uow.users.get_by_email(normalise_email(email))
             if found is None:
                 raise NotFound("No user with this email")
             user = found[0]
-            await uow.team.disable_two_factor(user.id)
-            await _audit(uow, user, AuditAction.TWO_FACTOR_RESET, actor, now)
-            await uow.commit()
+            await change.uow.team.disable_two_factor(user.id)
+            await change.record(user.company_id, AuditAction.TWO_FACTOR_RESET, actor, user.id)
         await self._sessions.end_all(user.id)
         return user
 
     async def check_sign_in_code(self, user: User, code: str, ip: str | None) -> bool:
         """True for a current, unused TOTP code or an unused recovery code (then used up)."""
         cleaned = totp.clean_code(code)
-        now = self._clock.now()
-        async with self._uow(write=True) as uow:
-            if totp.is_recovery_code(cleaned):
-                used = await uow.team.use_recovery_code(user.id, totp.recovery_digest(cleaned), now)
-                if used:
-                    left = await uow.team.recovery_codes_left(user.id)
-                    actor = Actor("user", user_id=user.id, ip=ip)
-                    await _audit(
-                        uow, user, AuditAction.RECOVERY_CODE_USED, actor, now, {"left": left}
-                    )
-            else:
-                used = await self._accept_totp(uow, user.id, cleaned)
-            await uow.commit()
-        return used
+        async with self._changes.open() as change:  # commits on every way out
+            uow = change.uow
+            if not totp.is_recovery_code(cleaned):
+                return await self._accept_totp(uow, user.id, cleaned)
+            digest = totp.recovery_digest(cleaned)
+            if not await uow.team.use_recovery_code(user.id, digest, change.now):
+                return False
+            details = {"left": await uow.team.recovery_codes_left(user.id)}
+            actor = Actor("user", user_id=user.id, ip=ip)
+            await change.record(
+                user.company_id, AuditAction.RECOVERY_CODE_USED, actor, user.id, details
+            )
+        return True
 
     async def recovery_codes_left(self, user: User) -> int:
         async with self._uow() as uow:
@@ -143,22 +137,3 @@ class TwoFactorService:
         except SecretUnreadable:
             logger.warning("a TOTP secret cannot be opened: was KEYPORT_SECRET_KEY changed?")
             return None
-
-
-async def _audit(
-    uow: UnitOfWork,
-    user: User,
-    action: AuditAction,
-    actor: Actor,
-    now: datetime,
-    details: dict[str, Any] | None = None,
-) -> None:
-    await uow.audit.add(
-        company_id=user.company_id,
-        action=action,
-        actor=actor,
-        target_type="user",
-        target_id=user.id,
-        now=now,
-        details=details,
-    )
