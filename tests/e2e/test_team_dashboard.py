@@ -156,6 +156,7 @@ def test_invite_accept_and_sign_in(page: Page, second_page: Page, site: Site) ->
     second_page.goto(link)  # used: a clear page, never a form
     expect(second_page.get_by_role("heading", name="This link no longer works")).to_be_visible()
     expect(second_page.locator("input[type=password]")).to_have_count(0)
+    shoot(second_page, "invitation-used.png")
     page.goto(f"{site.base_url}/admin/team")
     expect(page.locator("tr", has_text="nina@acme.test")).not_to_contain_text("Invited")
     shoot(page, "team.png")

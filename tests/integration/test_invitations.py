@@ -225,3 +225,16 @@ async def test_the_operator_invites_from_the_cli_use_case(
 async def test_the_link_never_reaches_the_request_log() -> None:
     assert without_keys("/admin/invite/abcDEF_123-xyz", 256) == "/admin/invite/[redacted]"
     assert ORIGIN not in without_keys("/admin/invite/abc?x=1", 256)
+
+
+async def test_a_password_set_by_the_operator_completes_the_invitation(
+    container: Container, tenant: Tenant
+) -> None:
+    link, _ = await invite_through_the_page(container, tenant)
+    await container.users.set_password("new@acme.test", "operator-set-1", Actor.cli())
+    async with dashboard(container) as http:
+        gone = await http.get(link.removeprefix("http://localhost:8000"))
+        signed_in = await post_login(http, "new@acme.test", "operator-set-1")
+
+    assert gone.status_code == 410 and "<form" not in gone.text
+    assert signed_in.status_code == 303
