@@ -128,6 +128,12 @@ class Settings:
     # working directory). Every process and host of one installation needs the same value.
     secret_key: str | None = None
     secret_key_file: str | None = None
+    # Webhooks (services/webhook_delivery.py): private and loopback targets are refused
+    # unless allowed; the worker looks for due deliveries this often (seconds).
+    webhook_allow_private: bool = False
+    webhook_poll_interval: float = 1.0
+    # Expiry reminders are looked for at start and this often (seconds; at most a minute).
+    expiry_check_interval: float = 30.0
     # Where the workers of one server share their metrics (services/metrics_sharing.py);
     # `keyport serve --workers N` makes one per run. None: /metrics reports this process.
     metrics_dir: str | None = None
@@ -168,5 +174,10 @@ class Settings:
             public_url=_public_url(env),
             secret_key=_secret_key(env),
             secret_key_file=env.get("KEYPORT_SECRET_KEY_FILE") or None,
+            webhook_allow_private=_bool(env, "KEYPORT_WEBHOOK_ALLOW_PRIVATE", False),
+            webhook_poll_interval=_float(env, "KEYPORT_WEBHOOK_POLL_INTERVAL", 1.0, 0.05),
+            expiry_check_interval=min(
+                60.0, _float(env, "KEYPORT_EXPIRY_CHECK_INTERVAL", 30.0, 0.05)
+            ),
             metrics_dir=env.get("KEYPORT_METRICS_DIR") or None,
         )

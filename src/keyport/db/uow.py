@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from keyport.db import integrity
 from keyport.db.engine import WRITE_OPTION
+from keyport.db.expiry_notices import SqlExpiryNotices
 from keyport.db.repositories import (
     SqlAuditRepository,
     SqlCompanyRepository,
@@ -16,13 +17,16 @@ from keyport.db.repositories import (
     SqlUserRepository,
 )
 from keyport.db.team_repository import SqlTeamRepository
+from keyport.db.webhooks import SqlWebhookRepository
 from keyport.services.ports import (
     AuditRepository,
     CompanyRepository,
+    ExpiryNotices,
     InvalidationLog,
     KeyRepository,
     TeamRepository,
     UserRepository,
+    WebhookRepository,
 )
 
 
@@ -35,6 +39,8 @@ class SqlUnitOfWork:
     audit: AuditRepository
     invalidations: InvalidationLog
     team: TeamRepository
+    webhooks: WebhookRepository
+    expiry_notices: ExpiryNotices
 
     def __init__(self, engine: AsyncEngine, *, write: bool = False) -> None:
         self._engine = engine
@@ -53,6 +59,8 @@ class SqlUnitOfWork:
         self.audit = SqlAuditRepository(connection)
         self.invalidations = SqlInvalidationLog(connection)
         self.team = SqlTeamRepository(connection)
+        self.webhooks = SqlWebhookRepository(connection)
+        self.expiry_notices = SqlExpiryNotices(connection)
         return self
 
     async def __aexit__(

@@ -20,6 +20,7 @@ from keyport.services.sessions import SessionService
 from keyport.services.signin import SignInService
 from keyport.services.team import TeamService
 from keyport.services.two_factor import TwoFactorService
+from keyport.services.webhooks import WebhookService
 from keyport.web.admin.access import Cookies, Gate
 from keyport.web.admin.account_pages import account_handlers
 from keyport.web.admin.audit_pages import audit_handlers
@@ -30,6 +31,7 @@ from keyport.web.admin.key_pages import key_handlers
 from keyport.web.admin.rendering import STATIC, Pages
 from keyport.web.admin.signin_pages import HOME, signin_handlers
 from keyport.web.admin.team_pages import team_handlers
+from keyport.web.admin.webhook_pages import webhook_handlers
 
 
 @get("/", include_in_schema=False)
@@ -53,6 +55,7 @@ def admin_router(
     invitations: InvitationService,
     account: AccountService,
     two_factor: TwoFactorService,
+    webhooks: WebhookService,
     clock: Clock,
 ) -> Router:
     pages = Pages()
@@ -74,6 +77,7 @@ def admin_router(
             *team_handlers(team, invitations, gate, pages, clock),
             *account_handlers(account, two_factor, gate, pages),
             *invite_handlers(invitations, gate, pages),
+            *webhook_handlers(webhooks, gate, pages),
             static,
             unknown_page,
         ],

@@ -1,7 +1,7 @@
 """team: invitations, two-factor sign-in, last sign-in, the company's 2FA requirement
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 Create Date: 2026-11-30
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import keyport.db.types
 
 revision = "0007"
-down_revision = "0004"  # the integrator re-chains this after 0006
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
