@@ -8,6 +8,7 @@ from sqlalchemy import Connection, inspect
 
 from keyport.bootstrap import Container
 from keyport.db.migrate import _config
+from tests.conftest import Tenant
 
 TEAM_COLUMNS = {
     "invited_at",
@@ -36,7 +37,9 @@ def _down_and_up(connection: Connection) -> list[tuple[set[str], set[str], set[s
     return shapes
 
 
-async def test_the_team_migration_goes_down_and_up_again(container: Container) -> None:
+async def test_the_team_migration_goes_down_and_up_again(
+    container: Container, tenant: Tenant
+) -> None:
     async with container.engine.connect() as connection, connection.begin():
         shapes = await connection.run_sync(_down_and_up)
 

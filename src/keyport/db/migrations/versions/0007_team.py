@@ -65,14 +65,14 @@ def downgrade() -> None:
     op.drop_table("recovery_codes")
     op.drop_index("ix_invitations_user_id", table_name="invitations")
     op.drop_table("invitations")
-    with op.batch_alter_table("companies") as batch:
-        batch.drop_column("require_two_factor")
-    with op.batch_alter_table("users") as batch:
-        for column in (
-            "totp_last_step",
-            "totp_pending_secret",
-            "totp_secret",
-            "last_sign_in_at",
-            "invited_at",
-        ):
-            batch.drop_column(column)
+    # Plain DROP COLUMN on both backends: a batch copy of `companies` or `users` on SQLite
+    # would drop a table that other rows still reference.
+    op.execute("ALTER TABLE companies DROP COLUMN require_two_factor")
+    for column in (
+        "totp_last_step",
+        "totp_pending_secret",
+        "totp_secret",
+        "last_sign_in_at",
+        "invited_at",
+    ):
+        op.execute(f"ALTER TABLE users DROP COLUMN {column}")
