@@ -15,7 +15,7 @@ from keyport.db.invalidation_channels import CHANNEL, encode
 from keyport.db.tables import api_keys, audit_events, cache_invalidations, companies, users
 from keyport.domain.audit import Actor, AuditEvent
 from keyport.domain.errors import Conflict
-from keyport.domain.keys import ApiKey, KeyStatus
+from keyport.domain.keys import ApiKey, KeyState, KeyStatus
 from keyport.domain.principal import Principal
 from keyport.domain.users import NewUser, Role, User, UserChanges, UserType
 from keyport.services.ports import AuditFilter, Company
@@ -251,6 +251,44 @@ class SqlKeyRepository(_Repository):
             update(api_keys).where(api_keys.c.id == key_id).values(rate_limit=rate_limit)
         )
 
+    async def set_expiry(self, key_id: str, expires_at: datetime) -> None:
+        await self._connection.execute(
+            update(api_keys).where(api_keys.c.id == key_id).values(expires_at=expires_at)
+        )
+
+    async def set_name(self, key_id: str, name: str | None) -> None:
+        await self._connection.execute(
+            update(api_keys).where(api_keys.c.id == key_id).values(name=name)
+        )
+
+    async def page(
+        self,
+        company_id: str,
+        state: KeyState | None,
+        now: datetime,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> Sequence[ApiKey]:
+        query = select(api_keys).where(api_keys.c.company_id == company_id)
+        if state is not None:
+            query = query.where(_in_state(state, now))
+        if after is not None:
+            created, key_id = after
+            query = query.where(
+                or_(
+                    api_keys.c.created_at < created,
+                    and_(api_keys.c.created_at == created, api_keys.c.id < key_id),
+                )
+            )
+        query = query.order_by(api_keys.c.created_at.desc(), api_keys.c.id.desc()).limit(limit)
+        return [rows.to_api_key(r) for r in await self._connection.execute(query)]
+
+    async def company_of(self, key_id: str) -> str | None:
+        found = await self._connection.scalar(
+            select(api_keys.c.company_id).where(api_keys.c.id == key_id)
+        )
+        return str(found) if found is not None else None
+
     async def set_scopes(self, key_id: str, scopes: tuple[str, ...]) -> None:
         await self._connection.execute(
             update(api_keys).where(api_keys.c.id == key_id).values(scopes=list(scopes))
@@ -266,6 +304,18 @@ class SqlKeyRepository(_Repository):
             await self._connection.execute(text(principals.SQLALCHEMY), {"digest": digest})
         ).first()
         return principals.to_principal(row) if row is not None else None
+
+
+def _in_state(state: KeyState, now: datetime) -> Any:
+    """domain.keys.effective_state as SQL: revoked beats expired beats deactivated."""
+    revoked = api_keys.c.status == KeyStatus.REVOKED.value
+    expired = api_keys.c.expires_at <= now
+    if state is KeyState.REVOKED:
+        return revoked
+    if state is KeyState.EXPIRED:
+        return and_(~revoked, expired)
+    wanted = KeyStatus.ACTIVE if state is KeyState.ACTIVE else KeyStatus.INACTIVE
+    return and_(api_keys.c.status == wanted.value, ~expired)
 
 
 class SqlAuditRepository(_Repository):

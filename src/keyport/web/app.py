@@ -19,6 +19,8 @@ from keyport.services.lookup_limits import LookupLimiter
 from keyport.web import errors
 from keyport.web.admin.router import admin_router
 from keyport.web.api.authorize_endpoint import AuthorizeEndpoint
+from keyport.web.api.context import require_principal
+from keyport.web.api.keys import key_router
 from keyport.web.api.me_endpoint import MeEndpoint
 from keyport.web.api.users import user_router
 from keyport.web.docs_ui import SwaggerDocs, docs_router
@@ -100,6 +102,7 @@ def create_app(container: Container, *, run_background: bool = True) -> ApiGate:
                 container.users,
                 LookupLimiter(container.buckets, container.settings.user_write_limit),
             ),
+            key_router(container.authenticator, container.keys, container.clock),
             ops_router(
                 database=partial(ping, container.engine),
                 redis=container.redis.ping if container.redis is not None else None,
@@ -112,6 +115,7 @@ def create_app(container: Container, *, run_background: bool = True) -> ApiGate:
                 sign_in=container.sign_in,
                 key_management=container.key_management,
                 audit_log=container.audit_log,
+                webhooks=container.webhooks,
                 clock=container.clock,
             ),
         ],
@@ -124,6 +128,7 @@ def create_app(container: Container, *, run_background: bool = True) -> ApiGate:
         openapi_config=openapi_config(SwaggerDocs(), docs_router()),
         lifespan=[lifespan],
         request_max_body_size=MAX_BODY_BYTES,
+        guards=[require_principal],  # behind the gate's authentication, in case of a hole
         debug=False,
         logging_config=None,
     )
