@@ -63,6 +63,7 @@ async def test_the_document_is_valid_openapi_and_the_docs_ui_reads_the_same_one(
     assert doc["openapi"].startswith("3.1")
     assert (await client.get("/schema/openapi.json")).json() == doc
     assert set(operations(doc)) == V4_OPERATIONS | V1_KEY_OPERATIONS | {
+        ("/v1/authorize", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),
         ("/metrics", "get"),
@@ -81,8 +82,10 @@ async def test_every_v4_operation_declares_key_user_header_errors_and_headers(
     error = doc["components"]["schemas"]["ErrorOut"]
     assert set(error["required"]) == {"statusCode", "message", "error"}
     assert "errors" in error["properties"]
+    authorize = {("/v1/authorize", "get")}
     optional_header = {("/v4/user/me", "get"), ("/v4/user", "post"), *V1_KEY_OPERATIONS}
-    for key in V4_OPERATIONS | V1_KEY_OPERATIONS:
+    optional_header |= authorize
+    for key in V4_OPERATIONS | V1_KEY_OPERATIONS | authorize:
         operation = operations(doc)[key]
         assert operation["security"] == [{"apiKey": []}], key
         (user_header,) = [
@@ -146,11 +149,12 @@ async def test_operations_endpoints_are_documented_with_their_answers(
     assert "text/plain" in next(iter(ops[("/metrics", "get")]["responses"]["200"]["content"]))
 
 
+@pytest.mark.parametrize("path", ["/v4/user/me", "/v1/authorize"])
 @pytest.mark.parametrize(
     "variant", ["owner", "member", "blank header", "bad header", "stranger", "no key"]
 )
-async def test_the_fast_me_route_answers_like_its_documented_framework_twin(
-    container: Container, tenant: Tenant, variant: str
+async def test_a_fast_route_answers_like_its_documented_framework_twin(
+    container: Container, tenant: Tenant, variant: str, path: str
 ) -> None:
     headers = {
         "owner": tenant.auth(),
@@ -169,11 +173,17 @@ async def test_the_fast_me_route_answers_like_its_documented_framework_twin(
     for app in (fast, framework_only):
         transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
         async with httpx.AsyncClient(transport=transport, base_url="http://keyport.test") as http:
-            answers.append(await http.get("/v4/user/me", headers=headers))
+            answers.append(await http.get(path, headers=headers))
     served_fast, served_framework = answers
     assert served_fast.status_code == served_framework.status_code
     assert served_fast.json() == served_framework.json()
     assert served_fast.headers["content-type"] == served_framework.headers["content-type"]
+    identity = {k: v for k, v in served_fast.headers.items() if k.startswith("x-keyport-")}
+    assert identity == {
+        k: v for k, v in served_framework.headers.items() if k.startswith("x-keyport-")
+    }
+    if path == "/v1/authorize" and served_fast.status_code == 200:
+        assert identity["x-keyport-key-id"] == served_fast.json()["keyId"]
     assert served_fast.status_code == {"bad header": 400, "stranger": 403, "no key": 401}.get(
         variant, 200
     )

@@ -18,7 +18,7 @@ from keyport.domain.errors import KeyportError, PayloadTooLarge
 from keyport.services.lookup_limits import LookupLimiter
 from keyport.web import errors
 from keyport.web.admin.router import admin_router
-from keyport.web.api.authorize_endpoint import AuthorizeEndpoint
+from keyport.web.api.authorize_endpoint import AuthorizeEndpoint, authorize_route
 from keyport.web.api.context import require_principal
 from keyport.web.api.keys import key_router
 from keyport.web.api.me_endpoint import MeEndpoint
@@ -103,6 +103,7 @@ def create_app(container: Container, *, run_background: bool = True) -> ApiGate:
                 LookupLimiter(container.buckets, container.settings.user_write_limit),
             ),
             key_router(container.authenticator, container.keys, container.clock),
+            authorize_route(container.authenticator),
             ops_router(
                 database=partial(ping, container.engine),
                 redis=container.redis.ping if container.redis is not None else None,

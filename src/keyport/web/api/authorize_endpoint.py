@@ -5,20 +5,28 @@ The gate has already run every check up to the key's rate limit (throttle, key, 
 scopes, budget) and added the RateLimit headers; this resolves the acting user — the header
 when present, else the company owner — and answers 200 with the identity in the body and in
 `X-Keyport-*` headers, which the proxy copies onto the request it forwards upstream.
+
+`authorize_route` is its framework twin, declared with the operation's documentation
+(web/openapi.py says how fast routes are documented): the gate never lets a request reach it
+while `AuthorizeEndpoint` is installed. Both answer through `_answer`.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
+from litestar import Request, Response, get
+from litestar.handlers import HTTPRouteHandler
+from litestar.params import Parameter
 
 from keyport.domain.principal import Principal
 from keyport.domain.users import User
 from keyport.services.authentication import Authenticator
 from keyport.web.api.context import acting_user, principal_of
 from keyport.web.api.schemas import iso_utc
+from keyport.web.openapi import UserHeader, api_operation
 from keyport.web.required_scopes import is_authorize
 
 _MAX_CACHED = 10_000
@@ -55,6 +63,38 @@ def _answer(principal: Principal, user: User) -> _Answer:
         (b"x-keyport-scopes", " ".join(principal.scopes).encode()),
     ]
     return body, headers
+
+
+RequiredScopes = Annotated[
+    list[str] | None,
+    Parameter(
+        query="scope",
+        description="Scopes the request needs (repeatable); the first one the key lacks is "
+        "named in the 403.",
+    ),
+]
+
+
+def authorize_route(authenticator: Authenticator) -> HTTPRouteHandler:
+    """The framework twin: documents `/v1/authorize` (GET; every other method answers alike)."""
+
+    @get(
+        "/v1/authorize",
+        operation_id="authorize",
+        summary="May this request pass the reverse proxy, and who is calling? "
+        "(any method; DESIGN.md §6)",
+        **api_operation(errors=(400, 403), user_header=UserHeader.OPTIONAL),
+    )
+    async def authorize(
+        request: Request,  # type: ignore[type-arg]
+        required_scopes: RequiredScopes = None,
+    ) -> Response[AuthorizationOut]:
+        user = await acting_user(authenticator, request.scope, required=False)
+        body, headers = _answer(principal_of(request.scope), user)
+        extra = {k.decode(): v.decode() for k, v in headers if k.startswith(b"x-keyport-")}
+        return Response(msgspec.json.decode(body, type=AuthorizationOut), headers=extra)
+
+    return authorize
 
 
 class AuthorizeEndpoint:
