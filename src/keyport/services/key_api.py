@@ -17,7 +17,7 @@ from datetime import datetime
 
 from keyport.domain import scopes as scope_rules
 from keyport.domain.audit import Actor
-from keyport.domain.errors import PermissionDenied, ValidationFailed
+from keyport.domain.errors import InsufficientScope, PermissionDenied, ValidationFailed
 from keyport.domain.keys import ApiKey, IssuedKey, KeyState
 from keyport.domain.principal import Principal
 from keyport.domain.users import User
@@ -26,11 +26,6 @@ from keyport.services.keys import KeyService, RotatedKey
 MANAGERS_ONLY = "Only owners and admins can manage API keys"
 DEFAULT_PAGE = 50
 MAX_PAGE = 100
-
-
-class InsufficientScope(PermissionDenied):
-    def __init__(self, scope: str) -> None:
-        super().__init__(f"Insufficient scope: requires {scope}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from keyport.domain.auth_outcomes import failure_of
 from keyport.domain.errors import KeyportError, PayloadTooLarge
 from keyport.web import errors
 from keyport.web.admin.router import admin_router
+from keyport.web.api.authorize_endpoint import AuthorizeEndpoint
 from keyport.web.api.keys import key_router
 from keyport.web.api.me_endpoint import MeEndpoint
 from keyport.web.api.users import user_router
@@ -132,6 +133,9 @@ def create_app(container: Container, *, run_background: bool = True) -> ApiGate:
         clock=container.clock,
         throttle=Throttle(container.key_limits, container.failed_auth),
         trusted_proxies=container.settings.trusted_proxies,
-        fast_routes=[MeEndpoint(container.authenticator)],
+        fast_routes=[
+            MeEndpoint(container.authenticator),
+            AuthorizeEndpoint(container.authenticator),
+        ],
         route_of=route_labels(framework),
     )
