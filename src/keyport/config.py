@@ -93,6 +93,9 @@ class Settings:
     # limit; a key's own limit still applies). Shared through Redis when it is configured.
     rate_limit: int = 100
     rate_limit_burst: int = 200
+    # User creations and slug changes per API key and hour: each can tell whether an email or
+    # slug is taken in another company (services/lookup_limits.py). 0: no such limit.
+    user_write_limit: int = 100
     # Failed authentications (401s) per client IP and minute before it is refused (0: off).
     auth_failure_limit: int = 60
     # Proxies whose X-Forwarded-For is believed (web/client_ip.py); none by default.
@@ -138,6 +141,7 @@ class Settings:
             rate_limit=rate_limit,
             rate_limit_burst=_int(env, "KEYPORT_RATE_LIMIT_BURST", 2 * rate_limit or 200, 1),
             auth_failure_limit=_int(env, "KEYPORT_AUTH_FAILURE_LIMIT", 60, 0),
+            user_write_limit=_int(env, "KEYPORT_USER_WRITE_LIMIT", 100, 0),
             trusted_proxies=_networks(env, "KEYPORT_TRUSTED_PROXIES"),
             webhook_allow_private=_bool(env, "KEYPORT_WEBHOOK_ALLOW_PRIVATE", False),
             webhook_poll_interval=_float(env, "KEYPORT_WEBHOOK_POLL_INTERVAL", 1.0, 0.05),

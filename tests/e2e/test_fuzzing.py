@@ -73,7 +73,12 @@ def served(
         if request.param == "sqlite"
         else databases.run_blocking(databases.create_postgres_database())
     )
-    env = keyport_env(url, KEYPORT_AUTH_FAILURE_LIMIT="1000000", KEYPORT_REQUEST_LOG="false")
+    env = keyport_env(
+        url,
+        KEYPORT_AUTH_FAILURE_LIMIT="1000000",
+        KEYPORT_USER_WRITE_LIMIT="0",
+        KEYPORT_REQUEST_LOG="false",
+    )
     owner = cli_json(env, "init", "--company", "Acme", "--owner-email", "owner@acme.test")
     admin, member = (
         cli_json(

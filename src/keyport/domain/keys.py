@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from keyport.domain import ip_allowlists, scopes
+from keyport.domain.display_text import MAX_DISPLAY_LENGTH, display_text_problem
 from keyport.domain.errors import InvalidKeyTransition, ValidationFailed
 from keyport.domain.rate_limits import MAX_RATE
 from keyport.domain.scopes import DEFAULT_SCOPES
@@ -35,7 +36,7 @@ HINT_CHARS = 4
 
 MIN_EXPIRY_DAYS = 1
 MAX_EXPIRY_DAYS = 90
-MAX_NAME_LENGTH = 100
+MAX_NAME_LENGTH = MAX_DISPLAY_LENGTH
 
 # Anywhere in text: used by `keyport scan` to find leaked keys.
 KEY_PATTERN = re.compile(
@@ -126,7 +127,8 @@ def parse_key_id(token: str) -> str | None:
 def validate_expiry_days(days: object) -> int:
     """A whole number of days from 1 to 90, or a ValidationFailed naming the field."""
     if isinstance(days, bool) or not isinstance(days, int):
-        if isinstance(days, str) and days.strip().isdigit():
+        # ASCII digits only: `isdigit()` is also true for superscripts, which int() refuses.
+        if isinstance(days, str) and days.strip().isascii() and days.strip().isdigit():
             days = int(days.strip())
         else:
             raise ValidationFailed.single("expiresInDays", "must be a whole number of days")
@@ -144,10 +146,9 @@ def validate_key_name(name: str | None) -> str | None:
     cleaned = name.strip()
     if not cleaned:
         return None
-    if len(cleaned) > MAX_NAME_LENGTH:
-        raise ValidationFailed.single("name", f"must be at most {MAX_NAME_LENGTH} characters")
-    if any(ord(c) < 32 or ord(c) == 127 for c in cleaned):
-        raise ValidationFailed.single("name", "must not contain control characters")
+    problem = display_text_problem(cleaned, required=False)
+    if problem is not None:
+        raise ValidationFailed.single("name", problem)
     return cleaned
 
 

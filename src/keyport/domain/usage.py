@@ -20,7 +20,21 @@ IP, AGENT = "ip", "agent"  # the two kinds of sighting
 MAX_AGENT_LENGTH = 256
 MAX_PATH_LENGTH = 256
 STALE_AFTER = timedelta(days=30)  # a usable key unused this long is probably forgotten
-_KEY_LIKE = re.compile(r"ak_live:\S*")
+# A key in any case (`AK_LIVE:`, `Ak_Live%3A`), and the bare `<key-id>:<secret>` a client may
+# send without the prefix: the secret goes, the public key id may stay.
+_COLON = r"(?::|%3a)"
+_KEY_LIKE = re.compile(
+    rf"(?P<prefixed>ak_live{_COLON}\S*)"
+    rf"|(?P<key_id>[0-9a-f]{{8}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{12}})"
+    rf"{_COLON}[0-9a-z]{{8,}}",
+    re.IGNORECASE,
+)
+
+
+def _redacted(match: re.Match[str]) -> str:
+    if match.group("prefixed") is not None:
+        return "ak_live:[redacted]"
+    return f"{match.group('key_id')}:[redacted]"
 
 
 def status_class(status: int) -> int:
@@ -58,8 +72,8 @@ def without_keys(text: str, limit: int) -> str:
     Clients sometimes paste a key where it does not belong (a path, a user agent); the
     secret must still never reach the database or a log.
     """
-    if "ak_live:" in text:
-        text = _KEY_LIKE.sub("ak_live:[redacted]", text)
+    if ":" in text or "%" in text:  # most paths and agents have neither: skip the regex
+        text = _KEY_LIKE.sub(_redacted, text)
     return text[:limit]
 
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
 
+from keyport.domain.display_text import MAX_DISPLAY_LENGTH, display_text_problem
 from keyport.domain.errors import FieldError, ValidationFailed
 
 
@@ -32,7 +33,7 @@ class UserType(StrEnum):
 
 LANGUAGES = frozenset({"en", "de", "fr", "es", "no", "nl", "it", "pl", "sv", "tr", "da"})
 MIN_SLUG_LENGTH = 5
-MAX_NAME_LENGTH = 100
+MAX_NAME_LENGTH = MAX_DISPLAY_LENGTH
 MAX_EMAIL_LENGTH = 254
 _EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+\Z")
 
@@ -95,12 +96,9 @@ def normalise_email(raw: str) -> str:
 
 def _check_text(errors: list[FieldError], field: str, value: str, *, required: bool) -> str:
     cleaned = value.strip()
-    if required and not cleaned:
-        errors.append(FieldError(field, "must not be empty"))
-    elif len(cleaned) > MAX_NAME_LENGTH:
-        errors.append(FieldError(field, f"must be at most {MAX_NAME_LENGTH} characters"))
-    elif any(unicodedata.category(c).startswith("C") for c in cleaned):
-        errors.append(FieldError(field, "must not contain control characters"))
+    problem = display_text_problem(cleaned, required=required)
+    if problem is not None:
+        errors.append(FieldError(field, problem))
     return cleaned
 
 

@@ -60,8 +60,12 @@ class SignInService:
         await self._audit(signed_in.user, AuditAction.SIGNED_OUT, ip)
 
     async def _verify(self, email: str, password: str) -> tuple[User | None, bool]:
-        async with self._uow() as uow:
-            found = await uow.users.get_by_email(email)
+        found = None
+        # No stored email holds a NUL (PostgreSQL text cannot): such input names nobody, and
+        # asking PostgreSQL about it would fail instead of answering "unknown email".
+        if "\x00" not in email:
+            async with self._uow() as uow:
+                found = await uow.users.get_by_email(email)
         user, password_hash = found if found is not None else (None, None)
         return user, await self._passwords.verify(password_hash, password)
 

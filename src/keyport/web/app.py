@@ -15,6 +15,7 @@ from keyport.bootstrap import Container
 from keyport.db.engine import ping
 from keyport.domain.auth_outcomes import failure_of
 from keyport.domain.errors import KeyportError, PayloadTooLarge
+from keyport.services.lookup_limits import LookupLimiter
 from keyport.web import errors
 from keyport.web.admin.router import admin_router
 from keyport.web.api.authorize_endpoint import AuthorizeEndpoint
@@ -95,7 +96,11 @@ def create_app(container: Container, *, run_background: bool = True) -> ApiGate:
 
     framework = Litestar(
         route_handlers=[
-            user_router(container.authenticator, container.users),
+            user_router(
+                container.authenticator,
+                container.users,
+                LookupLimiter(container.buckets, container.settings.user_write_limit),
+            ),
             key_router(container.authenticator, container.keys, container.clock),
             ops_router(
                 database=partial(ping, container.engine),

@@ -91,7 +91,7 @@ def decode_body(raw: bytes, body_type: type[T]) -> T:
         return msgspec.json.decode(raw, type=body_type)
     except msgspec.ValidationError as error:
         raise ValidationFailed([_field_error(str(error))]) from None
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):  # invalid UTF-8 is not JSON either
         raise ValidationFailed.single("body", "must be valid JSON") from None
 
 

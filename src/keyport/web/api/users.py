@@ -10,8 +10,9 @@ from litestar.params import FromPath, QueryParameter
 from keyport.domain.errors import ValidationFailed
 from keyport.domain.users import NewUser, UserChanges, UserType
 from keyport.services.authentication import Authenticator
+from keyport.services.lookup_limits import LookupLimiter
 from keyport.services.users import UserService
-from keyport.web.api.context import acting_user, api_actor, require_principal
+from keyport.web.api.context import acting_user, api_actor, principal_of, require_principal
 from keyport.web.api.me_endpoint import me_route
 from keyport.web.api.schemas import (
     CreatedUserOut,
@@ -30,7 +31,7 @@ UserType_ = Annotated[UserType | None, QueryParameter(name="userType")]
 UserId = FromPath[str]
 
 
-def user_router(auth: Authenticator, users: UserService) -> Router:
+def user_router(auth: Authenticator, users: UserService, lookups: LookupLimiter) -> Router:
 
     @get(
         "/",
@@ -60,6 +61,7 @@ def user_router(auth: Authenticator, users: UserService) -> Router:
     async def create_user(request: Request) -> CreatedUserOut:  # type: ignore[type-arg]
         acting = await acting_user(auth, request.scope, required=False)
         body = decode_body(await request.body(), CreateUserIn)
+        await lookups.spend(principal_of(request.scope).key_id)
         new_user = NewUser(body.email, body.given_name, body.family_name, body.timezone, body.slug)
         created = await users.add_user(acting, new_user, api_actor(request.scope, acting))
         return CreatedUserOut(created.id, created.company_id)
@@ -92,6 +94,8 @@ def user_router(auth: Authenticator, users: UserService) -> Router:
             raise ValidationFailed.single(
                 "body", "name at least one of givenName, familyName, slug"
             )
+        if changes.slug is not None:
+            await lookups.spend(principal_of(request.scope).key_id)
         updated = await users.update_user(
             acting, user_id, changes, api_actor(request.scope, acting)
         )
