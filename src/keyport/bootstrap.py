@@ -20,6 +20,7 @@ from keyport.db.invalidation_feed import InvalidationPoller
 from keyport.db.leases import SqlLeaseStore
 from keyport.db.migrate import upgrade_database
 from keyport.db.redis_buckets import RedisBuckets
+from keyport.db.redis_leases import RedisLeases
 from keyport.db.sessions import RedisSessionStore, SqlSessionStore
 from keyport.db.uow import SqlUnitOfWorkFactory
 from keyport.db.usage_queries import SqlUsageReader
@@ -38,7 +39,6 @@ from keyport.services.expiry_reminders import ExpiryReminders
 from keyport.services.invalidation import Invalidator
 from keyport.services.key_management import KeyManagement
 from keyport.services.keys import KeyService
-from keyport.services.leases import SingletonLoop
 from keyport.services.metrics import Metrics
 from keyport.services.observability import Observability
 from keyport.services.passwords import Passwords
@@ -48,10 +48,13 @@ from keyport.services.rate_limits import (
     FailoverBuckets,
     KeyRateLimiter,
     MemoryBuckets,
+    SharedStoreHealth,
 )
 from keyport.services.request_log import RequestLog
 from keyport.services.sessions import SessionService, SessionStore, SessionTimeouts
 from keyport.services.signin import SignInService
+from keyport.services.singleton_loop import SingletonLoop
+from keyport.services.token_leases import LeasedBuckets
 from keyport.services.usage import UsageRecorder
 from keyport.services.usage_flush import UsageFlusher
 from keyport.services.usage_reports import UsageReports
@@ -144,7 +147,7 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
     limits_redis = (
         _redis(settings.redis_url, timeout=LIMITS_REDIS_TIMEOUT) if settings.redis_url else None
     )
-    buckets = _buckets(clock, limits_redis)
+    buckets, key_buckets = _buckets(clock, limits_redis)
     sessions = SessionService(
         _session_store(engine, redis),
         uow,
@@ -206,7 +209,7 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
         key_management=KeyManagement(keys, AuditTrail(uow), observability.usage),
         observability=observability,
         audit_log=AuditLog(uow, AuditTrail(uow)),
-        key_limits=KeyRateLimiter(buckets, _default_policy(settings)),
+        key_limits=KeyRateLimiter(key_buckets, _default_policy(settings)),
         failed_auth=(
             FailedAuthLimiter(buckets, settings.auth_failure_limit, clock.time)
             if settings.auth_failure_limit
@@ -253,9 +256,17 @@ def _redis(url: str, *, timeout: float) -> Redis:
     )
 
 
-def _buckets(clock: Clock, redis: Redis | None) -> BucketStore:
+def _buckets(clock: Clock, redis: Redis | None) -> tuple[BucketStore, BucketStore]:
+    """(exact buckets, per-key budget buckets): with Redis, the exact ones ask it at every
+    decision (failed authentications are rare), the per-key budget spends leases."""
     local = MemoryBuckets(clock.time)
-    return FailoverBuckets(RedisBuckets(redis), local) if redis is not None else local
+    if redis is None:
+        return local, local
+    health = SharedStoreHealth()  # one outage, reported once
+    return (
+        FailoverBuckets(RedisBuckets(redis), local, health=health),
+        FailoverBuckets(LeasedBuckets(RedisLeases(redis)), local, health=health),
+    )
 
 
 def _default_policy(settings: Settings) -> Policy | None:

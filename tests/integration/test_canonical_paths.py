@@ -210,3 +210,29 @@ async def test_an_api_handler_reached_without_a_key_refuses_instead_of_failing(
         }
     assert any(r.name == GUARD_LOGGER for r in caplog.records)
     assert "Traceback" not in caplog.text
+
+
+async def test_the_guard_covers_any_handler_under_an_api_prefix() -> None:
+    """A route added later under `/v1` (or any guarded prefix) is guarded without a change."""
+    from litestar import Litestar, get
+
+    from keyport.domain.errors import KeyportError
+    from keyport.web.api.context import require_principal
+    from keyport.web.app import _on_domain_error
+
+    ran: list[str] = []
+
+    @get(["/v1/new-thing", "/elsewhere"])
+    async def new_thing() -> dict[str, str]:
+        ran.append("yes")
+        return {"ok": "yes"}
+
+    app = Litestar(
+        [new_thing],
+        guards=[require_principal],
+        exception_handlers={KeyportError: _on_domain_error},
+    )
+    refused = await call(app, b"/v1/new-thing", [])
+    assert (refused.status, refused.body["message"]) == (401, "Missing authorization header")
+    assert ran == []
+    assert (await call(app, b"/elsewhere", [])).status == 200  # not an API path: no key needed

@@ -254,3 +254,15 @@ async def test_a_key_name_with_hidden_characters_is_refused_beside_the_field(
             tenant.company_id, name=f"cli{hidden}key", days=5, actor=Actor.cli()
         )
     assert (await container.keys.list_keys(tenant.company_id)).total == 1  # the tenant's own
+
+
+@pytest.mark.parametrize("email", ["\x00", "owner@acme.test\x00", "a\nb@acme.test", "\x7f"])
+async def test_an_email_with_control_characters_is_an_ordinary_failed_sign_in(
+    container: Container, caplog: pytest.LogCaptureFixture, email: str
+) -> None:
+    """Found by the fuzzer on PostgreSQL, which cannot compare text holding a NUL: a 500."""
+    async with dashboard(container, client_ip="192.0.2.201") as http:
+        answer = await post_login(http, email, "owner-password-1")
+    assert_handled(answer, caplog)
+    assert answer.status_code == 400
+    assert "Incorrect email or password." in answer.text

@@ -182,3 +182,35 @@ async def test_a_refused_attempt_holds_no_tokens() -> None:
         await limiter.reserve("192.0.2.1", "c@x.test")
     pair = f"sign-in:{hashlib.sha256(b'c@x.test').hexdigest()}:192.0.2.1"
     assert store.take_now(pair, Policy.per_window(5, limits.window)).tokens == 4
+
+
+async def test_successful_sign_ins_give_their_tokens_back_in_redis(tmp_path: Path) -> None:
+    """Give-back is one Lua script on Redis's clock: 15 sign-ins from one IP on two processes
+    are more than the pair's 10, and the 10 failures after them are still all checked."""
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'shared.db'}",
+        redis_url=databases.redis_url(),
+        password_time_cost=1,
+        password_memory_cost=64,
+        **NO_DELAY,
+    )
+    first, second = build_container(settings), build_container(settings)
+    await first.migrate()
+    ip = an_ip()
+    try:
+        tenant = await make_tenant(first, "Initech")
+        checked = count_checks(first, second)
+        for attempt in range(15):
+            async with dashboard(first if attempt % 2 else second, client_ip=ip) as http:
+                answer = await post_login(http, tenant.admin.email, "admin-password-1")
+                assert answer.status_code == 303, attempt
+        async with dashboard(first, client_ip=ip) as http:
+            failures = [
+                (await post_login(http, tenant.admin.email, "wrong")).status_code for _ in range(11)
+            ]
+    finally:
+        await first.close()
+        await second.close()
+
+    assert failures == [400] * 10 + [429]
+    assert checked[0] == 25

@@ -204,7 +204,7 @@ key_sightings = Table(
     CheckConstraint("kind IN ('ip', 'agent')", name="kind"),
 )
 
-# "One process at a time" for background loops (services/leases.py): a loop runs while its
+# "One process at a time" for background loops (services/singleton_loop.py): a loop runs while its
 # process holds the row's lease; a crashed holder's lease simply runs out.
 background_leases = Table(
     "background_leases",

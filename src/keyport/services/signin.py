@@ -61,9 +61,7 @@ class SignInService:
 
     async def _verify(self, email: str, password: str) -> tuple[User | None, bool]:
         found = None
-        # No stored email holds a NUL (PostgreSQL text cannot): such input names nobody, and
-        # asking PostgreSQL about it would fail instead of answering "unknown email".
-        if "\x00" not in email:
+        if email.isprintable():  # no stored email has a control character (PostgreSQL: no NUL)
             async with self._uow() as uow:
                 found = await uow.users.get_by_email(email)
         user, password_hash = found if found is not None else (None, None)

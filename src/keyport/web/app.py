@@ -19,6 +19,7 @@ from keyport.services.lookup_limits import LookupLimiter
 from keyport.web import errors
 from keyport.web.admin.router import admin_router
 from keyport.web.api.authorize_endpoint import AuthorizeEndpoint
+from keyport.web.api.context import require_principal
 from keyport.web.api.keys import key_router
 from keyport.web.api.me_endpoint import MeEndpoint
 from keyport.web.api.users import user_router
@@ -127,6 +128,7 @@ def create_app(container: Container, *, run_background: bool = True) -> ApiGate:
         openapi_config=openapi_config(SwaggerDocs(), docs_router()),
         lifespan=[lifespan],
         request_max_body_size=MAX_BODY_BYTES,
+        guards=[require_principal],  # behind the gate's authentication, in case of a hole
         debug=False,
         logging_config=None,
     )

@@ -22,19 +22,21 @@ import re
 # Every prefix under which a request must carry an API key; add new APIs here.
 GUARDED_PREFIXES: tuple[str, ...] = ("/v4", "/v1")
 
-_FORBIDDEN_CHARACTERS = re.compile(r"[\x00-\x1f\x7f\\]")
+_FORBIDDEN_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
 _ENCODED_SEPARATORS = re.compile(rb"%(2f|5c|2e)", re.IGNORECASE)
 
 
 def is_canonical(path: str, raw_path: bytes | None = None) -> bool:
-    if not path.startswith("/") or _FORBIDDEN_CHARACTERS.search(path):
+    # On every request: the common, clean path is decided by a few substring tests in C.
+    if not path.startswith("/") or "//" in path or "\\" in path:
         return False
-    if raw_path is not None and _ENCODED_SEPARATORS.search(raw_path):
+    if not (path.isprintable() if path.isascii() else not _FORBIDDEN_CHARACTERS.search(path)):
         return False
-    segments = path[1:].split("/")
-    if any(segment in {".", ".."} for segment in segments):
+    if raw_path is not None and b"%" in raw_path and _ENCODED_SEPARATORS.search(raw_path):
         return False
-    return all(segments[:-1])  # only the last segment may be empty: a trailing slash
+    if "/." in path:
+        return not any(segment in {".", ".."} for segment in path.split("/"))
+    return True
 
 
 def guarded_prefix(path: str, prefixes: tuple[str, ...] = GUARDED_PREFIXES) -> str | None:

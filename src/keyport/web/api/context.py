@@ -11,6 +11,7 @@ from keyport.domain.principal import Principal
 from keyport.domain.users import User
 from keyport.services.authentication import Authenticator
 from keyport.web.gate import header
+from keyport.web.paths import guarded_prefix
 from keyport.web.request_context import context_of, find_context
 
 USER_HEADER = "x-meetergo-api-user-id"
@@ -31,8 +32,10 @@ def principal_of(scope: Any) -> Principal:
 
 
 def require_principal(connection: Any, _: Any = None) -> None:
-    """A router guard: no API handler runs for a request the gate did not authenticate."""
-    principal_of(connection.scope)
+    """The application's guard: no handler under an API prefix (web/paths.py), present or
+    added later, runs for a request the gate did not authenticate."""
+    if guarded_prefix(connection.scope["path"]) is not None:
+        principal_of(connection.scope)
 
 
 async def acting_user(authenticator: Authenticator, scope: Any, *, required: bool) -> User:

@@ -12,7 +12,7 @@ from keyport.domain.users import NewUser, UserChanges, UserType
 from keyport.services.authentication import Authenticator
 from keyport.services.lookup_limits import LookupLimiter
 from keyport.services.users import UserService
-from keyport.web.api.context import acting_user, api_actor, principal_of, require_principal
+from keyport.web.api.context import acting_user, api_actor, principal_of
 from keyport.web.api.me_endpoint import me_route
 from keyport.web.api.schemas import (
     CreatedUserOut,
@@ -123,5 +123,4 @@ def user_router(auth: Authenticator, users: UserService, lookups: LookupLimiter)
             delete_user,
         ],
         tags=["users"],
-        guards=[require_principal],
     )
