@@ -19,6 +19,7 @@ from keyport.web.app import create_app
 from tests.support import databases
 
 FAST_PASSWORDS = {"password_time_cost": 1, "password_memory_cost": 64}
+TEST_SECRET_KEY = "test-server-secret-0123456789-abcdefghij"
 # The account-wide sign-in delay (1 s doubling to 10 s) shrunk, so that tests that fail on
 # purpose stay quick; tests/integration/test_sign_in_limits.py checks the real shape.
 FAST_SIGN_IN = {"sign_in_delay_seconds": 0.001, "sign_in_max_delay_seconds": 0.01}
@@ -52,7 +53,9 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 async def container(database_url: str, clock: FixedClock) -> AsyncIterator[Container]:
-    settings = Settings(database_url=database_url, **FAST_PASSWORDS, **FAST_SIGN_IN)
+    settings = Settings(
+        database_url=database_url, secret_key=TEST_SECRET_KEY, **FAST_PASSWORDS, **FAST_SIGN_IN
+    )
     built = build_container(settings, clock=clock)
     await built.migrate()
     try:

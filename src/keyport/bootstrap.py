@@ -21,6 +21,7 @@ from keyport.db.leases import SqlLeaseStore
 from keyport.db.migrate import upgrade_database
 from keyport.db.redis_buckets import RedisBuckets
 from keyport.db.redis_leases import RedisLeases
+from keyport.db.secret_file import default_secret_path, load_or_create_secret
 from keyport.db.sessions import RedisSessionStore, SqlSessionStore
 from keyport.db.uow import SqlUnitOfWorkFactory
 from keyport.db.usage_queries import SqlUsageReader
@@ -28,6 +29,7 @@ from keyport.db.usage_store import SqlUsageStore
 from keyport.domain.clock import Clock, SystemClock
 from keyport.domain.rate_limits import Policy
 from keyport.outbound.webhook_http import HttpWebhookSender, TargetGuard
+from keyport.services.account import AccountService
 from keyport.services.attempts import SignInLimiter, SignInLimits
 from keyport.services.audit import AuditTrail
 from keyport.services.audit_log import AuditLog
@@ -37,6 +39,7 @@ from keyport.services.cache import Caches
 from keyport.services.companies import CompanyService
 from keyport.services.expiry_reminders import ExpiryReminders
 from keyport.services.invalidation import Invalidator
+from keyport.services.invitations import InvitationService
 from keyport.services.key_management import KeyManagement
 from keyport.services.keys import KeyService
 from keyport.services.metrics import Metrics
@@ -51,10 +54,13 @@ from keyport.services.rate_limits import (
     SharedStoreHealth,
 )
 from keyport.services.request_log import RequestLog
+from keyport.services.secret_box import SecretBox
 from keyport.services.sessions import SessionService, SessionStore, SessionTimeouts
 from keyport.services.signin import SignInService
 from keyport.services.singleton_loop import SingletonLoop
+from keyport.services.team import TeamService
 from keyport.services.token_leases import LeasedBuckets
+from keyport.services.two_factor import TwoFactorService
 from keyport.services.usage import UsageRecorder
 from keyport.services.usage_flush import UsageFlusher
 from keyport.services.usage_reports import UsageReports
@@ -79,6 +85,10 @@ class Container:
     companies: CompanyService
     sessions: SessionService
     sign_in: SignInService
+    team: TeamService
+    invitations: InvitationService
+    account: AccountService
+    two_factor: TwoFactorService
     key_management: KeyManagement
     observability: Observability
     audit_log: AuditLog
@@ -168,6 +178,8 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
         ),
     )
     observability = _observability(settings, engine, clock, caches)
+    box = SecretBox(_server_secret(settings))
+    two_factor = TwoFactorService(uow, clock, box, sessions)
     guard = TargetGuard(allow_private=settings.webhook_allow_private)
     sender = HttpWebhookSender(guard)
     deliverer = WebhookDeliverer(uow, sender, clock.now)
@@ -202,10 +214,14 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
         passwords=passwords,
         authenticator=Authenticator(hot_reader, caches, clock),
         keys=keys,
-        users=UserService(uow, clock, invalidator, passwords),
+        users=UserService(uow, clock, invalidator, passwords, sessions),
         companies=CompanyService(uow, clock, passwords),
         sessions=sessions,
-        sign_in=SignInService(uow, clock, passwords, sessions, limiter),
+        sign_in=SignInService(uow, clock, passwords, sessions, limiter, two_factor, box),
+        team=TeamService(uow, clock, invalidator, sessions),
+        invitations=InvitationService(uow, clock, passwords, sessions, settings.public_url),
+        account=AccountService(uow, clock, passwords, sessions),
+        two_factor=two_factor,
         key_management=KeyManagement(keys, AuditTrail(uow), observability.usage),
         observability=observability,
         audit_log=AuditLog(uow, AuditTrail(uow)),
@@ -243,6 +259,13 @@ def _ignore_count(work: Callable[[], Awaitable[int]]) -> Callable[[], Awaitable[
 # use this process's own buckets meanwhile (services/rate_limits.py).
 REDIS_TIMEOUT = 2.0
 LIMITS_REDIS_TIMEOUT = 0.5
+
+
+def _server_secret(settings: Settings) -> str:
+    if settings.secret_key is not None:
+        return settings.secret_key
+    path = settings.secret_key_file or default_secret_path(settings.database_url)
+    return load_or_create_secret(Path(path))
 
 
 def _redis(url: str, *, timeout: float) -> Redis:

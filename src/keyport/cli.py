@@ -27,6 +27,7 @@ from keyport.domain.users import NewUser, Role
 from keyport.proxy_config.caddy import render_caddy
 from keyport.proxy_config.nginx import render_nginx
 from keyport.proxy_config.spec import SpecError, build_spec
+from keyport.services.invitations import Invitee, IssuedInvitation
 from keyport.web.api.schemas import UserOut, iso_utc
 
 T = TypeVar("T")
@@ -252,6 +253,67 @@ def _encode_user(created: Any) -> bytes:
 def user_set_password(email: str, password: str) -> None:
     changed = _run(lambda c: c.users.set_password(email, password, Actor.cli()))
     click.echo(f"Password set for {changed.email}")
+
+
+@user.command("invite", help="Invite someone to the dashboard: prints a one-time link.")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["member", "admin"]), required=True)
+@click.option("--given-name", default="", help="Optional; the invitee can change it.")
+@click.option("--family-name", default="", help="Optional; the invitee can change it.")
+@company_option
+@json_option
+def user_invite(
+    email: str,
+    role: str,
+    given_name: str,
+    family_name: str,
+    company_id: str | None,
+    as_json: bool,
+) -> None:
+    invitee = Invitee(email, Role(role), given_name, family_name)
+
+    async def work(c: Container) -> IssuedInvitation:
+        company = await c.companies.resolve_company(company_id)
+        return await c.invitations.invite_to(company.id, invitee, Actor.cli())
+
+    issued = _run(work)
+    if as_json:
+        _print_json({"id": issued.user.id, "inviteUrl": issued.url})
+    else:
+        click.echo(f"Invited {issued.user.email} as {issued.user.role.value} ({issued.user.id})")
+        click.echo(f"One-time link, valid for 72 hours: {issued.url}")
+
+
+@user.command("set-role", help="Make a user an admin or a member (not the owner).")
+@click.argument("email")
+@click.argument("role", type=click.Choice(["member", "admin"]))
+def user_set_role(email: str, role: str) -> None:
+    changed = _run(lambda c: c.team.set_role_by_email(email, Role(role), Actor.cli()))
+    click.echo(f"{changed.email} is now {changed.role.value}")
+
+
+@user.command("reset-2fa", help="Turn off a user's two-factor sign-in and end their sessions.")
+@click.argument("email")
+def user_reset_2fa(email: str) -> None:
+    changed = _run(lambda c: c.two_factor.reset(email, Actor.cli()))
+    click.echo(f"Two-factor sign-in is off for {changed.email}; their sessions have ended")
+
+
+@cli.group(help="Manage companies.")
+def company() -> None:
+    pass
+
+
+@company.command("transfer-ownership", help="Make another user of the company its owner.")
+@click.option("--to", "email", required=True, help="The new owner's email.")
+@company_option
+def company_transfer_ownership(email: str, company_id: str | None) -> None:
+    async def work(c: Container) -> Any:
+        found = await c.companies.resolve_company(company_id)
+        return await c.team.transfer_by_email(found, email, Actor.cli())
+
+    new_owner = _run(work)
+    click.echo(f"{new_owner.email} now owns the company; the previous owner is an admin")
 
 
 @cli.group(help="Manage API keys.")

@@ -5,10 +5,13 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from keyport.db.engine import async_url
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./keyport.db"
+DEFAULT_PUBLIC_URL = "http://localhost:8000"
+MIN_SECRET_KEY_LENGTH = 32
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 MAX_INT_SETTING = 1_000_000
 
@@ -60,6 +63,24 @@ def _networks(env: Mapping[str, str], name: str) -> tuple[Network, ...]:
     return tuple(networks)
 
 
+def _public_url(env: Mapping[str, str]) -> str:
+    raw = (env.get("KEYPORT_PUBLIC_URL") or DEFAULT_PUBLIC_URL).strip().rstrip("/")
+    parsed = urlsplit(raw)
+    if parsed.scheme not in {"http", "https"} or not parsed.netloc or parsed.query:
+        raise SettingsError(f"KEYPORT_PUBLIC_URL must be an http(s) URL, not {raw!r}")
+    return raw
+
+
+def _secret_key(env: Mapping[str, str]) -> str | None:
+    raw = env.get("KEYPORT_SECRET_KEY") or None
+    if raw is not None and len(raw) < MIN_SECRET_KEY_LENGTH:
+        raise SettingsError(
+            f"KEYPORT_SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters "
+            "(e.g. `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+        )
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -100,6 +121,13 @@ class Settings:
     auth_failure_limit: int = 60
     # Proxies whose X-Forwarded-For is believed (web/client_ip.py); none by default.
     trusted_proxies: tuple[Network, ...] = ()
+    # The dashboard's address as people reach it: the base of invitation links.
+    public_url: str = DEFAULT_PUBLIC_URL
+    # Seals TOTP secrets and signs sign-in challenges. None: generated once and kept in a
+    # file (`secret_key_file`, else `keyport.secret` beside the SQLite database or in the
+    # working directory). Every process and host of one installation needs the same value.
+    secret_key: str | None = None
+    secret_key_file: str | None = None
     # Webhooks (services/webhook_delivery.py): private and loopback targets are refused
     # unless allowed; the worker looks for due deliveries this often (seconds).
     webhook_allow_private: bool = False
@@ -143,6 +171,9 @@ class Settings:
             auth_failure_limit=_int(env, "KEYPORT_AUTH_FAILURE_LIMIT", 60, 0),
             user_write_limit=_int(env, "KEYPORT_USER_WRITE_LIMIT", 100, 0),
             trusted_proxies=_networks(env, "KEYPORT_TRUSTED_PROXIES"),
+            public_url=_public_url(env),
+            secret_key=_secret_key(env),
+            secret_key_file=env.get("KEYPORT_SECRET_KEY_FILE") or None,
             webhook_allow_private=_bool(env, "KEYPORT_WEBHOOK_ALLOW_PRIVATE", False),
             webhook_poll_interval=_float(env, "KEYPORT_WEBHOOK_POLL_INTERVAL", 1.0, 0.05),
             expiry_check_interval=min(

@@ -76,6 +76,9 @@ async def drop_postgres_database(url: str) -> None:
 async def truncate_all(url: str) -> None:
     engine = create_engine(url)
     try:
+        # A migration test may have left the schema below head (down, then up to its own
+        # revision): bring it back first, or the tables of later revisions are missing.
+        await upgrade_database(engine)
         async with engine.begin() as connection:
             names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
             await connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))

@@ -63,13 +63,13 @@ class SqlCompanyRepository(_Repository):
         row = (
             await self._connection.execute(select(companies).where(companies.c.id == company_id))
         ).first()
-        return Company(row.id, row.name, row.created_at) if row else None
+        return Company(row.id, row.name, row.created_at, row.require_two_factor) if row else None
 
     async def list(self, limit: int = 100) -> Sequence[Company]:
         result = await self._connection.execute(
             select(companies).order_by(companies.c.created_at, companies.c.id).limit(limit)
         )
-        return [Company(r.id, r.name, r.created_at) for r in result]
+        return [Company(r.id, r.name, r.created_at, r.require_two_factor) for r in result]
 
 
 class SqlUserRepository(_Repository):

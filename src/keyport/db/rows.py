@@ -23,6 +23,9 @@ def to_user(row: Any) -> User:
         user_type=UserType(row.user_type),
         created_at=row.created_at,
         updated_at=row.updated_at,
+        invited=row.invited_at is not None,
+        two_factor=row.totp_secret is not None,
+        last_sign_in_at=row.last_sign_in_at,
     )
 
 

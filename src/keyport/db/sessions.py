@@ -12,7 +12,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.typing import EncodableT, FieldT
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from keyport.db.engine import WRITE_OPTION
@@ -93,6 +93,13 @@ class SqlSessionStore:
         async with self._writing() as connection:
             await connection.execute(delete(admin_sessions).where(_sessions.id == session_id))
 
+    async def delete_for_user(self, user_id: str, keep: str | None) -> None:
+        condition = _sessions.user_id == user_id
+        if keep is not None:
+            condition = and_(condition, _sessions.id != keep)
+        async with self._writing() as connection:
+            await connection.execute(delete(admin_sessions).where(condition))
+
     async def prune(self, now: datetime, idle_since: datetime) -> None:
         async with self._writing() as connection:
             await connection.execute(
@@ -121,6 +128,10 @@ class RedisSessionStore:
     def _key(self, session_id: str) -> str:
         return f"{self._prefix}session:{session_id}"
 
+    def _user_key(self, user_id: str) -> str:
+        """The set of a user's session ids, so that all of them can be ended at once."""
+        return f"{self._prefix}user-sessions:{user_id}"
+
     async def add(self, session: StoredSession, ttl: float) -> None:
         fields: dict[FieldT, EncodableT] = {
             "user_id": session.user_id,
@@ -130,9 +141,15 @@ class RedisSessionStore:
             "last_seen_at": session.last_seen_at.isoformat(),
             "expires_at": session.expires_at.isoformat(),
         }
+        user_key = self._user_key(session.user_id)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(self._key(session.id), mapping=fields)
             pipe.pexpire(self._key(session.id), int(ttl * 1000))
+            pipe.sadd(user_key, session.id)
+            # The index outlives every session in it (each ends by its absolute expiry).
+            pipe.expire(
+                user_key, int((session.expires_at - session.created_at).total_seconds()) + 60
+            )
             await pipe.execute()
 
     async def get(self, session_id: str) -> StoredSession | None:
@@ -163,6 +180,17 @@ class RedisSessionStore:
 
     async def delete(self, session_id: str) -> None:
         await self._redis.delete(self._key(session_id))
+
+    async def delete_for_user(self, user_id: str, keep: str | None) -> None:
+        user_key = self._user_key(user_id)
+        ids = {_text(member) for member in await self._redis.smembers(user_key)}
+        ids.discard(keep or "")
+        if not ids:
+            return
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(*(self._key(session_id) for session_id in ids))
+            pipe.srem(user_key, *ids)
+            await pipe.execute()
 
     async def prune(self, now: datetime, idle_since: datetime) -> None:
         """Nothing to do: Redis expires idle and old sessions itself."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     Float,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    false,
     text,
 )
 
@@ -38,6 +40,8 @@ companies = Table(
     Column("id", String(36), primary_key=True),
     Column("name", String(200), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    # Owners and admins must sign in with a second factor (migration 0007).
+    Column("require_two_factor", Boolean(), nullable=False, server_default=false()),
 )
 
 users = Table(
@@ -57,6 +61,13 @@ users = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     Column("deleted_at", UtcDateTime(), nullable=True),
+    # Migration 0007: invited (no password yet), last sign-in, two-factor sign-in. The TOTP
+    # secrets are Fernet tokens (services/secret_box.py), never the secret itself.
+    Column("invited_at", UtcDateTime(), nullable=True),
+    Column("last_sign_in_at", UtcDateTime(), nullable=True),
+    Column("totp_secret", String(255), nullable=True),
+    Column("totp_pending_secret", String(255), nullable=True),
+    Column("totp_last_step", BigInteger, nullable=True),  # the newest code accepted: no replay
     CheckConstraint("role IN ('owner', 'admin', 'member')", name="role"),
     CheckConstraint(
         "user_type IN ('standard', 'resource', 'api-platform', 'partner')", name="user_type"
@@ -155,6 +166,29 @@ admin_sessions = Table(
     Column("expires_at", UtcDateTime(), nullable=False),
     Index("ix_admin_sessions_user_id", "user_id"),
     Index("ix_admin_sessions_expires_at", "expires_at"),
+)
+
+# One-time invitation links: only the SHA-256 of the link's token is kept.
+invitations = Table(
+    "invitations",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id"), nullable=False),
+    Column("company_id", String(36), ForeignKey("companies.id"), nullable=False),
+    Column("created_by", String(36), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("used_at", UtcDateTime(), nullable=True),
+    Index("ix_invitations_user_id", "user_id"),
+)
+
+# Two-factor recovery codes, as SHA-256 digests; each works once.
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("user_id", String(36), ForeignKey("users.id"), primary_key=True),
+    Column("digest", String(64), primary_key=True),
+    Column("used_at", UtcDateTime(), nullable=True),
 )
 
 # API key usage (services.usage), written in batches, never on the request path.
@@ -278,11 +312,13 @@ __all__ = [
     "background_leases",
     "cache_invalidations",
     "companies",
+    "invitations",
     "key_expiry_notices",
     "key_recent_requests",
     "key_sightings",
     "key_usage_minutes",
     "metadata",
+    "recovery_codes",
     "users",
     "webhook_deliveries",
     "webhook_endpoints",

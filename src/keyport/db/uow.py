@@ -16,6 +16,7 @@ from keyport.db.repositories import (
     SqlKeyRepository,
     SqlUserRepository,
 )
+from keyport.db.team_repository import SqlTeamRepository
 from keyport.db.webhooks import SqlWebhookRepository
 from keyport.services.ports import (
     AuditRepository,
@@ -23,6 +24,7 @@ from keyport.services.ports import (
     ExpiryNotices,
     InvalidationLog,
     KeyRepository,
+    TeamRepository,
     UserRepository,
     WebhookRepository,
 )
@@ -36,6 +38,7 @@ class SqlUnitOfWork:
     keys: KeyRepository
     audit: AuditRepository
     invalidations: InvalidationLog
+    team: TeamRepository
     webhooks: WebhookRepository
     expiry_notices: ExpiryNotices
 
@@ -55,6 +58,7 @@ class SqlUnitOfWork:
         self.keys = SqlKeyRepository(connection)
         self.audit = SqlAuditRepository(connection)
         self.invalidations = SqlInvalidationLog(connection)
+        self.team = SqlTeamRepository(connection)
         self.webhooks = SqlWebhookRepository(connection)
         self.expiry_notices = SqlExpiryNotices(connection)
         return self

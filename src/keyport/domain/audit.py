@@ -29,6 +29,17 @@ class AuditAction(StrEnum):
     SIGN_IN_SUCCEEDED = "auth.sign_in"
     SIGN_IN_FAILED = "auth.sign_in_failed"
     SIGNED_OUT = "auth.sign_out"
+    SECOND_FACTOR_FAILED = "auth.second_factor_failed"
+    RECOVERY_CODE_USED = "auth.recovery_code_used"
+    USER_INVITED = "user.invited"
+    INVITATION_ACCEPTED = "user.invitation_accepted"
+    USER_ROLE_CHANGED = "user.role_changed"
+    OWNERSHIP_TRANSFERRED = "company.ownership_transferred"
+    PASSWORD_CHANGED = "user.password_changed"
+    TWO_FACTOR_ENABLED = "user.two_factor_enabled"
+    TWO_FACTOR_DISABLED = "user.two_factor_disabled"
+    TWO_FACTOR_RESET = "user.two_factor_reset"
+    TWO_FACTOR_REQUIREMENT_SET = "company.two_factor_requirement_set"
 
 
 @dataclass(frozen=True, slots=True)

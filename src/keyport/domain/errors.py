@@ -20,6 +20,7 @@
     ├── NotFound                       404, unknown or another company's — never told apart
     ├── Conflict                       409, duplicate email or slug
     │   └── InvalidKeyTransition       409, e.g. re-activating a revoked key
+    ├── Gone                           410, a used or expired invitation link
     ├── PayloadTooLarge                413, a request body over the limit
     ├── RateLimited                    429, the key's budget, or the client's failures, spent
     ├── HeadersTooLarge                431, request headers over the limit
@@ -144,6 +145,12 @@ class Conflict(KeyportError):
 
 class InvalidKeyTransition(Conflict):
     """A lifecycle change the key's status does not allow."""
+
+
+class Gone(KeyportError):
+    """Something that existed and is over for good: a used or expired invitation."""
+
+    message = "Gone"
 
 
 class PayloadTooLarge(KeyportError):

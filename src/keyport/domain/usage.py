@@ -66,6 +66,9 @@ def is_stale(last_used_at: datetime | None, created_at: datetime, now: datetime)
     return (last_used_at or created_at) <= now - STALE_AFTER
 
 
+_INVITATION_TOKEN = re.compile(r"(/invite/)[^/?#\s]+")
+
+
 def without_keys(text: str, limit: int) -> str:
     """Text safe to store and show: anything shaped like a key is cut out, length bounded.
 
@@ -74,6 +77,8 @@ def without_keys(text: str, limit: int) -> str:
     """
     if ":" in text or "%" in text:  # most paths and agents have neither: skip the regex
         text = _KEY_LIKE.sub(_redacted, text)
+    if "/invite/" in text:  # an invitation link's token is a credential too
+        text = _INVITATION_TOKEN.sub(r"\1[redacted]", text)
     return text[:limit]
 
 

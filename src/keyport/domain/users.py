@@ -52,6 +52,11 @@ class User:
     user_type: UserType
     created_at: datetime
     updated_at: datetime
+    # Dashboard state (migration 0007): invited and not yet accepted (cannot sign in),
+    # two-factor sign-in on, the last successful sign-in.
+    invited: bool = False
+    two_factor: bool = False
+    last_sign_in_at: datetime | None = None
 
     @property
     def full_name(self) -> str:

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from keyport.domain.audit import Actor, AuditEvent
 from keyport.domain.keys import ApiKey, KeyState, KeyStatus
 from keyport.domain.principal import Principal
-from keyport.domain.users import NewUser, User, UserChanges, UserType
+from keyport.domain.users import NewUser, Role, User, UserChanges, UserType
 from keyport.domain.webhooks import Delivery, DueDelivery, Endpoint
 
 
@@ -20,6 +20,7 @@ class Company:
     id: str
     name: str
     created_at: datetime
+    require_two_factor: bool = False  # owners and admins must sign in with a second factor
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,26 @@ class AuditFilter:
     actor_user_id: str | None = None
     target_id: str | None = None
     key_id: str | None = None  # events about the key, or done with it
+
+
+@dataclass(frozen=True, slots=True)
+class Invitation:
+    """A one-time link to join a company; only the SHA-256 of its token is kept."""
+
+    digest: str
+    user_id: str
+    company_id: str
+    created_by: str | None
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TwoFactorState:
+    secret: str | None  # sealed (services.secret_box): on once set
+    pending_secret: str | None  # sealed, shown for setup, not yet confirmed with a code
+    last_step: int | None  # the TOTP time step of the newest code accepted
 
 
 class CompanyRepository(Protocol):
@@ -60,6 +81,34 @@ class UserRepository(Protocol):
     async def update(self, user_id: str, changes: UserChanges, now: datetime) -> None: ...
     async def soft_delete(self, user_id: str, now: datetime) -> None: ...
     async def set_password_hash(self, user_id: str, password_hash: str, now: datetime) -> None: ...
+
+
+class TeamRepository(Protocol):
+    """Invitations, roles, the 2FA requirement and each user's second factor."""
+
+    async def add_invitation(self, invitation: Invitation) -> None: ...
+    async def invitation(self, digest: str) -> Invitation | None: ...
+    async def use_invitation(self, digest: str, now: datetime) -> bool:
+        """Marks it used; False if it already was (of two racing accepts, one wins)."""
+        ...
+
+    async def mark_invited(self, user_id: str, now: datetime) -> None: ...
+    async def accept(self, user_id: str, password_hash: str, now: datetime) -> None: ...
+    async def set_role(self, user_id: str, role: Role, now: datetime) -> None: ...
+    async def set_require_two_factor(self, company_id: str, required: bool) -> None: ...
+    async def record_sign_in(self, user_id: str, now: datetime) -> None: ...
+    async def two_factor(self, user_id: str) -> TwoFactorState: ...
+    async def set_pending_secret(self, user_id: str, sealed: str | None) -> None: ...
+    async def enable_two_factor(
+        self, user_id: str, sealed: str, step: int, recovery_digests: Sequence[str]
+    ) -> None: ...
+    async def disable_two_factor(self, user_id: str) -> None: ...
+    async def claim_step(self, user_id: str, step: int) -> bool:
+        """Records `step` as used unless it, or a later one, already was: no replay."""
+        ...
+
+    async def use_recovery_code(self, user_id: str, digest: str, now: datetime) -> bool: ...
+    async def recovery_codes_left(self, user_id: str) -> int: ...
 
 
 class KeyRepository(Protocol):
@@ -181,6 +230,7 @@ class UnitOfWork(Protocol):
     keys: KeyRepository
     audit: AuditRepository
     invalidations: InvalidationLog
+    team: TeamRepository
     webhooks: WebhookRepository
     expiry_notices: ExpiryNotices
 

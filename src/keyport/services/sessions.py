@@ -47,6 +47,10 @@ class SessionStore(Protocol):
         ...
 
     async def delete(self, session_id: str) -> None: ...
+    async def delete_for_user(self, user_id: str, keep: str | None) -> None:
+        """Ends every session of the user but `keep` (a session id), if given."""
+        ...
+
     async def prune(self, now: datetime, idle_since: datetime) -> None: ...
 
 
@@ -138,6 +142,11 @@ class SessionService:
 
     async def end(self, signed_in: SignedIn) -> None:
         await self._store.delete(signed_in.session.id)
+
+    async def end_all(self, user_id: str, *, keep: SignedIn | None = None) -> None:
+        """Signs the user out everywhere (but in `keep`): after a password change or reset,
+        a removal, or a second factor reset. Effective at the sessions' next request."""
+        await self._store.delete_for_user(user_id, keep.session.id if keep else None)
 
     async def claim_form(self, signed_in: SignedIn, nonce: str) -> bool:
         """True the first time a form nonce is submitted in this session, then False."""

@@ -15,6 +15,7 @@ from keyport.services.changes import Changes
 from keyport.services.invalidation import Invalidator
 from keyport.services.passwords import Passwords
 from keyport.services.ports import UnitOfWork, UnitOfWorkFactory
+from keyport.services.sessions import SessionService
 
 ADMIN_REQUIRED = "Only company owners and admins can do this"
 
@@ -38,10 +39,12 @@ class UserService:
         clock: Clock,
         invalidator: Invalidator,
         passwords: Passwords,
+        sessions: SessionService,
     ) -> None:
         self._uow = uow
         self._changes = Changes(uow, clock, "user", (USER, invalidator))
         self._passwords = passwords
+        self._sessions = sessions
 
     async def create_user(
         self, company_id: str, new_user: NewUser, actor: Actor, *, password: str | None = None
@@ -117,8 +120,10 @@ class UserService:
             await change.record(
                 acting.company_id, AuditAction.USER_DELETED, actor, target.id, details, evict=True
             )
+        await self._sessions.end_all(target.id)
 
     async def set_password(self, email: str, password: str, actor: Actor) -> User:
+        """The operator's reset: the user's dashboard sessions all end with the old password."""
         password_hash = await self._passwords.hash(password)
         async with self._changes.open() as change:
             found = await change.uow.users.get_by_email(email.strip().lower())
@@ -129,6 +134,9 @@ class UserService:
             await change.record(
                 user.company_id, AuditAction.USER_PASSWORD_SET, actor, user.id, evict=True
             )
+            if user.invited:  # a password set by the operator also completes an invitation
+                await change.uow.team.accept(user.id, password_hash, change.now)
+        await self._sessions.end_all(user.id)
         return user
 
 

@@ -41,6 +41,7 @@ _STATUS_BY_ERROR: list[tuple[type[domain.KeyportError], int]] = [
     (domain.PermissionDenied, 403),
     (domain.NotFound, 404),
     (domain.Conflict, 409),
+    (domain.Gone, 410),
     (domain.PayloadTooLarge, 413),
     (domain.RateLimited, 429),
     (domain.HeadersTooLarge, 431),

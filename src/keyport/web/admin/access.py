@@ -37,6 +37,10 @@ class NotSignedIn(Exception):
         self.had_session = had_session
 
 
+class TwoFactorSetupRequired(Exception):
+    """The company requires two-factor sign-in of admins and this one has not set it up."""
+
+
 class CsrfRefused(Exception):
     """A form post without the right CSRF token, or from another site."""
 
@@ -93,18 +97,25 @@ class Gate:
         self.sessions = sessions
         self.cookies = cookies
 
-    async def visitor(self, request: AnyRequest) -> SignedIn:
+    async def visitor(self, request: AnyRequest, *, setting_up: bool = False) -> SignedIn:
+        """The signed-in user. Unless the page is where two-factor is set up (`setting_up`),
+        an owner or admin whom the company requires to use it and who has not is sent there.
+        """
         token = self.cookies.read(request, SESSION_COOKIE)
         signed_in = await self.sessions.resolve(token)
         if signed_in is None:
             raise NotSignedIn(had_session=bool(token))
         request.state[VISITOR] = signed_in
+        if not setting_up and must_set_up_two_factor(signed_in):
+            raise TwoFactorSetupRequired()
         return signed_in
 
-    async def form_post(self, request: AnyRequest) -> tuple[SignedIn, FormMultiDict]:
+    async def form_post(
+        self, request: AnyRequest, *, setting_up: bool = False
+    ) -> tuple[SignedIn, FormMultiDict]:
         """The signed-in user and the posted form, once its CSRF token is right."""
         refuse_cross_site(request)
-        signed_in = await self.visitor(request)
+        signed_in = await self.visitor(request, setting_up=setting_up)
         form = await request.form()
         if not signed_in.csrf_matches(_field(form, CSRF_FIELD)):
             raise CsrfRefused()
@@ -129,6 +140,11 @@ class Gate:
         ):
             raise CsrfRefused()
         return form
+
+
+def must_set_up_two_factor(signed_in: SignedIn) -> bool:
+    user = signed_in.user
+    return signed_in.company.require_two_factor and user.is_admin and not user.two_factor
 
 
 def refuse_cross_site(request: AnyRequest) -> None:

@@ -27,6 +27,17 @@ ACTION_WORDS: dict[str, str] = {
     AuditAction.USER_DELETED: "User deleted",
     AuditAction.USER_PASSWORD_SET: "Password set",
     AuditAction.COMPANY_CREATED: "Company created",
+    AuditAction.USER_INVITED: "User invited",
+    AuditAction.INVITATION_ACCEPTED: "Invitation accepted",
+    AuditAction.USER_ROLE_CHANGED: "Role changed",
+    AuditAction.OWNERSHIP_TRANSFERRED: "Ownership transferred",
+    AuditAction.PASSWORD_CHANGED: "Password changed",
+    AuditAction.TWO_FACTOR_ENABLED: "Two-factor turned on",
+    AuditAction.TWO_FACTOR_DISABLED: "Two-factor turned off",
+    AuditAction.TWO_FACTOR_RESET: "Two-factor reset",
+    AuditAction.TWO_FACTOR_REQUIREMENT_SET: "Two-factor rule changed",
+    AuditAction.SECOND_FACTOR_FAILED: "Wrong two-factor code",
+    AuditAction.RECOVERY_CODE_USED: "Recovery code used",
 }
 _TONES: dict[str, str] = {
     AuditAction.KEY_CREATED: "created",
@@ -37,6 +48,12 @@ _TONES: dict[str, str] = {
     AuditAction.KEY_REVOKED: "revoked",
     AuditAction.USER_DELETED: "revoked",
     AuditAction.SIGN_IN_FAILED: "revoked",
+    AuditAction.USER_INVITED: "created",
+    AuditAction.INVITATION_ACCEPTED: "activated",
+    AuditAction.TWO_FACTOR_ENABLED: "activated",
+    AuditAction.TWO_FACTOR_DISABLED: "deactivated",
+    AuditAction.TWO_FACTOR_RESET: "deactivated",
+    AuditAction.SECOND_FACTOR_FAILED: "revoked",
 }
 CSV_COLUMNS = (
     "time_utc",

@@ -19,12 +19,20 @@ from litestar.types import ExceptionHandlersMap
 
 from keyport.domain.errors import KeyportError
 from keyport.web import errors
-from keyport.web.admin.access import SESSION_COOKIE, AnyRequest, Cookies, CsrfRefused, NotSignedIn
+from keyport.web.admin.access import (
+    SESSION_COOKIE,
+    AnyRequest,
+    Cookies,
+    CsrfRefused,
+    NotSignedIn,
+    TwoFactorSetupRequired,
+)
 from keyport.web.admin.rendering import Pages
 
 logger = logging.getLogger(__name__)
 
 LOGIN_PATH = "/admin/login"
+TWO_FACTOR_SETUP = "/admin/account?notice=two-factor-required"
 CSRF_MESSAGE = (
     "This form has expired or did not come from this dashboard. "
     "Go back, reload the page and try again."
@@ -35,6 +43,7 @@ _TITLES = {
     404: "Not found",
     405: "Not allowed",
     409: "That change is not possible",
+    410: "This link no longer works",
     503: "Temporarily unavailable",
 }
 
@@ -61,6 +70,9 @@ def exception_handlers(pages: Pages, cookies: Cookies) -> ExceptionHandlersMap:
         return Redirect(
             sign_in_url(request, expired=error.had_session), status_code=303, cookies=cleared
         )
+
+    def two_factor_required(request: AnyRequest, _: TwoFactorSetupRequired) -> Response[Any]:
+        return Redirect(TWO_FACTOR_SETUP, status_code=303)
 
     def csrf_refused(request: AnyRequest, _: CsrfRefused) -> Response[str]:
         return error_page(pages, request, 403, CSRF_MESSAGE)
@@ -93,6 +105,7 @@ def exception_handlers(pages: Pages, cookies: Cookies) -> ExceptionHandlersMap:
 
     return {
         NotSignedIn: not_signed_in,
+        TwoFactorSetupRequired: two_factor_required,
         CsrfRefused: csrf_refused,
         KeyportError: domain_error,
         HTTPException: http_error,

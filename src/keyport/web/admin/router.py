@@ -12,18 +12,25 @@ from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 
 from keyport.domain.clock import Clock
+from keyport.services.account import AccountService
 from keyport.services.audit_log import AuditLog
+from keyport.services.invitations import InvitationService
 from keyport.services.key_management import KeyManagement
 from keyport.services.sessions import SessionService
 from keyport.services.signin import SignInService
+from keyport.services.team import TeamService
+from keyport.services.two_factor import TwoFactorService
 from keyport.services.webhooks import WebhookService
 from keyport.web.admin.access import Cookies, Gate
+from keyport.web.admin.account_pages import account_handlers
 from keyport.web.admin.audit_pages import audit_handlers
 from keyport.web.admin.errors import exception_handlers
 from keyport.web.admin.headers import security_headers
+from keyport.web.admin.invite_pages import invite_handlers
 from keyport.web.admin.key_pages import key_handlers
 from keyport.web.admin.rendering import STATIC, Pages
 from keyport.web.admin.signin_pages import HOME, signin_handlers
+from keyport.web.admin.team_pages import team_handlers
 from keyport.web.admin.webhook_pages import webhook_handlers
 
 
@@ -44,6 +51,10 @@ def admin_router(
     sign_in: SignInService,
     key_management: KeyManagement,
     audit_log: AuditLog,
+    team: TeamService,
+    invitations: InvitationService,
+    account: AccountService,
+    two_factor: TwoFactorService,
     webhooks: WebhookService,
     clock: Clock,
 ) -> Router:
@@ -63,6 +74,9 @@ def admin_router(
             *signin_handlers(sign_in, gate, pages),
             *key_handlers(key_management, sessions, gate, pages, clock),
             *audit_handlers(audit_log, gate, pages, clock),
+            *team_handlers(team, invitations, gate, pages, clock),
+            *account_handlers(account, two_factor, gate, pages),
+            *invite_handlers(invitations, gate, pages),
             *webhook_handlers(webhooks, gate, pages),
             static,
             unknown_page,

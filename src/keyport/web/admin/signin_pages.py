@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import Response, get, post
 from litestar.response import Redirect
 from litestar.types import RouteHandlerType
 
 from keyport.services.attempts import TooManySignInAttempts
-from keyport.services.signin import SignInRefused, SignInService
+from keyport.services.signin import (
+    CHALLENGE_SECONDS,
+    ChallengeOver,
+    SignInRefused,
+    SignInService,
+    WrongSecondFactor,
+)
 from keyport.web.admin.access import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -25,7 +32,11 @@ HOME = "/admin/api-keys"
 NOTICES = {
     "signed-out": "You have signed out.",
     "expired": "Your session has ended. Please sign in again.",
+    "code-expired": "Your sign-in took too long. Please sign in again.",
 }
+LOGIN_PATH = "/admin/login"
+CODE_PATH = "/admin/login/code"
+CHALLENGE_COOKIE = "keyport_sign_in_challenge"
 _SAFE_NEXT = re.compile(r"/admin/[A-Za-z0-9/_-]*\Z")
 
 
@@ -73,7 +84,7 @@ def signin_handlers(sign_in: SignInService, gate: Gate, pages: Pages) -> list[Ro
         form = await gate.login_form(request)
         email, next_path = field_text(form, "email"), field_text(form, "next")
         try:
-            token = await sign_in.sign_in(email, field_text(form, "password"), client_ip(request))
+            step = await sign_in.sign_in(email, field_text(form, "password"), client_ip(request))
         except SignInRefused as refused:
             return login_page(
                 request, status=400, email=email, error=refused.message, next_path=next_path
@@ -87,15 +98,68 @@ def signin_handlers(sign_in: SignInService, gate: Gate, pages: Pages) -> list[Ro
                 next_path=next_path,
                 headers={"Retry-After": str(throttled.retry_after)},
             )
+        if step.challenge is not None:
+            return Redirect(
+                f"{CODE_PATH}?{urlencode({'next': safe_next(next_path)})}",
+                status_code=303,
+                cookies=[
+                    gate.cookies.make(
+                        request, CHALLENGE_COOKIE, step.challenge, max_age=CHALLENGE_SECONDS
+                    )
+                ],
+            )
+        return signed_in_at(request, safe_next(next_path), step.session_token or "")
+
+    def signed_in_at(request: AnyRequest, target: str, token: str) -> Response[Any]:
         return Redirect(
-            safe_next(next_path),
+            target,
             status_code=303,
-            cookies=[gate.cookies.make(request, SESSION_COOKIE, token)],
+            cookies=[
+                gate.cookies.make(request, SESSION_COOKIE, token),
+                gate.cookies.clear(request, CHALLENGE_COOKIE),
+            ],
         )
+
+    def code_page(
+        request: AnyRequest, *, status: int = 200, error: str | None = None
+    ) -> Response[str]:
+        token = gate.login_token(request)
+        return pages.render(
+            request,
+            "login_code.html",
+            status=status,
+            cookies=[gate.cookies.make(request, LOGIN_CSRF_COOKIE, token)],
+            login_token=token,
+            error=error,
+            next_path=safe_next(request.query_params.get("next")),
+        )
+
+    @get("/login/code", name="admin-login-code")
+    async def show_code(request: AnyRequest) -> Response[Any]:
+        if not gate.cookies.read(request, CHALLENGE_COOKIE):
+            return Redirect(LOGIN_PATH, status_code=303)
+        return code_page(request)
+
+    @post("/login/code")
+    async def submit_code(request: AnyRequest) -> Response[Any]:
+        form = await gate.login_form(request)
+        challenge = gate.cookies.read(request, CHALLENGE_COOKIE) or ""
+        next_path = safe_next(field_text(form, "next"))
+        try:
+            token = await sign_in.complete(challenge, field_text(form, "code"), client_ip(request))
+        except ChallengeOver:
+            return Redirect(f"{LOGIN_PATH}?notice=code-expired", status_code=303)
+        except WrongSecondFactor as wrong:
+            return code_page(request, status=400, error=wrong.message)
+        except TooManySignInAttempts as throttled:
+            response = code_page(request, status=429, error=throttled.message)
+            response.headers["Retry-After"] = str(throttled.retry_after)
+            return response
+        return signed_in_at(request, next_path, token)
 
     @post("/logout")
     async def logout(request: AnyRequest) -> Response[Any]:
-        signed_in, _ = await gate.form_post(request)
+        signed_in, _ = await gate.form_post(request, setting_up=True)
         await sign_in.sign_out(signed_in, client_ip(request))
         return Redirect(
             "/admin/login?notice=signed-out",
@@ -103,4 +167,4 @@ def signin_handlers(sign_in: SignInService, gate: Gate, pages: Pages) -> list[Ro
             cookies=[gate.cookies.clear(request, SESSION_COOKIE)],
         )
 
-    return [show_login, submit_login, logout]
+    return [show_login, submit_login, show_code, submit_code, logout]

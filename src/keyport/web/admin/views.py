@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
@@ -166,6 +166,14 @@ def actor_words(event: AuditEvent, people: Mapping[str, User]) -> tuple[str, str
     return name, email
 
 
+_TEAM_NOTES: dict[str, Callable[[dict[str, Any]], str]] = {
+    AuditAction.USER_ROLE_CHANGED: lambda d: f"{d.get('email')}: {d.get('from')} → {d.get('to')}",
+    AuditAction.OWNERSHIP_TRANSFERRED: lambda d: f"Owner {d.get('from')} → {d.get('to')}",
+    AuditAction.TWO_FACTOR_REQUIREMENT_SET: lambda d: (
+        "Required for owners and admins" if d.get("required") else "Optional"
+    ),
+    AuditAction.RECOVERY_CODE_USED: lambda d: f"{d.get('left')} recovery codes left",
+}
 _SIGN_IN_FAILURES = {"wrong password": "Wrong password", "unknown email": "Unknown email"}
 
 
@@ -174,6 +182,8 @@ def event_note(event: AuditEvent) -> str | None:
     details: dict[str, Any] = event.details
     if event.action == AuditAction.KEY_CREATED and "expiresInDays" in details:
         return f"Valid for {_plural(int(details['expiresInDays']), 'day')}"
+    if event.action in _TEAM_NOTES:
+        return _TEAM_NOTES[event.action](details)
     if "from" in details and "to" in details:
         return f"Status {details['from']} → {details['to']}"
     if event.action == AuditAction.SIGN_IN_FAILED and "reason" in details:

@@ -7,6 +7,7 @@
     var target = document.getElementById(button.getAttribute("data-copy-target"));
     var label = button.querySelector("[data-copy-label]");
     var status = document.querySelector("[data-copy-status]");
+    var original = label ? label.textContent : "";
     if (!target || !navigator.clipboard) {
       return; // the button stays hidden; the key can still be selected and copied
     }
@@ -15,13 +16,13 @@
       navigator.clipboard.writeText(target.textContent.trim()).then(function () {
         button.classList.add("is-done");
         if (label) { label.textContent = "Copied"; }
-        if (status) { status.textContent = "Key copied to the clipboard."; }
+        if (status) { status.textContent = "Copied to the clipboard."; }
         window.setTimeout(function () {
           button.classList.remove("is-done");
-          if (label) { label.textContent = "Copy key"; }
+          if (label) { label.textContent = original; }
         }, 2500);
       }, function () {
-        if (status) { status.textContent = "Copying failed: select the key and copy it by hand."; }
+        if (status) { status.textContent = "Copying failed: select it and copy it by hand."; }
         selectText(target);
       });
     });
