@@ -449,8 +449,8 @@ def key_set_limit(key_id: str, limit: str, company_id: str | None) -> None:
 @company_option
 def key_set_scopes(key_id: str, scopes: tuple[str, ...], company_id: str | None) -> None:
     async def work(c: Container) -> ApiKey:
-        company = await c.companies.resolve_company(company_id)
-        return await c.keys.set_scopes(company.id, key_id, list(scopes), Actor.cli())
+        company = await key_company(c, company_id, key_id)
+        return await c.keys.set_scopes(company, key_id, list(scopes), Actor.cli())
 
     changed = _run(work)
     click.echo(f"API key {changed.id} now holds: {describe_scopes(changed.scopes)}")
@@ -462,8 +462,8 @@ def key_set_scopes(key_id: str, scopes: tuple[str, ...], company_id: str | None)
 @company_option
 def key_set_allowed_ips(key_id: str, networks: tuple[str, ...], company_id: str | None) -> None:
     async def work(c: Container) -> ApiKey:
-        company = await c.companies.resolve_company(company_id)
-        return await c.keys.set_allowed_ips(company.id, key_id, list(networks), Actor.cli())
+        company = await key_company(c, company_id, key_id)
+        return await c.keys.set_allowed_ips(company, key_id, list(networks), Actor.cli())
 
     changed = _run(work)
     where = " ".join(changed.allowed_ips) or "anywhere"

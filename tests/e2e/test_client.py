@@ -125,6 +125,17 @@ def test_the_sync_client_does_every_operation(served: Served) -> None:
             keyport.update_key(created.id, colour="red")
 
 
+def test_authorize_answers_who_the_key_acts_as(served: Served) -> None:
+    with Keyport(served.first.base_url, served.plain_key) as plain:
+        answer = plain.authorize(["users:read"])
+        assert (answer.user_role, answer.scopes) == ("owner", ["*"])
+        with pytest.raises(PermissionDeniedError) as missing:
+            plain.authorize(["keys:manage"])
+        assert missing.value.message == "Insufficient scope: requires keys:manage"
+    with Keyport(served.first.base_url, served.manager_key, user_id=served.member_id) as member:
+        assert member.authorize().user_id == served.member_id
+
+
 def test_errors_carry_status_and_message(served: Served) -> None:
     with Keyport(served.first.base_url, served.plain_key) as plain:
         with pytest.raises(PermissionDeniedError) as scope:

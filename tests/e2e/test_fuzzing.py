@@ -97,7 +97,20 @@ def served(
         for role in ("admin", "member")
     )
     KNOWN_USER_IDS[:] = [owner["ownerId"], admin["id"], member["id"]]
-    key = cli_json(env, "key", "create", "--days", "30", "--rate-limit", "1000000")["key"]
+    # `keys:manage` as well as `*`: the fuzzer reaches the management API's logic too.
+    key = cli_json(
+        env,
+        "key",
+        "create",
+        "--days",
+        "30",
+        "--rate-limit",
+        "1000000",
+        "--scope",
+        "*",
+        "--scope",
+        "keys:manage",
+    )["key"]
     server = ServerProcess(env, folder / "server.log").start()
     try:
         yield Served(server, key)
@@ -115,7 +128,10 @@ def api_schema(served: Served) -> Any:
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
-@schema.parametrize()
+# Rotating itself would end the fuzzer's own key (no grace by default), and every later
+# case would then only meet 401; it is fuzzed without a key below, and tested for real in
+# tests/integration/test_management_api.py.
+@schema.exclude(path="/v1/keys/self/rotate").parametrize()
 @FUZZ_SETTINGS
 def test_every_operation_with_a_valid_key_answers_by_the_document(
     case: Any, served: Served

@@ -29,6 +29,10 @@ def test_key_commands_on_an_id_need_no_company_id(
         result = run_cli(env, "key", verb, key["id"])
         assert result.stdout == f"API key {key['id']} is now {state}\n"
     assert "limited to 9 requests" in run_cli(env, "key", "set-limit", key["id"], "9").stdout
+    scoped = run_cli(env, "key", "set-scopes", key["id"], "users:read").stdout
+    assert scoped == f"API key {key['id']} now holds: users:read\n"
+    allowed = run_cli(env, "key", "set-allowed-ips", key["id"], "10.0.0.0/8").stdout
+    assert allowed == f"API key {key['id']} may now be used from: 10.0.0.0/8\n"
     unknown = run_cli(env, "key", "revoke", "00000000-0000-4000-8000-000000000000", check=False)
     assert (unknown.returncode, unknown.stderr) == (2, "keyport: API key not found\n")
 

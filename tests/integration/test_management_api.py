@@ -290,6 +290,7 @@ async def test_list_pages_with_a_cursor_and_filters_by_status(
         ("limit=101", "limit"),
         ("status=gone", "status"),
         ("cursor=%21%21", "cursor"),
+        ("colour=red", "colour"),
     ):
         bad = await client.get(f"/v1/keys?{query}", headers=manager)
         assert bad.status_code == 400, query

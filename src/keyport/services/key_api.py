@@ -13,24 +13,19 @@ import base64
 import binascii
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from keyport.domain import scopes as scope_rules
 from keyport.domain.audit import Actor
-from keyport.domain.errors import PermissionDenied, ValidationFailed
+from keyport.domain.errors import InsufficientScope, PermissionDenied, ValidationFailed
 from keyport.domain.keys import ApiKey, IssuedKey, KeyState
 from keyport.domain.principal import Principal
-from keyport.domain.users import User
+from keyport.domain.users import User, parse_uuid
 from keyport.services.keys import KeyService, RotatedKey
 
 MANAGERS_ONLY = "Only owners and admins can manage API keys"
 DEFAULT_PAGE = 50
 MAX_PAGE = 100
-
-
-class InsufficientScope(PermissionDenied):
-    def __init__(self, scope: str) -> None:
-        super().__init__(f"Insufficient scope: requires {scope}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,15 +61,16 @@ def encode_cursor(key: ApiKey) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The (created_at, id) a cursor stands for; anything this API did not hand out is 400."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         created, key_id = raw.split("|", 1)
         moment = datetime.fromisoformat(created)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        if moment.tzinfo is None or parse_uuid(key_id) != key_id:
+            raise ValueError(cursor)
+        return moment.astimezone(UTC), key_id
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
         raise ValidationFailed.single("cursor", "is not a cursor this API handed out") from None
-    if moment.tzinfo is None:
-        raise ValidationFailed.single("cursor", "is not a cursor this API handed out")
-    return moment, key_id
 
 
 def parse_state(status: str | None) -> KeyState | None:

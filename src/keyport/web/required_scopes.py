@@ -1,8 +1,10 @@
 """Which scopes a guarded request needs (DESIGN.md §6).
 
 `/v4/user…` needs `users:read` to read (GET, HEAD, OPTIONS) and `users:write` otherwise;
-other `/v4` paths need none (they are 404 anyway). `/v1/authorize` needs every scope named in
-its `?scope=` parameters, in the order given, so that the first missing one is named.
+other `/v4` paths need none (they are 404 anyway). The management API `/v1/keys…` needs
+`keys:manage` (§7), except `/v1/keys/self/rotate`, which any key may call for itself.
+`/v1/authorize` needs every scope named in its `?scope=` parameters, in the order given, so
+that the first missing one is named.
 """
 
 from __future__ import annotations
@@ -28,6 +30,13 @@ _USERS = "/v4/user"
 _READ = (scopes.USERS_READ,)
 _WRITE = (scopes.USERS_WRITE,)
 _MALFORMED = "must be a scope of the form name:action"
+_KEYS = "/v1/keys"
+_SELF_ROTATE = "/v1/keys/self/rotate"
+_MANAGE = (scopes.KEYS_MANAGE,)
+
+
+def _under(path: str, prefix: str) -> bool:
+    return path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/")
 
 
 def required_scopes(scope: Any) -> tuple[str, ...]:
@@ -38,8 +47,10 @@ def required_scopes(scope: Any) -> tuple[str, ...]:
         return requested_scopes(query) if query else ()
     if path.startswith(_AUTHORIZE_SUFFIXED):
         return ()  # the query there is the client's own: it never decides what is required
-    if path.startswith(_USERS) and (len(path) == len(_USERS) or path[len(_USERS)] == "/"):
+    if _under(path, _USERS):
         return _READ if scopes.v4_scope(scope["method"]) == scopes.USERS_READ else _WRITE
+    if _under(path, _KEYS) and path != _SELF_ROTATE:
+        return _MANAGE
     return ()
 
 

@@ -12,6 +12,7 @@ from litestar import Request, Router, get, patch, post
 from litestar.params import FromPath, QueryParameter
 
 from keyport.domain.clock import Clock
+from keyport.domain.errors import ValidationFailed
 from keyport.services.authentication import Authenticator
 from keyport.services.key_api import DEFAULT_PAGE, MAX_PAGE, Caller, KeyApi
 from keyport.services.keys import KeyService, RotatedKey
@@ -33,6 +34,7 @@ Status = Annotated[
 ]
 Cursor = Annotated[str | None, QueryParameter(description="nextCursor of the previous page")]
 KeyId = FromPath[str]
+LIST_PARAMETERS = frozenset({"status", "limit", "cursor"})
 
 
 def key_router(auth: Authenticator, keys: KeyService, clock: Clock) -> Router:
@@ -63,6 +65,9 @@ def key_router(auth: Authenticator, keys: KeyService, clock: Clock) -> Router:
         limit: Limit = DEFAULT_PAGE,
         cursor: Cursor = None,
     ) -> KeyListOut:
+        unknown = sorted(set(request.query_params) - LIST_PARAMETERS)
+        if unknown:
+            raise ValidationFailed.single(unknown[0] or "query", "is not a known parameter")
         page = await api.list_keys(
             await caller_of(request), status=status, limit=limit, cursor=cursor
         )

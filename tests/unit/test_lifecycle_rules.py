@@ -1,7 +1,9 @@
-"""Standard Webhooks signing: ours verifies with the `standardwebhooks` package and back."""
+"""Standard Webhooks signing (ours verifies with the `standardwebhooks` package and back),
+the retry schedule, public addresses, and list cursors."""
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -11,6 +13,8 @@ from standardwebhooks import Webhook
 
 from keyport.client import WebhookVerificationError, verify_webhook
 from keyport.domain import webhooks
+from keyport.domain.errors import ValidationFailed
+from keyport.services.key_api import decode_cursor
 
 
 def _signed(secret: str, stamp: int) -> tuple[bytes, dict[str, str]]:
@@ -69,3 +73,21 @@ def test_retries_follow_the_schedule_then_stop() -> None:
 )
 def test_only_public_addresses_may_receive_webhooks(address: str, public: bool) -> None:
     assert webhooks.is_public_address(address) is public
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "!!",
+        "bm90IGEgY3Vyc29y",  # "not a cursor"
+        base64.urlsafe_b64encode(b"0001-01-01T00:00:00+01:00|x").decode(),
+        base64.urlsafe_b64encode(b"2026-01-01T00:00:00+00:00|\x00").decode(),
+        base64.urlsafe_b64encode(
+            b"2026-01-01T00:00:00|00000000-0000-4000-8000-000000000000"
+        ).decode(),
+    ],
+)
+def test_a_cursor_the_api_did_not_hand_out_is_a_validation_error(cursor: str) -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        decode_cursor(cursor)
+    assert refused.value.errors[0].field == "cursor"
