@@ -1,20 +1,20 @@
 """What usage recording costs the request path: the same wrk run with it on and off.
 
-Run: /work/main/.venv/bin/python bench/usage_overhead.py [--duration 10] [--rounds 3] [--quick]
+Run: /work/main/.venv/bin/python bench/usage_overhead.py [--rounds 8] [--duration 6] [--quick]
 
-One SQLite database, one 30-day key, `keyport serve` with 1 worker on a free 127.0.0.1 port.
-Each round starts a fresh server per configuration — usage recording off
-(KEYPORT_USAGE_RECORDING=false), on (the default: counted in memory, flushed every 5 s), and
-on without the JSON request log for reference — and measures authenticated GET /v4/user/me
-with `wrk -t2 -c<connections> -d<duration>s` after a warm-up. The order of the
-configurations rotates from round to round so that drift on a shared machine does not favour
-one of them. Reported per configuration: median requests/s, and the median server CPU time
-per request (all of the server's threads, from /proc). The one worker is CPU-bound, so the
-throughput it can sustain is 1 / CPU per request: the verdict compares that, on / off, with
-a target overhead below 5 %; raw req/s are printed too, but on a shared 2-core VM they swing
-by a fifth between identical runs. After each run with recording on, the server is stopped with
-SIGTERM and the requests counted in the database are compared with what was sent.
-See bench/README.md.
+One SQLite database, one 30-day key, `keyport serve` with 1 worker on a free 127.0.0.1 port,
+authenticated GET /v4/user/me with `wrk -t2 -c<connections> -d<duration>s` after a warm-up.
+Each round runs a fresh server with usage recording off (KEYPORT_USAGE_RECORDING=false), then
+one with it on (the default: counted in memory, flushed every 5 s) — or the other way round,
+alternating — so each pair sees the same state of a shared machine. `--reference` adds a run
+with recording on and the JSON request log off.
+
+Measured per run: requests/s and the server's CPU time per request (all its threads, from
+/proc). The one worker is CPU-bound, so the throughput it can sustain is 1 / CPU per request.
+On this shared 2-core VM a single run's numbers swing by a fifth, so the verdict is the median
+over rounds of each pair's ratio (target: overhead below 5 %). Also reported: the in-process
+cost of `observe` and of a flush (bench/_usage_cost.py), and, after SIGTERM stops, how many
+requests the database counted against how many wrk completed. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ CONFIGS = {
     ON: {"KEYPORT_USAGE_RECORDING": "true"},
     ON_NO_LOG: {"KEYPORT_USAGE_RECORDING": "true", "KEYPORT_REQUEST_LOG": "false"},
 }
+PAIR = (OFF, ON)
 
 
 @dataclass
@@ -63,10 +64,13 @@ class Runs:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
-    parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per run")
+    parser.add_argument("--duration", type=int, default=6, help="seconds per wrk run")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per run")
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=3, help="runs per configuration")
+    parser.add_argument("--rounds", type=int, default=8, help="on/off pairs")
+    parser.add_argument(
+        "--reference", action="store_true", help="also run: recording on, request log off"
+    )
     parser.add_argument(
         "--quiet-wait",
         type=float,
@@ -85,6 +89,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.extra_env = {**BASE_ENV, **dict(item.split("=", 1) for item in args.server_env)}
     if args.quick:
         args.duration, args.warmup, args.rounds, args.quiet_wait = 3, 1, 1, 5.0
+    args.configs = [*PAIR, ON_NO_LOG] if args.reference else list(PAIR)
     return args
 
 
@@ -149,14 +154,14 @@ def recorded_requests(setup: _keyport.KeyportSetup) -> int:
 def report(
     runs: Runs, recorded: int, cost: InProcessCost, args: argparse.Namespace
 ) -> dict[str, object]:
-    rps = {config: statistics.median(values) for config, values in runs.rps.items()}
-    cpu = {config: statistics.median(values) for config, values in runs.cpu_us.items()}
-    # A worker is CPU-bound here, so the rate it can sustain is 1 / (CPU per request). This
-    # ratio hardly moves with other load on the machine; raw req/s swings by a fifth.
-    capacity = cpu[OFF] / cpu[ON]
+    rps = {config: statistics.median(values) for config, values in runs.rps.items() if values}
+    cpu = {c: statistics.median(values) for c, values in runs.cpu_us.items() if values}
+    # A worker is CPU-bound here, so the rate it can sustain is 1 / (CPU per request).
+    pairs = [off / on for off, on in zip(runs.cpu_us[OFF], runs.cpu_us[ON], strict=False)]
+    capacity = statistics.median(pairs)
     overhead = 1 - capacity
     print()
-    for config in CONFIGS:
+    for config in args.configs:
         each = ", ".join(f"{v:,.0f}" for v in runs.rps[config])
         print(
             f"{config:<30} median {rps[config]:>7,.0f} req/s ({each}); "
@@ -166,9 +171,10 @@ def report(
     if runs.invalid:
         verdict = "INVALID (not every answer was a 200, see the notes)"
     print(
-        f"\nthroughput a worker sustains, recording on / off (CPU per request): {capacity:.3f}"
-        f" → overhead {overhead:+.1%} (target < {TARGET_OVERHEAD:.0%}): {verdict}"
+        f"\nthroughput a worker sustains, recording on / off, median of {len(pairs)} pairs: "
+        f"{capacity:.3f} → overhead {overhead:+.1%} (target < {TARGET_OVERHEAD:.0%}): {verdict}"
     )
+    print("pairs: " + ", ".join(f"{p:.3f}" for p in pairs))
     print(f"measured req/s, recording on / off: {rps[ON] / rps[OFF]:.3f} (noisy on a shared VM)")
     per_request = cost.observe_us + cost.flush_us
     print(
@@ -189,6 +195,7 @@ def report(
         "runs_rps": runs.rps,
         "runs_cpu_us_per_request": runs.cpu_us,
         "capacity_ratio_on_off": capacity,
+        "pair_ratios": pairs,
         "rps_ratio_on_off": rps[ON] / rps[OFF],
         "overhead": overhead,
         "in_process_us_per_request": {"observe": cost.observe_us, "flush": cost.flush_us},
@@ -221,12 +228,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="keyport-usage-bench-") as tmp:
         workdir = Path(tmp)
         setup = _keyport.set_up(KEYPORT, workdir, {})
-        order = list(CONFIGS)
         try:
             for round_number in range(args.rounds):
                 print(f"Round {round_number + 1} of {args.rounds}")
-                shift = round_number % len(order)
-                for config in order[shift:] + order[:shift]:
+                order = args.configs if round_number % 2 == 0 else args.configs[::-1]
+                for config in order:
                     measure(config, setup, workdir, args, runs)
         except (KeyboardInterrupt, WrkError) as stopped:
             print(f"\nStopped early: {stopped!r}")

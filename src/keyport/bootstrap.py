@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -16,14 +17,17 @@ from keyport.db.engine import create_engine, is_sqlite
 from keyport.db.hot_reads import PostgresHotReader, SqliteHotReader
 from keyport.db.invalidation_channels import Listener, PostgresListener, RedisChannel
 from keyport.db.invalidation_feed import InvalidationPoller
+from keyport.db.leases import SqlLeaseStore
 from keyport.db.migrate import upgrade_database
 from keyport.db.redis_buckets import RedisBuckets
+from keyport.db.redis_leases import RedisLeases
 from keyport.db.sessions import RedisSessionStore, SqlSessionStore
 from keyport.db.uow import SqlUnitOfWorkFactory
 from keyport.db.usage_queries import SqlUsageReader
 from keyport.db.usage_store import SqlUsageStore
 from keyport.domain.clock import Clock, SystemClock
 from keyport.domain.rate_limits import Policy
+from keyport.outbound.webhook_http import HttpWebhookSender, TargetGuard
 from keyport.services.attempts import SignInLimiter, SignInLimits
 from keyport.services.audit import AuditTrail
 from keyport.services.audit_log import AuditLog
@@ -31,6 +35,7 @@ from keyport.services.auth_failures import FailedAuthLimiter
 from keyport.services.authentication import Authenticator
 from keyport.services.cache import Caches
 from keyport.services.companies import CompanyService
+from keyport.services.expiry_reminders import ExpiryReminders
 from keyport.services.invalidation import Invalidator
 from keyport.services.key_management import KeyManagement
 from keyport.services.keys import KeyService
@@ -43,14 +48,19 @@ from keyport.services.rate_limits import (
     FailoverBuckets,
     KeyRateLimiter,
     MemoryBuckets,
+    SharedStoreHealth,
 )
 from keyport.services.request_log import RequestLog
 from keyport.services.sessions import SessionService, SessionStore, SessionTimeouts
 from keyport.services.signin import SignInService
+from keyport.services.singleton_loop import SingletonLoop
+from keyport.services.token_leases import LeasedBuckets
 from keyport.services.usage import UsageRecorder
 from keyport.services.usage_flush import UsageFlusher
 from keyport.services.usage_reports import UsageReports
 from keyport.services.users import UserService
+from keyport.services.webhook_delivery import WebhookDeliverer
+from keyport.services.webhooks import WebhookService
 
 
 @dataclass
@@ -75,6 +85,11 @@ class Container:
     key_limits: KeyRateLimiter
     failed_auth: FailedAuthLimiter | None
     buckets: BucketStore
+    webhooks: WebhookService
+    deliverer: WebhookDeliverer
+    expiry_reminders: ExpiryReminders
+    background_loops: list[SingletonLoop]
+    webhook_sender: HttpWebhookSender
     redis: Redis | None = None
     limits_redis: Redis | None = None  # its own connections: fails fast, never waits long
     listeners: list[Listener] = field(default_factory=list)
@@ -89,8 +104,13 @@ class Container:
         for listener in self.listeners:
             await listener.start()
         await self.observability.start()
+        for loop in self.background_loops:
+            await loop.start()
 
     async def close(self) -> None:
+        for loop in self.background_loops:
+            await loop.stop()
+        await self.webhook_sender.close()
         await self.observability.stop()  # first: it writes to the database
         for listener in self.listeners:
             await listener.stop()
@@ -127,7 +147,7 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
     limits_redis = (
         _redis(settings.redis_url, timeout=LIMITS_REDIS_TIMEOUT) if settings.redis_url else None
     )
-    buckets = _buckets(clock, limits_redis)
+    buckets, key_buckets = _buckets(clock, limits_redis)
     sessions = SessionService(
         _session_store(engine, redis),
         uow,
@@ -148,6 +168,29 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
         ),
     )
     observability = _observability(settings, engine, clock, caches)
+    guard = TargetGuard(allow_private=settings.webhook_allow_private)
+    sender = HttpWebhookSender(guard)
+    deliverer = WebhookDeliverer(uow, sender, clock.now)
+    reminders = ExpiryReminders(uow, clock)
+    leases = SqlLeaseStore(engine)
+    loops = [
+        SingletonLoop(
+            "webhook-delivery",
+            _ignore_count(deliverer.deliver_due),
+            leases,
+            clock.now,
+            interval=settings.webhook_poll_interval,
+            ttl=LEASE_TTL,
+        ),
+        SingletonLoop(
+            "expiry-reminders",
+            _ignore_count(reminders.check),
+            leases,
+            clock.now,
+            interval=settings.expiry_check_interval,
+            ttl=max(LEASE_TTL, 2 * settings.expiry_check_interval),
+        ),
+    ]
     return Container(
         settings=settings,
         clock=clock,
@@ -166,17 +209,34 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
         key_management=KeyManagement(keys, AuditTrail(uow), observability.usage),
         observability=observability,
         audit_log=AuditLog(uow, AuditTrail(uow)),
-        key_limits=KeyRateLimiter(buckets, _default_policy(settings)),
+        key_limits=KeyRateLimiter(key_buckets, _default_policy(settings)),
         failed_auth=(
             FailedAuthLimiter(buckets, settings.auth_failure_limit, clock.time)
             if settings.auth_failure_limit
             else None
         ),
         buckets=buckets,
+        webhooks=WebhookService(uow, clock, guard),
+        deliverer=deliverer,
+        expiry_reminders=reminders,
+        background_loops=loops,
+        webhook_sender=sender,
         redis=redis,
         limits_redis=limits_redis,
         listeners=_invalidation_listeners(settings, redis, invalidator),
     )
+
+
+# Seconds a background loop's lease lasts: a crashed holder hands over after this long. A
+# webhook tick sends in parallel with a 5 s timeout, so it ends well inside.
+LEASE_TTL = 30.0
+
+
+def _ignore_count(work: Callable[[], Awaitable[int]]) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        await work()
+
+    return run
 
 
 # Seconds a Redis call may take. Rate limits sit on every request: they give up sooner and
@@ -196,9 +256,17 @@ def _redis(url: str, *, timeout: float) -> Redis:
     )
 
 
-def _buckets(clock: Clock, redis: Redis | None) -> BucketStore:
+def _buckets(clock: Clock, redis: Redis | None) -> tuple[BucketStore, BucketStore]:
+    """(exact buckets, per-key budget buckets): with Redis, the exact ones ask it at every
+    decision (failed authentications are rare), the per-key budget spends leases."""
     local = MemoryBuckets(clock.time)
-    return FailoverBuckets(RedisBuckets(redis), local) if redis is not None else local
+    if redis is None:
+        return local, local
+    health = SharedStoreHealth()  # one outage, reported once
+    return (
+        FailoverBuckets(RedisBuckets(redis), local, health=health),
+        FailoverBuckets(LeasedBuckets(RedisLeases(redis)), local, health=health),
+    )
 
 
 def _default_policy(settings: Settings) -> Policy | None:

@@ -17,6 +17,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from keyport.bootstrap import Container, build_container
+from keyport.cli_lifecycle import key_company, register
 from keyport.config import Settings, SettingsError
 from keyport.domain.audit import Actor
 from keyport.domain.errors import KeyportError, ValidationFailed
@@ -87,7 +88,9 @@ def cli() -> None:
 
 
 company_option = click.option(
-    "--company-id", default=None, help="The company; may be left out when only one exists."
+    "--company-id",
+    default=None,
+    help="The company; may be left out when only one exists (or the command names a key).",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 
@@ -320,8 +323,7 @@ def _key_change(verb: str, change: Callable[[Container, str, str], Awaitable[Api
     @company_option
     def command(key_id: str, company_id: str | None) -> None:
         async def work(c: Container) -> ApiKey:
-            company = await c.companies.resolve_company(company_id)
-            return await change(c, company.id, key_id)
+            return await change(c, await key_company(c, company_id, key_id), key_id)
 
         changed = _run(work)
         click.echo(f"API key {changed.id} is now {changed.status.value}")
@@ -337,8 +339,8 @@ def key_set_limit(key_id: str, limit: str, company_id: str | None) -> None:
     wanted = None if limit.strip().lower() == "default" else _whole_number(limit, "LIMIT")
 
     async def work(c: Container) -> ApiKey:
-        company = await c.companies.resolve_company(company_id)
-        return await c.keys.set_rate_limit(company.id, key_id, wanted, Actor.cli())
+        company = await key_company(c, company_id, key_id)
+        return await c.keys.set_rate_limit(company, key_id, wanted, Actor.cli())
 
     changed = _run(work)
     described = f"{changed.rate_limit} requests a minute" if changed.rate_limit else "the default"
@@ -383,6 +385,16 @@ def scan(paths: tuple[Path, ...]) -> None:
     if found:
         click.echo(f"{found} key(s) found: revoke them with `keyport key revoke ID`.", err=True)
         sys.exit(1)
+
+
+register(
+    cli,
+    key,
+    run=_run,
+    print_json=_print_json,
+    company_option=company_option,
+    json_option=json_option,
+)
 
 
 def main() -> None:

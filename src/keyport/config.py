@@ -100,6 +100,12 @@ class Settings:
     auth_failure_limit: int = 60
     # Proxies whose X-Forwarded-For is believed (web/client_ip.py); none by default.
     trusted_proxies: tuple[Network, ...] = ()
+    # Webhooks (services/webhook_delivery.py): private and loopback targets are refused
+    # unless allowed; the worker looks for due deliveries this often (seconds).
+    webhook_allow_private: bool = False
+    webhook_poll_interval: float = 1.0
+    # Expiry reminders are looked for at start and this often (seconds; at most a minute).
+    expiry_check_interval: float = 30.0
     # Where the workers of one server share their metrics (services/metrics_sharing.py);
     # `keyport serve --workers N` makes one per run. None: /metrics reports this process.
     metrics_dir: str | None = None
@@ -137,5 +143,10 @@ class Settings:
             auth_failure_limit=_int(env, "KEYPORT_AUTH_FAILURE_LIMIT", 60, 0),
             user_write_limit=_int(env, "KEYPORT_USER_WRITE_LIMIT", 100, 0),
             trusted_proxies=_networks(env, "KEYPORT_TRUSTED_PROXIES"),
+            webhook_allow_private=_bool(env, "KEYPORT_WEBHOOK_ALLOW_PRIVATE", False),
+            webhook_poll_interval=_float(env, "KEYPORT_WEBHOOK_POLL_INTERVAL", 1.0, 0.05),
+            expiry_check_interval=min(
+                60.0, _float(env, "KEYPORT_EXPIRY_CHECK_INTERVAL", 30.0, 0.05)
+            ),
             metrics_dir=env.get("KEYPORT_METRICS_DIR") or None,
         )

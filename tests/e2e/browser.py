@@ -5,15 +5,13 @@ The data is made with the real CLI; the browser signs in like a person would.
 
 from __future__ import annotations
 
-import json
 import re
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
+from tests.support.api_calls import call
 from tests.support.server import ServerProcess, cli_json
 
 CHROMIUM = "/usr/bin/chromium"
@@ -141,17 +139,7 @@ def key_id_of(key: str) -> str:
 
 
 def call_api(site: Site, key: str, path: str = "/v4/user/me") -> tuple[int, dict[str, object]]:
-    request = urllib.request.Request(site.base_url + path)
-    request.add_header("Authorization", f"Bearer {key}")
-    try:
-        with urllib.request.urlopen(request, timeout=5) as answer:
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as refused:
-        return refused.code, json.loads(refused.read())
-
-
-def refused(message: str) -> tuple[int, dict[str, object]]:
-    return 401, {"statusCode": 401, "message": message, "error": "Unauthorized"}
+    return call(site.base_url, path, key)
 
 
 def shoot(page: Page, name: str) -> Path:

@@ -21,10 +21,10 @@ from tests.e2e.browser import (
     create_key,
     key_id_of,
     populate,
-    refused,
     shoot,
     sign_in,
 )
+from tests.support.api_calls import refused
 from tests.support.server import ServerProcess, keyport_env
 
 pytestmark = pytest.mark.browser

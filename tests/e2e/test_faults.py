@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 
 from keyport.domain.keys import generate_key
+from tests.support.api_calls import bearer
 from tests.support.private_services import PrivatePostgres, PrivateRedis
 from tests.support.server import ServerProcess, cli_json, keyport_env, run_cli
 from tests.support.traffic import Answer, Traffic
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -42,16 +44,6 @@ def postgres() -> Iterator[PrivatePostgres]:
         server.destroy()
 
 
-@pytest.fixture
-def redis() -> Iterator[PrivateRedis]:
-    server = PrivateRedis()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.destroy()
-
-
 def fresh_database(postgres: PrivatePostgres) -> str:
     import subprocess
 
@@ -60,10 +52,6 @@ def fresh_database(postgres: PrivatePostgres) -> str:
         ["psql", postgres.url, "-q", "-c", f'CREATE DATABASE "{name}"'], check=True, timeout=30
     )
     return postgres.url.rsplit("/", 1)[0] + f"/{name}"
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 def first_at_or_after(answers: list[Answer], moment: float, status: int) -> float | None:
@@ -107,17 +95,20 @@ def test_a_database_outage_answers_503_and_service_resumes_by_itself(
         }
         for label, (path, headers) in streams.items():
             traffic.stream(label, server.port, path, headers, pause=0.05)
-        time.sleep(1.0)
+        traffic.wait_for_answers(list(streams), count=3)
         went_down = time.monotonic()
         postgres.stop(how)
         down = time.monotonic()
         # A key this server has never seen: nothing to vouch for it until the database is back.
         traffic.stream("cold", server.port, "/v4/user/me", bearer(cold["key"]), pause=0.05)
-        time.sleep(CACHE_TTL + 3)
+        # Down until the cached principal has outlived its TTL and answers 503 too.
+        traffic.wait_for_answers(["warm"], started_after=down + CACHE_TTL + 1, status=503)
+        traffic.wait_for_answers(["cold", "warm-needs-db", "readyz"], started_after=down + 0.2)
         coming_up = time.monotonic()
         postgres.start()
         up = time.monotonic()
-        time.sleep(6)
+        # Up until every stream has answered a while after recovery (see `settled` below).
+        traffic.wait_for_answers([*streams, "cold"], started_after=up + 5, count=3, timeout=60)
     finally:
         answers = traffic.stop()
         exit_code = server.stop()
@@ -175,6 +166,12 @@ def accepted(statuses: dict[int, list[int]]) -> list[int]:
     return [answers.count(200) for answers in statuses.values()]
 
 
+def limits_shared_again(server: ServerProcess, key: str) -> bool:
+    """One request through the limiter, then whether it said it reached Redis again."""
+    burst([server], key, 1)
+    return "shared rate-limit store reachable again" in server.output()
+
+
 def readiness(server: ServerProcess) -> tuple[int, object]:
     import http.client
     import json
@@ -193,6 +190,7 @@ def test_a_redis_outage_falls_back_to_each_process_and_heals_by_itself(
     )
     run_cli(env, "init", "--company", "Acme", "--owner-email", "o@acme.test")
     doomed = cli_json(env, "key", "create", "--days", "5", "--rate-limit", "1000000")
+    probe = cli_json(env, "key", "create", "--days", "5", "--rate-limit", "1000000")
     limited = [
         cli_json(env, "key", "create", "--days", "5", "--rate-limit", "30")["key"]  # bursts to 60
         for _ in range(3)
@@ -212,12 +210,13 @@ def test_a_redis_outage_falls_back_to_each_process_and_heals_by_itself(
             {"status": "ok", "database": "ok", "redis": "unreachable"},
         )
         # A revocation still reaches both processes, through the database's invalidation log.
-        for n, server in enumerate(servers):
-            traffic.stream(f"doomed-{n}", server.port, "/v4/user/me", bearer(doomed["key"]))
-        time.sleep(0.5)
+        streams = [f"doomed-{n}" for n in range(len(servers))]
+        for label, server in zip(streams, servers, strict=True):
+            traffic.stream(label, server.port, "/v4/user/me", bearer(doomed["key"]))
+        traffic.wait_for_answers(streams, status=200)
         run_cli(env, "key", "revoke", doomed["id"])
         revoked = time.monotonic()
-        time.sleep(1.5)
+        traffic.wait_for_answers(streams, started_after=revoked + 1.2, status=401)
         answers = traffic.stop()
 
         redis.start()
@@ -226,7 +225,17 @@ def test_a_redis_outage_falls_back_to_each_process_and_heals_by_itself(
             assert time.monotonic() - back < 10, "readiness never saw Redis again"
             time.sleep(0.05)
         seen_again = time.monotonic() - back
-        time.sleep(1.5)  # the rate limiter tries Redis again at most a second after a failure
+        # The rate limiter tries Redis again at most a second after a failure, the subscriber
+        # reconnects every second: until both have.
+        for server in servers:
+            wait_until(
+                lambda server=server: limits_shared_again(server, probe["key"]),
+                "the rate limiter using Redis again",
+            )
+            wait_until(
+                lambda server=server: "redis-subscribe connected again" in server.output(),
+                "the invalidation subscriber connected again",
+            )
         # Redis back: one bucket again.
         assert 60 <= sum(accepted(burst(servers, limited[2], 100))) <= 62
     finally:

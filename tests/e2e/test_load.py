@@ -6,11 +6,11 @@ of what the bucket allows: 200 at once plus 100 a minute.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.api_calls import bearer
 from tests.support.private_services import PrivateRedis
 from tests.support.server import ServerProcess, cli_json, keyport_env, run_cli
 from tests.support.traffic import Traffic
@@ -18,16 +18,6 @@ from tests.support.traffic import Traffic
 DURATION = 60.0  # seconds
 PER_PROCESS_RATE = 5.0  # requests a second: 600 a minute in all, six times the limit
 BURST, PER_MINUTE = 200, 100
-
-
-@pytest.fixture
-def redis() -> Iterator[PrivateRedis]:
-    server = PrivateRedis()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.destroy()
 
 
 @pytest.mark.slow
@@ -45,7 +35,7 @@ def test_the_limit_holds_within_5_percent_across_two_processes_for_a_minute(
                 f"server-{n}",
                 server.port,
                 "/v4/user/me",
-                {"Authorization": f"Bearer {key}"},
+                bearer(key),
                 pause=1 / PER_PROCESS_RATE,
             )
         time.sleep(DURATION)
@@ -71,3 +61,65 @@ def test_the_limit_holds_within_5_percent_across_two_processes_for_a_minute(
     assert abs(passed - allowed) <= 0.05 * allowed
     assert all(count > 0 for count in by_process.values())
     assert len(answers) >= 0.9 * 2 * PER_PROCESS_RATE * DURATION  # the client kept up
+
+
+HAMMER_SECONDS = 20.0
+HAMMER_RATE, HAMMER_BURST = 300, 50  # 5 a second, bursts to 50: the refill dominates
+HAMMER_STREAMS = 3  # per process
+
+
+@pytest.mark.slow
+def test_four_processes_at_ten_times_the_limit_never_pass_more_than_the_bucket_allows(
+    redis: PrivateRedis, tmp_path: Path
+) -> None:
+    """Leases (services/token_leases.py) take tokens from Redis before they are spent: four
+    processes sending one key ten times its rate stay within the bucket's allowance."""
+    env = keyport_env(
+        f"sqlite:///{tmp_path / 'hammer.db'}",
+        KEYPORT_REDIS_URL=redis.url,
+        KEYPORT_RATE_LIMIT=str(HAMMER_RATE),
+        KEYPORT_RATE_LIMIT_BURST=str(HAMMER_BURST),
+    )
+    run_cli(env, "init", "--company", "Acme", "--owner-email", "o@acme.test")
+    key = cli_json(env, "key", "create", "--days", "5")["key"]
+    servers = [ServerProcess(env, tmp_path / f"server-{n}.log").start() for n in range(4)]
+    per_stream = 10 * HAMMER_RATE / 60 / (len(servers) * HAMMER_STREAMS)
+    traffic = Traffic()
+    try:
+        for n, server in enumerate(servers):
+            for stream in range(HAMMER_STREAMS):
+                traffic.stream(
+                    f"server-{n}-{stream}",
+                    server.port,
+                    "/v4/user/me",
+                    {"Authorization": f"Bearer {key}"},
+                    pause=1 / per_stream,
+                )
+        time.sleep(HAMMER_SECONDS)
+        answers = traffic.stop()
+    finally:
+        traffic.stop()
+        for server in servers:
+            server.stop()
+
+    assert {a.status for a in answers} == {200, 429}
+    elapsed = max(a.ended for a in answers) - min(a.started for a in answers)
+    allowed = HAMMER_BURST + HAMMER_RATE / 60 * elapsed
+    passed = sum(a.status == 200 for a in answers)
+    print(
+        f"\nhammer: {len(answers)} requests in {elapsed:.1f}s from 4 processes, {passed} passed, "
+        f"the bucket allows {allowed:.1f}: {100 * (passed - allowed) / allowed:+.2f}%"
+    )
+    assert passed <= 1.05 * allowed
+    assert passed >= 0.9 * allowed  # leases are not lost either
+    assert len(answers) >= 0.5 * 10 * HAMMER_RATE / 60 * HAMMER_SECONDS  # the clients kept up
+    for answer in answers:
+        remaining = int(answer.headers["ratelimit-remaining"])
+        assert 0 <= remaining <= HAMMER_BURST
+        if answer.status == 429:
+            assert int(answer.headers["retry-after"]) >= 1
+            assert answer.body == {
+                "statusCode": 429,
+                "message": "Too Many Requests",
+                "error": "Too Many Requests",
+            }

@@ -16,11 +16,12 @@ import pytest
 from sqlalchemy import func, select
 
 from keyport.db.engine import create_engine
-from keyport.db.tables import api_keys, key_recent_requests, key_sightings, key_usage_minutes
-from tests.e2e.test_server import call, database_url, dump_database
+from keyport.db.tables import api_keys, key_recent_requests, key_sightings
+from tests.support.api_calls import call
+from tests.support.databases import dump_database
 from tests.support.server import ServerProcess, cli_json, keyport_env, run_cli
+from tests.support.usage import usage_totals
 
-__all__ = ["database_url"]  # the e2e fixture: a fresh database per test, sync URL
 OWNER_PASSWORD = "correct-horse-battery-9"
 WRONG_PASSWORD = "wrong-horse-staple-7"
 
@@ -42,18 +43,9 @@ def served(database_url: str, tmp_path: Path, **env: str) -> ServerProcess:
 
 async def usage_in_database(database_url: str, key_id: str) -> dict[str, object]:
     engine = create_engine(database_url)
-    minutes = key_usage_minutes.c
     try:
         async with engine.connect() as connection:
-            totals = (
-                await connection.execute(
-                    select(
-                        func.sum(minutes.success),
-                        func.sum(minutes.client_error),
-                        func.sum(minutes.server_error),
-                    ).where(minutes.key_id == key_id)
-                )
-            ).one()
+            totals = await usage_totals(connection, key_id)
             recent = await connection.scalar(
                 select(func.count())
                 .select_from(key_recent_requests)
@@ -74,7 +66,7 @@ async def usage_in_database(database_url: str, key_id: str) -> dict[str, object]
     finally:
         await engine.dispose()
     return {
-        "counts": tuple(int(n or 0) for n in totals),
+        "counts": totals,
         "recent": recent,
         "sightings": sightings,
         "last_used_ip": last_used.last_used_ip,

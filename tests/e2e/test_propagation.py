@@ -20,10 +20,12 @@ import pytest
 
 from tests.support import databases
 from tests.support.server import ServerProcess, cli_json, keyport_env, run_cli
+from tests.support.waiting import wait_until
 
 OWNER_EMAIL = "owner@acme.test"
 OWNER_PASSWORD = "owner-password-1"
 GRACE = 1.0  # seconds the other process may lag
+SERVERS = ("first", "second")
 
 
 @dataclass
@@ -130,10 +132,20 @@ def change_under_load(
     stop = threading.Event()
     outcomes: list[Outcome] = []
     threads = hammer(cluster, headers, stop, outcomes)
-    time.sleep(0.5)
+
+    def answered(server: str, status: int, after: float) -> bool:
+        return any(
+            o.server == server and o.status == status and o.started > after for o in list(outcomes)
+        )
+
+    wait_until(lambda: all(answered(s, 200, 0.0) for s in SERVERS), "both processes serving")
     change()
     returned = time.monotonic()
-    time.sleep(GRACE + 0.5)
+    # Observed until each process refused a request started after the grace period.
+    wait_until(
+        lambda: all(answered(s, refused_status, returned + GRACE + 0.1) for s in SERVERS),
+        "both processes refusing after the grace period",
+    )
     stop.set()
     for thread in threads:
         thread.join(10)

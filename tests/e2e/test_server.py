@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,35 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.support import databases
+from tests.support.api_calls import call, refused
+from tests.support.databases import dump_database
 from tests.support.server import ServerProcess, cli_json, keyport_env, run_cli
-
-
-def call(base_url: str, path: str, key: str | None = None) -> tuple[int, dict[str, object]]:
-    request = urllib.request.Request(base_url + path)
-    if key is not None:
-        request.add_header("Authorization", f"Bearer {key}")
-    try:
-        with urllib.request.urlopen(request, timeout=5) as answer:
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as refused:
-        return refused.code, json.loads(refused.read())
-
-
-def refused(message: str) -> tuple[int, dict[str, object]]:
-    return 401, {"statusCode": 401, "message": message, "error": "Unauthorized"}
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'served.db'}"
-        return
-    databases.postgres_base_url()  # skips locally, fails under CI, when it is not set
-    url = databases.run_blocking(databases.create_postgres_database())
-    try:
-        yield url
-    finally:
-        databases.run_blocking(databases.drop_postgres_database(url))
 
 
 @pytest.fixture
@@ -131,34 +102,6 @@ def test_no_secret_reaches_the_database_or_the_output(
         assert secret not in output
         assert secret[:20] not in output
         assert secret.encode() not in stored and secret[:20].encode() not in stored
-
-
-def dump_database(database_url: str, tmp_path: Path) -> bytes:
-    """Every byte the database holds: the SQLite files, or a pg_dump of the database."""
-    if database_url.startswith("sqlite"):
-        path = Path(database_url.split("///", 1)[1])
-        return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
-    import subprocess
-
-    from sqlalchemy.engine import make_url
-
-    url = make_url(database_url)
-    dump = subprocess.run(
-        [
-            "pg_dump",
-            "-h",
-            url.host or "127.0.0.1",
-            "-p",
-            str(url.port or 5432),
-            "-U",
-            url.username or "postgres",
-            url.database or "",
-        ],
-        capture_output=True,
-        check=True,
-        timeout=60,
-    )
-    return dump.stdout
 
 
 def test_first_start_creates_a_demo_owner_and_prints_how_to_sign_in(tmp_path: Path) -> None:

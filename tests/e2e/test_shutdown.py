@@ -7,17 +7,17 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
-import time
+import urllib.request
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
 
-from keyport.db.engine import create_engine
-from keyport.db.tables import key_usage_minutes
 from tests.support.server import ServerProcess, cli_json, keyport_env, run_cli
+from tests.support.usage import usage_totals_at
+from tests.support.waiting import wait_until
 
 BODY = json.dumps(
     {"email": "late@acme.test", "givenName": "Late", "familyName": "Comer", "timezone": "UTC"}
@@ -57,21 +57,16 @@ def _length(raw: bytes) -> int:
 
 
 async def requests_counted(database_url: str, key_id: str) -> int:
-    engine = create_engine(database_url)
-    try:
-        async with engine.connect() as connection:
-            counted = await connection.scalar(
-                select(
-                    func.sum(
-                        key_usage_minutes.c.success
-                        + key_usage_minutes.c.client_error
-                        + key_usage_minutes.c.server_error
-                    )
-                ).where(key_usage_minutes.c.key_id == key_id)
-            )
-    finally:
-        await engine.dispose()
-    return int(counted or 0)
+    return sum(await usage_totals_at(database_url, key_id))
+
+
+def users_cached(server: ServerProcess) -> int:
+    """Entries in the process's user cache, from its Prometheus metrics."""
+    with urllib.request.urlopen(server.base_url + "/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    found = re.search(r'^keyport_cache_entries\{cache="user"\} (\d+)', text, re.MULTILINE)
+    assert found is not None, text
+    return int(found.group(1))
 
 
 def accepts_connections(port: int) -> bool:
@@ -93,10 +88,10 @@ def test_sigterm_finishes_requests_in_flight_writes_usage_and_exits_0(tmp_path: 
     assert server.process is not None
     try:
         in_flight = start_slow_request(server.port, key["key"])
-        time.sleep(0.3)  # the request has reached the app and waits for its body
+        # The handler resolved the acting user (into the user cache) and waits for the body.
+        wait_until(lambda: users_cached(server) == 1, "the request reached its handler")
         os.killpg(server.process.pid, signal.SIGTERM)
-        time.sleep(0.5)
-        assert not accepts_connections(server.port)  # no new connections
+        wait_until(lambda: not accepts_connections(server.port), "new connections refused")
         assert server.process.poll() is None  # still finishing the one in flight
         status, body = finish(in_flight)
         exit_code = server.process.wait(15)

@@ -24,6 +24,17 @@ V4_OPERATIONS = {
     ("/v4/user/{user_id}", "patch"),
     ("/v4/user/{user_id}", "delete"),
 }
+V1_KEY_OPERATIONS = {
+    ("/v1/keys", "get"),
+    ("/v1/keys", "post"),
+    ("/v1/keys/self/rotate", "post"),
+    ("/v1/keys/{key_id}", "get"),
+    ("/v1/keys/{key_id}", "patch"),
+    ("/v1/keys/{key_id}/deactivate", "post"),
+    ("/v1/keys/{key_id}/activate", "post"),
+    ("/v1/keys/{key_id}/revoke", "post"),
+    ("/v1/keys/{key_id}/rotate", "post"),
+}
 ERROR_REF = {"$ref": "#/components/schemas/ErrorOut"}
 
 
@@ -51,7 +62,7 @@ async def test_the_document_is_valid_openapi_and_the_docs_ui_reads_the_same_one(
     validate(doc)  # raises on any violation of the OpenAPI 3.1 schema
     assert doc["openapi"].startswith("3.1")
     assert (await client.get("/schema/openapi.json")).json() == doc
-    assert set(operations(doc)) == V4_OPERATIONS | {
+    assert set(operations(doc)) == V4_OPERATIONS | V1_KEY_OPERATIONS | {
         ("/healthz", "get"),
         ("/readyz", "get"),
         ("/metrics", "get"),
@@ -70,8 +81,8 @@ async def test_every_v4_operation_declares_key_user_header_errors_and_headers(
     error = doc["components"]["schemas"]["ErrorOut"]
     assert set(error["required"]) == {"statusCode", "message", "error"}
     assert "errors" in error["properties"]
-    optional_header = {("/v4/user/me", "get"), ("/v4/user", "post")}
-    for key in V4_OPERATIONS:
+    optional_header = {("/v4/user/me", "get"), ("/v4/user", "post"), *V1_KEY_OPERATIONS}
+    for key in V4_OPERATIONS | V1_KEY_OPERATIONS:
         operation = operations(doc)[key]
         assert operation["security"] == [{"apiKey": []}], key
         (user_header,) = [
@@ -113,6 +124,13 @@ async def test_request_bodies_are_documented_from_the_types_the_handlers_decode(
         "email",
     }
     assert {"413", "409"} <= set(ops[("/v4/user/{user_id}", "patch")]["responses"])
+    keys_create = ops[("/v1/keys", "post")]["requestBody"]["content"]["application/json"]
+    assert keys_create["schema"]["required"] == ["expiresInDays"]
+    rotate = ops[("/v1/keys/{key_id}/rotate", "post")]["requestBody"]["content"]
+    assert set(rotate["application/json"]["schema"]["properties"]) == {
+        "gracePeriodSeconds",
+        "expiresInDays",
+    }
     for key, operation in ops.items():
         if key[1] in {"get", "delete"}:
             assert "requestBody" not in operation, key

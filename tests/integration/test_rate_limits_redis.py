@@ -15,11 +15,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from keyport.bootstrap import Container, build_container
 from keyport.config import Settings
+from keyport.db.redis_buckets import RedisBuckets
+from keyport.db.redis_leases import LEASE_FRACTION, RedisLeases
 from keyport.domain.audit import Actor
 from keyport.domain.keys import generate_key
+from keyport.domain.rate_limits import Policy
 from keyport.domain.users import NewUser
 from keyport.web.app import create_app
 from tests.conftest import FAST_PASSWORDS, make_tenant
@@ -71,6 +75,28 @@ async def test_two_processes_share_one_bucket_per_key(
     assert set(statuses) == {200, 429}
     assert 200 <= statuses.count(200) <= 200 + refilled + 1
     assert answer.headers["ratelimit-limit"] == "200"
+
+
+async def test_a_lease_takes_at_most_an_eighth_of_what_is_left_and_takes_back_returns() -> None:
+    redis = Redis.from_url(databases.redis_url())
+    leases, exact = RedisLeases(redis), RedisBuckets(redis)
+    key, policy = f"lease-test:{uuid.uuid4().hex}", Policy(60, 100)  # a token a second
+    try:
+        granted, left = await leases.lease(key, policy, 1_000, 0)
+        assert granted == 12 and 87.9 <= left <= 88.1  # 100 // 8, and the bucket keeps 88
+        granted, left = await leases.lease(key, policy, 3, 5)  # 5 unspent come back
+        assert granted == 3 and 89.9 <= left <= 90.1
+        exact_decision = await exact.take(key, policy)  # the exact script shares the bucket
+        assert exact_decision.allowed and 88.9 <= exact_decision.tokens <= 89.1
+        for _ in range(200):
+            granted, left = await leases.lease(key, policy, 1_000, 0)
+            if granted == 0:
+                break
+            assert granted <= max(1, (left + granted) // LEASE_FRACTION)
+        assert granted == 0 and left < 1
+    finally:
+        await redis.delete("keyport:rate:" + key)
+        await redis.aclose()
 
 
 async def test_failed_authentications_from_one_ip_add_up_across_processes(

@@ -21,6 +21,7 @@ from keyport.domain.clock import FixedClock
 from keyport.services.usage import RING_SIZE
 from keyport.web.app import create_app
 from tests.conftest import Tenant
+from tests.support.usage import usage_totals
 
 UTC_ZONE = ZoneInfo("UTC")
 
@@ -32,18 +33,8 @@ async def flush(container: Container) -> None:
 
 
 async def minute_totals(container: Container, key_id: str) -> tuple[int, int, int]:
-    minutes = key_usage_minutes.c
     async with container.engine.connect() as connection:
-        row = (
-            await connection.execute(
-                select(
-                    func.sum(minutes.success),
-                    func.sum(minutes.client_error),
-                    func.sum(minutes.server_error),
-                ).where(minutes.key_id == key_id)
-            )
-        ).one()
-    return (int(row[0] or 0), int(row[1] or 0), int(row[2] or 0))
+        return await usage_totals(connection, key_id)
 
 
 async def table_count(container: Container, table: object, key_id: str) -> int:

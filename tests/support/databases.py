@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import uuid
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -85,3 +87,27 @@ def run_blocking(work: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine to completion from synchronous code, even inside a running loop."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, work).result()
+
+
+def dump_database(database_url: str, tmp_path: Path) -> bytes:
+    """Every byte the database holds: the SQLite files, or a pg_dump of the database."""
+    if database_url.startswith("sqlite"):
+        path = Path(database_url.split("///", 1)[1])
+        return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+    url = make_url(database_url)
+    dump = subprocess.run(
+        [
+            "pg_dump",
+            "-h",
+            url.host or "127.0.0.1",
+            "-p",
+            str(url.port or 5432),
+            "-U",
+            url.username or "postgres",
+            url.database or "",
+        ],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    return dump.stdout

@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.support.waiting import wait_until
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -73,7 +75,33 @@ class Traffic:
         return list(self.answers)
 
     def of(self, label: str) -> list[Answer]:
-        return [a for a in self.answers if a.label == label]
+        return [a for a in list(self.answers) if a.label == label]
+
+    def wait_for_answers(
+        self,
+        labels: list[str],
+        *,
+        started_after: float = 0.0,
+        status: int | None = None,
+        count: int = 1,
+        timeout: float = 30.0,
+    ) -> None:
+        """Until every stream in `labels` has `count` answers (of `status`, if given) to
+        requests started after `started_after` (time.monotonic())."""
+
+        def enough(label: str) -> bool:
+            found = [
+                a
+                for a in self.of(label)
+                if a.started > started_after and (status is None or a.status == status)
+            ]
+            return len(found) >= count
+
+        wait_until(
+            lambda: all(enough(label) for label in labels),
+            f"{count} answers ({status or 'any status'}) for {labels} after {started_after}",
+            timeout=timeout,
+        )
 
 
 def _decoded(raw: bytes) -> Any:

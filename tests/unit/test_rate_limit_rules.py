@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 import pytest
@@ -9,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from keyport.domain.rate_limits import Policy, take, whole_seconds
-from keyport.services.rate_limits import FailoverBuckets, MemoryBuckets
+from keyport.services.rate_limits import FailoverBuckets, MemoryBuckets, SharedStoreHealth
 
 DEFAULT = Policy(100, 200)
 
@@ -87,3 +88,25 @@ async def test_failover_uses_local_buckets_and_retries_the_shared_store_each_sec
     tick.now += 1.0
     await failover.take("k", DEFAULT)
     assert shared.calls == 2
+
+
+async def test_two_failovers_on_one_store_report_one_outage_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tick = Ticker()
+    health = SharedStoreHealth(monotonic=tick)
+    local = MemoryBuckets(tick)
+    exact = FailoverBuckets(BrokenStore(), local, health=health)  # type: ignore[arg-type]
+    leased = FailoverBuckets(BrokenStore(), local, health=health)  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING, logger="keyport.services.rate_limits"):
+        await exact.take("fail:ip", DEFAULT)
+        await leased.take("key:k", DEFAULT)
+        tick.now += 1.0
+        await leased.take("key:k", DEFAULT)
+    warnings = [r.getMessage() for r in caplog.records]
+    assert warnings == [
+        "shared rate-limit store unreachable: limiting per process until it is back"
+    ]
+    assert not exact.is_shared and not leased.is_shared
+    # While skipping the shared store, decisions are made here without a coroutine.
+    assert leased.take_now("key:k", DEFAULT) is not None

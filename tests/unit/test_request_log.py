@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
-from keyport.services.request_log import PIPE_BUF, RequestLog, chunks, log_line
+from keyport.services.request_log import PIPE_BUF, RequestLog, StdoutSink, chunks, log_line
 from keyport.services.requests import RequestRecord
 
 
@@ -57,16 +58,55 @@ def test_lines_are_written_in_chunks_no_larger_than_an_atomic_pipe_write() -> No
     assert chunks([b"y" * 5000 + b"\n"]) == [b"y" * 5000 + b"\n"]
 
 
+class Sink:
+    """Takes writes while `open`; a closed one is a stdout whose reader stalls."""
+
+    def __init__(self) -> None:
+        self.open = True
+        self.written: list[bytes] = []
+
+    def ready(self) -> bool:
+        return self.open
+
+    def write(self, chunk: bytes) -> None:
+        self.written.append(chunk)
+
+    def request_ids(self) -> list[str]:
+        return [json.loads(line)["request_id"] for line in b"".join(self.written).splitlines()]
+
+
 async def test_lines_are_written_by_the_background_task_and_the_rest_at_stop() -> None:
-    written: list[bytes] = []
-    log = RequestLog(written.append, interval=0.01)
+    sink = Sink()
+    log = RequestLog(sink, interval=0.01)
     await log.start()
     log.observe(record(request_id="first"))
     for _ in range(100):
         await asyncio.sleep(0.01)
-        if written:
+        if sink.written:
             break
     log.observe(record(request_id="last"))
     await log.stop()
-    ids = [json.loads(line)["request_id"] for line in b"".join(written).splitlines()]
-    assert ids == ["first", "last"]
+    assert sink.request_ids() == ["first", "last"]
+
+
+def test_a_stalled_stdout_keeps_the_lines_for_later_instead_of_blocking() -> None:
+    sink = Sink()
+    log = RequestLog(sink)
+    for n in range(40):  # about 11 kB: three chunks
+        log.observe(record(request_id=f"r{n:02}"))
+    sink.open = False
+    log.write_pending(wait=False)
+    assert sink.written == []
+    sink.open = True
+    log.write_pending(wait=False)
+    assert sink.request_ids() == [f"r{n:02}" for n in range(40)]
+    assert all(len(chunk) <= PIPE_BUF for chunk in sink.written)
+
+
+def test_the_stdout_sink_writes_to_its_file_descriptor(tmp_path: Path) -> None:
+    target = tmp_path / "out.log"
+    with target.open("wb") as file:
+        sink = StdoutSink(file.fileno())
+        assert sink.ready()
+        sink.write(log_line(record()))
+    assert json.loads(target.read_bytes())["request_id"] == "a1"

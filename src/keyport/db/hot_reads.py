@@ -19,27 +19,13 @@ from sqlalchemy.engine import make_url
 if TYPE_CHECKING:
     import asyncpg
 
-from keyport.db import rows
+from keyport.db import principals, rows
 from keyport.db.engine import CONNECT_TIMEOUT
-from keyport.domain.keys import KeyStatus
 from keyport.domain.principal import Principal
 from keyport.domain.users import User
 
-_SQLITE_PRINCIPAL = (
-    "SELECT k.id, k.company_id, k.status, k.expires_at, k.rate_limit, "
-    "(SELECT u.id FROM users u WHERE u.company_id = k.company_id AND u.role = 'owner' "
-    "AND u.deleted_at IS NULL) FROM api_keys k WHERE k.digest = ?"
-)
 _SQLITE_USER = "SELECT * FROM users WHERE id = ? AND deleted_at IS NULL"
-_POSTGRES_PRINCIPAL = _SQLITE_PRINCIPAL.replace("?", "$1")
 _POSTGRES_USER = _SQLITE_USER.replace("?", "$1")
-
-
-def _principal(row: Any, expires_at: datetime) -> Principal | None:
-    """From (id, company_id, status, expires_at, rate_limit, owner_id)."""
-    if row[5] is None:
-        return None
-    return Principal(row[0], row[1], row[5], KeyStatus(row[2]), expires_at.timestamp(), row[4])
 
 
 class _SqliteRow:
@@ -64,10 +50,8 @@ class SqliteHotReader:
         self._connection.execute("PRAGMA query_only=1")
 
     async def principal_by_digest(self, digest: str) -> Principal | None:
-        row = self._connection.execute(_SQLITE_PRINCIPAL, (digest,)).fetchone()
-        if row is None:
-            return None
-        return _principal(row, datetime.fromisoformat(row[3]).replace(tzinfo=UTC))
+        row = self._connection.execute(principals.SQLITE, (digest,)).fetchone()
+        return principals.to_principal(row) if row is not None else None
 
     async def user_by_id(self, user_id: str) -> User | None:
         row = self._connection.execute(_SQLITE_USER, (user_id,)).fetchone()
@@ -116,10 +100,8 @@ class PostgresHotReader:
 
     async def principal_by_digest(self, digest: str) -> Principal | None:
         pool = await self._acquire_pool()
-        row = await pool.fetchrow(_POSTGRES_PRINCIPAL, digest)
-        if row is None:
-            return None
-        return _principal(row, row[3].replace(tzinfo=UTC))
+        row = await pool.fetchrow(principals.POSTGRES, digest)
+        return principals.to_principal(row) if row is not None else None
 
     async def user_by_id(self, user_id: str) -> User | None:
         pool = await self._acquire_pool()

@@ -1,4 +1,7 @@
-"""Rate-limit buckets in Redis, shared by every process: one atomic script per request.
+"""Rate-limit buckets in Redis, shared by every process: one atomic script per decision.
+
+Used as is where every decision must be exact (failed authentications); the per-key budget
+leases tokens from the same buckets instead (db/redis_leases.py, services/token_leases.py).
 
 The script refills and takes in one step on Redis's own clock, so processes whose clocks
 disagree still share one bucket exactly. A bucket expires once it would be full again, so
@@ -69,6 +72,9 @@ class RedisBuckets:
             keys=[self._prefix + key], args=[policy.burst, repr(policy.per_second)]
         )
         return rules.decide(policy, float(tokens), bool(allowed))
+
+    def take_now(self, key: str, policy: Policy) -> Decision | None:
+        return None  # every decision is Redis's
 
     async def give_back(self, key: str, policy: Policy) -> None:
         await self._give_back(

@@ -6,16 +6,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from keyport.db import rows
+from keyport.db import principals, rows
 from keyport.db.invalidation_channels import CHANNEL, encode
 from keyport.db.tables import api_keys, audit_events, cache_invalidations, companies, users
 from keyport.domain.audit import Actor, AuditEvent
 from keyport.domain.errors import Conflict
-from keyport.domain.keys import ApiKey, KeyStatus
+from keyport.domain.keys import ApiKey, KeyState, KeyStatus
 from keyport.domain.principal import Principal
 from keyport.domain.users import NewUser, Role, User, UserChanges, UserType
 from keyport.services.ports import AuditFilter, Company
@@ -211,6 +211,8 @@ class SqlKeyRepository(_Repository):
                 created_at=key.created_at,
                 created_by=key.created_by,
                 rate_limit=key.rate_limit,
+                scopes=list(key.scopes),
+                allowed_ips=list(key.allowed_ips),
             )
         )
 
@@ -249,38 +251,71 @@ class SqlKeyRepository(_Repository):
             update(api_keys).where(api_keys.c.id == key_id).values(rate_limit=rate_limit)
         )
 
+    async def set_expiry(self, key_id: str, expires_at: datetime) -> None:
+        await self._connection.execute(
+            update(api_keys).where(api_keys.c.id == key_id).values(expires_at=expires_at)
+        )
+
+    async def set_name(self, key_id: str, name: str | None) -> None:
+        await self._connection.execute(
+            update(api_keys).where(api_keys.c.id == key_id).values(name=name)
+        )
+
+    async def page(
+        self,
+        company_id: str,
+        state: KeyState | None,
+        now: datetime,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> Sequence[ApiKey]:
+        query = select(api_keys).where(api_keys.c.company_id == company_id)
+        if state is not None:
+            query = query.where(_in_state(state, now))
+        if after is not None:
+            created, key_id = after
+            query = query.where(
+                or_(
+                    api_keys.c.created_at < created,
+                    and_(api_keys.c.created_at == created, api_keys.c.id < key_id),
+                )
+            )
+        query = query.order_by(api_keys.c.created_at.desc(), api_keys.c.id.desc()).limit(limit)
+        return [rows.to_api_key(r) for r in await self._connection.execute(query)]
+
+    async def company_of(self, key_id: str) -> str | None:
+        found = await self._connection.scalar(
+            select(api_keys.c.company_id).where(api_keys.c.id == key_id)
+        )
+        return str(found) if found is not None else None
+
+    async def set_scopes(self, key_id: str, scopes: tuple[str, ...]) -> None:
+        await self._connection.execute(
+            update(api_keys).where(api_keys.c.id == key_id).values(scopes=list(scopes))
+        )
+
+    async def set_allowed_ips(self, key_id: str, networks: tuple[str, ...]) -> None:
+        await self._connection.execute(
+            update(api_keys).where(api_keys.c.id == key_id).values(allowed_ips=list(networks))
+        )
+
     async def principal_by_digest(self, digest: str) -> Principal | None:
-        owner = (
-            select(users.c.id)
-            .where(
-                users.c.company_id == api_keys.c.company_id,
-                users.c.role == Role.OWNER.value,
-                _live_user,
-            )
-            .scalar_subquery()
-        )
         row = (
-            await self._connection.execute(
-                select(
-                    api_keys.c.id,
-                    api_keys.c.company_id,
-                    api_keys.c.status,
-                    api_keys.c.expires_at,
-                    api_keys.c.rate_limit,
-                    owner.label("owner_id"),
-                ).where(api_keys.c.digest == digest)
-            )
+            await self._connection.execute(text(principals.SQLALCHEMY), {"digest": digest})
         ).first()
-        if row is None or row.owner_id is None:
-            return None
-        return Principal(
-            row.id,
-            row.company_id,
-            row.owner_id,
-            KeyStatus(row.status),
-            row.expires_at.timestamp(),
-            row.rate_limit,
-        )
+        return principals.to_principal(row) if row is not None else None
+
+
+def _in_state(state: KeyState, now: datetime) -> Any:
+    """domain.keys.effective_state as SQL: revoked beats expired beats deactivated."""
+    revoked = api_keys.c.status == KeyStatus.REVOKED.value
+    expired = api_keys.c.expires_at <= now
+    if state is KeyState.REVOKED:
+        return revoked
+    if state is KeyState.EXPIRED:
+        return and_(~revoked, expired)
+    wanted = KeyStatus.ACTIVE if state is KeyState.ACTIVE else KeyStatus.INACTIVE
+    return and_(api_keys.c.status == wanted.value, ~expired)
 
 
 class SqlAuditRepository(_Repository):

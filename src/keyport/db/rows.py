@@ -39,6 +39,8 @@ def to_api_key(row: Any) -> ApiKey:
         last_used_at=row.last_used_at,
         last_used_ip=row.last_used_ip,
         rate_limit=row.rate_limit,
+        scopes=tuple(row.scopes),
+        allowed_ips=tuple(row.allowed_ips),
     )
 
 

@@ -103,6 +103,9 @@ api_keys = Table(
     Column("last_used_ip", String(64), nullable=True),
     # The key's own requests a minute (domain.rate_limits); NULL: the configured default.
     Column("rate_limit", Integer, nullable=True),
+    # JSON lists (migration 0005): domain.scopes texts, and canonical networks (empty: anywhere).
+    Column("scopes", JSON, nullable=False, server_default=text("'[\"*\"]'")),
+    Column("allowed_ips", JSON, nullable=False, server_default=text("'[]'")),
     CheckConstraint("status IN ('active', 'inactive', 'revoked')", name="status"),
     CheckConstraint("rate_limit IS NULL OR rate_limit BETWEEN 1 AND 1000000", name="rate_limit"),
     Index("ix_api_keys_company_created", "company_id", "created_at"),
@@ -201,15 +204,87 @@ key_sightings = Table(
     CheckConstraint("kind IN ('ip', 'agent')", name="kind"),
 )
 
+# "One process at a time" for background loops (services/singleton_loop.py): a loop runs while its
+# process holds the row's lease; a crashed holder's lease simply runs out.
+background_leases = Table(
+    "background_leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(64), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+)
+
+# Webhook endpoints per company. The signing secret is kept readable: HMAC needs it to sign
+# (docs/operations.md says who can read it); it never reaches a log, a payload or a page
+# after the one that creates it.
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("company_id", String(36), ForeignKey("companies.id"), nullable=False),
+    Column("url", String(2000), nullable=False),
+    Column("secret", String(100), nullable=False),
+    Column("events", JSON(), nullable=False),  # event types; [] means every type
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("failing_since", UtcDateTime(), nullable=True),  # first failure since a success
+    Column("disabled_at", UtcDateTime(), nullable=True),
+    Column("removed_at", UtcDateTime(), nullable=True),
+    Index("ix_webhook_endpoints_company_id", "company_id"),
+)
+
+# The outbox: one row per event, written in the transaction of the change it reports.
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("id", String(40), primary_key=True),  # the `webhook-id`, the same on every retry
+    Column("company_id", String(36), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("payload", JSON(), nullable=False),  # {"type", "timestamp", "data"}
+    Column("created_at", UtcDateTime(), nullable=False),
+    Index("ix_webhook_events_company_created", "company_id", "created_at"),
+)
+
+# One delivery of one event to one endpoint, and how it went.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("event_id", String(40), ForeignKey("webhook_events.id"), nullable=False),
+    Column("endpoint_id", String(36), ForeignKey("webhook_endpoints.id"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UtcDateTime(), nullable=True),
+    Column("last_attempt_at", UtcDateTime(), nullable=True),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", String(200), nullable=True),
+    CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_webhook_deliveries_endpoint_id", "endpoint_id", "id"),
+)
+
+# Expiry reminders already sent: the primary key makes each fire at most once per key.
+key_expiry_notices = Table(
+    "key_expiry_notices",
+    metadata,
+    Column("key_id", String(36), ForeignKey("api_keys.id"), primary_key=True),
+    Column("notice", String(16), primary_key=True),
+    Column("sent_at", UtcDateTime(), nullable=False),
+)
+
 __all__ = [
     "admin_sessions",
     "api_keys",
     "audit_events",
+    "background_leases",
     "cache_invalidations",
     "companies",
+    "key_expiry_notices",
     "key_recent_requests",
     "key_sightings",
     "key_usage_minutes",
     "metadata",
     "users",
+    "webhook_deliveries",
+    "webhook_endpoints",
+    "webhook_events",
 ]

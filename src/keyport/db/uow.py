@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from keyport.db import integrity
 from keyport.db.engine import WRITE_OPTION
+from keyport.db.expiry_notices import SqlExpiryNotices
 from keyport.db.repositories import (
     SqlAuditRepository,
     SqlCompanyRepository,
@@ -15,12 +16,15 @@ from keyport.db.repositories import (
     SqlKeyRepository,
     SqlUserRepository,
 )
+from keyport.db.webhooks import SqlWebhookRepository
 from keyport.services.ports import (
     AuditRepository,
     CompanyRepository,
+    ExpiryNotices,
     InvalidationLog,
     KeyRepository,
     UserRepository,
+    WebhookRepository,
 )
 
 
@@ -32,6 +36,8 @@ class SqlUnitOfWork:
     keys: KeyRepository
     audit: AuditRepository
     invalidations: InvalidationLog
+    webhooks: WebhookRepository
+    expiry_notices: ExpiryNotices
 
     def __init__(self, engine: AsyncEngine, *, write: bool = False) -> None:
         self._engine = engine
@@ -49,6 +55,8 @@ class SqlUnitOfWork:
         self.keys = SqlKeyRepository(connection)
         self.audit = SqlAuditRepository(connection)
         self.invalidations = SqlInvalidationLog(connection)
+        self.webhooks = SqlWebhookRepository(connection)
+        self.expiry_notices = SqlExpiryNotices(connection)
         return self
 
     async def __aexit__(

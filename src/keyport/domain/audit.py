@@ -15,6 +15,13 @@ class AuditAction(StrEnum):
     KEY_ACTIVATED = "api_key.activated"
     KEY_REVOKED = "api_key.revoked"
     KEY_RATE_LIMIT_SET = "api_key.rate_limit_set"
+    KEY_ROTATED = "api_key.rotated"
+    KEY_UPDATED = "api_key.updated"
+    WEBHOOK_ADDED = "webhook.added"
+    WEBHOOK_REMOVED = "webhook.removed"
+    WEBHOOK_DISABLED = "webhook.disabled"
+    KEY_SCOPES_SET = "api_key.scopes_set"
+    KEY_ALLOWED_IPS_SET = "api_key.allowed_ips_set"
     USER_CREATED = "user.created"
     USER_UPDATED = "user.updated"
     USER_DELETED = "user.deleted"
@@ -36,6 +43,11 @@ class Actor:
     @classmethod
     def cli(cls) -> Actor:
         return cls("cli")
+
+    @classmethod
+    def system(cls) -> Actor:
+        """Keyport itself, e.g. the webhook worker disabling a failing endpoint."""
+        return cls("system")
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from keyport.domain import ip_allowlists, scopes
 from keyport.domain.display_text import MAX_DISPLAY_LENGTH, display_text_problem
 from keyport.domain.errors import InvalidKeyTransition, ValidationFailed
 from keyport.domain.rate_limits import MAX_RATE
+from keyport.domain.scopes import DEFAULT_SCOPES
 
 PREFIX = "ak_live:"
 BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
@@ -161,6 +163,46 @@ def validate_rate_limit(limit: object) -> int | None:
     return limit
 
 
+def validate_scopes(values: object) -> tuple[str, ...]:
+    """A key's scopes: a non-empty list of `*` or `name:action`, duplicates dropped, order
+    kept; None means the default, full access."""
+    if values is None:
+        return scopes.DEFAULT_SCOPES
+    if isinstance(values, str) or not isinstance(values, list | tuple):
+        raise ValidationFailed.single("scopes", "must be a list of scopes")
+    if not values:
+        raise ValidationFailed.single("scopes", "must name at least one scope")
+    if len(values) > scopes.MAX_SCOPES:
+        raise ValidationFailed.single("scopes", f"must name at most {scopes.MAX_SCOPES} scopes")
+    for value in values:
+        if not isinstance(value, str) or not scopes.is_scope(value):
+            raise ValidationFailed.single(
+                "scopes", f"{str(value)[:100]!r} is not a scope: use * or name:action"
+            )
+    return tuple(dict.fromkeys(values))
+
+
+def validate_allowed_ips(values: object) -> tuple[str, ...]:
+    """A key's IP allowlist as canonical network texts; None or empty means anywhere."""
+    if values is None:
+        return ()
+    if isinstance(values, str) or not isinstance(values, list | tuple):
+        raise ValidationFailed.single("allowedIps", "must be a list of IP networks")
+    if len(values) > ip_allowlists.MAX_NETWORKS:
+        raise ValidationFailed.single(
+            "allowedIps", f"must list at most {ip_allowlists.MAX_NETWORKS} networks"
+        )
+    networks: dict[str, None] = {}
+    for value in values:
+        if not isinstance(value, str):
+            raise ValidationFailed.single("allowedIps", "must be a list of IP networks")
+        try:
+            networks[str(ip_allowlists.parse_network(value))] = None
+        except ValueError as error:
+            raise ValidationFailed.single("allowedIps", str(error)) from None
+    return tuple(networks)
+
+
 def expiry_from(now: datetime, days: int) -> datetime:
     return now + timedelta(days=days)
 
@@ -180,6 +222,8 @@ class ApiKey:
     last_used_at: datetime | None
     last_used_ip: str | None
     rate_limit: int | None = None  # requests a minute of its own; None: the default
+    scopes: tuple[str, ...] = DEFAULT_SCOPES  # domain.scopes; ("*",): full access
+    allowed_ips: tuple[str, ...] = ()  # canonical networks; empty: anywhere
 
     def is_expired(self, now: datetime) -> bool:
         return self.expires_at <= now

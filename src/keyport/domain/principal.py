@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from keyport.domain import ip_allowlists
+from keyport.domain.ip_allowlists import IpNetwork
 from keyport.domain.keys import KeyStatus
+from keyport.domain.scopes import DEFAULT_SCOPES, first_missing
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,3 +20,12 @@ class Principal:
     status: KeyStatus
     expires_at: float  # POSIX seconds; compared with Clock.time() on every request
     rate_limit: int | None = None  # the key's own requests a minute; None: the default
+    scopes: tuple[str, ...] = DEFAULT_SCOPES  # as stored, in order
+    allowed_networks: tuple[IpNetwork, ...] = ()  # empty: anywhere
+
+    def allows_ip(self, client_ip: str | None) -> bool:
+        return ip_allowlists.allows(self.allowed_networks, client_ip)
+
+    def missing_scope(self, required: tuple[str, ...]) -> str | None:
+        """The first of `required` this key does not hold, in the order given."""
+        return first_missing(self.scopes, required)

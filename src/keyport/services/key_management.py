@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, tzinfo
+from datetime import UTC, timedelta, tzinfo
 
 from keyport.domain.audit import Actor
 from keyport.domain.errors import PermissionDenied
@@ -16,7 +16,7 @@ from keyport.domain.keys import ApiKey, IssuedKey
 from keyport.domain.usage import Bucket
 from keyport.domain.users import User
 from keyport.services.audit import AuditTrail, Trail
-from keyport.services.keys import KeyService
+from keyport.services.keys import KeyService, RotatedKey
 from keyport.services.usage_reports import KeyUsage, UsageReports
 
 KEY_MANAGERS_ONLY = "Only company owners and admins can manage API keys"
@@ -62,10 +62,24 @@ class KeyManagement:
         return KeyListing(page.keys, page.total, offset, creators, daily)
 
     async def issue_key(
-        self, acting: User, actor: Actor, *, name: str | None, days: object
+        self,
+        acting: User,
+        actor: Actor,
+        *,
+        name: str | None,
+        days: object,
+        scopes: object = None,
+        allowed_ips: object = None,
     ) -> IssuedKey:
         require_key_manager(acting)
-        return await self._keys.issue_key(acting.company_id, name=name, days=days, actor=actor)
+        return await self._keys.issue_key(
+            acting.company_id,
+            name=name,
+            days=days,
+            actor=actor,
+            scopes=scopes,
+            allowed_ips=allowed_ips,
+        )
 
     async def key_detail(self, acting: User, key_id: str, zone: tzinfo = UTC) -> KeyDetail:
         require_key_manager(acting)
@@ -91,3 +105,26 @@ class KeyManagement:
     async def revoke_key(self, acting: User, key_id: str, actor: Actor) -> ApiKey:
         require_key_manager(acting)
         return await self._keys.revoke_key(acting.company_id, key_id, actor)
+
+    async def rotate_key(
+        self, acting: User, key_id: str, actor: Actor, *, grace_period_seconds: object
+    ) -> RotatedKey:
+        require_key_manager(acting)
+        return await self._keys.rotate_key(
+            acting.company_id, key_id, actor, grace_period_seconds=grace_period_seconds
+        )
+
+    async def expiring_soon(self, acting: User, within: timedelta) -> Sequence[ApiKey]:
+        """The company's working keys that expire within `within`, soonest first."""
+        require_key_manager(acting)
+        return await self._keys.expiring_within(acting.company_id, within)
+
+    async def set_scopes(self, acting: User, key_id: str, scopes: object, actor: Actor) -> ApiKey:
+        require_key_manager(acting)
+        return await self._keys.set_scopes(acting.company_id, key_id, scopes, actor)
+
+    async def set_allowed_ips(
+        self, acting: User, key_id: str, allowed_ips: object, actor: Actor
+    ) -> ApiKey:
+        require_key_manager(acting)
+        return await self._keys.set_allowed_ips(acting.company_id, key_id, allowed_ips, actor)

@@ -9,9 +9,10 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from keyport.domain.audit import Actor, AuditEvent
-from keyport.domain.keys import ApiKey, KeyStatus
+from keyport.domain.keys import ApiKey, KeyState, KeyStatus
 from keyport.domain.principal import Principal
 from keyport.domain.users import NewUser, User, UserChanges, UserType
+from keyport.domain.webhooks import Delivery, DueDelivery, Endpoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,23 @@ class KeyRepository(Protocol):
     async def count(self, company_id: str) -> int: ...
     async def set_status(self, key_id: str, status: KeyStatus) -> None: ...
     async def set_rate_limit(self, key_id: str, rate_limit: int | None) -> None: ...
+    async def set_expiry(self, key_id: str, expires_at: datetime) -> None: ...
+    async def set_name(self, key_id: str, name: str | None) -> None: ...
+    async def page(
+        self,
+        company_id: str,
+        state: KeyState | None,
+        now: datetime,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> Sequence[ApiKey]:
+        """Newest first (created_at, then id, both descending), after the (created_at, id)
+        of the previous page's last key; only keys in `state` at `now` if given."""
+        ...
+
+    async def company_of(self, key_id: str) -> str | None: ...
+    async def set_scopes(self, key_id: str, scopes: tuple[str, ...]) -> None: ...
+    async def set_allowed_ips(self, key_id: str, networks: tuple[str, ...]) -> None: ...
     async def principal_by_digest(self, digest: str) -> Principal | None: ...
 
 
@@ -88,6 +106,57 @@ class AuditRepository(Protocol):
     async def list(
         self, filters: AuditFilter, limit: int, offset: int
     ) -> tuple[Sequence[AuditEvent], int]: ...
+
+
+class WebhookRepository(Protocol):
+    """Endpoints, the outbox and the delivery log (services.webhooks)."""
+
+    async def add_endpoint(self, endpoint: Endpoint, secret: str) -> None: ...
+    async def endpoints(self, company_id: str) -> Sequence[Endpoint]: ...
+    async def get_endpoint(self, endpoint_id: str) -> Endpoint | None: ...
+    async def remove_endpoint(self, endpoint_id: str, now: datetime) -> None: ...
+    async def disable_endpoint(self, endpoint_id: str, now: datetime) -> bool:
+        """False if it was disabled already (two failures at once disable it once)."""
+        ...
+
+    async def enqueue(
+        self,
+        company_id: str,
+        event_type: str,
+        payload: dict[str, Any],
+        message_id: str,
+        now: datetime,
+    ) -> int:
+        """Write the event and one pending delivery per endpoint that wants it."""
+        ...
+
+    async def deliveries(self, company_id: str, limit: int) -> Sequence[Delivery]: ...
+    async def retry_now(self, company_id: str, delivery_id: int, now: datetime) -> bool: ...
+    async def due(self, now: datetime, limit: int) -> Sequence[DueDelivery]: ...
+    async def record_success(
+        self, delivery_id: int, endpoint_id: str, status_code: int, now: datetime
+    ) -> None: ...
+    async def record_failure(
+        self,
+        delivery_id: int,
+        endpoint_id: str,
+        status_code: int | None,
+        error: str,
+        now: datetime,
+        next_attempt_at: datetime | None,
+    ) -> datetime:
+        """Returns since when the endpoint has been failing (now, if this is the first)."""
+        ...
+
+
+class ExpiryNotices(Protocol):
+    """Which expiry reminders were sent (services.expiry_reminders)."""
+
+    async def keys_expiring_before(self, moment: datetime) -> Sequence[ApiKey]: ...
+    async def sent(self, key_id: str) -> set[str]: ...
+    async def mark(self, key_id: str, notice: str, now: datetime) -> bool:
+        """Record the notice; False if it had been recorded already."""
+        ...
 
 
 class InvalidationLog(Protocol):
@@ -112,6 +181,8 @@ class UnitOfWork(Protocol):
     keys: KeyRepository
     audit: AuditRepository
     invalidations: InvalidationLog
+    webhooks: WebhookRepository
+    expiry_notices: ExpiryNotices
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(

@@ -3,9 +3,15 @@
 - `MemoryBuckets`: this process's own buckets; a dict lookup and a few float operations.
 - A shared store (Redis, `keyport.db.redis_buckets`) that every process uses, so N processes
   enforce one limit, not N.
+- Leases of the shared store's tokens (`keyport.services.token_leases`), spent in this process: the
+  per-key budget shared without a round trip per request.
 - `FailoverBuckets`: the shared store while it answers, this process's buckets while it does
-  not. It says so once when the shared store fails, once when it is back, and tries it again
-  every `retry_every` seconds in between.
+  not. Its `SharedStoreHealth` says so once when the shared store fails, once when it is
+  back, and tries it again every `retry_every` seconds in between; one health is shared by
+  every failover on the same store, so an outage is reported once.
+
+`take_now` is the request path's way: a decision without a coroutine when one can be made
+without I/O, else None and the caller awaits `take`.
 """
 
 from __future__ import annotations
@@ -27,6 +33,10 @@ class BucketStore(Protocol):
 
     async def take(self, key: str, policy: Policy) -> Decision:
         """Take one token from the bucket `key` (made full on first use)."""
+        ...
+
+    def take_now(self, key: str, policy: Policy) -> Decision | None:
+        """`take` when it needs no I/O; None when only `take` can answer."""
         ...
 
     async def give_back(self, key: str, policy: Policy) -> None:
@@ -75,53 +85,82 @@ class MemoryBuckets:
             self._buckets.clear()
 
 
-class FailoverBuckets:
+class SharedStoreHealth:
+    """Whether the shared store answers, as the failovers using it found out."""
+
     def __init__(
-        self,
-        shared: BucketStore,
-        local: MemoryBuckets,
-        *,
-        retry_every: float = 1.0,
-        monotonic: Callable[[], float] = time.monotonic,
+        self, *, retry_every: float = 1.0, monotonic: Callable[[], float] = time.monotonic
     ) -> None:
-        self._shared = shared
-        self._local = local
         self._retry_every = retry_every
         self._monotonic = monotonic
         self._retry_at: float | None = None  # set while the shared store is failing
 
     @property
     def is_shared(self) -> bool:
-        """False while the shared store is failing and this process limits on its own."""
         return self._retry_at is None
 
+    def should_skip(self) -> bool:
+        """True while failing and not yet time to try the shared store again."""
+        return self._retry_at is not None and self._monotonic() < self._retry_at
+
+    def failed(self) -> None:
+        if self._retry_at is None:
+            logger.warning(
+                "shared rate-limit store unreachable: limiting per process until it is back",
+                exc_info=True,
+            )
+        self._retry_at = self._monotonic() + self._retry_every
+
+    def answered(self) -> None:
+        if self._retry_at is not None:
+            logger.warning("shared rate-limit store reachable again: limits are shared")
+            self._retry_at = None
+
+
+class FailoverBuckets:
+    def __init__(
+        self,
+        shared: BucketStore,
+        local: MemoryBuckets,
+        *,
+        health: SharedStoreHealth | None = None,
+        retry_every: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._shared = shared
+        self._local = local
+        self._health = health or SharedStoreHealth(retry_every=retry_every, monotonic=monotonic)
+
+    @property
+    def is_shared(self) -> bool:
+        """False while the shared store is failing and this process limits on its own."""
+        return self._health.is_shared
+
+    def take_now(self, key: str, policy: Policy) -> Decision | None:
+        if self._health.should_skip():
+            return self._local.take_now(key, policy)
+        return self._shared.take_now(key, policy)
+
     async def take(self, key: str, policy: Policy) -> Decision:
-        if self._retry_at is not None and self._monotonic() < self._retry_at:
+        if self._health.should_skip():
             return self._local.take_now(key, policy)
         try:
             decision = await self._shared.take(key, policy)
         except Exception:
-            if self._retry_at is None:
-                logger.warning(
-                    "shared rate-limit store unreachable: limiting per process until it is back",
-                    exc_info=True,
-                )
-            self._retry_at = self._monotonic() + self._retry_every
+            self._health.failed()
             return self._local.take_now(key, policy)
-        if self._retry_at is not None:
-            logger.warning("shared rate-limit store reachable again: limits are shared")
-            self._retry_at = None
+        self._health.answered()
         return decision
 
     async def give_back(self, key: str, policy: Policy) -> None:
-        if self._retry_at is not None and self._monotonic() < self._retry_at:
+        if self._health.should_skip():
             await self._local.give_back(key, policy)
             return
         try:
             await self._shared.give_back(key, policy)
         except Exception:
             # Not given back: the worst outcome is one reservation too many, until it refills.
-            self._retry_at = self._monotonic() + self._retry_every
+            self._health.failed()
             await self._local.give_back(key, policy)
 
 
@@ -130,14 +169,8 @@ class KeyRateLimiter:
 
     def __init__(self, store: BucketStore, default: Policy | None) -> None:
         self._store = store
-        self._local = store if isinstance(store, MemoryBuckets) else None
         self._default = default
         self._policies: dict[int, Policy] = {}
-
-    @property
-    def is_local(self) -> bool:
-        """True when buckets are in this process: `admit_now` needs no await then."""
-        return self._local is not None
 
     def policy_for(self, principal: Principal) -> Policy | None:
         """None when the key has no limit (limits are off and it has no rate of its own)."""
@@ -150,19 +183,17 @@ class KeyRateLimiter:
             policy = self._policies[own] = shape.scaled_to(own)
         return policy
 
-    async def admit(self, principal: Principal) -> Decision | None:
-        """This request's decision for the key, or None when the key is not limited."""
-        if self._local is not None:
-            return self.admit_now(principal)
-        policy = self.policy_for(principal)
-        if policy is None:
-            return None
+    def take_now(self, principal: Principal, policy: Policy) -> Decision | None:
+        """The key's decision when it needs no I/O (the request path's way), else None."""
+        return self._store.take_now("key:" + principal.key_id, policy)
+
+    async def take(self, principal: Principal, policy: Policy) -> Decision:
         return await self._store.take("key:" + principal.key_id, policy)
 
-    def admit_now(self, principal: Principal) -> Decision | None:
-        """`admit` for in-process buckets, without a coroutine: the request path's fast way."""
-        assert self._local is not None, "admit_now needs in-process buckets"
+    async def admit(self, principal: Principal) -> Decision | None:
+        """This request's decision for the key, or None when the key is not limited."""
         policy = self.policy_for(principal)
         if policy is None:
             return None
-        return self._local.take_now("key:" + principal.key_id, policy)
+        decision = self.take_now(principal, policy)
+        return decision if decision is not None else await self.take(principal, policy)

@@ -38,8 +38,6 @@ MAX_PENDING_SIGHTINGS = 20_000  # distinct (key, address or agent) pairs held be
 COUNT_RETENTION = timedelta(days=15)  # the dashboard charts 14 days
 SIGHTING_RETENTION = timedelta(days=90)  # an address unseen this long is new again
 
-SightingKey = tuple[str, str, str]  # (key id, kind, value)
-
 
 @dataclass
 class UsageBatch:
@@ -68,12 +66,25 @@ class UsageStore(Protocol):
     async def close(self) -> None: ...
 
 
+Client = tuple[str | None, str | None]  # (address, user agent) as the request gave them
+
+
+class _Pending:
+    """What one key did since the last drain."""
+
+    __slots__ = ("clients", "counts", "ring")
+
+    def __init__(self) -> None:
+        self.counts: dict[int, list[int]] = {}  # minute -> [success, client err, server err]
+        self.ring: deque[RequestRecord] = deque(maxlen=RING_SIZE)
+        self.clients: dict[Client, list[float]] = {}  # -> [first seen, last seen, requests]
+
+
 class UsageRecorder:
     def __init__(self, now: Callable[[], float]) -> None:
         self._now = now
-        self._counts: dict[tuple[str, int], list[int]] = {}
-        self._recent: dict[str, deque[RequestRecord]] = {}
-        self._sightings: dict[SightingKey, list[float]] = {}  # [first, last, requests]
+        self._pending: dict[str, _Pending] = {}
+        self._clients = 0  # (key, client) pairs pending, bounded by MAX_PENDING_SIGHTINGS
         self._last_used: dict[str, tuple[float, str | None]] = {}
         self._last_used_written: dict[str, float] = {}
         self.oldest_pending: float | None = None  # started_at of the oldest unwritten request
@@ -86,52 +97,45 @@ class UsageRecorder:
         at = record.started_at
         if self.oldest_pending is None:
             self.oldest_pending = at
-        slot = (key_id, int(at // 60))
-        counts = self._counts.get(slot)
+        pending = self._pending.get(key_id)
+        if pending is None:
+            pending = self._pending[key_id] = _Pending()
+        minute = int(at // 60)
+        counts = pending.counts.get(minute)
         if counts is None:
-            counts = self._counts[slot] = [0, 0, 0]
+            counts = pending.counts[minute] = [0, 0, 0]
         counts[status_class(record.status)] += 1
-        ring = self._recent.get(key_id)
-        if ring is None:
-            ring = self._recent[key_id] = deque(maxlen=RING_SIZE)
-        ring.append(record)
-        if record.client_ip:
-            self._sighted((key_id, IP, record.client_ip[:64]), at)
-        if record.user_agent:
-            self._sighted((key_id, AGENT, without_keys(record.user_agent, MAX_AGENT_LENGTH)), at)
+        pending.ring.append(record)
+        self._saw(pending, (record.client_ip, record.user_agent), at)
         if record.auth_failure not in KEY_STATE_REFUSALS:
             self._last_used[key_id] = (at, record.client_ip)
 
-    def _sighted(self, key: SightingKey, at: float) -> None:
-        seen = self._sightings.get(key)
+    def _saw(self, pending: _Pending, client: Client, at: float) -> None:
+        # A key's requests mostly come from the same few clients: one lookup per request,
+        # cleaning and splitting into addresses and agents waits for the drain.
+        seen = pending.clients.get(client)
         if seen is not None:
             seen[1] = at
             seen[2] += 1
-        elif len(self._sightings) < MAX_PENDING_SIGHTINGS:
-            self._sightings[key] = [at, at, 1]
+        elif self._clients < MAX_PENDING_SIGHTINGS:
+            pending.clients[client] = [at, at, 1]
+            self._clients += 1
         else:
             self.dropped_sightings += 1
-
-    @property
-    def has_pending(self) -> bool:
-        return bool(self._counts or self._sightings or self._last_used)
 
     def drain(self, *, final: bool = False) -> UsageBatch:
         """Everything counted since the last drain; last uses only where a minute has passed
         since this key's previous write (all of them when `final`)."""
-        counts, self._counts = self._counts, {}
-        recent, self._recent = self._recent, {}
-        sightings, self._sightings = self._sightings, {}
+        pending, self._pending = self._pending, {}
+        self._clients = 0
         self.oldest_pending = None
-        return UsageBatch(
-            counts=[MinuteCount(k, m, *c) for (k, m), c in sorted(counts.items())],
-            recent=[_recent(r) for ring in recent.values() for r in ring],
-            sightings=[
-                Sighting(k, kind, value, _utc(s[0]), _utc(s[1]), int(s[2]))
-                for (k, kind, value), s in sorted(sightings.items())
-            ],
-            last_uses=self._due_last_uses(final),
-        )
+        batch = UsageBatch(last_uses=self._due_last_uses(final))
+        for key_id in sorted(pending):
+            of_key = pending[key_id]
+            batch.counts += [MinuteCount(key_id, m, *c) for m, c in sorted(of_key.counts.items())]
+            batch.recent += [_recent(r) for r in of_key.ring]
+            batch.sightings += _sightings(key_id, of_key.clients)
+        return batch
 
     def _due_last_uses(self, final: bool) -> list[LastUse]:
         now = self._now()
@@ -150,8 +154,8 @@ class UsageRecorder:
     def restore(self, batch: UsageBatch) -> None:
         """Take back a batch that could not be written, so the next flush retries it."""
         for count in batch.counts:
-            slot = (count.key_id, count.minute)
-            counts = self._counts.setdefault(slot, [0, 0, 0])
+            pending = self._pending.setdefault(count.key_id, _Pending())
+            counts = pending.counts.setdefault(count.minute, [0, 0, 0])
             counts[0] += count.success
             counts[1] += count.client_error
             counts[2] += count.server_error
@@ -166,17 +170,39 @@ class UsageRecorder:
         # The ring of recent requests is a view, not a count: what did not fit is let go.
 
     def _restore_sighting(self, sighting: Sighting) -> None:
-        key = (sighting.key_id, sighting.kind, sighting.value)
+        pending = self._pending.setdefault(sighting.key_id, _Pending())
+        client = (sighting.value, None) if sighting.kind == IP else (None, sighting.value)
         first, last = sighting.first_seen.timestamp(), sighting.last_seen.timestamp()
-        seen = self._sightings.get(key)
+        seen = pending.clients.get(client)
         if seen is None:
-            self._sightings[key] = [first, last, sighting.requests]
+            pending.clients[client] = [first, last, sighting.requests]
+            self._clients += 1
         else:
-            seen[0], seen[1], seen[2] = (
-                min(seen[0], first),
-                max(seen[1], last),
-                seen[2] + (sighting.requests),
-            )
+            seen[0], seen[1] = min(seen[0], first), max(seen[1], last)
+            seen[2] += sighting.requests
+
+
+def _sightings(key_id: str, clients: dict[Client, list[float]]) -> list[Sighting]:
+    """Per client pair → per address and per user agent, cleaned and merged."""
+    merged: dict[tuple[str, str], list[float]] = {}
+    for (ip, agent), (first, last, requests) in clients.items():
+        for kind, raw in ((IP, ip), (AGENT, agent)):
+            if not raw:
+                continue
+            value = raw[:64] if kind == IP else without_keys(raw, MAX_AGENT_LENGTH)
+            seen = merged.get((kind, value))
+            if seen is None:
+                merged[(kind, value)] = [first, last, requests]
+            else:
+                seen[0], seen[1], seen[2] = (
+                    min(seen[0], first),
+                    max(seen[1], last),
+                    seen[2] + (requests),
+                )
+    return [
+        Sighting(key_id, kind, value, _utc(s[0]), _utc(s[1]), int(s[2]))
+        for (kind, value), s in sorted(merged.items())
+    ]
 
 
 def _utc(posix_seconds: float) -> datetime:

@@ -19,6 +19,7 @@ from keyport.services.lookup_limits import LookupLimiter
 from keyport.web import errors
 from keyport.web.admin.router import admin_router
 from keyport.web.api.context import require_principal
+from keyport.web.api.keys import key_router
 from keyport.web.api.me_endpoint import MeEndpoint
 from keyport.web.api.users import user_router
 from keyport.web.docs_ui import SwaggerDocs, docs_router
@@ -100,6 +101,7 @@ def create_app(container: Container, *, run_background: bool = True) -> ApiGate:
                 container.users,
                 LookupLimiter(container.buckets, container.settings.user_write_limit),
             ),
+            key_router(container.authenticator, container.keys, container.clock),
             ops_router(
                 database=partial(ping, container.engine),
                 redis=container.redis.ping if container.redis is not None else None,
@@ -112,6 +114,7 @@ def create_app(container: Container, *, run_background: bool = True) -> ApiGate:
                 sign_in=container.sign_in,
                 key_management=container.key_management,
                 audit_log=container.audit_log,
+                webhooks=container.webhooks,
                 clock=container.clock,
             ),
         ],

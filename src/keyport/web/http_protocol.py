@@ -4,14 +4,18 @@
   still being read: uvicorn sets no limit with httptools and would buffer any amount. (The
   gate refuses anything over 16 KiB with 431 anyway; this only caps what is buffered.)
 - a request the HTTP parser cannot read (control characters in a header, a broken request
-  line) gets 400 as JSON in the documented shape, not uvicorn's plain text.
+  line) gets 400 as JSON in the documented shape, not uvicorn's plain text;
+- what is written in one turn of the event loop leaves in one send: uvicorn writes a
+  response's head and its body separately, two system calls (the most expensive single step
+  of a cached request, measured with py-spy: bench/README.md) where one does.
 
 `keyport serve` passes this class to uvicorn as its HTTP protocol.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from typing import Any, cast
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
@@ -25,11 +29,65 @@ _UNREADABLE = errors.error_body(400, "Invalid HTTP request")
 _TOO_LARGE = errors.render(HeadersTooLarge())[1]
 
 
+class CoalescingTransport:
+    """A transport whose writes in one turn of the event loop are sent together at its end
+    (before a close, at once). Everything but writing and closing is the real transport's."""
+
+    __slots__ = ("_loop", "_pending", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] | None = None
+
+    def write(self, data: bytes) -> None:
+        pending = self._pending
+        if pending is None:
+            self._pending = [data]
+            self._loop.call_soon(self.flush)
+        else:
+            pending.append(data)
+
+    def flush(self) -> None:
+        pending = self._pending
+        if pending is None:
+            return
+        self._pending = None
+        if not self._transport.is_closing():
+            self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def get_write_buffer_size(self) -> int:
+        pending = sum(map(len, self._pending)) if self._pending else 0
+        return self._transport.get_write_buffer_size() + pending
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def write_eof(self) -> None:
+        self.flush()
+        self._transport.write_eof()
+
+    def abort(self) -> None:
+        self._pending = None
+        self._transport.abort()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class KeyportHttpProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._reading_head = False  # inside a request line and headers
         self._head_bytes = 0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        coalescing = CoalescingTransport(transport, asyncio.get_running_loop())
+        super().connection_made(cast(asyncio.Transport, coalescing))
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)

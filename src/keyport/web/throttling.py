@@ -60,9 +60,12 @@ class Throttle:
         keys = self._keys
         if keys is None:
             return None
-        decision = keys.admit_now(principal) if keys.is_local else await keys.admit(principal)
-        if decision is None:
+        policy = keys.policy_for(principal)
+        if policy is None:
             return None
+        decision = keys.take_now(principal, policy)  # no coroutine unless I/O is needed
+        if decision is None:
+            decision = await keys.take(principal, policy)
         headers.extend(rate_limit_headers(decision))
         if decision.allowed:
             return None

@@ -7,6 +7,7 @@ company, always comes from the session, never from the URL or the form.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -45,6 +46,23 @@ KeyId = FromPath[str]
 Change = Callable[[User, str, Actor], Awaitable[ApiKey]]
 
 
+# The grace choices of the Rotate form: how long the old key keeps working.
+GRACE_CHOICES = (
+    (0, "At once"),
+    (3600, "1 hour"),
+    (86400, "24 hours"),
+    (604800, "7 days"),
+)
+EXPIRING_SOON = timedelta(days=7)
+
+
+def _grace_of(text: str) -> int:
+    allowed = {str(seconds): seconds for seconds, _ in GRACE_CHOICES}
+    if text not in allowed:
+        raise ValidationFailed.single("grace", "choose one of the offered grace periods")
+    return allowed[text]
+
+
 def _after_change(key_id: str, notice: str, back_to: str) -> Redirect:
     target = f"{LIST}/{key_id}" if back_to == "detail" else LIST
     query = {"notice": notice} if back_to == "detail" else {"notice": notice, "key": key_id}
@@ -66,6 +84,7 @@ def key_handlers(
             visitor.user, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, zone=zone
         )
         notice_key = request.query_params.get("key")
+        expiring = await management.expiring_soon(visitor.user, EXPIRING_SOON)
         return pages.render(
             request,
             "keys.html",
@@ -76,6 +95,7 @@ def key_handlers(
             sparklines={k: sparkline(days) for k, days in listing.daily_usage.items()},
             notice=NOTICES.get(request.query_params.get("notice") or ""),
             notice_key=notice_key,
+            expiring=[key_view(k, now, zone, {}) for k in expiring],
         )
 
     @get("/api-keys/new")
@@ -139,6 +159,33 @@ def key_handlers(
         back_to = "detail" if request.query_params.get("from") == "detail" else "list"
         return pages.render(request, "key_revoke.html", key=view, back_to=back_to)
 
+    @get("/api-keys/{key_id:str}/rotate")
+    async def confirm_rotate(request: AnyRequest, key_id: KeyId) -> Response[str]:
+        visitor = await gate.visitor(request)
+        key = await management.get_key(visitor.user, key_id)
+        view = key_view(key, clock.now(), zone_of(visitor.user), {})
+        return pages.render(request, "key_rotate.html", key=view, graces=GRACE_CHOICES)
+
+    @post("/api-keys/{key_id:str}/rotate")
+    async def rotate_key(request: AnyRequest, key_id: KeyId) -> Response[Any]:
+        visitor, form = await gate.form_post(request)
+        grace = _grace_of(field_text(form, "grace"))
+        rotated = await management.rotate_key(
+            visitor.user, key_id, visitor.actor(client_ip(request)), grace_period_seconds=grace
+        )
+        zone = zone_of(visitor.user)
+        # The new secret is in this response only, as at creation.
+        return pages.render(
+            request,
+            "key_created.html",
+            status=201,
+            key=key_view(rotated.issued.record, clock.now(), zone, {}),
+            secret=rotated.issued.key,
+            previous=key_view(rotated.previous, clock.now(), zone, {}),
+            base_url=str(request.base_url).rstrip("/"),
+            headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+        )
+
     def change(path: str, notice: str, use_case: Change) -> RouteHandlerType:
         @post(path, name=f"admin-key-{notice}")
         async def change_key(request: AnyRequest, key_id: KeyId) -> Response[Any]:
@@ -154,6 +201,8 @@ def key_handlers(
         create_key,
         key_detail,
         confirm_revoke,
+        confirm_rotate,
+        rotate_key,
         change("/api-keys/{key_id:str}/deactivate", "deactivated", management.deactivate_key),
         change("/api-keys/{key_id:str}/activate", "activated", management.activate_key),
         change("/api-keys/{key_id:str}/revoke", "revoked", management.revoke_key),

@@ -16,6 +16,7 @@ from keyport.services.audit_log import AuditLog
 from keyport.services.key_management import KeyManagement
 from keyport.services.sessions import SessionService
 from keyport.services.signin import SignInService
+from keyport.services.webhooks import WebhookService
 from keyport.web.admin.access import Cookies, Gate
 from keyport.web.admin.audit_pages import audit_handlers
 from keyport.web.admin.errors import exception_handlers
@@ -23,6 +24,7 @@ from keyport.web.admin.headers import security_headers
 from keyport.web.admin.key_pages import key_handlers
 from keyport.web.admin.rendering import STATIC, Pages
 from keyport.web.admin.signin_pages import HOME, signin_handlers
+from keyport.web.admin.webhook_pages import webhook_handlers
 
 
 @get("/", include_in_schema=False)
@@ -42,6 +44,7 @@ def admin_router(
     sign_in: SignInService,
     key_management: KeyManagement,
     audit_log: AuditLog,
+    webhooks: WebhookService,
     clock: Clock,
 ) -> Router:
     pages = Pages()
@@ -60,6 +63,7 @@ def admin_router(
             *signin_handlers(sign_in, gate, pages),
             *key_handlers(key_management, sessions, gate, pages, clock),
             *audit_handlers(audit_log, gate, pages, clock),
+            *webhook_handlers(webhooks, gate, pages),
             static,
             unknown_page,
         ],

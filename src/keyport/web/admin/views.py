@@ -99,6 +99,11 @@ class KeyView:
     def can_revoke(self) -> bool:
         return self.state is not KeyState.REVOKED
 
+    @property
+    def can_rotate(self) -> bool:
+        """Active and deactivated keys; a revoked or expired one is past replacing (409)."""
+        return self.state in (KeyState.ACTIVE, KeyState.DEACTIVATED)
+
 
 def key_view(key: ApiKey, now: datetime, zone: tzinfo, creators: Mapping[str, User]) -> KeyView:
     state = key.state(now)
@@ -143,6 +148,8 @@ def actor_words(event: AuditEvent, people: Mapping[str, User]) -> tuple[str, str
     actor = event.actor
     if actor.label == "cli":
         return OPERATOR, None
+    if actor.label == "system":
+        return "Keyport", None
     user = people.get(actor.user_id) if actor.user_id else None
     name, email = person(user), user.email if user else None
     if actor.label == "api_key" and actor.key_id:

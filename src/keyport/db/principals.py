@@ -1,0 +1,53 @@
+"""The one query that turns a key digest into the Principal the request path caches.
+
+Written once, in plain SQL, so the hot readers (sqlite3, asyncpg) and the SQLAlchemy
+repository run the same statement; each backend only spells the parameter its own way.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from keyport.domain.ip_allowlists import parse_networks
+from keyport.domain.keys import KeyStatus
+from keyport.domain.principal import Principal
+
+_PRINCIPAL = (
+    "SELECT k.id, k.company_id, k.status, k.expires_at, k.rate_limit, "
+    "(SELECT u.id FROM users u WHERE u.company_id = k.company_id AND u.role = 'owner' "
+    "AND u.deleted_at IS NULL), k.scopes, k.allowed_ips FROM api_keys k WHERE k.digest = {}"
+)
+SQLITE = _PRINCIPAL.format("?")
+POSTGRES = _PRINCIPAL.format("$1")
+SQLALCHEMY = _PRINCIPAL.format(":digest")
+
+
+def _timestamp(value: datetime | str) -> float:
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # both backends store UTC
+    return moment.timestamp()
+
+
+def _json_list(value: Any) -> tuple[str, ...]:
+    """The drivers hand JSON back as text (sqlite3, asyncpg) or already decoded."""
+    decoded = json.loads(value) if isinstance(value, str | bytes) else value
+    return tuple(decoded or ())
+
+
+def to_principal(row: Any) -> Principal | None:
+    """From the columns of the query above; None when the company has no owner any more."""
+    if row[5] is None:
+        return None
+    return Principal(
+        key_id=row[0],
+        company_id=row[1],
+        owner_id=row[5],
+        status=KeyStatus(row[2]),
+        expires_at=_timestamp(row[3]),
+        rate_limit=row[4],
+        scopes=_json_list(row[6]),
+        allowed_networks=parse_networks(_json_list(row[7])),
+    )

@@ -1,0 +1,1 @@
+"""Adapters for what Keyport sends out over the network (webhooks)."""

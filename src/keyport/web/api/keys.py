@@ -1,0 +1,184 @@
+"""The management API `/v1/keys` (DESIGN.md §7): parse, call services.key_api, shape.
+
+The gate has authenticated the key (401s, allowlist, rate limit) before any of this runs;
+services.key_api decides on scopes, roles and companies.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, Router, get, patch, post
+from litestar.params import FromPath, QueryParameter
+
+from keyport.domain.clock import Clock
+from keyport.services.authentication import Authenticator
+from keyport.services.key_api import DEFAULT_PAGE, MAX_PAGE, Caller, KeyApi
+from keyport.services.keys import KeyService, RotatedKey
+from keyport.web.api.context import acting_user, api_actor, principal_of, require_principal
+from keyport.web.api.key_schemas import (
+    CreatedKeyOut,
+    CreateKeyIn,
+    KeyListOut,
+    KeyOut,
+    RotateKeyIn,
+    UpdateKeyIn,
+)
+from keyport.web.api.schemas import decode_body
+from keyport.web.openapi import UserHeader, api_operation
+
+Limit = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE, description="Keys per page, 1 to 100")]
+Status = Annotated[
+    str | None, QueryParameter(description="active, deactivated, expired or revoked")
+]
+Cursor = Annotated[str | None, QueryParameter(description="nextCursor of the previous page")]
+KeyId = FromPath[str]
+
+
+def key_router(auth: Authenticator, keys: KeyService, clock: Clock) -> Router:
+    api = KeyApi(keys)
+
+    async def caller_of(request: Request[Any, Any, Any]) -> Caller:
+        user = await acting_user(auth, request.scope, required=False)
+        return Caller(principal_of(request.scope), user, api_actor(request.scope, user))
+
+    def shown(key: Any) -> KeyOut:
+        return KeyOut.of(key, clock.now())
+
+    def rotated_out(rotated: RotatedKey) -> CreatedKeyOut:
+        return CreatedKeyOut.issued(rotated.issued, clock.now())
+
+    async def rotate_body(request: Request[Any, Any, Any]) -> RotateKeyIn:
+        raw = await request.body()
+        return decode_body(raw, RotateKeyIn) if raw.strip() else RotateKeyIn()
+
+    @get(
+        "/",
+        summary="List the company's keys, newest first",
+        **api_operation(errors=(400, 403), user_header=UserHeader.OPTIONAL),
+    )
+    async def list_keys(
+        request: Request[Any, Any, Any],
+        status: Status = None,
+        limit: Limit = DEFAULT_PAGE,
+        cursor: Cursor = None,
+    ) -> KeyListOut:
+        page = await api.list_keys(
+            await caller_of(request), status=status, limit=limit, cursor=cursor
+        )
+        return KeyListOut([shown(k) for k in page.keys], page.next_cursor)
+
+    @post(
+        "/",
+        status_code=201,
+        summary="Create a key; the full key is in this answer only",
+        **api_operation(errors=(400, 403), user_header=UserHeader.OPTIONAL, body=CreateKeyIn),
+    )
+    async def create_key(request: Request[Any, Any, Any]) -> CreatedKeyOut:
+        data = decode_body(await request.body(), CreateKeyIn)
+        issued = await api.create_key(
+            await caller_of(request),
+            name=data.name,
+            days=data.expires_in_days,
+            scopes=data.scopes,
+            allowed_ips=data.allowed_ips,
+            rate_limit=data.rate_limit,
+        )
+        return CreatedKeyOut.issued(issued, clock.now())
+
+    @post(
+        "/self/rotate",
+        status_code=201,
+        summary="Replace the calling key by a new one (no scope needed; user header ignored)",
+        **api_operation(errors=(400, 403, 409), user_header=UserHeader.OPTIONAL, body=RotateKeyIn),
+    )
+    async def rotate_self(request: Request[Any, Any, Any]) -> CreatedKeyOut:
+        body = await rotate_body(request)
+        principal = principal_of(request.scope)
+        owner = await auth.acting_user(principal, None, required=False)  # header ignored
+        rotated = await api.rotate_self(
+            principal,
+            api_actor(request.scope, owner),
+            grace_period_seconds=body.grace_period_seconds,
+            days=body.expires_in_days,
+        )
+        return rotated_out(rotated)
+
+    @get(
+        "/{key_id:str}",
+        summary="One key of the company",
+        **api_operation(errors=(400, 403, 404), user_header=UserHeader.OPTIONAL),
+    )
+    async def get_key(request: Request[Any, Any, Any], key_id: KeyId) -> KeyOut:
+        return shown(await api.get_key(await caller_of(request), key_id))
+
+    @patch(
+        "/{key_id:str}",
+        summary="Change a key's name, scopes, allowlist or rate limit",
+        **api_operation(errors=(400, 403, 404), user_header=UserHeader.OPTIONAL, body=UpdateKeyIn),
+    )
+    async def update_key(request: Request[Any, Any, Any], key_id: KeyId) -> KeyOut:
+        data = decode_body(await request.body(), UpdateKeyIn)
+        return shown(await api.update_key(await caller_of(request), key_id, data.changes()))
+
+    @post(
+        "/{key_id:str}/deactivate",
+        status_code=200,
+        summary="Deactivate a key",
+        **api_operation(errors=(400, 403, 404, 409), user_header=UserHeader.OPTIONAL),
+    )
+    async def deactivate_key(request: Request[Any, Any, Any], key_id: KeyId) -> KeyOut:
+        return shown(await api.deactivate_key(await caller_of(request), key_id))
+
+    @post(
+        "/{key_id:str}/activate",
+        status_code=200,
+        summary="Activate a deactivated key",
+        **api_operation(errors=(400, 403, 404, 409), user_header=UserHeader.OPTIONAL),
+    )
+    async def activate_key(request: Request[Any, Any, Any], key_id: KeyId) -> KeyOut:
+        return shown(await api.activate_key(await caller_of(request), key_id))
+
+    @post(
+        "/{key_id:str}/revoke",
+        status_code=200,
+        summary="Revoke a key for good",
+        **api_operation(errors=(400, 403, 404, 409), user_header=UserHeader.OPTIONAL),
+    )
+    async def revoke_key(request: Request[Any, Any, Any], key_id: KeyId) -> KeyOut:
+        return shown(await api.revoke_key(await caller_of(request), key_id))
+
+    @post(
+        "/{key_id:str}/rotate",
+        status_code=201,
+        summary="Replace a key; the old one works for the grace period",
+        **api_operation(
+            errors=(400, 403, 404, 409), user_header=UserHeader.OPTIONAL, body=RotateKeyIn
+        ),
+    )
+    async def rotate_key(request: Request[Any, Any, Any], key_id: KeyId) -> CreatedKeyOut:
+        body = await rotate_body(request)
+        rotated = await api.rotate_key(
+            await caller_of(request),
+            key_id,
+            grace_period_seconds=body.grace_period_seconds,
+            days=body.expires_in_days,
+        )
+        return rotated_out(rotated)
+
+    return Router(
+        path="/v1/keys",
+        route_handlers=[
+            list_keys,
+            create_key,
+            rotate_self,
+            get_key,
+            update_key,
+            deactivate_key,
+            activate_key,
+            revoke_key,
+            rotate_key,
+        ],
+        tags=["keys"],
+        guards=[require_principal],
+    )

@@ -1,0 +1,56 @@
+"""One process at a time: SingletonLoop over the database lease, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from keyport.bootstrap import Container
+from keyport.db.leases import SqlLeaseStore
+from keyport.domain.clock import FixedClock
+from keyport.services.singleton_loop import SingletonLoop
+
+
+def _loop(container: Container, clock: FixedClock, runs: list[str], name: str) -> SingletonLoop:
+    async def work() -> None:
+        runs.append(name)
+
+    return SingletonLoop(
+        "test-loop", work, SqlLeaseStore(container.engine), clock.now, interval=1, ttl=30
+    )
+
+
+async def test_only_the_holder_runs_and_renews(container: Container, clock: FixedClock) -> None:
+    runs: list[str] = []
+    first, second = _loop(container, clock, runs, "a"), _loop(container, clock, runs, "b")
+
+    assert await first.tick() is True
+    assert await second.tick() is False
+    clock.advance(timedelta(seconds=20))
+    assert await first.tick() is True  # renewed: 20 s later it still holds
+    clock.advance(timedelta(seconds=20))
+    assert await second.tick() is False  # 40 s after the first take, but renewed at 20 s
+    assert runs == ["a", "a"]
+
+
+async def test_a_crashed_holder_is_taken_over_after_the_lease_runs_out(
+    container: Container, clock: FixedClock
+) -> None:
+    runs: list[str] = []
+    crashed, survivor = _loop(container, clock, runs, "a"), _loop(container, clock, runs, "b")
+    assert await crashed.tick() is True
+
+    clock.advance(timedelta(seconds=29))
+    assert await survivor.tick() is False
+    clock.advance(timedelta(seconds=2))
+    assert await survivor.tick() is True
+    assert await crashed.tick() is False  # it came back: the lease is no longer its
+    assert runs == ["a", "b"]
+
+
+async def test_a_clean_stop_hands_over_at_once(container: Container, clock: FixedClock) -> None:
+    runs: list[str] = []
+    leaving, next_one = _loop(container, clock, runs, "a"), _loop(container, clock, runs, "b")
+    assert await leaving.tick() is True
+    await leaving.stop()
+    assert await next_one.tick() is True
+    assert runs == ["a", "b"]
