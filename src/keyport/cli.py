@@ -22,7 +22,11 @@ from keyport.config import Settings, SettingsError
 from keyport.domain.audit import Actor
 from keyport.domain.errors import KeyportError, ValidationFailed
 from keyport.domain.keys import ApiKey
+from keyport.domain.scopes import describe as describe_scopes
 from keyport.domain.users import NewUser, Role
+from keyport.proxy_config.caddy import render_caddy
+from keyport.proxy_config.nginx import render_nginx
+from keyport.proxy_config.spec import SpecError, build_spec
 from keyport.web.api.schemas import UserOut, iso_utc
 
 T = TypeVar("T")
@@ -79,6 +83,8 @@ def _key_json(key: ApiKey, now: Any) -> dict[str, Any]:
         "lastUsedAt": iso_utc(key.last_used_at) if key.last_used_at else None,
         "lastUsedIp": key.last_used_ip,
         "rateLimit": key.rate_limit,
+        "scopes": list(key.scopes),
+        "allowedIps": list(key.allowed_ips),
     }
 
 
@@ -262,15 +268,40 @@ rate_limit_help = (
 @click.option("--name", default=None, help="Optional, up to 100 characters.")
 @click.option("--days", required=True, type=int, help="Days until it expires, 1 to 90.")
 @click.option("--rate-limit", type=int, default=None, help=rate_limit_help)
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    help="A scope the key holds (repeatable): users:read, users:write, keys:manage, "
+    "name:action; default: * (full access).",
+)
+@click.option(
+    "--allow-ip",
+    "allowed_ips",
+    multiple=True,
+    help="An IPv4/IPv6 network the key may be used from (repeatable); default: anywhere.",
+)
 @company_option
 @json_option
 def key_create(
-    name: str | None, days: int, rate_limit: int | None, company_id: str | None, as_json: bool
+    name: str | None,
+    days: int,
+    rate_limit: int | None,
+    scopes: tuple[str, ...],
+    allowed_ips: tuple[str, ...],
+    company_id: str | None,
+    as_json: bool,
 ) -> None:
     async def work(c: Container) -> Any:
         company = await c.companies.resolve_company(company_id)
         return await c.keys.issue_key(
-            company.id, name=name, days=days, actor=Actor.cli(), rate_limit=rate_limit
+            company.id,
+            name=name,
+            days=days,
+            actor=Actor.cli(),
+            rate_limit=rate_limit,
+            scopes=list(scopes) or None,
+            allowed_ips=list(allowed_ips),
         )
 
     issued = _run(work)
@@ -282,6 +313,8 @@ def key_create(
                 "key": issued.key,
                 "name": record.name,
                 "expiresAt": iso_utc(record.expires_at),
+                "scopes": list(record.scopes),
+                "allowedIps": list(record.allowed_ips),
             }
         )
         return
@@ -310,10 +343,11 @@ def key_list(company_id: str | None, as_json: bool) -> None:
     if not page.keys:
         click.echo("No API keys yet: create one with `keyport key create --days 30`.")
         return
-    click.echo(f"{'ID':36}  {'STATE':11}  {'EXPIRES':24}  NAME")
+    click.echo(f"{'ID':36}  {'STATE':11}  {'EXPIRES':24}  {'SCOPES':20}  NAME")
     for k in page.keys:
         click.echo(
-            f"{k.id:36}  {k.state(now).value:11}  {iso_utc(k.expires_at):24}  {k.name or '-'}"
+            f"{k.id:36}  {k.state(now).value:11}  {iso_utc(k.expires_at):24}  "
+            f"{describe_scopes(k.scopes):20}  {k.name or '-'}"
         )
 
 
@@ -347,6 +381,33 @@ def key_set_limit(key_id: str, limit: str, company_id: str | None) -> None:
     click.echo(f"API key {changed.id} is now limited to {described}")
 
 
+@key.command("set-scopes", help="Replace a key's scopes (`*` for full access).")
+@click.argument("key_id")
+@click.argument("scopes", nargs=-1, required=True)
+@company_option
+def key_set_scopes(key_id: str, scopes: tuple[str, ...], company_id: str | None) -> None:
+    async def work(c: Container) -> ApiKey:
+        company = await c.companies.resolve_company(company_id)
+        return await c.keys.set_scopes(company.id, key_id, list(scopes), Actor.cli())
+
+    changed = _run(work)
+    click.echo(f"API key {changed.id} now holds: {describe_scopes(changed.scopes)}")
+
+
+@key.command("set-allowed-ips", help="Replace the networks a key may be used from; none: anywhere.")
+@click.argument("key_id")
+@click.argument("networks", nargs=-1)
+@company_option
+def key_set_allowed_ips(key_id: str, networks: tuple[str, ...], company_id: str | None) -> None:
+    async def work(c: Container) -> ApiKey:
+        company = await c.companies.resolve_company(company_id)
+        return await c.keys.set_allowed_ips(company.id, key_id, list(networks), Actor.cli())
+
+    changed = _run(work)
+    where = " ".join(changed.allowed_ips) or "anywhere"
+    click.echo(f"API key {changed.id} may now be used from: {where}")
+
+
 def _whole_number(text: str, name: str) -> int:
     try:
         return int(text)
@@ -357,6 +418,36 @@ def _whole_number(text: str, name: str) -> int:
 _key_change("deactivate", lambda c, co, k: c.keys.deactivate_key(co, k, Actor.cli()))
 _key_change("activate", lambda c, co, k: c.keys.activate_key(co, k, Actor.cli()))
 _key_change("revoke", lambda c, co, k: c.keys.revoke_key(co, k, Actor.cli()))
+
+
+@cli.command(
+    "proxy-config",
+    help="Print an nginx or Caddy configuration that asks Keyport about every request "
+    "before passing it to UPSTREAM (see docs/gateway.md).",
+)
+@click.argument("proxy", type=click.Choice(["nginx", "caddy"]))
+@click.option("--listen", required=True, help="HOST:PORT the proxy listens on.")
+@click.option(
+    "--keyport", "keyport_url", required=True, help="Keyport's URL, e.g. http://127.0.0.1:8000."
+)
+@click.option("--upstream", required=True, help="The guarded service's URL.")
+@click.option(
+    "--scope",
+    "rules",
+    multiple=True,
+    help="PATH_PREFIX=SCOPE (repeatable): requests under the prefix need the scope; "
+    "the longest matching prefix decides.",
+)
+def proxy_config(
+    proxy: str, listen: str, keyport_url: str, upstream: str, rules: tuple[str, ...]
+) -> None:
+    try:
+        spec = build_spec(listen, keyport_url, upstream, rules)
+    except SpecError as error:
+        _fail(str(error))
+    command = " ".join(["keyport", "proxy-config", *sys.argv[2:]])
+    render = render_nginx if proxy == "nginx" else render_caddy
+    click.echo(render(spec, command), nl=False)
 
 
 @cli.group(help="Database maintenance.")

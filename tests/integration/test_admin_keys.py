@@ -113,7 +113,7 @@ async def test_admin_sees_the_company_keys_with_their_facts(
     key = await container.keys.get_key(tenant.company_id, tenant.key_id)
     row = text_of(row_of(page.text, tenant.key_id))
     assert page.status_code == 200
-    assert row.startswith(f"Test key {key.hint} Active")
+    assert row.startswith(f"Test key {key.hint} Full access Active")
     assert "by Operator (CLI)" in row and "30 days left" in row and "Never" in row
     assert other_tenant.key_id not in page.text
     assert "1 key" in text_of(page.text)

@@ -70,6 +70,8 @@ async def create_key(
     name: str = "",
     expiry: str = "30",
     custom_days: str = "",
+    scopes: str = "",
+    allowed_ips: str = "",
 ) -> httpx.Response:
     form = await http.get("/admin/api-keys/new")
     return await http.post(
@@ -80,6 +82,8 @@ async def create_key(
             "name": name,
             "expiry": expiry,
             "custom_days": custom_days,
+            "scopes": scopes,
+            "allowed_ips": allowed_ips,
         },
     )
 

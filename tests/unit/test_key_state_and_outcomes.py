@@ -41,6 +41,8 @@ def test_revoked_beats_expired_beats_deactivated(
         (errors.MissingActingUserHeader(), "missing_user_header"),
         (errors.InvalidActingUserHeader(), "invalid_user_header"),
         (errors.UnknownActingUser(), "invalid_user"),
+        (errors.IpNotAllowed(), "ip_not_allowed"),
+        (errors.InsufficientScope("a:b"), "insufficient_scope"),
     ],
 )
 def test_each_authentication_error_has_its_reason_string(
@@ -64,6 +66,8 @@ def test_the_reason_strings_stored_and_counted_are_unchanged() -> None:
         "invalid_user_header",
         "invalid_user",
         "rate_limited",
+        "ip_not_allowed",
+        "insufficient_scope",
     ]
     assert AuthOutcome.SUCCESS == "success"
     assert "expired" in KEY_STATE_REFUSALS  # plain strings read back from the database match

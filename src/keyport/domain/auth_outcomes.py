@@ -21,6 +21,8 @@ class AuthOutcome(StrEnum):
     INVALID_USER_HEADER = "invalid_user_header"
     INVALID_USER = "invalid_user"
     RATE_LIMITED = "rate_limited"  # the key is fine but over its rate limit (429)
+    IP_NOT_ALLOWED = "ip_not_allowed"  # the key's IP allowlist excludes the client (403)
+    INSUFFICIENT_SCOPE = "insufficient_scope"  # the key lacks a scope the request needs (403)
 
 
 # Every way a request can be refused before its route's logic, in DESIGN.md §1 order.
@@ -36,6 +38,8 @@ _OUTCOME_OF_ERROR: dict[type[errors.KeyportError], AuthOutcome] = {
     errors.MissingActingUserHeader: AuthOutcome.MISSING_USER_HEADER,
     errors.InvalidActingUserHeader: AuthOutcome.INVALID_USER_HEADER,
     errors.UnknownActingUser: AuthOutcome.INVALID_USER,
+    errors.IpNotAllowed: AuthOutcome.IP_NOT_ALLOWED,
+    errors.InsufficientScope: AuthOutcome.INSUFFICIENT_SCOPE,
 }
 
 

@@ -15,6 +15,8 @@
     │   └── UnknownActingUser          403, no active user of the key's company
     ├── ValidationFailed               400, with per-field errors
     ├── PermissionDenied               403, acting user may not do this
+    │   ├── IpNotAllowed               403, the key's allowlist excludes the client's address
+    │   └── InsufficientScope          403, the key lacks a scope the request needs
     ├── NotFound                       404, unknown or another company's — never told apart
     ├── Conflict                       409, duplicate email or slug
     │   └── InvalidKeyTransition       409, e.g. re-activating a revoked key
@@ -120,6 +122,16 @@ class ValidationFailed(KeyportError):
 
 class PermissionDenied(KeyportError):
     message = "Forbidden"
+
+
+class IpNotAllowed(PermissionDenied):
+    message = "API key is not allowed from this IP address"
+
+
+class InsufficientScope(PermissionDenied):
+    def __init__(self, scope: str) -> None:
+        super().__init__(f"Insufficient scope: requires {scope}")
+        self.scope = scope
 
 
 class NotFound(KeyportError):

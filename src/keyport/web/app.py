@@ -18,6 +18,7 @@ from keyport.domain.errors import KeyportError, PayloadTooLarge
 from keyport.services.lookup_limits import LookupLimiter
 from keyport.web import errors
 from keyport.web.admin.router import admin_router
+from keyport.web.api.authorize_endpoint import AuthorizeEndpoint
 from keyport.web.api.context import require_principal
 from keyport.web.api.keys import key_router
 from keyport.web.api.me_endpoint import MeEndpoint
@@ -139,6 +140,9 @@ def create_app(container: Container, *, run_background: bool = True) -> ApiGate:
         clock=container.clock,
         throttle=Throttle(container.key_limits, container.failed_auth),
         trusted_proxies=container.settings.trusted_proxies,
-        fast_routes=[MeEndpoint(container.authenticator)],
+        fast_routes=[
+            MeEndpoint(container.authenticator),
+            AuthorizeEndpoint(container.authenticator),
+        ],
         route_of=route_labels(framework),
     )

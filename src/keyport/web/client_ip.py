@@ -58,6 +58,12 @@ def resolve_client_ip(scope: MutableMapping[str, Any], trusted: tuple[Network, .
     return str(_address(hops[0])) if hops else peer
 
 
+def is_trusted_peer(scope: MutableMapping[str, Any], trusted: tuple[Network, ...]) -> bool:
+    """Whether the socket's peer is one of the operator's trusted proxies."""
+    client = scope.get("client")
+    return bool(trusted and client and _is_trusted(_address(client[0]), trusted))
+
+
 def resolve_scheme(scope: MutableMapping[str, Any], trusted: tuple[Network, ...]) -> str:
     """`X-Forwarded-Proto` (its right-most value, the one the nearest proxy wrote) when the
     peer is a trusted proxy; else the scheme of the connection itself. Anybody else could

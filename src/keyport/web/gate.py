@@ -7,7 +7,10 @@ unknown path, is authenticated first, and a refused key costs no framework work 
 not in its canonical form is refused (400) before anything else, for every prefix, so that the
 gate and the router always decide on the same path (web/paths.py). Order for API paths: a
 duplicated identity header (400, not a failed authentication), an IP refused for failed
-authentications (429), the key (401, counted against the IP), the key's budget (429).
+authentications (429), the key (401, counted against the IP), the key's IP allowlist (403), the
+scopes the request needs (403), the key's budget (429) — DESIGN.md §6.
+`/v1/authorize` refusals also carry their status and body in headers of their own
+(REFUSAL_STATUS, REFUSAL_BODY) for proxies that keep only the status (nginx `auth_request`).
 """
 
 from __future__ import annotations
@@ -27,9 +30,10 @@ from keyport.domain.principal import Principal
 from keyport.services.authentication import Authenticator, key_id_of
 from keyport.services.requests import RequestObserver, RequestRecord
 from keyport.web import errors
-from keyport.web.client_ip import resolve_client_ip, resolve_scheme
+from keyport.web.client_ip import is_trusted_peer, resolve_client_ip, resolve_scheme
 from keyport.web.paths import guarded_prefix, is_canonical
 from keyport.web.request_context import RequestContext, attach, context_of
+from keyport.web.required_scopes import AUTHORIZE_PATH, is_authorize, required_scopes
 from keyport.web.throttling import Throttle
 
 Scope = MutableMapping[str, Any]
@@ -60,6 +64,11 @@ _IDENTITY_LENGTHS = frozenset(len(name) for name in IDENTITY_HEADERS)
 MAX_HEADER_BYTES = 16 * 1024
 _HEADERS_TOO_LARGE = errors.render(domain.HeadersTooLarge())
 _NON_CANONICAL_PATH = errors.render(domain.NonCanonicalPath())
+REFUSAL_STATUS = b"x-keyport-refusal-status"
+REFUSAL_BODY = b"x-keyport-refusal-body"
+# Where a trusted proxy names the request it asks /v1/authorize about, best first.
+_FORWARDED_METHOD = b"x-forwarded-method"
+_FORWARDED_URIS = (b"x-forwarded-uri", b"x-original-uri")
 # Over https (also as a trusted proxy says), browsers should never try plain http again.
 HSTS = (b"strict-transport-security", b"max-age=31536000")
 
@@ -91,6 +100,14 @@ def refuse_malformed(scope: Scope) -> tuple[int, bytes, errors.Headers] | None:
     if duplicated is not None:
         return errors.render(domain.DuplicateHeader(duplicated))
     return None
+
+
+def with_refusal_headers(start: Message, body: bytes) -> Message:
+    """A refusal's start message, also naming its status and body in headers of their own."""
+    headers = [*start.get("headers", ())]
+    headers.append((REFUSAL_STATUS, str(start["status"]).encode()))
+    headers.append((REFUSAL_BODY, body))
+    return {**start, "headers": headers}
 
 
 def new_request_id() -> str:
@@ -144,12 +161,24 @@ class ApiGate:
         if scope["scheme"] == "https":
             added.append(HSTS)
         status = 500
+        held_start: Message | None = None
+        authorizing = is_authorize(scope["path"])
+        if authorizing:
+            context.route = AUTHORIZE_PATH  # refused or not, for the metrics
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status
+            nonlocal status, held_start
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", ()), *added]
+                if authorizing and status >= 400:
+                    held_start = message  # sent with the body, which it must name
+                    return
+            elif held_start is not None:
+                start, held_start = held_start, None
+                if not message.get("more_body", False):
+                    start = with_refusal_headers(start, message.get("body", b""))
+                await send(start)
             await send(message)
 
         try:
@@ -203,6 +232,7 @@ class ApiGate:
         authorization = header(scope, b"authorization")
         try:
             principal = context.principal = await self._verify(context, authorization)
+            self._check_restrictions(scope, principal, ip)
             refusal = await self._throttle.admit(principal, added)
         except domain.KeyportError as error:
             self._note_refusal(context, error, authorization)
@@ -214,6 +244,18 @@ class ApiGate:
         if refusal is not None:
             context.auth_failure = AuthOutcome.RATE_LIMITED
         return refusal
+
+    @staticmethod
+    def _check_restrictions(scope: Scope, principal: Principal, ip: str | None) -> None:
+        """The key's allowlist, then the scopes this request needs; raises the 403 (or the
+        400 of a malformed `?scope=`)."""
+        if principal.allowed_networks and not principal.allows_ip(ip):
+            raise domain.IpNotAllowed()
+        needed = required_scopes(scope)
+        if needed:
+            missing = principal.missing_scope(needed)
+            if missing is not None:
+                raise domain.InsufficientScope(missing)
 
     async def _verify(self, context: RequestContext, authorization: str | None) -> Principal:
         started = time.perf_counter()
@@ -243,10 +285,11 @@ class ApiGate:
         await send({"type": "http.response.body", "body": body})
 
     def _report(self, scope: Scope, context: RequestContext, status: int, latency: float) -> None:
+        method, path = self._requested(scope)
         record = RequestRecord(
             request_id=context.request_id,
-            method=scope["method"],
-            path=scope["path"],
+            method=method,
+            path=path,
             route=context.route or self._route_of(scope),
             status=status,
             latency=latency,
@@ -263,3 +306,18 @@ class ApiGate:
                 observer.observe(record)
             except Exception:  # one broken observer must not silence the others
                 logger.exception("request observer failed")
+
+    def _requested(self, scope: Scope) -> tuple[str, str]:
+        """Method and path for the log: for `/v1/authorize` asked by a trusted proxy, those of
+        the original request it names (without the query, which may hold credentials)."""
+        method: str = scope["method"]
+        path: str = scope["path"]
+        if not is_authorize(path) or not is_trusted_peer(scope, self._trusted_proxies):
+            return method, path
+        original_method = header(scope, _FORWARDED_METHOD)
+        for name in _FORWARDED_URIS:
+            original_uri = header(scope, name)
+            if original_uri:
+                path = original_uri.split("?", 1)[0]
+                break
+        return (original_method or method)[:16], path

@@ -16,6 +16,7 @@ from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect
 from litestar.types import RouteHandlerType
 
+from keyport.domain import keys as key_rules
 from keyport.domain.audit import Actor
 from keyport.domain.clock import Clock
 from keyport.domain.errors import ValidationFailed
@@ -25,7 +26,7 @@ from keyport.services.key_management import KeyManagement, require_key_manager
 from keyport.services.sessions import SessionService
 from keyport.web.admin.access import AnyRequest, Gate, client_ip, field_text
 from keyport.web.admin.charts import sparkline
-from keyport.web.admin.forms import PRESET_DAYS, CreateKeyForm
+from keyport.web.admin.forms import PRESET_DAYS, CreateKeyForm, listed, scopes_of
 from keyport.web.admin.rendering import Pages
 from keyport.web.admin.usage_views import BY_DAY, BY_HOUR, usage_view
 from keyport.web.admin.views import key_view, trail_entry, zone_of
@@ -36,6 +37,7 @@ NOTICES = {
     "deactivated": "API key deactivated. Requests with it are refused until you activate it.",
     "activated": "API key activated. It works again right away.",
     "revoked": "API key revoked. It can never be used again.",
+    "restricted": "Scopes and allowed networks saved. They apply to the next request.",
     "resubmitted": (
         "That form was already sent, so no second key was created. A key is "
         "shown only once: create a new one if you did not copy it."
@@ -112,7 +114,12 @@ def key_handlers(
             return Redirect(f"{LIST}?notice=resubmitted", status_code=303)
         try:
             issued = await management.issue_key(
-                visitor.user, visitor.actor(client_ip(request)), name=form.name, days=form.days
+                visitor.user,
+                visitor.actor(client_ip(request)),
+                name=form.name,
+                days=form.days,
+                scopes=scopes_of(form.scopes),
+                allowed_ips=listed(form.allowed_ips),
             )
         except ValidationFailed as invalid:
             return pages.render(
@@ -134,8 +141,9 @@ def key_handlers(
             headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
         )
 
-    @get("/api-keys/{key_id:str}")
-    async def key_detail(request: AnyRequest, key_id: KeyId) -> Response[str]:
+    async def render_detail(
+        request: AnyRequest, key_id: str, *, status: int = 200, **form: Any
+    ) -> Response[str]:
         visitor = await gate.visitor(request)
         now, zone = clock.now(), zone_of(visitor.user)
         detail = await management.key_detail(visitor.user, key_id, zone)
@@ -144,12 +152,42 @@ def key_handlers(
         return pages.render(
             request,
             "key_detail.html",
+            status=status,
             key=key_view(detail.key, now, zone, creators),
             usage=usage_view(detail.usage, detail.key, zone, by),
             trail=[trail_entry(e, zone, detail.trail.people) for e in detail.trail.events],
             trail_total=detail.trail.total,
             notice=NOTICES.get(request.query_params.get("notice") or ""),
+            restrictions=form,
         )
+
+    @get("/api-keys/{key_id:str}")
+    async def key_detail(request: AnyRequest, key_id: KeyId) -> Response[str]:
+        return await render_detail(request, key_id)
+
+    @post("/api-keys/{key_id:str}/restrictions", name="admin-key-restrictions")
+    async def set_restrictions(request: AnyRequest, key_id: KeyId) -> Response[Any]:
+        """Scopes and the IP allowlist together, as the detail page's form sends them."""
+        visitor, form = await gate.form_post(request)
+        actor = visitor.actor(client_ip(request))
+        scopes, networks = field_text(form, "scopes"), field_text(form, "allowed_ips")
+        try:
+            # Both checked before either is saved: a form is saved whole or not at all.
+            wanted_scopes = key_rules.validate_scopes(scopes_of(scopes))
+            wanted_networks = key_rules.validate_allowed_ips(listed(networks))
+            current = await management.get_key(visitor.user, key_id)
+            if wanted_scopes != current.scopes:
+                await management.set_scopes(visitor.user, current.id, list(wanted_scopes), actor)
+            if wanted_networks != current.allowed_ips:
+                await management.set_allowed_ips(
+                    visitor.user, current.id, list(wanted_networks), actor
+                )
+        except ValidationFailed as invalid:
+            error = "; ".join(f"{e.field}: {e.message}" for e in invalid.errors)
+            return await render_detail(
+                request, key_id, status=400, scopes=scopes, allowed_ips=networks, error=error
+            )
+        return _after_change(key_id, "restricted", "detail")
 
     @get("/api-keys/{key_id:str}/revoke")
     async def confirm_revoke(request: AnyRequest, key_id: KeyId) -> Response[str]:
@@ -200,6 +238,7 @@ def key_handlers(
         new_key,
         create_key,
         key_detail,
+        set_restrictions,
         confirm_revoke,
         confirm_rotate,
         rotate_key,

@@ -11,6 +11,7 @@ from typing import Any
 
 from keyport.domain.audit import AuditAction, AuditEvent
 from keyport.domain.keys import ApiKey, KeyState
+from keyport.domain.scopes import describe as describe_scopes
 from keyport.domain.usage import is_stale
 from keyport.domain.users import User
 
@@ -86,6 +87,9 @@ class KeyView:
     last_used: Moment | None
     last_used_ip: str | None
     stale: bool  # active, but not used for 30 days: forgotten, and still a way in
+    access: str = "Full access"  # its scopes for people: "Full access" for `*`
+    scopes: tuple[str, ...] = ("*",)
+    allowed_ips: tuple[str, ...] = ()  # empty: anywhere
 
     @property
     def can_deactivate(self) -> bool:
@@ -121,6 +125,9 @@ def key_view(key: ApiKey, now: datetime, zone: tzinfo, creators: Mapping[str, Us
         last_used=moment(key.last_used_at, zone) if key.last_used_at else None,
         last_used_ip=key.last_used_ip,
         stale=state is KeyState.ACTIVE and is_stale(key.last_used_at, key.created_at, now),
+        access=describe_scopes(key.scopes),
+        scopes=key.scopes,
+        allowed_ips=key.allowed_ips,
     )
 
 
@@ -129,6 +136,8 @@ _ACTION_WORDS: dict[str, str] = {
     AuditAction.KEY_DEACTIVATED: "Deactivated",
     AuditAction.KEY_ACTIVATED: "Activated",
     AuditAction.KEY_REVOKED: "Revoked",
+    AuditAction.KEY_SCOPES_SET: "Scopes changed",
+    AuditAction.KEY_ALLOWED_IPS_SET: "Allowed IPs changed",
 }
 
 

@@ -1,0 +1,169 @@
+"""Gateway benchmark: `/v1/authorize` against `/v4/user/me`, and nginx in front of a Starlette
+hello world with and without Keyport's check (the configuration `keyport proxy-config` prints).
+
+Run: .venv/bin/python bench/gateway_bench.py [--duration 10] [--connections 64]
+
+One Keyport worker (SQLite, rate limits too high to trip), one uvicorn worker for the
+upstream, one nginx worker; free 127.0.0.1 ports only. Every scenario is checked with one
+request first (a wrong status means "broken", not a number), then measured with wrk.
+Results: bench/README.md ("Gateway").
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import _keyport
+from _plans import BENCH_DIR, VENV_BIN, python_bin
+from _procs import HOST, Server, free_port, http_status, start_server, stop_server, wait_ready
+from _wrk import WrkResult, run_wrk, write_script
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+KEYPORT_ENV = {
+    "KEYPORT_RATE_LIMIT": "1000000",
+    "KEYPORT_RATE_LIMIT_BURST": "1000000",
+    "KEYPORT_AUTH_FAILURE_LIMIT": "1000000",
+    "KEYPORT_TRUSTED_PROXIES": HOST,
+}
+PLAIN_NGINX = """daemon off;
+worker_processes 1;
+pid nginx.pid;
+error_log error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log access.log;
+    client_body_temp_path client_body_temp;
+    proxy_temp_path proxy_temp;
+    fastcgi_temp_path fastcgi_temp;
+    uwsgi_temp_path uwsgi_temp;
+    scgi_temp_path scgi_temp;
+    upstream upstream_service {{ server {upstream}; keepalive 32; }}
+    server {{
+        listen {listen};
+        location / {{
+            proxy_set_header Connection "";
+            proxy_http_version 1.1;
+            proxy_pass http://upstream_service;
+        }}
+    }}
+}}
+"""
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=2, help="measure each pair this often")
+    return parser.parse_args()
+
+
+def measure(
+    url: str, headers: dict[str, str], script_dir: Path, duration: int, connections: int
+) -> WrkResult:
+    status, body = http_status(url, headers)
+    if status != 200:
+        raise SystemExit(f"{url} answered {status}, not 200: {body[:200]!r}")
+    script = write_script(script_dir / f"wrk-{abs(hash((url, connections)))}.lua", headers)
+    threads = min(2, connections)
+    run_wrk(url, script, 2, connections, threads)  # warm-up
+    return run_wrk(url, script, duration, connections, threads)
+
+
+def start_nginx(workdir: Path, name: str, config: str, port: int) -> Server:
+    directory = workdir / name
+    directory.mkdir()
+    (directory / "nginx.conf").write_text(config)
+    argv = [NGINX, "-p", str(directory), "-c", str(directory / "nginx.conf")]
+    server = start_server(name, argv, dict(os.environ), port, directory / "out.log", directory)
+    wait_ready(server, "/", 30)
+    return server
+
+
+def keyport_config(keyport: Server, upstream: Server, port: int) -> str:
+    done = subprocess.run(
+        [
+            *(str(VENV_BIN / "keyport"), "proxy-config", "nginx"),
+            *("--listen", f"{HOST}:{port}", "--keyport", keyport.base_url),
+            *("--upstream", upstream.base_url),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout
+
+
+def line(name: str, result: WrkResult) -> str:
+    return (
+        f"| {name} | {result.requests_per_sec:,.0f} | {result.p50_ms:.2f} | "
+        f"{result.p99_ms:.2f} | {result.non_2xx_3xx} |"
+    )
+
+
+def main() -> None:
+    args = parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="keyport-gateway-bench-"))
+    setup = _keyport.set_up(VENV_BIN / "keyport", workdir, KEYPORT_ENV)
+    auth = {"Authorization": f"Bearer {setup.key}"}
+    env = _keyport.server_env(setup.database_url, KEYPORT_ENV)
+    servers: list[Server] = []
+    try:
+        port = free_port()
+        argv = [str(VENV_BIN / "keyport"), "serve", "--host", HOST, "--port", str(port)]
+        keyport = start_server("keyport", argv, env, port, workdir / "keyport.log", workdir)
+        servers.append(keyport)
+        wait_ready(keyport, "/healthz", 60)
+        port = free_port()
+        uvicorn = [python_bin(), "-m", "uvicorn", "starlette_hello:app", "--app-dir"]
+        uvicorn += [str(BENCH_DIR), "--host", HOST, "--port", str(port), "--no-access-log"]
+        uvicorn += ["--loop", "uvloop", "--http", "httptools", "--log-level", "warning"]
+        upstream = start_server(
+            "upstream", uvicorn, dict(os.environ), port, workdir / "up.log", workdir
+        )
+        servers.append(upstream)
+        wait_ready(upstream, "/", 60)
+        plain_port, guarded_port = free_port(), free_port()
+        plain_text = PLAIN_NGINX.format(
+            upstream=f"{HOST}:{upstream.port}", listen=f"{HOST}:{plain_port}"
+        )
+        plain = start_nginx(workdir, "nginx-plain", plain_text, plain_port)
+        servers.append(plain)
+        guarded = start_nginx(
+            workdir, "nginx-keyport", keyport_config(keyport, upstream, guarded_port), guarded_port
+        )
+        servers.append(guarded)
+
+        print(
+            f"| scenario (c={args.connections} unless said) | req/s | p50 ms | p99 ms | non-2xx |"
+        )
+        print("|---|---:|---:|---:|---:|")
+        for _ in range(args.rounds):
+            for name, url in [
+                ("Keyport GET /v4/user/me", keyport.base_url + "/v4/user/me"),
+                ("Keyport GET /v1/authorize", keyport.base_url + "/v1/authorize"),
+                ("nginx → hello, no check", plain.base_url + "/"),
+                ("nginx → Keyport check → hello", guarded.base_url + "/"),
+            ]:
+                headers = auth if "Keyport" in name else {}
+                print(
+                    line(name, measure(url, headers, workdir, args.duration, args.connections)),
+                    flush=True,
+                )
+            for name, url, headers in [
+                ("nginx → hello, no check (c=1)", plain.base_url + "/", {}),
+                ("nginx → Keyport check → hello (c=1)", guarded.base_url + "/", auth),
+            ]:
+                print(line(name, measure(url, headers, workdir, args.duration, 1)), flush=True)
+    finally:
+        for server in reversed(servers):
+            stop_server(server)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""`/v1/authorize`: a reverse proxy asks whether a request to the operator's own service may
+pass, and learns who is calling (DESIGN.md §6).
+
+The gate has already run every check up to the key's rate limit (throttle, key, allowlist,
+scopes, budget) and added the RateLimit headers; this resolves the acting user — the header
+when present, else the company owner — and answers 200 with the identity in the body and in
+`X-Keyport-*` headers, which the proxy copies onto the request it forwards upstream.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from keyport.domain.principal import Principal
+from keyport.domain.users import User
+from keyport.services.authentication import Authenticator
+from keyport.web.api.context import acting_user, principal_of
+from keyport.web.api.schemas import iso_utc
+from keyport.web.required_scopes import is_authorize
+
+_MAX_CACHED = 10_000
+_Answer = tuple[bytes, list[tuple[bytes, bytes]]]
+
+
+class AuthorizationOut(msgspec.Struct, rename="camel"):
+    key_id: str
+    company_id: str
+    user_id: str
+    user_role: str
+    scopes: list[str]
+    expires_at: str
+
+
+def _answer(principal: Principal, user: User) -> _Answer:
+    body = msgspec.json.encode(
+        AuthorizationOut(
+            key_id=principal.key_id,
+            company_id=principal.company_id,
+            user_id=user.id,
+            user_role=user.role.value,
+            scopes=list(principal.scopes),
+            expires_at=iso_utc(datetime.fromtimestamp(principal.expires_at, UTC)),
+        )
+    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-keyport-key-id", principal.key_id.encode()),
+        (b"x-keyport-company-id", principal.company_id.encode()),
+        (b"x-keyport-user-id", user.id.encode()),
+        (b"x-keyport-user-role", user.role.value.encode()),
+        (b"x-keyport-scopes", " ".join(principal.scopes).encode()),
+    ]
+    return body, headers
+
+
+class AuthorizeEndpoint:
+    def __init__(self, authenticator: Authenticator) -> None:
+        self._authenticator = authenticator
+        # (id(principal), id(user)) → (principal, user, answer). The cached principal and user
+        # objects are replaced whenever they change, so identity says "same answer" without
+        # hashing their fields; the objects are kept so that an id is never reused wrongly.
+        self._answers: dict[tuple[int, int], tuple[Principal, User, _Answer]] = {}
+
+    @staticmethod
+    def handles(scope: Any) -> bool:
+        return is_authorize(scope["path"])
+
+    async def __call__(self, scope: Any, send: Any) -> None:
+        """Raises the acting-user errors of DESIGN.md §1 for the gate to render."""
+        user = await acting_user(self._authenticator, scope, required=False)
+        body, headers = self._cached(principal_of(scope), user)
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    def _cached(self, principal: Principal, user: User) -> _Answer:
+        key = (id(principal), id(user))
+        found = self._answers.get(key)
+        if found is not None and found[0] is principal and found[1] is user:
+            return found[2]
+        if len(self._answers) >= _MAX_CACHED:
+            self._answers.clear()
+        answer = _answer(principal, user)
+        self._answers[key] = (principal, user, answer)
+        return answer
