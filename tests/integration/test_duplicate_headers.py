@@ -103,3 +103,13 @@ async def test_duplicates_outside_the_api_are_left_alone(client: httpx.AsyncClie
         "/healthz", headers=[(b"authorization", b"a"), (b"authorization", b"b")]
     )
     assert answer.status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/v1/keys", "/v1/authorize", "/v4/nothing-here", "/V4/user"])
+async def test_every_api_prefix_refuses_duplicates_first(
+    client: httpx.AsyncClient, tenant: Tenant, path: str
+) -> None:
+    key = tenant.auth()["Authorization"].encode()
+    answer = await client.get(path, headers=[(b"authorization", key), (b"authorization", key)])
+    assert answer.status_code == 400
+    assert answer.json() == duplicate_body("authorization")

@@ -64,18 +64,20 @@ class UserHeader(Enum):
 # What each error means, wherever it is answered. An operation lists the ones it can answer.
 ERRORS: dict[int, str] = {
     400: "Validation failed (`errors` names each field); or the user header is missing or "
-    "not a UUID",
+    "not a UUID; or `Authorization` or the user header was sent twice "
+    "(`Duplicate header: <name>`); or the path is not canonical (`Invalid request path`)",
     401: "Missing, malformed, unknown, revoked, expired or deactivated API key",
     403: "The acting user is not in the key's company, or may not do this",
     404: "No such user in the key's company",
     409: "The change conflicts with stored data (a user with this email or slug exists)",
     413: "Request body over 64 KiB",
-    429: "Over the key's rate limit, or too many failed authentications from this address",
+    429: "Over the key's rate limit, or too many failed authentications from this address, "
+    "or (creating users, changing slugs) over the key's hourly limit of those",
     431: "Request headers over 16 KiB",
     503: "The database cannot answer now: retry after Retry-After seconds",
 }
 # Answered by the gate to any /v4 request before it reaches a route.
-_GATE_ERRORS = (401, 429, 431, 503)
+_GATE_ERRORS = (400, 401, 429, 431, 503)
 
 
 def _integer_header(description: str, *, required: bool = False) -> OpenAPIHeader:
