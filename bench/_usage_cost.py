@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from keyport.bootstrap import build_container
 from keyport.config import Settings
-from keyport.services.requests import RequestRecord
+from keyport.services.observability.request_record import RequestRecord
 
 
 @dataclass(frozen=True)

@@ -129,7 +129,7 @@ def rss_mib() -> float:
 
 
 def memory_for_principals(count: int) -> tuple[float, float]:
-    from keyport.services.cache import Caches
+    from keyport.services.access.cache import Caches
 
     caches = Caches()
     gc.collect()

@@ -5,7 +5,8 @@
 Recording: `Metrics.observe` (plain dicts, what Keyport does) against the same four updates
 made with prometheus_client's own metric objects, in its default mode and in its multiprocess
 mode (mmap files; the usual way to sum workers). The scrape: rendering alone, and with the
-worker sharing of services/metrics_sharing.py (write own snapshot, read and sum 2 workers).
+worker sharing of services/observability/metrics_sharing.py (write own snapshot, read and sum 2
+workers).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from keyport.services.metrics import REQUEST_SECONDS, VERIFICATION_SECONDS, Metrics
-from keyport.services.requests import RequestRecord
+from keyport.services.observability.metrics import REQUEST_SECONDS, VERIFICATION_SECONDS, Metrics
+from keyport.services.observability.request_record import RequestRecord
 
 ROUNDS = 7
 BATCH = 20_000

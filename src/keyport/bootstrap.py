@@ -15,58 +15,60 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from keyport.config import Settings
 from keyport.db.engine import create_engine, is_sqlite
 from keyport.db.hot_reads import PostgresHotReader, SqliteHotReader
-from keyport.db.invalidation_channels import Listener, PostgresListener, RedisChannel
+from keyport.db.invalidation_channels import Listener, PostgresListener
 from keyport.db.invalidation_feed import InvalidationPoller
 from keyport.db.leases import SqlLeaseStore
 from keyport.db.migrate import upgrade_database
-from keyport.db.redis_buckets import RedisBuckets
-from keyport.db.redis_leases import RedisLeases
 from keyport.db.secret_file import default_secret_path, load_or_create_secret
-from keyport.db.sessions import RedisSessionStore, SqlSessionStore
+from keyport.db.sessions import SqlSessionStore
 from keyport.db.uow import SqlUnitOfWorkFactory
 from keyport.db.usage_queries import SqlUsageReader
 from keyport.db.usage_store import SqlUsageStore
 from keyport.domain.clock import Clock, SystemClock
 from keyport.domain.rate_limits import Policy
 from keyport.outbound.webhook_http import HttpWebhookSender, TargetGuard
-from keyport.services.account import AccountService
-from keyport.services.attempts import SignInLimiter, SignInLimits
-from keyport.services.audit import AuditTrail
-from keyport.services.audit_log import AuditLog
-from keyport.services.auth_failures import FailedAuthLimiter
-from keyport.services.authentication import Authenticator
-from keyport.services.cache import Caches
-from keyport.services.companies import CompanyService
-from keyport.services.expiry_reminders import ExpiryReminders
-from keyport.services.invalidation import Invalidator
-from keyport.services.invitations import InvitationService
-from keyport.services.key_management import KeyManagement
-from keyport.services.keys import KeyService
-from keyport.services.metrics import Metrics
-from keyport.services.observability import Observability
-from keyport.services.passwords import Passwords
-from keyport.services.ports import HotPathReader
-from keyport.services.rate_limits import (
+from keyport.redis.buckets import RedisBuckets
+from keyport.redis.invalidation_channel import RedisChannel
+from keyport.redis.leases import RedisLeases
+from keyport.redis.sessions import RedisSessionStore
+from keyport.services.access.authentication import Authenticator
+from keyport.services.access.cache import Caches
+from keyport.services.access.failed_auth_limiter import FailedAuthLimiter
+from keyport.services.access.invalidation import Invalidator
+from keyport.services.access.rate_limits import (
     BucketStore,
     FailoverBuckets,
     KeyRateLimiter,
     MemoryBuckets,
     SharedStoreHealth,
 )
-from keyport.services.request_log import RequestLog
-from keyport.services.secret_box import SecretBox
-from keyport.services.sessions import SessionService, SessionStore, SessionTimeouts
-from keyport.services.signin import SignInService
-from keyport.services.singleton_loop import SingletonLoop
-from keyport.services.team import TeamService
-from keyport.services.token_leases import LeasedBuckets
-from keyport.services.two_factor import TwoFactorService
-from keyport.services.usage import UsageRecorder
-from keyport.services.usage_flush import UsageFlusher
-from keyport.services.usage_reports import UsageReports
-from keyport.services.users import UserService
-from keyport.services.webhook_delivery import WebhookDeliverer
-from keyport.services.webhooks import WebhookService
+from keyport.services.access.token_leases import LeasedBuckets
+from keyport.services.accounts.account import AccountService
+from keyport.services.accounts.companies import CompanyService
+from keyport.services.accounts.invitations import InvitationService
+from keyport.services.accounts.passwords import Passwords
+from keyport.services.accounts.secret_box import SecretBox
+from keyport.services.accounts.sessions import SessionService, SessionStore, SessionTimeouts
+from keyport.services.accounts.sign_in_limiter import SignInLimiter, SignInLimits
+from keyport.services.accounts.signin import SignInService
+from keyport.services.accounts.team import TeamService
+from keyport.services.accounts.two_factor import TwoFactorService
+from keyport.services.accounts.users import UserService
+from keyport.services.audit.company_log import AuditLog
+from keyport.services.audit.trail import AuditTrail
+from keyport.services.keys.dashboard import KeyManagement
+from keyport.services.keys.expiry_reminders import ExpiryReminders
+from keyport.services.keys.lifecycle import KeyService
+from keyport.services.observability.metrics import Metrics
+from keyport.services.observability.observers import Observability
+from keyport.services.observability.request_log import RequestLog
+from keyport.services.observability.usage_flush import UsageFlusher
+from keyport.services.observability.usage_recorder import UsageRecorder
+from keyport.services.observability.usage_reports import UsageReports
+from keyport.services.ports import HotPathReader
+from keyport.services.runtime.singleton_loop import SingletonLoop
+from keyport.services.webhooks.delivery import WebhookDeliverer
+from keyport.services.webhooks.endpoints import WebhookService
 
 
 @dataclass
@@ -256,7 +258,7 @@ def _ignore_count(work: Callable[[], Awaitable[int]]) -> Callable[[], Awaitable[
 
 
 # Seconds a Redis call may take. Rate limits sit on every request: they give up sooner and
-# use this process's own buckets meanwhile (services/rate_limits.py).
+# use this process's own buckets meanwhile (services/access/rate_limits.py).
 REDIS_TIMEOUT = 2.0
 LIMITS_REDIS_TIMEOUT = 0.5
 

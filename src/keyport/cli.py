@@ -27,7 +27,7 @@ from keyport.domain.users import NewUser, Role
 from keyport.proxy_config.caddy import render_caddy
 from keyport.proxy_config.nginx import render_nginx
 from keyport.proxy_config.spec import SpecError, build_spec
-from keyport.services.invitations import Invitee, IssuedInvitation
+from keyport.services.accounts.invitations import Invitee, IssuedInvitation
 from keyport.web.api.schemas import UserOut, iso_utc
 
 T = TypeVar("T")
@@ -135,7 +135,7 @@ def serve(host: str, port: int, workers: int) -> None:
     # action kills the process. A clean shutdown should exit 0: that second SIGTERM is ignored.
     signal.signal(signal.SIGTERM, lambda _signal, _frame: None)
     # The workers share their metrics through a directory of this run only: /metrics on any
-    # of them reports the whole server (services/metrics_sharing.py).
+    # of them reports the whole server (services/observability/metrics_sharing.py).
     own_metrics_dir = None
     if workers > 1 and not settings.metrics_dir:
         own_metrics_dir = tempfile.mkdtemp(prefix="keyport-metrics-")

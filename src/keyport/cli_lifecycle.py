@@ -11,7 +11,7 @@ from keyport.bootstrap import Container
 from keyport.domain.audit import Actor
 from keyport.domain.key_events import iso_utc
 from keyport.domain.rotation import parse_duration
-from keyport.services.keys import RotatedKey
+from keyport.services.keys.lifecycle import RotatedKey
 
 
 async def key_company(c: Container, company_id: str | None, key_id: str) -> str:

@@ -99,14 +99,15 @@ class Settings:
     # from http://localhost. false only for plain http under another host name (insecure).
     secure_cookies: bool = True
     # Sign-in failures allowed per (account, client IP) and per client IP within the window;
-    # per account, attempts are slowed (1 s doubling to the max) instead (services/attempts.py).
+    # per account, attempts are slowed (1 s doubling to the max) instead
+    # (services/accounts/sign_in_limiter.py).
     sign_in_max_failures: int = 10
     sign_in_ip_max_failures: int = 30
     sign_in_window_minutes: float = 15.0
     sign_in_delay_seconds: float = 1.0
     sign_in_max_delay_seconds: float = 10.0
     # Usage per key is counted in memory and written every this many seconds: a crash loses
-    # at most this much of it, a clean shutdown nothing (services/usage_flush.py).
+    # at most this much of it, a clean shutdown nothing (services/observability/usage_flush.py).
     usage_recording: bool = True
     usage_flush_interval: float = 5.0
     request_log: bool = True  # one JSON line per request on stdout
@@ -115,7 +116,7 @@ class Settings:
     rate_limit: int = 100
     rate_limit_burst: int = 200
     # User creations and slug changes per API key and hour: each can tell whether an email or
-    # slug is taken in another company (services/lookup_limits.py). 0: no such limit.
+    # slug is taken in another company (services/access/lookup_limits.py). 0: no such limit.
     user_write_limit: int = 100
     # Failed authentications (401s) per client IP and minute before it is refused (0: off).
     auth_failure_limit: int = 60
@@ -128,13 +129,14 @@ class Settings:
     # working directory). Every process and host of one installation needs the same value.
     secret_key: str | None = None
     secret_key_file: str | None = None
-    # Webhooks (services/webhook_delivery.py): private and loopback targets are refused
+    # Webhooks (services/webhooks/delivery.py): private and loopback targets are refused
     # unless allowed; the worker looks for due deliveries this often (seconds).
     webhook_allow_private: bool = False
     webhook_poll_interval: float = 1.0
     # Expiry reminders are looked for at start and this often (seconds; at most a minute).
     expiry_check_interval: float = 30.0
-    # Where the workers of one server share their metrics (services/metrics_sharing.py);
+    # Where the workers of one server share their metrics
+    # (services/observability/metrics_sharing.py);
     # `keyport serve --workers N` makes one per run. None: /metrics reports this process.
     metrics_dir: str | None = None
     extra: dict[str, str] = field(default_factory=dict)

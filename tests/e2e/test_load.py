@@ -72,7 +72,7 @@ HAMMER_STREAMS = 3  # per process
 def test_four_processes_at_ten_times_the_limit_never_pass_more_than_the_bucket_allows(
     redis: PrivateRedis, tmp_path: Path
 ) -> None:
-    """Leases (services/token_leases.py) take tokens from Redis before they are spent: four
+    """Leases (services/access/token_leases.py) take tokens from Redis before they are spent: four
     processes sending one key ten times its rate stay within the bucket's allowance."""
     env = keyport_env(
         f"sqlite:///{tmp_path / 'hammer.db'}",

@@ -1,4 +1,5 @@
-"""The company audit log (services.audit_log): what it lists, how it filters, who may read it."""
+"""The company audit log (services.audit.company_log): what it lists, how it filters, who may read
+it."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import pytest
 from keyport.bootstrap import Container
 from keyport.domain.audit import Actor, AuditAction
 from keyport.domain.errors import PermissionDenied
-from keyport.services.audit_log import AuditQuery
-from keyport.services.signin import SignInRefused
+from keyport.services.accounts.signin import SignInRefused
+from keyport.services.audit.company_log import AuditQuery
 from tests.conftest import Tenant
 
 

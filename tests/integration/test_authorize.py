@@ -19,7 +19,7 @@ from keyport.bootstrap import Container, build_container
 from keyport.domain.audit import Actor
 from keyport.domain.clock import FixedClock
 from keyport.domain.keys import generate_key
-from keyport.services.requests import RequestRecord
+from keyport.services.observability.request_record import RequestRecord
 from keyport.web.api.schemas import iso_utc
 from keyport.web.app import create_app
 from tests.conftest import Tenant

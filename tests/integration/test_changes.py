@@ -9,10 +9,10 @@ from keyport.bootstrap import Container
 from keyport.db.tables import cache_invalidations
 from keyport.db.uow import SqlUnitOfWorkFactory
 from keyport.domain.audit import Actor, AuditAction
-from keyport.services.cache import USER
-from keyport.services.changes import Changes
-from keyport.services.invalidation import Invalidator
+from keyport.services.access.cache import USER
+from keyport.services.access.invalidation import Invalidator
 from keyport.services.ports import AuditFilter
+from keyport.services.runtime.changes import Changes
 from tests.conftest import Tenant
 
 

@@ -14,7 +14,7 @@ from keyport.domain.audit import Actor
 from keyport.domain.clock import FixedClock
 from keyport.domain.usage import without_keys
 from keyport.domain.users import Role
-from keyport.services.invitations import Invitee
+from keyport.services.accounts.invitations import Invitee
 from tests.conftest import Tenant
 from tests.support.admin import ORIGIN, dashboard, hidden, post_login, sign_in, text_of
 from tests.support.team import csrf_of, invite_link, post_form

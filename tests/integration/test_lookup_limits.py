@@ -1,6 +1,6 @@
 """Issue 9, item 9: user creations and slug changes by a key count against a per-key limit of
 their own, so that the 409 for an email or slug taken in another company cannot be asked
-about at scale (services/lookup_limits.py). On SQLite and PostgreSQL."""
+about at scale (services/access/lookup_limits.py). On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

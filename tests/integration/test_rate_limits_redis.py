@@ -19,12 +19,12 @@ from redis.asyncio import Redis
 
 from keyport.bootstrap import Container, build_container
 from keyport.config import Settings
-from keyport.db.redis_buckets import RedisBuckets
-from keyport.db.redis_leases import LEASE_FRACTION, RedisLeases
 from keyport.domain.audit import Actor
 from keyport.domain.keys import generate_key
 from keyport.domain.rate_limits import Policy
 from keyport.domain.users import NewUser
+from keyport.redis.buckets import RedisBuckets
+from keyport.redis.leases import LEASE_FRACTION, RedisLeases
 from keyport.web.app import create_app
 from tests.conftest import FAST_PASSWORDS, make_tenant
 from tests.support import databases
@@ -134,7 +134,7 @@ async def test_without_redis_each_process_limits_on_its_own_and_says_so_once(
             company.company.id, name=None, days=5, actor=Actor.cli()
         )
         headers = {"Authorization": f"Bearer {issued.key}"}
-        with caplog.at_level(logging.WARNING, logger="keyport.services.rate_limits"):
+        with caplog.at_level(logging.WARNING, logger="keyport.services.access.rate_limits"):
             async with client(container, an_ip()) as http:
                 statuses = [
                     (await http.get("/v4/user/me", headers=headers)).status_code for _ in range(205)

@@ -21,8 +21,12 @@ import pytest
 from keyport.bootstrap import Container, build_container
 from keyport.config import Settings
 from keyport.domain.rate_limits import Policy
-from keyport.services.attempts import SignInLimiter, SignInLimits, TooManySignInAttempts
-from keyport.services.rate_limits import MemoryBuckets
+from keyport.services.access.rate_limits import MemoryBuckets
+from keyport.services.accounts.sign_in_limiter import (
+    SignInLimiter,
+    SignInLimits,
+    TooManySignInAttempts,
+)
 from tests.conftest import Tenant, make_tenant
 from tests.support import databases
 from tests.support.admin import dashboard, post_login

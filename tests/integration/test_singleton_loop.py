@@ -7,7 +7,7 @@ from datetime import timedelta
 from keyport.bootstrap import Container
 from keyport.db.leases import SqlLeaseStore
 from keyport.domain.clock import FixedClock
-from keyport.services.singleton_loop import SingletonLoop
+from keyport.services.runtime.singleton_loop import SingletonLoop
 
 
 def _loop(container: Container, clock: FixedClock, runs: list[str], name: str) -> SingletonLoop:

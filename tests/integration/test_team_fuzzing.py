@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from keyport.bootstrap import Container
 from keyport.domain.audit import Actor
 from keyport.domain.users import Role
-from keyport.services.invitations import Invitee
+from keyport.services.accounts.invitations import Invitee
 from tests.conftest import Tenant
 from tests.integration.test_dashboard_fuzzing import FUZZ, assert_handled, field_text
 from tests.support.admin import dashboard, hidden, sign_in

@@ -18,7 +18,7 @@ from keyport.db.tables import api_keys, key_recent_requests, key_sightings, key_
 from keyport.domain.anomalies import AlertKind
 from keyport.domain.audit import Actor
 from keyport.domain.clock import FixedClock
-from keyport.services.usage import RING_SIZE
+from keyport.services.observability.usage_recorder import RING_SIZE
 from keyport.web.app import create_app
 from tests.conftest import Tenant
 from tests.support.usage import usage_totals

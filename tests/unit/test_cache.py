@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from keyport.domain.keys import KeyStatus
 from keyport.domain.principal import Principal
-from keyport.services.cache import Caches, PrincipalCache, TtlCache
+from keyport.services.access.cache import Caches, PrincipalCache, TtlCache
 
 
 def principal(key_id: str = "k1", company_id: str = "c1") -> Principal:

@@ -30,8 +30,8 @@ from keyport.domain.errors import (
 from keyport.domain.keys import BASE62, PREFIX, KeyStatus, checksum, generate_key
 from keyport.domain.principal import Principal
 from keyport.domain.users import Role, User, UserType
-from keyport.services.authentication import Authenticator
-from keyport.services.cache import Caches
+from keyport.services.access.authentication import Authenticator
+from keyport.services.access.cache import Caches
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 COMPANY = str(uuid.uuid4())

@@ -14,7 +14,7 @@ from standardwebhooks import Webhook
 from keyport.client import WebhookVerificationError, verify_webhook
 from keyport.domain import webhooks
 from keyport.domain.errors import ValidationFailed
-from keyport.services.key_api import decode_cursor
+from keyport.services.keys.management_api import decode_cursor
 
 
 def _signed(secret: str, stamp: int) -> tuple[bytes, dict[str, str]]:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from keyport.services.periodic import PeriodicTask
+from keyport.services.runtime.periodic import PeriodicTask
 
 
 async def _until(condition: object, seconds: float = 5.0) -> None:
@@ -50,7 +50,7 @@ async def test_a_failing_step_is_told_once_per_outage_and_its_recovery_once(
     loop = PeriodicTask(
         "feed", step, interval=0.001, failure_message="feed down", recovery_message="feed back"
     )
-    with caplog.at_level(logging.WARNING, logger="keyport.services.periodic"):
+    with caplog.at_level(logging.WARNING, logger="keyport.services.runtime.periodic"):
         await loop.start()
         await asyncio.wait_for(done.wait(), timeout=5)
         await loop.stop()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from keyport.services.metrics_sharing import SharedMetrics
-from keyport.services.prometheus import (
+from keyport.services.observability.metrics_sharing import SharedMetrics
+from keyport.services.observability.prometheus import (
     Counter,
     Histogram,
     Reading,

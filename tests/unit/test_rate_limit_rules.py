@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from keyport.domain.rate_limits import Policy, take, whole_seconds
-from keyport.services.rate_limits import FailoverBuckets, MemoryBuckets, SharedStoreHealth
+from keyport.services.access.rate_limits import FailoverBuckets, MemoryBuckets, SharedStoreHealth
 
 DEFAULT = Policy(100, 200)
 
@@ -98,7 +98,7 @@ async def test_two_failovers_on_one_store_report_one_outage_once(
     local = MemoryBuckets(tick)
     exact = FailoverBuckets(BrokenStore(), local, health=health)  # type: ignore[arg-type]
     leased = FailoverBuckets(BrokenStore(), local, health=health)  # type: ignore[arg-type]
-    with caplog.at_level(logging.WARNING, logger="keyport.services.rate_limits"):
+    with caplog.at_level(logging.WARNING, logger="keyport.services.access.rate_limits"):
         await exact.take("fail:ip", DEFAULT)
         await leased.take("key:k", DEFAULT)
         tick.now += 1.0

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from keyport.domain.keys import generate_key
 from keyport.domain.usage import MAX_PATH_LENGTH, without_keys
-from keyport.services.request_log import log_line
-from keyport.services.requests import RequestRecord
+from keyport.services.observability.request_log import log_line
+from keyport.services.observability.request_record import RequestRecord
 
 
 def spelled(key: str, how: str) -> str:

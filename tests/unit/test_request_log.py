@@ -6,8 +6,14 @@ import asyncio
 import json
 from pathlib import Path
 
-from keyport.services.request_log import PIPE_BUF, RequestLog, StdoutSink, chunks, log_line
-from keyport.services.requests import RequestRecord
+from keyport.services.observability.request_log import (
+    PIPE_BUF,
+    RequestLog,
+    StdoutSink,
+    chunks,
+    log_line,
+)
+from keyport.services.observability.request_record import RequestRecord
 
 
 def record(path: str = "/v4/user/me", request_id: str = "a1") -> RequestRecord:

@@ -7,9 +7,9 @@ import asyncio
 import math
 import random
 
-from keyport.db.redis_leases import LEASE_FRACTION
 from keyport.domain.rate_limits import Policy
-from keyport.services.token_leases import LEASE_SECONDS, LeasedBuckets
+from keyport.redis.leases import LEASE_FRACTION
+from keyport.services.access.token_leases import LEASE_SECONDS, LeasedBuckets
 
 DEFAULT = Policy(100, 200)
 WIDE = Policy(1_000_000, 1_000_000)
@@ -24,7 +24,7 @@ class Ticker:
 
 
 class SharedBucket:
-    """The Lua script of db/redis_leases.py, in Python, on a clock the test moves
+    """The Lua script of redis/leases.py, in Python, on a clock the test moves
     (tests/integration/test_rate_limits_redis.py runs the real one)."""
 
     def __init__(self, clock: Ticker) -> None:

@@ -10,8 +10,8 @@ import pytest
 from keyport.domain.errors import Conflict, PermissionDenied, ValidationFailed
 from keyport.domain.team import check_removal, check_role_change, parse_assignable_role
 from keyport.domain.users import Role, User, UserType
-from keyport.services import totp
-from keyport.services.secret_box import SecretBox, SecretUnreadable
+from keyport.services.accounts import totp
+from keyport.services.accounts.secret_box import SecretBox, SecretUnreadable
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 NOW = 1_800_000_015.0  # 15 s into a 30 s step

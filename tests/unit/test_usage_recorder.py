@@ -1,4 +1,5 @@
-"""Counting usage in memory and handing it to the store in batches (services.usage*)."""
+"""Counting usage in memory and handing it to the store in batches
+(services.observability.usage_*)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from datetime import datetime
 import pytest
 
 from keyport.domain.usage import MinuteCount
-from keyport.services.requests import RequestRecord
-from keyport.services.usage import RING_SIZE, UsageBatch, UsageRecorder
-from keyport.services.usage_flush import UsageFlusher
+from keyport.services.observability.request_record import RequestRecord
+from keyport.services.observability.usage_flush import UsageFlusher
+from keyport.services.observability.usage_recorder import RING_SIZE, UsageBatch, UsageRecorder
 
 T0 = 1_800_000_000.0  # a whole minute: 30_000_000
 

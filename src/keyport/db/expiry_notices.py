@@ -1,4 +1,4 @@
-"""Expiry reminders already sent, one row per key and notice (services.expiry_reminders)."""
+"""Expiry reminders already sent, one row per key and notice (services.keys.expiry_reminders)."""
 
 from __future__ import annotations
 

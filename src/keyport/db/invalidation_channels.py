@@ -2,7 +2,8 @@
 
 - PostgreSQL: the change's own transaction runs `pg_notify` (see repositories), so the
   notification is delivered exactly when the change commits; each process LISTENs.
-- Redis: the changing process PUBLISHes after commit; each process SUBSCRIBEs.
+- Redis: the changing process PUBLISHes after commit; each process SUBSCRIBEs
+  (keyport.redis.invalidation_channel).
 
 Either may lose a message (a dropped connection); the log poller and the cache TTL bound what
 a lost message can cost. Both reconnect by themselves.
@@ -15,10 +16,9 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 
-from keyport.services.periodic import PeriodicTask
+from keyport.services.runtime.periodic import PeriodicTask
 
 CHANNEL = "keyport_invalidations"
 Apply = Callable[[str, str], None]
@@ -111,29 +111,3 @@ class PostgresListener(Listener):
 
     def _on_notify(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
         self._deliver(payload)
-
-
-class RedisChannel(Listener):
-    name = "redis-subscribe"
-
-    def __init__(self, redis: Redis, apply: Apply) -> None:
-        super().__init__(apply)
-        self._redis = redis
-
-    async def publish(self, kind: str, target: str) -> None:
-        await self._redis.publish(CHANNEL, encode(kind, target))
-
-    async def _listen(self) -> None:
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        try:
-            await pubsub.subscribe(CHANNEL)
-            self._now_connected()
-            while True:
-                message = await pubsub.get_message(timeout=5.0)
-                if message is not None and message.get("type") == "message":
-                    self._deliver(message["data"])
-                elif message is None:
-                    await pubsub.ping()
-        finally:
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]

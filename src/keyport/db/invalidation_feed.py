@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from keyport.db.tables import cache_invalidations
-from keyport.services.periodic import PeriodicTask
+from keyport.services.runtime.periodic import PeriodicTask
 
 RETENTION = timedelta(hours=1)
 

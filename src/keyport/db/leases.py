@@ -1,4 +1,5 @@
-"""Named leases in the database (services/singleton_loop.py): taken with one conditional UPDATE."""
+"""Named leases in the database (services/runtime/singleton_loop.py): taken with one conditional
+UPDATE."""
 
 from __future__ import annotations
 

@@ -62,7 +62,7 @@ users = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
     Column("deleted_at", UtcDateTime(), nullable=True),
     # Migration 0007: invited (no password yet), last sign-in, two-factor sign-in. The TOTP
-    # secrets are Fernet tokens (services/secret_box.py), never the secret itself.
+    # secrets are Fernet tokens (services/accounts/secret_box.py), never the secret itself.
     Column("invited_at", UtcDateTime(), nullable=True),
     Column("last_sign_in_at", UtcDateTime(), nullable=True),
     Column("totp_secret", String(255), nullable=True),
@@ -191,7 +191,8 @@ recovery_codes = Table(
     Column("used_at", UtcDateTime(), nullable=True),
 )
 
-# API key usage (services.usage), written in batches, never on the request path.
+# API key usage (services.observability.usage_recorder), written in batches, never on the request
+# path.
 # Requests per key and minute by status class; `minute` counts whole minutes since the Unix
 # epoch, so hours and days are integer divisions on every backend.
 key_usage_minutes = Table(
@@ -238,7 +239,8 @@ key_sightings = Table(
     CheckConstraint("kind IN ('ip', 'agent')", name="kind"),
 )
 
-# "One process at a time" for background loops (services/singleton_loop.py): a loop runs while its
+# "One process at a time" for background loops (services/runtime/singleton_loop.py): a loop runs
+# while its
 # process holds the row's lease; a crashed holder's lease simply runs out.
 background_leases = Table(
     "background_leases",

@@ -1,4 +1,4 @@
-"""Reading usage for the dashboard (services.usage_reports.UsageReader)."""
+"""Reading usage for the dashboard (services.observability.usage_reports.UsageReader)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from keyport.db.tables import key_recent_requests, key_sightings, key_usage_minutes
 from keyport.domain.usage import MINUTES_PER_HOUR, HourRow, RecentRequest, Sighting
-from keyport.services.usage_reports import SightingSummary
+from keyport.services.observability.usage_reports import SightingSummary
 
 _minutes = key_usage_minutes.c
 _recent = key_recent_requests.c

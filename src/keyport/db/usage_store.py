@@ -1,4 +1,5 @@
-"""Writing usage batches (services.usage.UsageStore) with upserts SQLite and PostgreSQL share.
+"""Writing usage batches (services.observability.usage_recorder.UsageStore) with upserts SQLite and
+PostgreSQL share.
 
 One transaction per batch. Rows are written in key order, so two processes flushing at the
 same time lock rows in the same order and cannot deadlock. The statements are plain functions
@@ -23,7 +24,7 @@ from keyport.db.engine import WRITE_OPTION, create_sqlite_writer, is_sqlite
 from keyport.db.tables import api_keys, key_recent_requests, key_sightings, key_usage_minutes
 from keyport.db.types import UtcDateTime
 from keyport.domain.usage import LastUse, MinuteCount, RecentRequest, Sighting
-from keyport.services.usage import RING_SIZE, UsageBatch
+from keyport.services.observability.usage_recorder import RING_SIZE, UsageBatch
 
 _minutes = key_usage_minutes.c
 _recent = key_recent_requests.c

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from keyport.domain.webhooks import DELIVERY_TIMEOUT, is_public_address
-from keyport.services.webhook_delivery import Outcome
+from keyport.services.webhooks.delivery import Outcome
 
 PRIVATE_REFUSED = "must not point at a private, loopback or otherwise internal address"
 

@@ -47,7 +47,7 @@ class Invitation:
 
 @dataclass(frozen=True, slots=True)
 class TwoFactorState:
-    secret: str | None  # sealed (services.secret_box): on once set
+    secret: str | None  # sealed (services.accounts.secret_box): on once set
     pending_secret: str | None  # sealed, shown for setup, not yet confirmed with a code
     last_step: int | None  # the TOTP time step of the newest code accepted
 
@@ -158,7 +158,7 @@ class AuditRepository(Protocol):
 
 
 class WebhookRepository(Protocol):
-    """Endpoints, the outbox and the delivery log (services.webhooks)."""
+    """Endpoints, the outbox and the delivery log (services.webhooks.endpoints)."""
 
     async def add_endpoint(self, endpoint: Endpoint, secret: str) -> None: ...
     async def endpoints(self, company_id: str) -> Sequence[Endpoint]: ...
@@ -199,7 +199,7 @@ class WebhookRepository(Protocol):
 
 
 class ExpiryNotices(Protocol):
-    """Which expiry reminders were sent (services.expiry_reminders)."""
+    """Which expiry reminders were sent (services.keys.expiry_reminders)."""
 
     async def keys_expiring_before(self, moment: datetime) -> Sequence[ApiKey]: ...
     async def sent(self, key_id: str) -> set[str]: ...
@@ -209,7 +209,7 @@ class ExpiryNotices(Protocol):
 
 
 class InvalidationLog(Protocol):
-    """Cross-process record of cache-relevant changes (see services.invalidation)."""
+    """Cross-process record of cache-relevant changes (see services.access.invalidation)."""
 
     async def append(self, kind: str, target: str, now: datetime) -> None: ...
 

@@ -15,7 +15,7 @@ from keyport.bootstrap import Container
 from keyport.db.engine import ping
 from keyport.domain.auth_outcomes import failure_of
 from keyport.domain.errors import KeyportError, PayloadTooLarge
-from keyport.services.lookup_limits import LookupLimiter
+from keyport.services.access.lookup_limits import LookupLimiter
 from keyport.web import errors
 from keyport.web.admin.router import admin_router
 from keyport.web.api.authorize_endpoint import AuthorizeEndpoint, authorize_route

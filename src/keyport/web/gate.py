@@ -27,8 +27,8 @@ from keyport.domain import errors as domain
 from keyport.domain.auth_outcomes import KEY_STATE_REFUSALS, AuthOutcome, failure_of
 from keyport.domain.clock import Clock, SystemClock
 from keyport.domain.principal import Principal
-from keyport.services.authentication import Authenticator, key_id_of
-from keyport.services.requests import RequestObserver, RequestRecord
+from keyport.services.access.authentication import Authenticator, key_id_of
+from keyport.services.observability.request_record import RequestObserver, RequestRecord
 from keyport.web import errors
 from keyport.web.client_ip import is_trusted_peer, resolve_client_ip, resolve_scheme
 from keyport.web.paths import guarded_prefix, is_canonical

@@ -9,7 +9,7 @@ import msgspec
 from litestar import Response, Router, get
 from litestar.openapi import ResponseSpec
 
-from keyport.services.prometheus import MEDIA_TYPE
+from keyport.services.observability.prometheus import MEDIA_TYPE
 from keyport.web.openapi import ops_operation
 
 CHECK_TIMEOUT = 2.0  # seconds; a dependency slower than this is not ready

@@ -14,8 +14,8 @@ import math
 from keyport.domain.errors import RateLimited
 from keyport.domain.principal import Principal
 from keyport.domain.rate_limits import Decision, whole_seconds
-from keyport.services.auth_failures import FailedAuthLimiter
-from keyport.services.rate_limits import KeyRateLimiter
+from keyport.services.access.failed_auth_limiter import FailedAuthLimiter
+from keyport.services.access.rate_limits import KeyRateLimiter
 from keyport.web import errors
 
 Rendered = tuple[int, bytes, errors.Headers]

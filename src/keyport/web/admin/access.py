@@ -17,7 +17,7 @@ from typing import Any
 from litestar import Request
 from litestar.datastructures import Cookie, FormMultiDict
 
-from keyport.services.sessions import SessionService, SignedIn
+from keyport.services.accounts.sessions import SessionService, SignedIn
 from keyport.web.client_ip import client_ip as resolved_client_ip
 
 AnyRequest = Request[Any, Any, Any]
@@ -90,7 +90,7 @@ class Cookies:
         return self.make(request, base, "", max_age=0)
 
 
-class Gate:
+class DashboardAccess:
     """Finds the signed-in user of a request and checks the forms it posts."""
 
     def __init__(self, sessions: SessionService, cookies: Cookies) -> None:

@@ -15,11 +15,11 @@ from litestar.response import Redirect
 from litestar.types import RouteHandlerType
 
 from keyport.domain.errors import ValidationFailed
-from keyport.services.account import AccountService
-from keyport.services.two_factor import Enrollment, TwoFactorService
+from keyport.services.accounts.account import AccountService
+from keyport.services.accounts.two_factor import Enrollment, TwoFactorService
 from keyport.web.admin.access import (
     AnyRequest,
-    Gate,
+    DashboardAccess,
     client_ip,
     field_text,
     must_set_up_two_factor,
@@ -55,12 +55,12 @@ def qr_code(uri: str) -> str:
 
 
 def account_handlers(
-    account: AccountService, two_factor: TwoFactorService, gate: Gate, pages: Pages
+    account: AccountService, two_factor: TwoFactorService, access: DashboardAccess, pages: Pages
 ) -> list[RouteHandlerType]:
     async def account_page(
         request: AnyRequest, *, status: int = 200, errors: dict[str, str] | None = None
     ) -> Response[str]:
-        visitor = await gate.visitor(request, setting_up=True)
+        visitor = await access.visitor(request, setting_up=True)
         left = await two_factor.recovery_codes_left(visitor.user)
         return pages.render(
             request,
@@ -91,7 +91,7 @@ def account_handlers(
 
     @post("/account/password")
     async def change_password(request: AnyRequest) -> Response[Any]:
-        visitor, form = await gate.form_post(request, setting_up=True)
+        visitor, form = await access.form_post(request, setting_up=True)
         new = field_text(form, "new_password")
         try:
             if new != field_text(form, "confirm_password"):
@@ -108,13 +108,13 @@ def account_handlers(
 
     @post("/account/two-factor/setup")
     async def begin_setup(request: AnyRequest) -> Response[Any]:
-        visitor, _ = await gate.form_post(request, setting_up=True)
+        visitor, _ = await access.form_post(request, setting_up=True)
         await two_factor.begin(visitor.user)
         return Redirect(SETUP, status_code=303)
 
     @get("/account/two-factor")
     async def show_setup(request: AnyRequest) -> Response[Any]:
-        visitor = await gate.visitor(request, setting_up=True)
+        visitor = await access.visitor(request, setting_up=True)
         enrollment = await two_factor.pending(visitor.user)
         if enrollment is None or visitor.user.two_factor:
             return Redirect(ACCOUNT, status_code=303)
@@ -122,7 +122,7 @@ def account_handlers(
 
     @post("/account/two-factor/confirm")
     async def confirm_setup(request: AnyRequest) -> Response[Any]:
-        visitor, form = await gate.form_post(request, setting_up=True)
+        visitor, form = await access.form_post(request, setting_up=True)
         try:
             codes = await two_factor.confirm(
                 visitor.user, field_text(form, "code"), visitor.actor(client_ip(request))
@@ -137,7 +137,7 @@ def account_handlers(
 
     @post("/account/two-factor/disable")
     async def disable(request: AnyRequest) -> Response[Any]:
-        visitor, form = await gate.form_post(request, setting_up=True)
+        visitor, form = await access.form_post(request, setting_up=True)
         try:
             await two_factor.disable(
                 visitor.user, field_text(form, "code"), visitor.actor(client_ip(request))

@@ -17,11 +17,11 @@ from litestar.types import RouteHandlerType
 from keyport.domain.audit import AuditAction
 from keyport.domain.clock import Clock
 from keyport.domain.users import User
-from keyport.services.audit_log import AuditChoices, AuditLog, AuditQuery
-from keyport.web.admin.access import AnyRequest, Gate
+from keyport.services.audit.company_log import AuditChoices, AuditLog, AuditQuery
+from keyport.web.admin.access import AnyRequest, DashboardAccess
 from keyport.web.admin.audit_views import ACTION_WORDS, Names, audit_csv, audit_row
 from keyport.web.admin.rendering import Pages
-from keyport.web.admin.views import person, zone_of
+from keyport.web.admin.view_models import person, zone_of
 
 PAGE_SIZE = 50
 Page = Annotated[int, QueryParameter(ge=1, le=100_000)]
@@ -47,11 +47,11 @@ def _names(choices: AuditChoices, people: Mapping[str, User]) -> Names:
 
 
 def audit_handlers(
-    audit_log: AuditLog, gate: Gate, pages: Pages, clock: Clock
+    audit_log: AuditLog, access: DashboardAccess, pages: Pages, clock: Clock
 ) -> list[RouteHandlerType]:
     @get("/audit", name="admin-audit")
     async def audit(request: AnyRequest, page: Page = 1) -> Response[str]:
-        visitor = await gate.visitor(request)
+        visitor = await access.visitor(request)
         query = _query(request)
         found = await audit_log.page(
             visitor.user, query, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
@@ -79,7 +79,7 @@ def audit_handlers(
 
     @get("/audit.csv", name="admin-audit-csv")
     async def export(request: AnyRequest) -> Response[str]:
-        visitor = await gate.visitor(request)
+        visitor = await access.visitor(request)
         found = await audit_log.export(visitor.user, _query(request))
         choices = await audit_log.choices(visitor.user)
         filename = f"keyport-audit-{clock.now():%Y%m%d-%H%M%S}.csv"

@@ -12,7 +12,7 @@ from datetime import tzinfo
 from keyport.domain.audit import AuditAction, AuditEvent
 from keyport.domain.keys import ApiKey
 from keyport.domain.users import User
-from keyport.web.admin.views import Moment, actor_words, event_note, moment, person
+from keyport.web.admin.view_models import Moment, actor_words, event_note, moment, person
 
 ACTION_WORDS: dict[str, str] = {
     AuditAction.SIGN_IN_SUCCEEDED: "Signed in",

@@ -16,12 +16,12 @@ from litestar.types import RouteHandlerType
 
 from keyport.domain.errors import ValidationFailed
 from keyport.domain.users import UserChanges
-from keyport.services.invitations import INVITE_PATH, InvitationService, OpenInvitation
+from keyport.services.accounts.invitations import INVITE_PATH, InvitationService, OpenInvitation
 from keyport.web.admin.access import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
     AnyRequest,
-    Gate,
+    DashboardAccess,
     client_ip,
     field_text,
 )
@@ -33,7 +33,7 @@ Token = FromPath[str]
 
 
 def invite_handlers(
-    invitations: InvitationService, gate: Gate, pages: Pages
+    invitations: InvitationService, access: DashboardAccess, pages: Pages
 ) -> list[RouteHandlerType]:
     def form_page(
         request: AnyRequest,
@@ -45,14 +45,14 @@ def invite_handlers(
         given_name: str | None = None,
         family_name: str | None = None,
     ) -> Response[str]:
-        login_token = gate.login_token(request)
+        login_token = access.login_token(request)
         invitee = found.user
         return pages.render(
             request,
             "invite.html",
             status=status,
             headers=PRIVATE,
-            cookies=[gate.cookies.make(request, LOGIN_CSRF_COOKIE, login_token)],
+            cookies=[access.cookies.make(request, LOGIN_CSRF_COOKIE, login_token)],
             login_token=login_token,
             action=f"{INVITE_PATH}{token}",
             invitee=invitee,
@@ -73,7 +73,7 @@ def invite_handlers(
 
     @post("/invite/{token:str}")
     async def accept_invitation(request: AnyRequest, token: Token) -> Response[Any]:
-        form = await gate.login_form(request)
+        form = await access.login_form(request)
         found = await invitations.open_invitation(token)
         password = field_text(form, "password")
         names = UserChanges(
@@ -98,7 +98,7 @@ def invite_handlers(
             WELCOME,
             status_code=303,
             headers=PRIVATE,
-            cookies=[gate.cookies.make(request, SESSION_COOKIE, session)],
+            cookies=[access.cookies.make(request, SESSION_COOKIE, session)],
         )
 
     return [show_invitation, accept_invitation]

@@ -22,14 +22,14 @@ from keyport.domain.clock import Clock
 from keyport.domain.errors import ValidationFailed
 from keyport.domain.keys import ApiKey
 from keyport.domain.users import User
-from keyport.services.key_management import KeyManagement, require_key_manager
-from keyport.services.sessions import SessionService
-from keyport.web.admin.access import AnyRequest, Gate, client_ip, field_text
+from keyport.services.accounts.sessions import SessionService
+from keyport.services.keys.dashboard import KeyManagement, require_key_manager
+from keyport.web.admin.access import AnyRequest, DashboardAccess, client_ip, field_text
 from keyport.web.admin.charts import sparkline
 from keyport.web.admin.forms import PRESET_DAYS, CreateKeyForm, listed, scopes_of
 from keyport.web.admin.rendering import Pages
 from keyport.web.admin.usage_views import BY_DAY, BY_HOUR, usage_view
-from keyport.web.admin.views import key_view, trail_entry, zone_of
+from keyport.web.admin.view_models import key_view, trail_entry, zone_of
 
 LIST = "/admin/api-keys"
 PAGE_SIZE = 50
@@ -74,13 +74,13 @@ def _after_change(key_id: str, notice: str, back_to: str) -> Redirect:
 def key_handlers(
     management: KeyManagement,
     sessions: SessionService,
-    gate: Gate,
+    access: DashboardAccess,
     pages: Pages,
     clock: Clock,
 ) -> list[RouteHandlerType]:
     @get("/api-keys", name="admin-keys")
     async def list_keys(request: AnyRequest, page: Page = 1) -> Response[str]:
-        visitor = await gate.visitor(request)
+        visitor = await access.visitor(request)
         now, zone = clock.now(), zone_of(visitor.user)
         listing = await management.list_keys(
             visitor.user, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, zone=zone
@@ -102,12 +102,12 @@ def key_handlers(
 
     @get("/api-keys/new")
     async def new_key(request: AnyRequest) -> Response[str]:
-        require_key_manager((await gate.visitor(request)).user)
+        require_key_manager((await access.visitor(request)).user)
         return pages.render(request, "key_new.html", form=CreateKeyForm(), presets=PRESET_DAYS)
 
     @post("/api-keys")
     async def create_key(request: AnyRequest) -> Response[Any]:
-        visitor, posted = await gate.form_post(request)
+        visitor, posted = await access.form_post(request)
         require_key_manager(visitor.user)
         form = CreateKeyForm.posted(posted)
         if not await sessions.claim_form(visitor, form.nonce):
@@ -144,7 +144,7 @@ def key_handlers(
     async def render_detail(
         request: AnyRequest, key_id: str, *, status: int = 200, **form: Any
     ) -> Response[str]:
-        visitor = await gate.visitor(request)
+        visitor = await access.visitor(request)
         now, zone = clock.now(), zone_of(visitor.user)
         detail = await management.key_detail(visitor.user, key_id, zone)
         creators = {detail.creator.id: detail.creator} if detail.creator else {}
@@ -168,7 +168,7 @@ def key_handlers(
     @post("/api-keys/{key_id:str}/restrictions", name="admin-key-restrictions")
     async def set_restrictions(request: AnyRequest, key_id: KeyId) -> Response[Any]:
         """Scopes and the IP allowlist together, as the detail page's form sends them."""
-        visitor, form = await gate.form_post(request)
+        visitor, form = await access.form_post(request)
         actor = visitor.actor(client_ip(request))
         scopes, networks = field_text(form, "scopes"), field_text(form, "allowed_ips")
         try:
@@ -191,7 +191,7 @@ def key_handlers(
 
     @get("/api-keys/{key_id:str}/revoke")
     async def confirm_revoke(request: AnyRequest, key_id: KeyId) -> Response[str]:
-        visitor = await gate.visitor(request)
+        visitor = await access.visitor(request)
         key = await management.get_key(visitor.user, key_id)
         view = key_view(key, clock.now(), zone_of(visitor.user), {})
         back_to = "detail" if request.query_params.get("from") == "detail" else "list"
@@ -199,14 +199,14 @@ def key_handlers(
 
     @get("/api-keys/{key_id:str}/rotate")
     async def confirm_rotate(request: AnyRequest, key_id: KeyId) -> Response[str]:
-        visitor = await gate.visitor(request)
+        visitor = await access.visitor(request)
         key = await management.get_key(visitor.user, key_id)
         view = key_view(key, clock.now(), zone_of(visitor.user), {})
         return pages.render(request, "key_rotate.html", key=view, graces=GRACE_CHOICES)
 
     @post("/api-keys/{key_id:str}/rotate")
     async def rotate_key(request: AnyRequest, key_id: KeyId) -> Response[Any]:
-        visitor, form = await gate.form_post(request)
+        visitor, form = await access.form_post(request)
         grace = _grace_of(field_text(form, "grace"))
         rotated = await management.rotate_key(
             visitor.user, key_id, visitor.actor(client_ip(request)), grace_period_seconds=grace
@@ -227,7 +227,7 @@ def key_handlers(
     def change(path: str, notice: str, use_case: Change) -> RouteHandlerType:
         @post(path, name=f"admin-key-{notice}")
         async def change_key(request: AnyRequest, key_id: KeyId) -> Response[Any]:
-            visitor, form = await gate.form_post(request)
+            visitor, form = await access.form_post(request)
             changed = await use_case(visitor.user, key_id, visitor.actor(client_ip(request)))
             return _after_change(changed.id, notice, field_text(form, "back_to"))
 

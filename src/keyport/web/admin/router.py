@@ -12,16 +12,16 @@ from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 
 from keyport.domain.clock import Clock
-from keyport.services.account import AccountService
-from keyport.services.audit_log import AuditLog
-from keyport.services.invitations import InvitationService
-from keyport.services.key_management import KeyManagement
-from keyport.services.sessions import SessionService
-from keyport.services.signin import SignInService
-from keyport.services.team import TeamService
-from keyport.services.two_factor import TwoFactorService
-from keyport.services.webhooks import WebhookService
-from keyport.web.admin.access import Cookies, Gate
+from keyport.services.accounts.account import AccountService
+from keyport.services.accounts.invitations import InvitationService
+from keyport.services.accounts.sessions import SessionService
+from keyport.services.accounts.signin import SignInService
+from keyport.services.accounts.team import TeamService
+from keyport.services.accounts.two_factor import TwoFactorService
+from keyport.services.audit.company_log import AuditLog
+from keyport.services.keys.dashboard import KeyManagement
+from keyport.services.webhooks.endpoints import WebhookService
+from keyport.web.admin.access import Cookies, DashboardAccess
 from keyport.web.admin.account_pages import account_handlers
 from keyport.web.admin.audit_pages import audit_handlers
 from keyport.web.admin.errors import exception_handlers
@@ -60,7 +60,7 @@ def admin_router(
 ) -> Router:
     pages = Pages()
     cookies = Cookies(secure_cookies)
-    gate = Gate(sessions, cookies)
+    access = DashboardAccess(sessions, cookies)
     static = create_static_files_router(
         path="/static",
         directories=[STATIC],
@@ -71,13 +71,13 @@ def admin_router(
         path="/admin",
         route_handlers=[
             admin_home,
-            *signin_handlers(sign_in, gate, pages),
-            *key_handlers(key_management, sessions, gate, pages, clock),
-            *audit_handlers(audit_log, gate, pages, clock),
-            *team_handlers(team, invitations, gate, pages, clock),
-            *account_handlers(account, two_factor, gate, pages),
-            *invite_handlers(invitations, gate, pages),
-            *webhook_handlers(webhooks, gate, pages),
+            *signin_handlers(sign_in, access, pages),
+            *key_handlers(key_management, sessions, access, pages, clock),
+            *audit_handlers(audit_log, access, pages, clock),
+            *team_handlers(team, invitations, access, pages, clock),
+            *account_handlers(account, two_factor, access, pages),
+            *invite_handlers(invitations, access, pages),
+            *webhook_handlers(webhooks, access, pages),
             static,
             unknown_page,
         ],

@@ -10,8 +10,8 @@ from litestar import Response, get, post
 from litestar.response import Redirect
 from litestar.types import RouteHandlerType
 
-from keyport.services.attempts import TooManySignInAttempts
-from keyport.services.signin import (
+from keyport.services.accounts.sign_in_limiter import TooManySignInAttempts
+from keyport.services.accounts.signin import (
     CHALLENGE_SECONDS,
     ChallengeOver,
     SignInRefused,
@@ -22,7 +22,7 @@ from keyport.web.admin.access import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
     AnyRequest,
-    Gate,
+    DashboardAccess,
     client_ip,
     field_text,
 )
@@ -47,7 +47,9 @@ def safe_next(target: str | None) -> str:
     return HOME
 
 
-def signin_handlers(sign_in: SignInService, gate: Gate, pages: Pages) -> list[RouteHandlerType]:
+def signin_handlers(
+    sign_in: SignInService, access: DashboardAccess, pages: Pages
+) -> list[RouteHandlerType]:
     def login_page(
         request: AnyRequest,
         *,
@@ -57,31 +59,31 @@ def signin_handlers(sign_in: SignInService, gate: Gate, pages: Pages) -> list[Ro
         next_path: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> Response[str]:
-        token = gate.login_token(request)
+        token = access.login_token(request)
         notice = NOTICES.get(request.query_params.get("notice") or "") if status == 200 else None
         return pages.render(
             request,
             "login.html",
             status=status,
             headers=headers,
-            cookies=[gate.cookies.make(request, LOGIN_CSRF_COOKIE, token)],
+            cookies=[access.cookies.make(request, LOGIN_CSRF_COOKIE, token)],
             login_token=token,
             email=email,
             error=error,
             notice=notice,
             next_path=safe_next(next_path or request.query_params.get("next")),
-            needs_https=gate.cookies.is_lost_on(request),
+            needs_https=access.cookies.is_lost_on(request),
         )
 
     @get("/login", name="admin-login")
     async def show_login(request: AnyRequest) -> Response[Any]:
-        if await gate.sessions.resolve(gate.cookies.read(request, SESSION_COOKIE)):
+        if await access.sessions.resolve(access.cookies.read(request, SESSION_COOKIE)):
             return Redirect(safe_next(request.query_params.get("next")), status_code=303)
         return login_page(request)
 
     @post("/login")
     async def submit_login(request: AnyRequest) -> Response[Any]:
-        form = await gate.login_form(request)
+        form = await access.login_form(request)
         email, next_path = field_text(form, "email"), field_text(form, "next")
         try:
             step = await sign_in.sign_in(email, field_text(form, "password"), client_ip(request))
@@ -103,7 +105,7 @@ def signin_handlers(sign_in: SignInService, gate: Gate, pages: Pages) -> list[Ro
                 f"{CODE_PATH}?{urlencode({'next': safe_next(next_path)})}",
                 status_code=303,
                 cookies=[
-                    gate.cookies.make(
+                    access.cookies.make(
                         request, CHALLENGE_COOKIE, step.challenge, max_age=CHALLENGE_SECONDS
                     )
                 ],
@@ -115,20 +117,20 @@ def signin_handlers(sign_in: SignInService, gate: Gate, pages: Pages) -> list[Ro
             target,
             status_code=303,
             cookies=[
-                gate.cookies.make(request, SESSION_COOKIE, token),
-                gate.cookies.clear(request, CHALLENGE_COOKIE),
+                access.cookies.make(request, SESSION_COOKIE, token),
+                access.cookies.clear(request, CHALLENGE_COOKIE),
             ],
         )
 
     def code_page(
         request: AnyRequest, *, status: int = 200, error: str | None = None
     ) -> Response[str]:
-        token = gate.login_token(request)
+        token = access.login_token(request)
         return pages.render(
             request,
             "login_code.html",
             status=status,
-            cookies=[gate.cookies.make(request, LOGIN_CSRF_COOKIE, token)],
+            cookies=[access.cookies.make(request, LOGIN_CSRF_COOKIE, token)],
             login_token=token,
             error=error,
             next_path=safe_next(request.query_params.get("next")),
@@ -136,14 +138,14 @@ def signin_handlers(sign_in: SignInService, gate: Gate, pages: Pages) -> list[Ro
 
     @get("/login/code", name="admin-login-code")
     async def show_code(request: AnyRequest) -> Response[Any]:
-        if not gate.cookies.read(request, CHALLENGE_COOKIE):
+        if not access.cookies.read(request, CHALLENGE_COOKIE):
             return Redirect(LOGIN_PATH, status_code=303)
         return code_page(request)
 
     @post("/login/code")
     async def submit_code(request: AnyRequest) -> Response[Any]:
-        form = await gate.login_form(request)
-        challenge = gate.cookies.read(request, CHALLENGE_COOKIE) or ""
+        form = await access.login_form(request)
+        challenge = access.cookies.read(request, CHALLENGE_COOKIE) or ""
         next_path = safe_next(field_text(form, "next"))
         try:
             token = await sign_in.complete(challenge, field_text(form, "code"), client_ip(request))
@@ -159,12 +161,12 @@ def signin_handlers(sign_in: SignInService, gate: Gate, pages: Pages) -> list[Ro
 
     @post("/logout")
     async def logout(request: AnyRequest) -> Response[Any]:
-        signed_in, _ = await gate.form_post(request, setting_up=True)
+        signed_in, _ = await access.form_post(request, setting_up=True)
         await sign_in.sign_out(signed_in, client_ip(request))
         return Redirect(
             "/admin/login?notice=signed-out",
             status_code=303,
-            cookies=[gate.cookies.clear(request, SESSION_COOKIE)],
+            cookies=[access.cookies.clear(request, SESSION_COOKIE)],
         )
 
     return [show_login, submit_login, show_code, submit_code, logout]

@@ -18,12 +18,12 @@ from keyport.domain.clock import Clock
 from keyport.domain.errors import ValidationFailed
 from keyport.domain.team import INVITATION_LIFETIME, parse_assignable_role
 from keyport.domain.users import Role
-from keyport.services.invitations import InvitationService, Invitee
-from keyport.services.team import TeamService
-from keyport.services.users import require_admin
-from keyport.web.admin.access import AnyRequest, Gate, client_ip, field_text
+from keyport.services.accounts.invitations import InvitationService, Invitee
+from keyport.services.accounts.team import TeamService
+from keyport.services.accounts.users import require_admin
+from keyport.web.admin.access import AnyRequest, DashboardAccess, client_ip, field_text
 from keyport.web.admin.rendering import Pages
-from keyport.web.admin.views import moment, zone_of
+from keyport.web.admin.view_models import moment, zone_of
 
 TEAM = "/admin/team"
 NOTICES = {
@@ -41,12 +41,16 @@ def _back(notice: str) -> Redirect:
 
 
 def team_handlers(
-    team: TeamService, invitations: InvitationService, gate: Gate, pages: Pages, clock: Clock
+    team: TeamService,
+    invitations: InvitationService,
+    access: DashboardAccess,
+    pages: Pages,
+    clock: Clock,
 ) -> list[RouteHandlerType]:
     async def team_page(
         request: AnyRequest, *, status: int = 200, invite_error: str | None = None
     ) -> Response[str]:
-        visitor = await gate.visitor(request)
+        visitor = await access.visitor(request)
         members = await team.list_team(visitor.user)
         zone = zone_of(visitor.user)
         return pages.render(
@@ -68,7 +72,7 @@ def team_handlers(
 
     @post("/team/invite")
     async def invite(request: AnyRequest) -> Response[Any]:
-        visitor, form = await gate.form_post(request)
+        visitor, form = await access.form_post(request)
         require_admin(visitor.user)
         try:
             invitee = Invitee(
@@ -95,7 +99,7 @@ def team_handlers(
 
     @post("/team/{user_id:str}/role")
     async def change_role(request: AnyRequest, user_id: UserId) -> Response[Any]:
-        visitor, form = await gate.form_post(request)
+        visitor, form = await access.form_post(request)
         role = parse_assignable_role(field_text(form, "role")[:20])
         await team.change_role(visitor.user, user_id, role, visitor.actor(client_ip(request)))
         return _back("role")
@@ -103,7 +107,7 @@ def team_handlers(
     def confirmation(action: str) -> RouteHandlerType:
         @get(f"/team/{{user_id:str}}/{action}", name=f"admin-team-confirm-{action}")
         async def confirm(request: AnyRequest, user_id: UserId) -> Response[str]:
-            visitor = await gate.visitor(request)
+            visitor = await access.visitor(request)
             target = await team.member(visitor.user, user_id)
             return pages.render(request, "team_confirm.html", target=target, action=action)
 
@@ -111,19 +115,19 @@ def team_handlers(
 
     @post("/team/{user_id:str}/remove")
     async def remove(request: AnyRequest, user_id: UserId) -> Response[Any]:
-        visitor, _ = await gate.form_post(request)
+        visitor, _ = await access.form_post(request)
         await team.remove(visitor.user, user_id, visitor.actor(client_ip(request)))
         return _back("removed")
 
     @post("/team/{user_id:str}/transfer")
     async def transfer(request: AnyRequest, user_id: UserId) -> Response[Any]:
-        visitor, _ = await gate.form_post(request)
+        visitor, _ = await access.form_post(request)
         await team.transfer_ownership(visitor.user, user_id, visitor.actor(client_ip(request)))
         return _back("transferred")
 
     @post("/team/two-factor")
     async def require_two_factor(request: AnyRequest) -> Response[Any]:
-        visitor, form = await gate.form_post(request)
+        visitor, form = await access.form_post(request)
         required = field_text(form, "required") == "on"
         await team.require_two_factor(visitor.user, required, visitor.actor(client_ip(request)))
         return _back("required" if required else "optional")

@@ -10,9 +10,9 @@ from keyport.domain.anomalies import Alert, AlertKind
 from keyport.domain.auth_outcomes import AuthOutcome
 from keyport.domain.keys import ApiKey
 from keyport.domain.usage import Bucket, RecentRequest, Sighting, status_class
-from keyport.services.usage_reports import KeyUsage, SightingSummary
+from keyport.services.observability.usage_reports import KeyUsage, SightingSummary
 from keyport.web.admin.charts import Chart, stacked_bars
-from keyport.web.admin.views import Moment, moment
+from keyport.web.admin.view_models import Moment, moment
 
 BY_DAY, BY_HOUR = "days", "hours"
 _TONES = ("ok", "client", "server")  # by status class

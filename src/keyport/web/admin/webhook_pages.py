@@ -13,12 +13,12 @@ from litestar.types import RouteHandlerType
 
 from keyport.domain.errors import ValidationFailed
 from keyport.domain.webhooks import EventType
-from keyport.services.key_management import require_key_manager
-from keyport.services.sessions import SignedIn
-from keyport.services.webhooks import WebhookService
-from keyport.web.admin.access import AnyRequest, Gate, client_ip, field_text
+from keyport.services.accounts.sessions import SignedIn
+from keyport.services.keys.dashboard import require_key_manager
+from keyport.services.webhooks.endpoints import WebhookService
+from keyport.web.admin.access import AnyRequest, DashboardAccess, client_ip, field_text
 from keyport.web.admin.rendering import Pages
-from keyport.web.admin.views import moment, zone_of
+from keyport.web.admin.view_models import moment, zone_of
 
 HOME = "/admin/webhooks"
 NOTICES = {
@@ -28,7 +28,9 @@ NOTICES = {
 EVENT_TYPES = [t.value for t in EventType]
 
 
-def webhook_handlers(webhooks: WebhookService, gate: Gate, pages: Pages) -> list[RouteHandlerType]:
+def webhook_handlers(
+    webhooks: WebhookService, access: DashboardAccess, pages: Pages
+) -> list[RouteHandlerType]:
     async def render(
         request: AnyRequest, visitor: SignedIn, *, status: int = 200, **extra: Any
     ) -> Response[str]:
@@ -63,13 +65,13 @@ def webhook_handlers(webhooks: WebhookService, gate: Gate, pages: Pages) -> list
 
     @get("/webhooks", name="admin-webhooks")
     async def webhook_page(request: AnyRequest) -> Response[str]:
-        visitor = await gate.visitor(request)
+        visitor = await access.visitor(request)
         require_key_manager(visitor.user)
         return await render(request, visitor)
 
     @post("/webhooks")
     async def add_webhook(request: AnyRequest) -> Response[Any]:
-        visitor, form = await gate.form_post(request)
+        visitor, form = await access.form_post(request)
         require_key_manager(visitor.user)
         url = field_text(form, "url")
         chosen = [t for t in form.getall("events", []) if isinstance(t, str)]
@@ -89,7 +91,7 @@ def webhook_handlers(webhooks: WebhookService, gate: Gate, pages: Pages) -> list
 
     @post("/webhooks/{endpoint_id:str}/remove")
     async def remove_webhook(request: AnyRequest, endpoint_id: FromPath[str]) -> Response[Any]:
-        visitor, _ = await gate.form_post(request)
+        visitor, _ = await access.form_post(request)
         require_key_manager(visitor.user)
         await webhooks.remove_endpoint(
             visitor.user.company_id, endpoint_id, visitor.actor(client_ip(request))
@@ -98,7 +100,7 @@ def webhook_handlers(webhooks: WebhookService, gate: Gate, pages: Pages) -> list
 
     @post("/webhooks/deliveries/{delivery_id:int}/retry")
     async def retry_delivery(request: AnyRequest, delivery_id: FromPath[int]) -> Response[Any]:
-        visitor, _ = await gate.form_post(request)
+        visitor, _ = await access.form_post(request)
         require_key_manager(visitor.user)
         await webhooks.retry_now(visitor.user.company_id, delivery_id)
         return Redirect(f"{HOME}?{urlencode({'notice': 'retry'})}", status_code=303)

@@ -23,7 +23,7 @@ from litestar.params import Parameter
 
 from keyport.domain.principal import Principal
 from keyport.domain.users import User
-from keyport.services.authentication import Authenticator
+from keyport.services.access.authentication import Authenticator
 from keyport.web.api.context import acting_user, principal_of
 from keyport.web.api.schemas import iso_utc
 from keyport.web.openapi import UserHeader, api_operation

@@ -9,7 +9,7 @@ from keyport.domain.audit import Actor
 from keyport.domain.errors import MissingAuthorization
 from keyport.domain.principal import Principal
 from keyport.domain.users import User
-from keyport.services.authentication import Authenticator
+from keyport.services.access.authentication import Authenticator
 from keyport.web.gate import header
 from keyport.web.paths import guarded_prefix
 from keyport.web.request_context import context_of, find_context

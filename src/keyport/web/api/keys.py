@@ -1,7 +1,7 @@
-"""The management API `/v1/keys` (DESIGN.md §7): parse, call services.key_api, shape.
+"""The management API `/v1/keys` (DESIGN.md §7): parse, call services.keys.management_api, shape.
 
 The gate has authenticated the key (401s, allowlist, rate limit) before any of this runs;
-services.key_api decides on scopes, roles and companies.
+services.keys.management_api decides on scopes, roles and companies.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from litestar.params import FromPath, QueryParameter
 
 from keyport.domain.clock import Clock
 from keyport.domain.errors import ValidationFailed
-from keyport.services.authentication import Authenticator
-from keyport.services.key_api import DEFAULT_PAGE, MAX_PAGE, Caller, KeyApi
-from keyport.services.keys import KeyService, RotatedKey
+from keyport.services.access.authentication import Authenticator
+from keyport.services.keys.lifecycle import KeyService, RotatedKey
+from keyport.services.keys.management_api import DEFAULT_PAGE, MAX_PAGE, Caller, KeyApi
 from keyport.web.api.context import acting_user, api_actor, principal_of, require_principal
 from keyport.web.api.key_schemas import (
     CreatedKeyOut,

@@ -19,7 +19,7 @@ from litestar import Request, get
 from litestar.handlers import HTTPRouteHandler
 
 from keyport.domain.users import User
-from keyport.services.authentication import Authenticator
+from keyport.services.access.authentication import Authenticator
 from keyport.web.api.context import acting_user
 from keyport.web.api.schemas import UserOut
 from keyport.web.openapi import UserHeader, api_operation

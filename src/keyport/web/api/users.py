@@ -9,9 +9,9 @@ from litestar.params import FromPath, QueryParameter
 
 from keyport.domain.errors import ValidationFailed
 from keyport.domain.users import NewUser, UserChanges, UserType
-from keyport.services.authentication import Authenticator
-from keyport.services.lookup_limits import LookupLimiter
-from keyport.services.users import UserService
+from keyport.services.access.authentication import Authenticator
+from keyport.services.access.lookup_limits import LookupLimiter
+from keyport.services.accounts.users import UserService
 from keyport.web.api.context import acting_user, api_actor, principal_of
 from keyport.web.api.me_endpoint import me_route
 from keyport.web.api.schemas import (

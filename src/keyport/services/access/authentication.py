@@ -1,0 +1,127 @@
+"""Authenticating an API request: the key, then the user it acts as (DESIGN.md §1 order)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+
+from keyport.domain.clock import Clock
+from keyport.domain.errors import (
+    DeactivatedApiKey,
+    ExpiredApiKey,
+    InvalidActingUserHeader,
+    InvalidApiKey,
+    MissingActingUserHeader,
+    MissingAuthorization,
+    UnknownActingUser,
+)
+from keyport.domain.keys import KEY_LENGTH, PREFIX, KeyState, effective_state, parse_key_id
+from keyport.domain.principal import Principal
+from keyport.domain.users import User, parse_uuid
+from keyport.services.access.cache import Caches
+from keyport.services.ports import HotPathReader
+
+_BEARER = "bearer "
+_KEY_ID = slice(len(PREFIX), len(PREFIX) + 36)
+_REFUSED_STATES: dict[KeyState, type[InvalidApiKey | ExpiredApiKey | DeactivatedApiKey]] = {
+    KeyState.REVOKED: InvalidApiKey,  # a revoked key answers like an unknown one
+    KeyState.EXPIRED: ExpiredApiKey,
+    KeyState.DEACTIVATED: DeactivatedApiKey,
+}
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token of `Bearer <token>`; MissingAuthorization or InvalidApiKey otherwise."""
+    if authorization is None or not authorization.strip():
+        raise MissingAuthorization()
+    if authorization[:7].lower() != _BEARER:
+        raise InvalidApiKey()
+    return authorization[7:].strip()
+
+
+def key_id_of(authorization: str | None) -> str:
+    """The key id of a bearer token that `Authenticator.authenticate` already verified."""
+    return bearer_token(authorization)[_KEY_ID]
+
+
+class Authenticator:
+    def __init__(self, reader: HotPathReader, caches: Caches, clock: Clock) -> None:
+        self._reader = reader
+        self._principals = caches.principals
+        self._users = caches.users
+        self._clock = clock
+        self._principal_fills: dict[str, asyncio.Future[Principal | None]] = {}
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        """The key's principal, or the first error of DESIGN.md §1's table that applies.
+
+        A cache hit costs one SHA-256 and one dict lookup. The checksum is checked only on a
+        miss: a key that fails it can never be in the cache, and is refused before any I/O.
+        """
+        token = bearer_token(authorization)
+        if len(token) != KEY_LENGTH:
+            raise InvalidApiKey()
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        found, principal = self._principals.lookup(digest)
+        if not found:
+            if parse_key_id(token) is None:
+                raise InvalidApiKey()  # malformed or bad checksum
+            principal = await self._load_principal(digest)
+        return self.check(principal, token[_KEY_ID])
+
+    def check(self, principal: Principal | None, key_id: str) -> Principal:
+        # Unknown digest and a digest of another key id answer alike: no oracle for either.
+        if principal is None or principal.key_id != key_id:
+            raise InvalidApiKey()
+        state = effective_state(principal.status, principal.expires_at <= self._clock.time())
+        if state is not KeyState.ACTIVE:
+            raise _REFUSED_STATES[state]()
+        return principal
+
+    async def _load_principal(self, digest: str) -> Principal | None:
+        """One database read per digest however many requests wait for it."""
+        pending = self._principal_fills.get(digest)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Principal | None] = asyncio.get_running_loop().create_future()
+        self._principal_fills[digest] = future
+        generation = self._principals.generation
+        try:
+            principal = await self._reader.principal_by_digest(digest)
+            self._principals.store(digest, principal, generation)
+            future.set_result(principal)
+            return principal
+        except BaseException as error:
+            future.set_exception(error)
+            future.exception()  # waiters get it; silence "never retrieved" when there are none
+            raise
+        finally:
+            del self._principal_fills[digest]
+
+    async def acting_user(
+        self, principal: Principal, header: str | None, *, required: bool
+    ) -> User:
+        """The user a request acts as: the one named, else the owner where that is allowed."""
+        if header is None or not header.strip():
+            if required:
+                raise MissingActingUserHeader()
+            user_id = principal.owner_id
+        else:
+            parsed = parse_uuid(header.strip())
+            if parsed is None:
+                raise InvalidActingUserHeader()
+            user_id = parsed
+        user = await self.company_user(principal.company_id, user_id)
+        if user is None:
+            raise UnknownActingUser()
+        return user
+
+    async def company_user(self, company_id: str, user_id: str) -> User | None:
+        found, user = self._users.lookup(user_id)
+        if not found:
+            generation = self._users.generation
+            user = await self._reader.user_by_id(user_id)
+            self._users.store(user_id, user, generation)
+        if user is None or user.company_id != company_id:
+            return None
+        return user

@@ -1,0 +1,157 @@
+"""Per-key budgets shared through a store (Redis) without a round trip per request.
+
+Each process leases tokens from the key's shared bucket and spends them locally:
+
+- A request spends a leased token with no I/O. When the lease is spent or has expired
+  (LEASE_SECONDS), the next request asks the store once for a new one, handing back the
+  expired lease's unspent tokens in the same call; requests for that key arriving meanwhile
+  wait for that one call (one ask per key per process at a time).
+- Lease sizes adapt to demand: a lease spent within half its lifetime makes the next ask twice
+  its size (up to MAX_LEASE), a lease that expired unspent half. The store never grants more than a
+  fraction of the tokens left (redis/leases.py), so a key near its limit is leased one
+  token at a time: exact, at one round trip per request.
+- A refusal is remembered: the store said when its next token will be there, and until then
+  this process refuses the key locally (no other process can make tokens appear sooner).
+
+Tokens are taken from the shared bucket before they are spent, so the processes together
+never let more through than the bucket allows; what a lease costs is the other way round:
+tokens leased to a process that then sees no more requests for the key are not spent (at most
+one lease per process and key, until it sees the key again). docs/operations.md has the bound.
+
+RateLimit-Remaining is this process's view: its unspent lease plus what the shared bucket held
+at its last ask (conservative; other processes may have spent some since).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from keyport.domain.rate_limits import Decision, Policy
+
+LEASE_SECONDS = 5.0  # unspent tokens go back to the shared bucket after this
+MAX_LEASE = 50_000  # tokens; seconds of the busiest key one process can serve
+MAX_LEASES = 200_000  # keys a process holds leases for; expired ones are let go beyond this
+
+_decision = tuple.__new__  # see domain/rate_limits.py: NamedTuple's own constructor is slow
+
+
+class LeaseStore(Protocol):
+    async def lease(self, key: str, policy: Policy, want: int, give_back: int) -> tuple[int, float]:
+        """Give back `give_back` tokens, then take up to `want` from the bucket `key`:
+        (tokens granted, tokens left in the bucket)."""
+        ...
+
+
+class _Lease:
+    __slots__ = (
+        "asking",
+        "expires",
+        "granted",
+        "granted_at",
+        "policy",
+        "refused_until",
+        "shared",
+        "size",
+        "tokens",
+    )
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.tokens = 0  # leased, not yet spent
+        self.shared = 0.0  # tokens in the shared bucket after the last ask
+        self.expires = 0.0  # monotonic: unspent tokens go back after this
+        self.granted = 0  # tokens the last ask got
+        self.granted_at = 0.0
+        self.size = 1  # tokens to ask for next
+        self.refused_until = 0.0  # monotonic: the shared bucket has no token before this
+        self.asking: asyncio.Future[None] | None = None
+
+
+class LeasedBuckets:
+    """A BucketStore (services/access/rate_limits.py) spending leases of a shared store's tokens."""
+
+    def __init__(
+        self, store: LeaseStore, *, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._store = store
+        self._monotonic = monotonic
+        self._leases: dict[str, _Lease] = {}
+
+    def take_now(self, key: str, policy: Policy) -> Decision | None:
+        """The decision from this process's lease, or None when the store must be asked."""
+        lease = self._leases.get(key)
+        if lease is None or lease.policy is not policy:
+            return None
+        now = self._monotonic()
+        tokens = lease.tokens
+        if tokens and now < lease.expires:
+            tokens = lease.tokens = tokens - 1
+            left = min(float(policy.burst), tokens + lease.shared)
+            return _decision(Decision, (True, policy.burst, left, policy.per_second))
+        if now < lease.refused_until:
+            left = 1.0 - (lease.refused_until - now) * policy.per_second
+            return _decision(Decision, (False, policy.burst, max(0.0, left), policy.per_second))
+        return None
+
+    async def take(self, key: str, policy: Policy) -> Decision:
+        while True:
+            decision = self.take_now(key, policy)
+            if decision is not None:
+                return decision
+            lease = self._leases.get(key)
+            if lease is not None and lease.policy is policy and lease.asking is not None:
+                await asyncio.shield(lease.asking)  # someone asks for this key: use their lease
+                continue
+            return await self._ask(key, policy, lease)
+
+    async def give_back(self, key: str, policy: Policy) -> None:
+        """A token taken from this process's lease goes back to it (Redis gets it back with the
+        lease's other unspent tokens)."""
+        lease = self._leases.get(key)
+        if lease is not None and lease.policy is policy and lease.asking is None:
+            lease.tokens += 1
+
+    async def _ask(self, key: str, policy: Policy, lease: _Lease | None) -> Decision:
+        now = self._monotonic()
+        give_back = 0
+        if lease is None or lease.policy is not policy:  # new, or the key's limit changed
+            lease = self._new_lease(key, policy, now)
+        elif lease.granted_at:
+            give_back = lease.tokens
+            if give_back:  # expired before it was spent: ask for less
+                lease.size = max(1, lease.granted // 2)
+            elif now - lease.granted_at < LEASE_SECONDS / 2:  # spent fast: ask for more
+                lease.size = min(MAX_LEASE, lease.granted * 2)
+        lease.tokens = 0
+        asking = lease.asking = asyncio.get_running_loop().create_future()
+        try:
+            granted, shared = await self._store.lease(key, policy, lease.size, give_back)
+        finally:
+            lease.asking = None
+            asking.set_result(None)
+        now = self._monotonic()
+        lease.shared = shared
+        lease.granted = granted
+        lease.granted_at = now
+        if granted >= 1:
+            lease.tokens = granted - 1
+            lease.expires = now + LEASE_SECONDS
+            lease.refused_until = 0.0
+            left = min(float(policy.burst), granted - 1 + shared)
+            return _decision(Decision, (True, policy.burst, left, policy.per_second))
+        lease.refused_until = now + (1.0 - shared) / policy.per_second
+        return _decision(Decision, (False, policy.burst, shared, policy.per_second))
+
+    def _new_lease(self, key: str, policy: Policy, now: float) -> _Lease:
+        if len(self._leases) >= MAX_LEASES:
+            # Expired leases with nothing left are worth nothing: a new one starts the same.
+            self._leases = {
+                k: lease
+                for k, lease in self._leases.items()
+                if lease.expires > now or lease.refused_until > now or lease.asking is not None
+            }
+        lease = self._leases[key] = _Lease(policy)
+        return lease

@@ -1,0 +1,1 @@
+"""The audit trail of one thing, and a company's audit log."""

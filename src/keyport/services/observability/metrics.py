@@ -1,0 +1,194 @@
+"""The service's metrics: counted per request by `observe`, read from the rest when scraped.
+
+With several workers (`keyport serve --workers N`) a scrape reports the whole server: see
+services/observability/metrics_sharing.py. Labels are bounded: method (known verbs, else OTHER),
+route
+template (`unrouted` when no route matched, which includes /v4 requests refused before
+routing), status code, reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from keyport.domain.auth_outcomes import AUTH_FAILURES, AuthOutcome
+from keyport.services.access.cache import Caches, TtlCache
+from keyport.services.observability.metrics_sharing import SharedMetrics
+from keyport.services.observability.prometheus import (
+    Counter,
+    Family,
+    GaugeMerge,
+    Histogram,
+    Reading,
+    Sample,
+    Snapshot,
+    exposition,
+)
+from keyport.services.observability.request_log import RequestLog
+from keyport.services.observability.request_record import RequestRecord
+from keyport.services.observability.usage_flush import UsageFlusher
+from keyport.services.observability.usage_recorder import UsageRecorder
+
+UNROUTED = "unrouted"
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+REQUEST_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# A cache hit takes a few microseconds, a miss a database round trip.
+VERIFICATION_SECONDS = (
+    0.00001,
+    0.000025,
+    0.00005,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    1.0,
+)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.requests = Counter(
+            "keyport_http_requests_total",
+            "HTTP requests answered, by route and status.",
+            ("method", "route", "status"),
+        )
+        self.durations = Histogram(
+            "keyport_http_request_duration_seconds",
+            "Time from receiving a request to sending the last byte, by route.",
+            REQUEST_SECONDS,
+            ("route",),
+        )
+        self.auth = Counter(
+            "keyport_api_auth_total",
+            "API requests by authentication outcome: success, or why they were refused.",
+            ("outcome",),
+        )
+        for outcome in (AuthOutcome.SUCCESS, *AUTH_FAILURES):
+            self.auth.inc((outcome,), 0)
+        self.verification = Histogram(
+            "keyport_api_key_verification_seconds",
+            "Time to verify an API key (cache hit: no I/O; miss: one database read).",
+            VERIFICATION_SECONDS,
+        )
+        self._readings: list[Family] = []
+        self.sharing: SharedMetrics | None = None
+
+    def share_across_workers(self, directory: Path) -> SharedMetrics:
+        """Report the whole server: every worker writes to and sums up `directory`."""
+        self.sharing = SharedMetrics(directory, self.snapshot)
+        return self.sharing
+
+    def observe(self, record: RequestRecord) -> None:
+        route = record.route or UNROUTED
+        method = record.method if record.method in _METHODS else "OTHER"
+        self.requests.inc((method, route, str(record.status)))
+        self.durations.observe(record.latency, (route,))
+        if record.verification_latency is not None:
+            self.verification.observe(record.verification_latency)
+            self.auth.inc((record.auth_failure or AuthOutcome.SUCCESS,))
+
+    def add_reading(
+        self,
+        name: str,
+        help_text: str,
+        kind: str,
+        read: Callable[[], Iterable[Sample]],
+        label_names: tuple[str, ...] = (),
+        merge: GaugeMerge = "sum",
+    ) -> None:
+        self._readings.append(Reading(name, help_text, kind, read, label_names, merge))
+
+    def watch_caches(self, caches: Caches) -> None:
+        tables: dict[str, TtlCache[Any]] = {"principal": caches.principals, "user": caches.users}
+        self.add_reading(
+            "keyport_cache_hits_total",
+            "Request-path cache lookups answered from memory.",
+            "counter",
+            lambda: [((n,), c.hits) for n, c in tables.items()],
+            ("cache",),
+        )
+        self.add_reading(
+            "keyport_cache_misses_total",
+            "Request-path cache lookups that read the database.",
+            "counter",
+            lambda: [((n,), c.misses) for n, c in tables.items()],
+            ("cache",),
+        )
+        self.add_reading(
+            "keyport_cache_entries",
+            "Entries held in the request-path caches.",
+            "gauge",
+            lambda: [((n,), len(c)) for n, c in tables.items()],
+            ("cache",),
+        )
+
+    def watch_usage(self, flusher: UsageFlusher, recorder: UsageRecorder) -> None:
+        self.add_reading(
+            "keyport_usage_flush_lag_seconds",
+            "Age of the oldest request counted in memory and not yet written (0: none).",
+            "gauge",
+            lambda: [((), flusher.lag)],
+            merge="max",  # the worker furthest behind
+        )
+        self.add_reading(
+            "keyport_usage_last_flush_timestamp_seconds",
+            "When usage was last written to the database (POSIX time; 0: not yet).",
+            "gauge",
+            lambda: [((), flusher.last_success or 0)],
+            merge="min",  # the worker that wrote longest ago
+        )
+        self.add_reading(
+            "keyport_usage_flush_failures_total",
+            "Usage flushes that failed and were retried.",
+            "counter",
+            lambda: [((), flusher.failures)],
+        )
+        self.add_reading(
+            "keyport_usage_written_requests_total",
+            "Requests whose usage was written to the database.",
+            "counter",
+            lambda: [((), flusher.written_requests)],
+        )
+        self.add_reading(
+            "keyport_usage_dropped_sightings_total",
+            "Client addresses or user agents not recorded because too many were pending.",
+            "counter",
+            lambda: [((), recorder.dropped_sightings)],
+        )
+
+    def watch_request_log(self, log: RequestLog) -> None:
+        self.add_reading(
+            "keyport_request_log_dropped_total",
+            "Request log lines dropped because stdout could not keep up.",
+            "counter",
+            lambda: [((), log.dropped)],
+        )
+
+    def snapshot(self) -> list[Snapshot]:
+        families: list[Family] = [
+            self.requests,
+            self.durations,
+            self.auth,
+            self.verification,
+            *self._readings,
+        ]
+        return [family.snapshot() for family in families]
+
+    def render(self) -> str:
+        """This process's metrics."""
+        return exposition(self.snapshot())
+
+    async def scrape(self) -> str:
+        """The whole server's metrics when shared across workers, else this process's."""
+        if self.sharing is None:
+            return self.render()
+        return exposition(await self.sharing.whole_server_now())

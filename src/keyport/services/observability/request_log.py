@@ -1,0 +1,184 @@
+"""One JSON line per request on stdout, written in the background.
+
+`observe` encodes the line (a few microseconds) and appends the bytes to a buffer; a
+background task writes the buffer every LOG_INTERVAL seconds. Two measured choices:
+- it buffers bytes, not records: bytes are invisible to the garbage collector, while
+  thousands of buffered records would survive into its old generation and set off full
+  collections;
+- it writes from the event loop, never a thread: a writer thread fights the loop for the GIL
+  after every write, which cost 10-15 % of throughput. A write is made only when stdout can
+  take it without blocking (poll), so a stalled log reader costs lines (counted in
+  `keyport_request_log_dropped_total` once MAX_BUFFERED_LINES wait), never requests.
+
+Lines carry ids, never credentials: no header is logged (the user agent neither), and a path
+that contains something shaped like a key is redacted.
+
+Writes are cut at line boundaries into chunks of at most PIPE_BUF bytes, which the OS writes
+to a pipe atomically (and accepts whenever poll says it is writable): lines of several
+workers sharing one stdout never interleave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import select
+import time
+from typing import Protocol
+
+import msgspec
+
+from keyport.domain.usage import MAX_PATH_LENGTH, without_keys
+from keyport.services.observability.request_record import RequestRecord
+
+logger = logging.getLogger(__name__)
+
+LOG_INTERVAL = 0.25
+MAX_BUFFERED_LINES = 100_000  # beyond this (stdout blocked for long), lines are dropped
+PIPE_BUF = 4096
+
+
+class Sink(Protocol):
+    def ready(self) -> bool:
+        """True when a write of up to PIPE_BUF bytes will not block."""
+        ...
+
+    def write(self, chunk: bytes) -> None: ...
+
+
+class StdoutSink:
+    """File descriptor 1, written directly (no Python buffer in between)."""
+
+    def __init__(self, fd: int = 1) -> None:
+        self._fd = fd
+        self._poll = select.poll()
+        self._poll.register(fd, select.POLLOUT)
+
+    def ready(self) -> bool:
+        return bool(self._poll.poll(0))
+
+    def write(self, chunk: bytes) -> None:
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(self._fd, view) :]
+
+
+class _Line(msgspec.Struct, gc=False):
+    time: str
+    event: str
+    request_id: str
+    method: str
+    path: str
+    route: str | None
+    status: int
+    latency_ms: float
+    key_id: str | None
+    acting_user_id: str | None
+    auth_failure: str | None
+    client_ip: str | None
+
+
+class _Timestamps:
+    """`2026-11-27T20:11:23.999Z`, formatting each whole second once (lines come in bursts)."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(self, posix_seconds: float) -> str:
+        second, millisecond = divmod(int(posix_seconds * 1000), 1000)
+        if second != self._second:
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
+            self._second = second
+        return f"{self._prefix}{millisecond:03}Z"
+
+
+_encoder = msgspec.json.Encoder()
+_timestamp = _Timestamps()
+
+
+def log_line(record: RequestRecord) -> bytes:
+    line = _Line(
+        time=_timestamp(record.started_at),
+        event="request",
+        request_id=record.request_id,
+        method=record.method[:16],
+        path=without_keys(record.path, MAX_PATH_LENGTH),
+        route=record.route,
+        status=record.status,
+        latency_ms=int(record.latency * 1_000_000) / 1000,
+        key_id=record.key_id,
+        acting_user_id=record.acting_user_id,
+        auth_failure=record.auth_failure,
+        client_ip=record.client_ip,
+    )
+    return _encoder.encode(line) + b"\n"
+
+
+def chunks(lines: list[bytes], limit: int = PIPE_BUF) -> list[bytes]:
+    """Lines joined into as few chunks of at most `limit` bytes as possible (a longer line
+    is a chunk of its own)."""
+    out: list[bytes] = []
+    current: list[bytes] = []
+    size = 0
+    for line in lines:
+        if current and size + len(line) > limit:
+            out.append(b"".join(current))
+            current, size = [], 0
+        current.append(line)
+        size += len(line)
+    if current:
+        out.append(b"".join(current))
+    return out
+
+
+class RequestLog:
+    def __init__(self, sink: Sink | None = None, *, interval: float = LOG_INTERVAL) -> None:
+        self._sink = sink or StdoutSink()
+        self._interval = interval
+        self._pending: list[bytes] = []
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.dropped = 0
+
+    def observe(self, record: RequestRecord) -> None:
+        if len(self._pending) < MAX_BUFFERED_LINES:
+            self._pending.append(log_line(record))
+        else:
+            self.dropped += 1
+
+    async def start(self) -> None:
+        self._stopping.clear()
+        self._task = asyncio.create_task(self._run(), name="keyport-request-log")
+
+    async def stop(self) -> None:
+        """Stop the background task, then write what is left, waiting for stdout if need be."""
+        self._stopping.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self.write_pending(wait=True)
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=self._interval)
+            if not self._stopping.is_set():
+                self.write_pending(wait=False)
+
+    def write_pending(self, *, wait: bool) -> None:
+        """Write the buffer; without `wait`, stop at the first chunk stdout cannot take now
+        and keep the rest for the next tick."""
+        pieces = chunks(self._pending)
+        self._pending = []
+        for index, chunk in enumerate(pieces):
+            if not wait and not self._sink.ready():
+                self._pending = pieces[index:]  # nothing is added while this runs
+                return
+            try:
+                self._sink.write(chunk)
+            except OSError:  # stdout closed: nothing sensible is left to do
+                self.dropped += chunk.count(b"\n")

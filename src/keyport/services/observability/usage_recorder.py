@@ -1,0 +1,227 @@
+"""Recording API key usage in memory, to be written in batches by the UsageFlusher.
+
+`observe` runs on the request path for every request, so it only touches dicts: per key and
+minute a count by status class, a bounded ring of the key's newest requests, the client
+addresses and user agents seen, and the key's last use. `drain` hands all of it over as one
+UsageBatch; a batch that could not be written is given back with `restore` and retried.
+
+`last_used_at` is written at most once a minute per key (the newest value is kept in memory
+and written when a minute has passed since the previous write, and at shutdown).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from keyport.domain.auth_outcomes import KEY_STATE_REFUSALS
+from keyport.domain.usage import (
+    AGENT,
+    IP,
+    MAX_AGENT_LENGTH,
+    MAX_PATH_LENGTH,
+    LastUse,
+    MinuteCount,
+    RecentRequest,
+    Sighting,
+    status_class,
+    without_keys,
+)
+from keyport.services.observability.request_record import RequestRecord
+
+RING_SIZE = 100  # newest requests kept per key, in memory and in the database
+LAST_USED_EVERY = 60.0  # seconds between two last_used_at writes of one key
+MAX_PENDING_SIGHTINGS = 20_000  # distinct (key, address or agent) pairs held between flushes
+COUNT_RETENTION = timedelta(days=15)  # the dashboard charts 14 days
+SIGHTING_RETENTION = timedelta(days=90)  # an address unseen this long is new again
+
+
+@dataclass
+class UsageBatch:
+    counts: list[MinuteCount] = field(default_factory=list)
+    recent: list[RecentRequest] = field(default_factory=list)
+    sightings: list[Sighting] = field(default_factory=list)
+    last_uses: list[LastUse] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.counts or self.recent or self.sightings or self.last_uses)
+
+    @property
+    def requests(self) -> int:
+        return sum(c.success + c.client_error + c.server_error for c in self.counts)
+
+
+class UsageStore(Protocol):
+    async def write(self, batch: UsageBatch) -> None:
+        """Everything in the batch, in one transaction: all of it is written or none."""
+        ...
+
+    async def prune(self, counts_before_minute: int, sightings_before: datetime) -> None:
+        """Drop minute counts and sightings older than these."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+Client = tuple[str | None, str | None]  # (address, user agent) as the request gave them
+
+
+class _Pending:
+    """What one key did since the last drain."""
+
+    __slots__ = ("clients", "counts", "ring")
+
+    def __init__(self) -> None:
+        self.counts: dict[int, list[int]] = {}  # minute -> [success, client err, server err]
+        self.ring: deque[RequestRecord] = deque(maxlen=RING_SIZE)
+        self.clients: dict[Client, list[float]] = {}  # -> [first seen, last seen, requests]
+
+
+class UsageRecorder:
+    def __init__(self, now: Callable[[], float]) -> None:
+        self._now = now
+        self._pending: dict[str, _Pending] = {}
+        self._clients = 0  # (key, client) pairs pending, bounded by MAX_PENDING_SIGHTINGS
+        self._last_used: dict[str, tuple[float, str | None]] = {}
+        self._last_used_written: dict[str, float] = {}
+        self.oldest_pending: float | None = None  # started_at of the oldest unwritten request
+        self.dropped_sightings = 0
+
+    def observe(self, record: RequestRecord) -> None:
+        key_id = record.key_id
+        if key_id is None:
+            return
+        at = record.started_at
+        if self.oldest_pending is None:
+            self.oldest_pending = at
+        pending = self._pending.get(key_id)
+        if pending is None:
+            pending = self._pending[key_id] = _Pending()
+        minute = int(at // 60)
+        counts = pending.counts.get(minute)
+        if counts is None:
+            counts = pending.counts[minute] = [0, 0, 0]
+        counts[status_class(record.status)] += 1
+        pending.ring.append(record)
+        self._saw(pending, (record.client_ip, record.user_agent), at)
+        if record.auth_failure not in KEY_STATE_REFUSALS:
+            self._last_used[key_id] = (at, record.client_ip)
+
+    def _saw(self, pending: _Pending, client: Client, at: float) -> None:
+        # A key's requests mostly come from the same few clients: one lookup per request,
+        # cleaning and splitting into addresses and agents waits for the drain.
+        seen = pending.clients.get(client)
+        if seen is not None:
+            seen[1] = at
+            seen[2] += 1
+        elif self._clients < MAX_PENDING_SIGHTINGS:
+            pending.clients[client] = [at, at, 1]
+            self._clients += 1
+        else:
+            self.dropped_sightings += 1
+
+    def drain(self, *, final: bool = False) -> UsageBatch:
+        """Everything counted since the last drain; last uses only where a minute has passed
+        since this key's previous write (all of them when `final`)."""
+        pending, self._pending = self._pending, {}
+        self._clients = 0
+        self.oldest_pending = None
+        batch = UsageBatch(last_uses=self._due_last_uses(final))
+        for key_id in sorted(pending):
+            of_key = pending[key_id]
+            batch.counts += [MinuteCount(key_id, m, *c) for m, c in sorted(of_key.counts.items())]
+            batch.recent += [_recent(r) for r in of_key.ring]
+            batch.sightings += _sightings(key_id, of_key.clients)
+        return batch
+
+    def _due_last_uses(self, final: bool) -> list[LastUse]:
+        now = self._now()
+        due = [
+            key_id
+            for key_id in self._last_used
+            if final or now - self._last_used_written.get(key_id, 0.0) >= LAST_USED_EVERY
+        ]
+        uses = []
+        for key_id in sorted(due):
+            at, ip = self._last_used.pop(key_id)
+            self._last_used_written[key_id] = now
+            uses.append(LastUse(key_id, _utc(at), ip))
+        return uses
+
+    def restore(self, batch: UsageBatch) -> None:
+        """Take back a batch that could not be written, so the next flush retries it."""
+        for count in batch.counts:
+            pending = self._pending.setdefault(count.key_id, _Pending())
+            counts = pending.counts.setdefault(count.minute, [0, 0, 0])
+            counts[0] += count.success
+            counts[1] += count.client_error
+            counts[2] += count.server_error
+            self.oldest_pending = min(self.oldest_pending or float("inf"), count.minute * 60.0)
+        for sighting in batch.sightings:
+            self._restore_sighting(sighting)
+        for use in batch.last_uses:
+            self._last_used_written.pop(use.key_id, None)
+            newer = self._last_used.get(use.key_id)
+            if newer is None or newer[0] < use.at.timestamp():
+                self._last_used[use.key_id] = (use.at.timestamp(), use.ip)
+        # The ring of recent requests is a view, not a count: what did not fit is let go.
+
+    def _restore_sighting(self, sighting: Sighting) -> None:
+        pending = self._pending.setdefault(sighting.key_id, _Pending())
+        client = (sighting.value, None) if sighting.kind == IP else (None, sighting.value)
+        first, last = sighting.first_seen.timestamp(), sighting.last_seen.timestamp()
+        seen = pending.clients.get(client)
+        if seen is None:
+            pending.clients[client] = [first, last, sighting.requests]
+            self._clients += 1
+        else:
+            seen[0], seen[1] = min(seen[0], first), max(seen[1], last)
+            seen[2] += sighting.requests
+
+
+def _sightings(key_id: str, clients: dict[Client, list[float]]) -> list[Sighting]:
+    """Per client pair → per address and per user agent, cleaned and merged."""
+    merged: dict[tuple[str, str], list[float]] = {}
+    for (ip, agent), (first, last, requests) in clients.items():
+        for kind, raw in ((IP, ip), (AGENT, agent)):
+            if not raw:
+                continue
+            value = raw[:64] if kind == IP else without_keys(raw, MAX_AGENT_LENGTH)
+            seen = merged.get((kind, value))
+            if seen is None:
+                merged[(kind, value)] = [first, last, requests]
+            else:
+                seen[0], seen[1], seen[2] = (
+                    min(seen[0], first),
+                    max(seen[1], last),
+                    seen[2] + (requests),
+                )
+    return [
+        Sighting(key_id, kind, value, _utc(s[0]), _utc(s[1]), int(s[2]))
+        for (kind, value), s in sorted(merged.items())
+    ]
+
+
+def _utc(posix_seconds: float) -> datetime:
+    return datetime.fromtimestamp(posix_seconds, UTC)
+
+
+def _recent(record: RequestRecord) -> RecentRequest:
+    assert record.key_id is not None
+    return RecentRequest(
+        key_id=record.key_id,
+        at=_utc(record.started_at),
+        request_id=record.request_id,
+        method=record.method[:16],
+        path=without_keys(record.path, MAX_PATH_LENGTH),
+        route=record.route[:MAX_PATH_LENGTH] if record.route else None,
+        status=record.status,
+        latency_ms=round(record.latency * 1000, 3),
+        client_ip=record.client_ip[:64] if record.client_ip else None,
+        user_agent=without_keys(record.user_agent, MAX_AGENT_LENGTH) if record.user_agent else None,
+        acting_user_id=record.acting_user_id,
+        refusal=record.auth_failure,
+    )

@@ -1,0 +1,1 @@
+"""How use cases run: the change sequence and the background loops."""

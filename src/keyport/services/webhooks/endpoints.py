@@ -1,0 +1,134 @@
+"""Webhook endpoints of a company, and events into the outbox.
+
+Events are written by `emit` inside the unit of work of the change they report: the change
+and its event commit together or not at all. The worker in services.webhooks.delivery sends
+them later.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from keyport.domain import webhooks as rules
+from keyport.domain.audit import Actor, AuditAction
+from keyport.domain.clock import Clock
+from keyport.domain.errors import NotFound, ValidationFailed
+from keyport.domain.key_events import event_payload
+from keyport.domain.users import parse_uuid
+from keyport.domain.webhooks import Delivery, Endpoint, NewEndpoint
+from keyport.services.ports import UnitOfWork, UnitOfWorkFactory
+
+DELIVERY_LOG_LENGTH = 100
+
+
+class TargetCheck(Protocol):
+    async def refusal(self, url: str) -> str | None:
+        """Why `url` may not receive webhooks (private address, unresolvable), or None."""
+        ...
+
+
+async def emit(
+    uow: UnitOfWork, company_id: str, event_type: str, data: dict[str, Any], now: datetime
+) -> None:
+    """Queue one event for the company's endpoints, in the caller's transaction."""
+    await uow.webhooks.enqueue(
+        company_id,
+        event_type,
+        event_payload(event_type, data, now),
+        rules.new_message_id(),
+        now,
+    )
+
+
+class WebhookService:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, targets: TargetCheck) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._targets = targets
+
+    async def add_endpoint(
+        self, company_id: str, url: str, event_types: Sequence[str], actor: Actor
+    ) -> NewEndpoint:
+        clean_url = rules.validate_url(url)
+        types = rules.validate_event_types(list(event_types))
+        refusal = await self._targets.refusal(clean_url)
+        if refusal is not None:
+            raise ValidationFailed.single("url", refusal)
+        now = self._clock.now()
+        endpoint = Endpoint(
+            id=str(uuid.uuid4()),
+            company_id=company_id,
+            url=clean_url,
+            events=tuple(types),
+            created_at=now,
+            failing_since=None,
+            disabled_at=None,
+        )
+        secret = rules.new_secret()
+        async with self._uow(write=True) as uow:
+            if await uow.companies.get(company_id) is None:
+                raise NotFound("Company not found")
+            await uow.webhooks.add_endpoint(endpoint, secret)
+            await uow.audit.add(
+                company_id=company_id,
+                action=AuditAction.WEBHOOK_ADDED,
+                actor=actor,
+                target_type="webhook",
+                target_id=endpoint.id,
+                now=now,
+                details={"url": clean_url, "events": types},
+            )
+            await uow.commit()
+        return NewEndpoint(endpoint, secret)
+
+    async def list_endpoints(self, company_id: str) -> Sequence[Endpoint]:
+        async with self._uow() as uow:
+            return await uow.webhooks.endpoints(company_id)
+
+    async def company_of(self, endpoint_id: str) -> str:
+        found = await self._find(None, endpoint_id)
+        return found.company_id
+
+    async def remove_endpoint(self, company_id: str | None, endpoint_id: str, actor: Actor) -> None:
+        now = self._clock.now()
+        async with self._uow(write=True) as uow:
+            endpoint = await self._find_in(uow, company_id, endpoint_id)
+            await uow.webhooks.remove_endpoint(endpoint.id, now)
+            await uow.audit.add(
+                company_id=endpoint.company_id,
+                action=AuditAction.WEBHOOK_REMOVED,
+                actor=actor,
+                target_type="webhook",
+                target_id=endpoint.id,
+                now=now,
+                details={"url": endpoint.url},
+            )
+            await uow.commit()
+
+    async def deliveries(
+        self, company_id: str, limit: int = DELIVERY_LOG_LENGTH
+    ) -> Sequence[Delivery]:
+        async with self._uow() as uow:
+            return await uow.webhooks.deliveries(company_id, limit)
+
+    async def retry_now(self, company_id: str, delivery_id: int) -> None:
+        """Send a pending or given-up delivery on the worker's next tick."""
+        async with self._uow(write=True) as uow:
+            if not await uow.webhooks.retry_now(company_id, delivery_id, self._clock.now()):
+                raise NotFound("Delivery not found")
+            await uow.commit()
+
+    async def _find(self, company_id: str | None, endpoint_id: str) -> Endpoint:
+        async with self._uow() as uow:
+            return await self._find_in(uow, company_id, endpoint_id)
+
+    @staticmethod
+    async def _find_in(uow: UnitOfWork, company_id: str | None, endpoint_id: str) -> Endpoint:
+        canonical = parse_uuid(endpoint_id)
+        found = await uow.webhooks.get_endpoint(canonical) if canonical else None
+        if found is None or (company_id is not None and found.company_id != company_id):
+            raise NotFound("Webhook endpoint not found")
+        return found
