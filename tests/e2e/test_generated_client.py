@@ -278,6 +278,21 @@ def test_the_generated_client_manages_keys_through_v1_keys(
     )
     assert error_of(authorized(third.parsed.key))[:3] == (401, 401, "Invalid API key")
 
+    # A key without `keys:manage` replaces itself with its own credential, defaults and all.
+    own = module(f"{keys}.create_key").sync_detailed(
+        client=api, body=models.CreateKeyBody(expires_in_days=3, scopes=["deploy:run"])
+    )
+    assert own.status_code == 201, own.content
+    itself = client_package.AuthenticatedClient(base_url=base_url, token=own.parsed.key)
+    replaced = module(f"{keys}.rotate_self").sync_detailed(client=itself)
+    assert replaced.status_code == 201, replaced.content
+    assert (replaced.parsed.scopes, replaced.parsed.status) == (["deploy:run"], "active")
+    assert datetime.fromisoformat(replaced.parsed.expires_at) - datetime.fromisoformat(
+        replaced.parsed.created_at
+    ) == timedelta(days=3)
+    assert error_of(authorized(own.parsed.key))[:3] == (401, 401, "API key has expired")
+    assert authorized(replaced.parsed.key).parsed.key_id == replaced.parsed.id
+
     unknown = module(f"{keys}.get_key").sync_detailed(
         "00000000-0000-4000-8000-000000000000", client=api
     )
