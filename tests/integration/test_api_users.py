@@ -84,6 +84,19 @@ async def test_list_users_validates_limit_and_offset(
         assert answer.json()["errors"][0]["field"] in {"limit", "offset", "userType"}
 
 
+async def test_list_users_refuses_a_query_value_without_a_name(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    answer = await client.get("/v4/user?=null", headers=tenant.auth(tenant.owner))
+    assert answer.status_code == 400
+    assert answer.json() == {
+        "statusCode": 400,
+        "message": "Validation failed",
+        "error": "Bad Request",
+        "errors": [{"field": "query", "message": "a parameter needs a name"}],
+    }
+
+
 async def test_create_user_without_the_header_acts_as_owner(
     client: httpx.AsyncClient, tenant: Tenant
 ) -> None:

@@ -129,7 +129,10 @@ async def test_request_bodies_are_documented_from_the_types_the_handlers_decode(
     assert {"413", "409"} <= set(ops[("/v4/user/{user_id}", "patch")]["responses"])
     keys_create = ops[("/v1/keys", "post")]["requestBody"]["content"]["application/json"]
     assert keys_create["schema"]["required"] == ["expiresInDays"]
-    rotate = ops[("/v1/keys/{key_id}/rotate", "post")]["requestBody"]["content"]
+    rotate_body = ops[("/v1/keys/{key_id}/rotate", "post")]["requestBody"]
+    assert rotate_body["required"] is False  # an empty body rotates with the defaults
+    assert ops[("/v1/keys/self/rotate", "post")]["requestBody"]["required"] is False
+    rotate = rotate_body["content"]
     assert set(rotate["application/json"]["schema"]["properties"]) == {
         "gracePeriodSeconds",
         "expiresInDays",
@@ -137,6 +140,35 @@ async def test_request_bodies_are_documented_from_the_types_the_handlers_decode(
     for key, operation in ops.items():
         if key[1] in {"get", "delete"}:
             assert "requestBody" not in operation, key
+
+
+async def test_every_api_operation_has_a_stable_id_and_a_tag(client: httpx.AsyncClient) -> None:
+    # Generated clients name their functions and modules after these (tests/e2e/
+    # test_generated_client.py): Litestar's defaults would be `V1KeysKeyIdGetKey` and `default`.
+    ops = operations(await document(client))
+    named = {
+        key: (op["operationId"], op["tags"])
+        for key, op in ops.items()
+        if key[0].startswith(("/v1", "/v4"))
+    }
+    assert named == {
+        ("/v4/user/me", "get"): ("getMe", ["users"]),
+        ("/v4/user", "get"): ("listUsers", ["users"]),
+        ("/v4/user", "post"): ("createUser", ["users"]),
+        ("/v4/user/{user_id}", "get"): ("getUser", ["users"]),
+        ("/v4/user/{user_id}", "patch"): ("updateUser", ["users"]),
+        ("/v4/user/{user_id}", "delete"): ("deleteUser", ["users"]),
+        ("/v1/authorize", "get"): ("authorize", ["gateway"]),
+        ("/v1/keys", "get"): ("listKeys", ["keys"]),
+        ("/v1/keys", "post"): ("createKey", ["keys"]),
+        ("/v1/keys/self/rotate", "post"): ("rotateSelf", ["keys"]),
+        ("/v1/keys/{key_id}", "get"): ("getKey", ["keys"]),
+        ("/v1/keys/{key_id}", "patch"): ("updateKey", ["keys"]),
+        ("/v1/keys/{key_id}/deactivate", "post"): ("deactivateKey", ["keys"]),
+        ("/v1/keys/{key_id}/activate", "post"): ("activateKey", ["keys"]),
+        ("/v1/keys/{key_id}/revoke", "post"): ("revokeKey", ["keys"]),
+        ("/v1/keys/{key_id}/rotate", "post"): ("rotateKey", ["keys"]),
+    }
 
 
 async def test_operations_endpoints_are_documented_with_their_answers(

@@ -151,6 +151,7 @@ class Declaration:
     errors: tuple[int, ...]
     body: type | None = None
     user_header: UserHeader | None = None
+    body_required: bool = True  # False: an empty body means every field's default
     api: bool = True  # behind the gate: bearer key, RateLimit-* headers, gate errors
 
     def complete(self, operation: Operation) -> None:
@@ -164,7 +165,7 @@ class Declaration:
         operation.parameters = parameters or None
         if self.body is not None:
             operation.request_body = RequestBody(
-                required=True,
+                required=self.body_required,
                 content={"application/json": OpenAPIMediaType(schema=_body_schema(self.body))},  # type: ignore[arg-type]
             )
         for code, response in (operation.responses or {}).items():
@@ -199,14 +200,15 @@ def api_operation(
     errors: Iterable[int],
     user_header: UserHeader,
     body: type | None = None,
+    body_required: bool = True,
 ) -> dict[str, Any]:
     """Route decorator arguments that document a `/v4` (or `/v1`) operation completely.
 
     `errors`: the statuses the handler's own code can answer; the gate's are added, and 413
-    when there is a body.
+    when there is a body. `body_required=False`: the handler takes an empty body as `{}`.
     """
     statuses = {*errors, *_GATE_ERRORS, *((413,) if body is not None else ())}
-    declaration = Declaration(tuple(sorted(statuses)), body, user_header)
+    declaration = Declaration(tuple(sorted(statuses)), body, user_header, body_required)
     return {
         "responses": _responses(statuses),
         "operation_class": _operation_class(declaration),

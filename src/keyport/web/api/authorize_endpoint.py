@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 
 from keyport.domain.principal import Principal
 from keyport.domain.users import User
@@ -67,8 +67,8 @@ def _answer(principal: Principal, user: User) -> _Answer:
 
 RequiredScopes = Annotated[
     list[str] | None,
-    Parameter(
-        query="scope",
+    QueryParameter(
+        name="scope",
         description="Scopes the request needs (repeatable); the first one the key lacks is "
         "named in the 403.",
     ),
@@ -81,6 +81,7 @@ def authorize_route(authenticator: Authenticator) -> HTTPRouteHandler:
     @get(
         "/v1/authorize",
         operation_id="authorize",
+        tags=["gateway"],
         summary="May this request pass the reverse proxy, and who is calling? "
         "(any method; DESIGN.md §6)",
         **api_operation(errors=(400, 403), user_header=UserHeader.OPTIONAL),

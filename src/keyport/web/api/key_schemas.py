@@ -41,7 +41,7 @@ class KeyOut(msgspec.Struct, rename="camel"):
 
 
 class CreatedKeyOut(KeyOut, rename="camel"):
-    key: str = ""  # the full key, shown this once
+    key: str  # the full key, shown this once
 
     @classmethod
     def issued(cls, issued: IssuedKey, now: datetime) -> CreatedKeyOut:

@@ -56,6 +56,7 @@ def key_router(auth: Authenticator, keys: KeyService, clock: Clock) -> Router:
 
     @get(
         "/",
+        operation_id="listKeys",
         summary="List the company's keys, newest first",
         **api_operation(errors=(400, 403), user_header=UserHeader.OPTIONAL),
     )
@@ -76,6 +77,7 @@ def key_router(auth: Authenticator, keys: KeyService, clock: Clock) -> Router:
     @post(
         "/",
         status_code=201,
+        operation_id="createKey",
         summary="Create a key; the full key is in this answer only",
         **api_operation(errors=(400, 403), user_header=UserHeader.OPTIONAL, body=CreateKeyIn),
     )
@@ -94,8 +96,14 @@ def key_router(auth: Authenticator, keys: KeyService, clock: Clock) -> Router:
     @post(
         "/self/rotate",
         status_code=201,
+        operation_id="rotateSelf",
         summary="Replace the calling key by a new one (no scope needed; user header ignored)",
-        **api_operation(errors=(400, 403, 409), user_header=UserHeader.OPTIONAL, body=RotateKeyIn),
+        **api_operation(
+            errors=(400, 403, 409),
+            user_header=UserHeader.OPTIONAL,
+            body=RotateKeyIn,
+            body_required=False,
+        ),
     )
     async def rotate_self(request: Request[Any, Any, Any]) -> CreatedKeyOut:
         body = await rotate_body(request)
@@ -111,6 +119,7 @@ def key_router(auth: Authenticator, keys: KeyService, clock: Clock) -> Router:
 
     @get(
         "/{key_id:str}",
+        operation_id="getKey",
         summary="One key of the company",
         **api_operation(errors=(400, 403, 404), user_header=UserHeader.OPTIONAL),
     )
@@ -119,6 +128,7 @@ def key_router(auth: Authenticator, keys: KeyService, clock: Clock) -> Router:
 
     @patch(
         "/{key_id:str}",
+        operation_id="updateKey",
         summary="Change a key's name, scopes, allowlist or rate limit",
         **api_operation(errors=(400, 403, 404), user_header=UserHeader.OPTIONAL, body=UpdateKeyIn),
     )
@@ -129,6 +139,7 @@ def key_router(auth: Authenticator, keys: KeyService, clock: Clock) -> Router:
     @post(
         "/{key_id:str}/deactivate",
         status_code=200,
+        operation_id="deactivateKey",
         summary="Deactivate a key",
         **api_operation(errors=(400, 403, 404, 409), user_header=UserHeader.OPTIONAL),
     )
@@ -138,6 +149,7 @@ def key_router(auth: Authenticator, keys: KeyService, clock: Clock) -> Router:
     @post(
         "/{key_id:str}/activate",
         status_code=200,
+        operation_id="activateKey",
         summary="Activate a deactivated key",
         **api_operation(errors=(400, 403, 404, 409), user_header=UserHeader.OPTIONAL),
     )
@@ -147,6 +159,7 @@ def key_router(auth: Authenticator, keys: KeyService, clock: Clock) -> Router:
     @post(
         "/{key_id:str}/revoke",
         status_code=200,
+        operation_id="revokeKey",
         summary="Revoke a key for good",
         **api_operation(errors=(400, 403, 404, 409), user_header=UserHeader.OPTIONAL),
     )
@@ -156,9 +169,13 @@ def key_router(auth: Authenticator, keys: KeyService, clock: Clock) -> Router:
     @post(
         "/{key_id:str}/rotate",
         status_code=201,
+        operation_id="rotateKey",
         summary="Replace a key; the old one works for the grace period",
         **api_operation(
-            errors=(400, 403, 404, 409), user_header=UserHeader.OPTIONAL, body=RotateKeyIn
+            errors=(400, 403, 404, 409),
+            user_header=UserHeader.OPTIONAL,
+            body=RotateKeyIn,
+            body_required=False,
         ),
     )
     async def rotate_key(request: Request[Any, Any, Any], key_id: KeyId) -> CreatedKeyOut:

@@ -45,6 +45,8 @@ def user_router(auth: Authenticator, users: UserService, lookups: LookupLimiter)
         offset: Offset = 0,
         user_type: UserType_ = None,
     ) -> UserListOut:
+        if "" in request.query_params:  # `?=x`: a value without a name is malformed input
+            raise ValidationFailed.single("query", "a parameter needs a name")
         acting = await acting_user(auth, request.scope, required=True)
         page = await users.list_users(acting, user_type=user_type, limit=limit, offset=offset)
         return UserListOut(
