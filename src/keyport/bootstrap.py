@@ -184,7 +184,7 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
     two_factor = TwoFactorService(uow, clock, box, sessions)
     guard = TargetGuard(allow_private=settings.webhook_allow_private)
     sender = HttpWebhookSender(guard)
-    deliverer = WebhookDeliverer(uow, sender, clock.now)
+    deliverer = WebhookDeliverer(uow, sender, box, clock.now)
     reminders = ExpiryReminders(uow, clock)
     leases = SqlLeaseStore(engine)
     loops = [
@@ -234,7 +234,7 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
             else None
         ),
         buckets=buckets,
-        webhooks=WebhookService(uow, clock, guard),
+        webhooks=WebhookService(uow, clock, guard, box),
         deliverer=deliverer,
         expiry_reminders=reminders,
         background_loops=loops,

@@ -84,6 +84,14 @@ async def test_list_users_validates_limit_and_offset(
         assert answer.json()["errors"][0]["field"] in {"limit", "offset", "userType"}
 
 
+async def test_list_users_refuses_an_unknown_query_parameter(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    answer = await client.get("/v4/user?limit=1&usertype=admin", headers=tenant.auth(tenant.owner))
+    assert answer.status_code == 400
+    assert answer.json()["errors"] == [{"field": "usertype", "message": "is not a known parameter"}]
+
+
 async def test_list_users_refuses_a_query_value_without_a_name(
     client: httpx.AsyncClient, tenant: Tenant
 ) -> None:

@@ -160,6 +160,33 @@ async def test_a_malformed_scope_parameter_is_a_validation_error(
     }
 
 
+@pytest.mark.parametrize("query", ["=true", "scope=users:read&=x"])
+async def test_a_query_value_without_a_name_is_a_validation_error(
+    client: httpx.AsyncClient, tenant: Tenant, query: str
+) -> None:
+    answer = await client.get(f"/v1/authorize?{query}", headers=tenant.auth())
+    assert answer.status_code == 400
+    assert answer.json() == {
+        "statusCode": 400,
+        "message": "Validation failed",
+        "error": "Bad Request",
+        "errors": [{"field": "query", "message": "a parameter needs a name"}],
+    }
+
+
+async def test_an_unknown_query_parameter_is_a_validation_error(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    answer = await client.get("/v1/authorize?scope=users:read&scopes=x:y", headers=tenant.auth())
+    assert answer.status_code == 400
+    assert answer.json() == {
+        "statusCode": 400,
+        "message": "Validation failed",
+        "error": "Bad Request",
+        "errors": [{"field": "scopes", "message": "is not a known parameter"}],
+    }
+
+
 async def test_the_allowlist_admits_ipv4_and_ipv6_networks_only(
     container: Container, tenant: Tenant
 ) -> None:

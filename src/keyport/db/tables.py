@@ -250,16 +250,17 @@ background_leases = Table(
     Column("expires_at", UtcDateTime(), nullable=False),
 )
 
-# Webhook endpoints per company. The signing secret is kept readable: HMAC needs it to sign
-# (docs/operations.md says who can read it); it never reaches a log, a payload or a page
-# after the one that creates it.
+# Webhook endpoints per company. `secret` is the signing secret sealed under the server secret
+# (a Fernet token, services/accounts/secret_box.py; ~165 characters): the worker opens it to sign, a
+# copy of the database alone holds no signing secret. It never reaches a log, a payload or
+# a page after the one that creates it.
 webhook_endpoints = Table(
     "webhook_endpoints",
     metadata,
     Column("id", String(36), primary_key=True),
     Column("company_id", String(36), ForeignKey("companies.id"), nullable=False),
     Column("url", String(2000), nullable=False),
-    Column("secret", String(100), nullable=False),
+    Column("secret", String(255), nullable=False),
     Column("events", JSON(), nullable=False),  # event types; [] means every type
     Column("created_at", UtcDateTime(), nullable=False),
     Column("failing_since", UtcDateTime(), nullable=True),  # first failure since a success

@@ -37,13 +37,13 @@ def body_of(payload: dict[str, Any]) -> bytes:
 
 
 class SqlWebhookRepository(_Repository):
-    async def add_endpoint(self, endpoint: Endpoint, secret: str) -> None:
+    async def add_endpoint(self, endpoint: Endpoint, sealed_secret: str) -> None:
         await self._connection.execute(
             insert(endpoints).values(
                 id=endpoint.id,
                 company_id=endpoint.company_id,
                 url=endpoint.url,
-                secret=secret,
+                secret=sealed_secret,
                 events=list(endpoint.events),
                 created_at=endpoint.created_at,
             )
@@ -206,7 +206,7 @@ class SqlWebhookRepository(_Repository):
                 message_id=r.message_id,
                 body=body_of(r.payload),
                 endpoint=_endpoint(r),
-                secret=r.secret,
+                sealed_secret=r.secret,
             )
             for r in result
         ]

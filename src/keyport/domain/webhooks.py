@@ -164,11 +164,12 @@ class Delivery:
 
 @dataclass(frozen=True, slots=True)
 class DueDelivery:
-    """What the worker needs to send one attempt; holds the endpoint's secret."""
+    """What the worker needs to send one attempt; holds the endpoint's secret as stored,
+    sealed under the server secret (services.accounts.secret_box): the worker opens it to sign."""
 
     id: int
     attempts: int
     message_id: str
     body: bytes
     endpoint: Endpoint
-    secret: str
+    sealed_secret: str

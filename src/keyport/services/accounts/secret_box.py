@@ -1,9 +1,10 @@
-"""Keys derived from the server secret: sealing TOTP secrets, signing sign-in challenges.
+"""Keys derived from the server secret: sealing TOTP and webhook signing secrets, signing
+sign-in challenges.
 
 The server secret (`KEYPORT_SECRET_KEY`, or a generated file for the zero-setup run) never
 meets data directly: each use gets its own key, HMAC-SHA256(server secret, purpose). TOTP
-secrets are stored as Fernet tokens (AES-128-CBC + HMAC-SHA256), so a copy of the database
-alone yields no second factor.
+secrets and webhook endpoint secrets are stored as Fernet tokens (AES-128-CBC + HMAC-SHA256),
+so a copy of the database alone yields no second factor and no webhook signing secret.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ Guarantees (docs/operations.md): at least once. A delivery is marked done only a
 receiver answered 2xx; a process that dies between sending and recording sends it again
 after the lease passes to another process, with the same `webhook-id`, which receivers use
 to drop duplicates. Nothing committed is lost by a crash: the outbox is in the database.
+
+Endpoint secrets are stored sealed; the worker opens each one just to sign. One sealed under
+another server secret (KEYPORT_SECRET_KEY changed) fails its deliveries with a reason, it does
+not stop the worker: the operator removes the endpoint and adds it again (a new secret).
 """
 
 from __future__ import annotations
@@ -18,12 +22,16 @@ from typing import Protocol
 from keyport.domain import webhooks as rules
 from keyport.domain.audit import Actor, AuditAction
 from keyport.domain.webhooks import DueDelivery
+from keyport.services.accounts.secret_box import SecretBox, SecretUnreadable
 from keyport.services.ports import UnitOfWorkFactory
 
 logger = logging.getLogger(__name__)
 
 BATCH = 20  # deliveries sent at once; with the 5 s timeout a batch takes at most ~5 s
 BATCHES_PER_TICK = 3  # so a tick ends well inside the worker's lease (bootstrap.LEASE_TTL)
+UNREADABLE_SECRET = (
+    "signing secret cannot be opened (KEYPORT_SECRET_KEY changed?): remove and re-add the endpoint"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +50,15 @@ class WebhookSender(Protocol):
 
 class WebhookDeliverer:
     def __init__(
-        self, uow: UnitOfWorkFactory, sender: WebhookSender, now: Callable[[], datetime]
+        self,
+        uow: UnitOfWorkFactory,
+        sender: WebhookSender,
+        box: SecretBox,
+        now: Callable[[], datetime],
     ) -> None:
         self._uow = uow
         self._sender = sender
+        self._box = box
         self._now = now
         self.sent = 0
         self.failed = 0
@@ -66,8 +79,13 @@ class WebhookDeliverer:
 
     async def _attempt(self, delivery: DueDelivery) -> None:
         started = self._now()
+        try:
+            secret = self._box.open(delivery.sealed_secret)
+        except SecretUnreadable:
+            await self._record_unsignable(delivery)
+            return
         headers = rules.headers(
-            delivery.secret, delivery.message_id, int(started.timestamp()), delivery.body
+            secret, delivery.message_id, int(started.timestamp()), delivery.body
         )
         try:
             outcome = await self._sender.send(delivery.endpoint.url, headers, delivery.body)
@@ -87,7 +105,21 @@ class WebhookDeliverer:
             await uow.commit()
         self.sent += 1
 
-    async def _record_failure(self, delivery: DueDelivery, outcome: Outcome) -> None:
+    async def _record_unsignable(self, delivery: DueDelivery) -> None:
+        # Nothing is sent unsigned. Retrying cannot help until the endpoint gets a new secret,
+        # so the delivery fails at once (an operator who restores the old server secret can
+        # still press "retry"); the endpoint id says which one to replace, the secret stays out.
+        logger.warning(
+            "webhook delivery %s to endpoint %s failed: %s",
+            delivery.id,
+            delivery.endpoint.id,
+            UNREADABLE_SECRET,
+        )
+        await self._record_failure(delivery, Outcome(None, UNREADABLE_SECRET), retry=False)
+
+    async def _record_failure(
+        self, delivery: DueDelivery, outcome: Outcome, *, retry: bool = True
+    ) -> None:
         now = self._now()
         attempts = delivery.attempts + 1
         error = outcome.error or f"HTTP {outcome.status_code}"
@@ -98,7 +130,7 @@ class WebhookDeliverer:
                 outcome.status_code,
                 error,
                 now,
-                rules.next_attempt(attempts, now),
+                rules.next_attempt(attempts, now) if retry else None,
             )
             if now - failing_since >= rules.DISABLE_AFTER and await uow.webhooks.disable_endpoint(
                 delivery.endpoint.id, now

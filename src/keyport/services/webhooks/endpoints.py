@@ -2,7 +2,8 @@
 
 Events are written by `emit` inside the unit of work of the change they report: the change
 and its event commit together or not at all. The worker in services.webhooks.delivery sends
-them later.
+them later. The signing secret is stored sealed (services.accounts.secret_box): only a process
+holding the server secret can sign, and a copy of the database alone holds no secret.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from keyport.domain.errors import NotFound, ValidationFailed
 from keyport.domain.key_events import event_payload
 from keyport.domain.users import parse_uuid
 from keyport.domain.webhooks import Delivery, Endpoint, NewEndpoint
+from keyport.services.accounts.secret_box import SecretBox
 from keyport.services.ports import UnitOfWork, UnitOfWorkFactory
 
 DELIVERY_LOG_LENGTH = 100
@@ -44,10 +46,13 @@ async def emit(
 
 
 class WebhookService:
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, targets: TargetCheck) -> None:
+    def __init__(
+        self, uow: UnitOfWorkFactory, clock: Clock, targets: TargetCheck, box: SecretBox
+    ) -> None:
         self._uow = uow
         self._clock = clock
         self._targets = targets
+        self._box = box
 
     async def add_endpoint(
         self, company_id: str, url: str, event_types: Sequence[str], actor: Actor
@@ -71,7 +76,7 @@ class WebhookService:
         async with self._uow(write=True) as uow:
             if await uow.companies.get(company_id) is None:
                 raise NotFound("Company not found")
-            await uow.webhooks.add_endpoint(endpoint, secret)
+            await uow.webhooks.add_endpoint(endpoint, self._box.seal(secret))
             await uow.audit.add(
                 company_id=company_id,
                 action=AuditAction.WEBHOOK_ADDED,

@@ -29,6 +29,7 @@ MAX_OFFSET = 2**31 - 1  # beyond any company; keeps the database's integer types
 Offset = Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET, description="How many users to skip")]
 UserType_ = Annotated[UserType | None, QueryParameter(name="userType")]
 UserId = FromPath[str]
+_LIST_PARAMETERS = {"limit", "offset", "userType"}
 
 
 def user_router(auth: Authenticator, users: UserService, lookups: LookupLimiter) -> Router:
@@ -45,8 +46,12 @@ def user_router(auth: Authenticator, users: UserService, lookups: LookupLimiter)
         offset: Offset = 0,
         user_type: UserType_ = None,
     ) -> UserListOut:
-        if "" in request.query_params:  # `?=x`: a value without a name is malformed input
-            raise ValidationFailed.single("query", "a parameter needs a name")
+        unknown = sorted(set(request.query_params) - _LIST_PARAMETERS)
+        if unknown:  # a typo (`?userTyp=`) must not silently list everyone
+            name = unknown[0]
+            raise ValidationFailed.single(
+                name or "query", "is not a known parameter" if name else "a parameter needs a name"
+            )
         acting = await acting_user(auth, request.scope, required=True)
         page = await users.list_users(acting, user_type=user_type, limit=limit, offset=offset)
         return UserListOut(

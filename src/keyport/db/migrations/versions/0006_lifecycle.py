@@ -33,7 +33,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(36), nullable=False),
         sa.Column("company_id", sa.String(36), nullable=False),
         sa.Column("url", sa.String(2000), nullable=False),
-        sa.Column("secret", sa.String(100), nullable=False),
+        sa.Column("secret", sa.String(255), nullable=False),  # sealed (services.secret_box)
         sa.Column("events", sa.JSON(), nullable=False),
         sa.Column("created_at", UtcDateTime(), nullable=False),
         sa.Column("failing_since", UtcDateTime(), nullable=True),
