@@ -1,0 +1,142 @@
+"""`GET /v4/user/me` with many distinct keys cycling vs one key, same server, alternating rounds.
+
+Issue 13's target: 10,000 distinct active keys cycling >= 0.8x one key. With the 10 s cache TTL
+each key is read from the database again every 10 s, and with Redis each key needs leases of
+its own, so this is where a per-key cost would show.
+
+Run (from the repository root; needs wrk, PostgreSQL at --postgres and Redis at --redis):
+    .venv/bin/python bench/many_keys.py --keys 10000 --rounds 2 --duration 5
+
+The keys are made in-process through the same service the CLI uses (one transaction each), on
+a fresh PostgreSQL database that is dropped at the end; one `keyport serve` worker with Redis
+answers both scenarios, rate limits raised so that they never trip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+import _cpu
+import _keyport
+from _procs import free_port, http_status, start_server, stop_server, wait_idle, wait_ready
+from _wrk import DONE_FUNCTION, lua_string, run_wrk, write_script
+from hotpath_compare import KEYPORT, RAISED, drop_postgres, fresh_postgres
+from keyport.bootstrap import build_container
+from keyport.config import Settings
+from keyport.domain.audit import Actor
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keys", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    return parser.parse_args()
+
+
+async def make_keys(url: str, count: int) -> list[str]:
+    container = build_container(Settings(database_url=url))
+    await container.migrate()
+    try:
+        company = await container.companies.resolve_company(None)
+        actor = Actor("cli")
+        keys = []
+        for done in range(count):
+            issued = await container.keys.issue_key(
+                company.id, name=f"bench {done}", days=30, actor=actor
+            )
+            keys.append(issued.key)
+            if (done + 1) % 1000 == 0:
+                print(f"  {done + 1:,} of {count:,} keys made", flush=True)
+        return keys
+    finally:
+        await container.close()
+
+
+def cycling_script(path: Path, keys: list[str]) -> Path:
+    """Each wrk thread walks the whole list, starting at a different place."""
+    table = ",\n".join(lua_string(f"Bearer {key}") for key in keys)
+    path.write_text(
+        f"local keys = {{\n{table}\n}}\n"
+        "local i = math.random(#keys)\n"
+        "request = function()\n"
+        "  i = i % #keys + 1\n"
+        '  return wrk.format("GET", nil, {["Authorization"] = keys[i]})\n'
+        "end\n" + DONE_FUNCTION
+    )
+    return path
+
+
+def main() -> int:
+    args = parse_args()
+    database = fresh_postgres(args.postgres)
+    workdir = Path(tempfile.mkdtemp(prefix="keyport-many-keys-"))
+    try:
+        env = _keyport.server_env(database, RAISED)
+        _keyport.run_cli_json(
+            KEYPORT,
+            ["init", "--company", "Bench", "--owner-email", "owner@bench.example", "--json"],
+            env,
+            workdir,
+        )
+        print(f"making {args.keys:,} keys in {database}")
+        keys = asyncio.run(make_keys(database, args.keys))
+        one = write_script(workdir / "one.lua", {"Authorization": f"Bearer {keys[0]}"})
+        many = cycling_script(workdir / "many.lua", keys)
+        server_env = _keyport.server_env(database, {**RAISED, "KEYPORT_REDIS_URL": args.redis})
+        rps: dict[str, list[float]] = {"one key": [], f"{args.keys:,} keys": []}
+        scripts = list(zip(rps, (one, many), strict=True))
+        for round_number in range(args.rounds):
+            print(f"Round {round_number + 1} of {args.rounds}")
+            port = free_port()
+            argv = [str(KEYPORT), "serve", "--host", "127.0.0.1", "--port", str(port)]
+            server = start_server("keyport", argv, server_env, port, workdir / "serve.log", workdir)
+            try:
+                wait_ready(server, "/healthz", 60.0)
+                wait_idle(server, timeout=20.0)
+                url = server.base_url + "/v4/user/me"
+                status, body = http_status(url, {"Authorization": f"Bearer {keys[-1]}"})
+                if status != 200:
+                    raise SystemExit(f"expected 200, got {status}: {body!r}")
+                order = scripts if round_number % 2 == 0 else scripts[::-1]
+                for name, script in order:
+                    run_wrk(url, script, args.warmup, args.connections)
+                    before = _cpu.sample(server.process.pid)
+                    result = run_wrk(url, script, args.duration, args.connections)
+                    after = _cpu.sample(server.process.pid)
+                    if result.non_2xx_3xx:
+                        raise SystemExit(f"{name}: {result.non_2xx_3xx} answers were not 2xx")
+                    ticks = sum(
+                        t - before.group_ticks.get(pid, 0) for pid, t in after.group_ticks.items()
+                    )
+                    cpu_us = ticks / _cpu.CLOCK_TICKS / result.requests * 1e6
+                    rps[name].append(result.requests_per_sec)
+                    print(
+                        f"  {name:<14} {result.requests_per_sec:>9,.0f} req/s"
+                        f"  {cpu_us:6.1f} µs CPU/req  p99 {result.p99_ms:6.1f} ms"
+                    )
+            finally:
+                stop_server(server)
+        one_key, many_keys = rps.values()
+        ratios = [m / o for m, o in zip(many_keys, one_key, strict=True)]
+        verdict = "PASS" if statistics.median(ratios) >= 0.8 else "FAIL"
+        print(
+            f"{verdict}  {args.keys:,} keys / one key (target >= 0.8): "
+            f"{statistics.median(ratios):.2f} {[round(r, 2) for r in ratios]}"
+        )
+        return 0
+    finally:
+        drop_postgres(args.postgres, database)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
