@@ -68,6 +68,8 @@ def test_caddy_strips_client_headers_first_and_drops_the_refusal_headers() -> No
     text = render_caddy(spec("/orders=orders:read"), "keyport proxy-config caddy")
     assert text.index("request_header -X-Keyport-*") < text.index("forward_auth")
     assert "uri /v1/authorize?scope=orders:read" in text
+    # Unscoped paths ask with an empty query: a bare path would keep the client's own query.
+    assert "uri /v1/authorize?\n" in text
     assert "header_down -X-Keyport-Refusal-Body" in text
     assert "admin off" in text
     assert "@scope1 path /orders /orders/*" in text

@@ -24,7 +24,8 @@ def _transport(endpoint: Endpoint) -> str:
 
 
 def _guarded(spec: ProxySpec, scope: str | None) -> str:
-    query = f"?scope={scope}" if scope else ""
+    # A path alone would keep the client's own query (Caddy's rewrite rule); "?" clears it.
+    query = f"?scope={scope}" if scope else "?"
     drop = "".join(f"\t\t\t\theader_down -{h}\n" for h in REFUSAL_HEADERS)
     return f"""\t\t\tforward_auth {spec.keyport.url} {{
 \t\t\t\turi /v1/authorize{query}
