@@ -137,8 +137,10 @@ async def test_traffic_racing_changes_never_fails_and_never_outlives_a_revocatio
             answers.append((key_id, started, answer.status_code))
             sent += 1
             # A cache hit never suspends: without this the changes would only run after the
-            # traffic, and no request would ever start after a revocation.
-            await asyncio.sleep(0)
+            # traffic, and no request would ever start after a revocation. A pause (not a
+            # wait for a condition) rather than sleep(0): four loops that never let go starve
+            # the SQLite writers' thread hand-offs past their 5 s busy timeout on a busy CI.
+            await asyncio.sleep(0.001)
 
     async def revoke(key_id: str) -> None:
         await asyncio.sleep(0.01)
