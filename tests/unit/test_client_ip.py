@@ -8,9 +8,12 @@ from typing import Any
 import pytest
 
 from keyport.config import Settings, SettingsError
-from keyport.web.client_ip import resolve_client_ip
+from keyport.web import client_ip as client_ip_module
+from keyport.web.client_ip import TrustedProxies, resolve_client_ip
 
-PROXIES = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("2001:db8::/32"))
+PROXIES = TrustedProxies(
+    (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("2001:db8::/32"))
+)
 
 
 def scope(peer: str, *forwarded: str) -> dict[str, Any]:
@@ -19,7 +22,7 @@ def scope(peer: str, *forwarded: str) -> dict[str, Any]:
 
 
 def test_without_trusted_proxies_the_peer_is_the_client_whatever_it_claims() -> None:
-    assert resolve_client_ip(scope("198.51.100.7", "1.2.3.4"), ()) == "198.51.100.7"
+    assert resolve_client_ip(scope("198.51.100.7", "1.2.3.4"), TrustedProxies()) == "198.51.100.7"
 
 
 def test_a_peer_that_is_not_a_trusted_proxy_is_the_client() -> None:
@@ -69,3 +72,15 @@ def test_rate_limit_settings_are_read_and_checked() -> None:
         Settings.from_env({"KEYPORT_RATE_LIMIT_BURST": "0"})
     with pytest.raises(SettingsError, match="KEYPORT_RATE_LIMIT"):
         Settings.from_env({"KEYPORT_RATE_LIMIT": "1.5"})
+
+
+def test_what_an_address_is_is_remembered_and_the_memory_is_bounded() -> None:
+    proxies = TrustedProxies((ipaddress.ip_network("10.0.0.0/8"),))
+    assert proxies.trusts("10.1.2.3") and not proxies.trusts("11.1.2.3")
+    assert proxies.describe("[2001:db8::1]:443") == ("2001:db8::1", False)
+    assert proxies.describe("not-an-ip") == (None, False)
+    for n in range(client_ip_module._MAX_REMEMBERED + 5):
+        proxies.describe(f"192.0.2.{n % 250}:{n}")
+    assert len(proxies._seen) <= client_ip_module._MAX_REMEMBERED
+    assert proxies.trusts("10.1.2.3") and not proxies.trusts(None)
+    assert not TrustedProxies().trusts("10.1.2.3")

@@ -5,13 +5,17 @@ Only then is `X-Forwarded-For` read, from the right: each proxy appends the addr
 so the right-most address that is not a trusted proxy is the client. Anything to its left was
 written by the client itself and is ignored. Without trusted proxies the header is ignored
 altogether, so nobody can choose their own address (and with it their rate-limit bucket).
+
+Parsing an address costs more than the rest of a cached request's authentication, and a
+server meets the same few peers and proxies all day: `TrustedProxies` remembers what it
+learned about each address text it has seen.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, MutableMapping
-from typing import Any
+from collections.abc import MutableMapping, Sequence
+from typing import Any, NamedTuple
 
 from keyport.config import Network
 from keyport.web.request_context import find_context
@@ -19,9 +23,15 @@ from keyport.web.request_context import find_context
 _FORWARDED_FOR = b"x-forwarded-for"
 _FORWARDED_PROTO = b"x-forwarded-proto"
 _SCHEMES = frozenset({"http", "https"})
+_MAX_REMEMBERED = 10_000  # address texts; forgotten all at once beyond this (cheap to relearn)
 
 
-def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+class _Address(NamedTuple):
+    text: str | None  # the address alone, normalised; None when the text is not an address
+    trusted: bool
+
+
+def _parse(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """An address as proxies write it: bare, `1.2.3.4:port` or `[v6]:port`."""
     text = text.strip()
     if text.startswith("["):
@@ -34,48 +44,86 @@ def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
-def _is_trusted(address: object, trusted: Iterable[Network]) -> bool:
-    return address is not None and any(address in network for network in trusted)
+class TrustedProxies:
+    """The operator's trusted proxy networks, and what each address text met so far is."""
+
+    def __init__(self, networks: Sequence[Network] = ()) -> None:
+        self.networks = tuple(networks)
+        self._seen: dict[str, _Address] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.networks)
+
+    def describe(self, text: str) -> _Address:
+        """The address in `text`, normalised, and whether it is a trusted proxy."""
+        known = self._seen.get(text)
+        if known is None:
+            parsed = _parse(text)
+            trusted = parsed is not None and any(parsed in net for net in self.networks)
+            if len(self._seen) >= _MAX_REMEMBERED:
+                self._seen.clear()
+            known = self._seen[text] = _Address(None if parsed is None else str(parsed), trusted)
+        return known
+
+    def trusts(self, address: str | None) -> bool:
+        """Whether `address` (as the socket or a proxy wrote it) is a trusted proxy."""
+        return bool(self.networks) and address is not None and self.describe(address).trusted
+
+    def peer_is_trusted(self, scope: MutableMapping[str, Any]) -> bool:
+        """Whether the socket's peer is one of the operator's trusted proxies."""
+        client = scope.get("client")
+        return self.trusts(client[0] if client else None)
 
 
-def resolve_client_ip(scope: MutableMapping[str, Any], trusted: tuple[Network, ...]) -> str | None:
+def resolve_client_ip(
+    scope: MutableMapping[str, Any],
+    proxies: TrustedProxies,
+    forwarded_for: Sequence[bytes] | None = None,
+    *,
+    peer_trusted: bool | None = None,
+) -> str | None:
+    """The client's address. `forwarded_for` (every X-Forwarded-For value, in order) and
+    `peer_trusted` may be passed by a caller that already has them; else they are read."""
     client = scope.get("client")
     peer: str | None = client[0] if client else None
-    if not trusted or peer is None or not _is_trusted(_address(peer), trusted):
+    if peer_trusted is None:
+        peer_trusted = proxies.trusts(peer)
+    if not peer_trusted:
         return peer
-    hops = [
-        part
-        for key, value in scope["headers"]
-        if key == _FORWARDED_FOR
-        for part in value.decode("latin-1").split(",")
-    ]
+    if forwarded_for is None:
+        forwarded_for = [value for key, value in scope["headers"] if key == _FORWARDED_FOR]
+    hops = [part for value in forwarded_for for part in value.decode("latin-1").split(",")]
     for hop in reversed(hops):
-        address = _address(hop)
-        if address is None:
+        address = proxies.describe(hop)
+        if address.text is None:
             return peer  # a trusted proxy would not write this: do not guess
-        if not _is_trusted(address, trusted):
-            return str(address)
-    return str(_address(hops[0])) if hops else peer
+        if not address.trusted:
+            return address.text
+    return proxies.describe(hops[0]).text if hops else peer
 
 
-def is_trusted_peer(scope: MutableMapping[str, Any], trusted: tuple[Network, ...]) -> bool:
-    """Whether the socket's peer is one of the operator's trusted proxies."""
-    client = scope.get("client")
-    return bool(trusted and client and _is_trusted(_address(client[0]), trusted))
-
-
-def resolve_scheme(scope: MutableMapping[str, Any], trusted: tuple[Network, ...]) -> str:
+def resolve_scheme(
+    scope: MutableMapping[str, Any],
+    proxies: TrustedProxies,
+    forwarded_proto: bytes | None = None,
+    *,
+    peer_trusted: bool | None = None,
+) -> str:
     """`X-Forwarded-Proto` (its right-most value, the one the nearest proxy wrote) when the
     peer is a trusted proxy; else the scheme of the connection itself. Anybody else could
-    claim https to earn HSTS or make cookies look safe where they are not."""
+    claim https to earn HSTS or make cookies look safe where they are not.
+    `forwarded_proto` is the last X-Forwarded-Proto value, for a caller that already has it."""
     own: str = scope.get("scheme", "http")
-    client = scope.get("client")
-    if not trusted or not client or not _is_trusted(_address(client[0]), trusted):
+    if peer_trusted is None:
+        peer_trusted = proxies.peer_is_trusted(scope)
+    if not peer_trusted:
         return own
-    claimed = [v for k, v in scope["headers"] if k == _FORWARDED_PROTO]
-    if not claimed:
+    if forwarded_proto is None:
+        claimed = [v for k, v in scope["headers"] if k == _FORWARDED_PROTO]
+        forwarded_proto = claimed[-1] if claimed else None
+    if forwarded_proto is None:
         return own
-    nearest = claimed[-1].decode("latin-1").split(",")[-1].strip().lower()
+    nearest = forwarded_proto.decode("latin-1").split(",")[-1].strip().lower()
     return nearest if nearest in _SCHEMES else own
 
 

@@ -30,9 +30,10 @@ from keyport.domain.principal import Principal
 from keyport.services.access.authentication import Authenticator, key_id_of
 from keyport.services.observability.request_record import RequestObserver, RequestRecord
 from keyport.web import errors
-from keyport.web.client_ip import is_trusted_peer, resolve_client_ip, resolve_scheme
+from keyport.web.client_ip import TrustedProxies, resolve_client_ip, resolve_scheme
 from keyport.web.paths import guarded_prefix, is_canonical
 from keyport.web.request_context import RequestContext, attach, context_of
+from keyport.web.request_headers import RequestHeaders, scan
 from keyport.web.required_scopes import AUTHORIZE_PATH, is_authorize, required_scopes
 from keyport.web.throttling import Throttle
 
@@ -55,10 +56,6 @@ class FastRoute(Protocol):
     async def __call__(self, scope: Scope, send: Send) -> None: ...
 
 
-USER_HEADER = b"x-meetergo-api-user-id"
-# Headers that say who is calling: a second copy is refused, never silently ignored.
-IDENTITY_HEADERS = (b"authorization", USER_HEADER)
-_IDENTITY_LENGTHS = frozenset(len(name) for name in IDENTITY_HEADERS)
 # Request headers beyond this (names and values together) are refused with 431. uvicorn's
 # parser has no limit of its own: web/http_protocol.py stops reading them past 1 MiB.
 MAX_HEADER_BYTES = 16 * 1024
@@ -66,39 +63,14 @@ _HEADERS_TOO_LARGE = errors.render(domain.HeadersTooLarge())
 _NON_CANONICAL_PATH = errors.render(domain.NonCanonicalPath())
 REFUSAL_STATUS = b"x-keyport-refusal-status"
 REFUSAL_BODY = b"x-keyport-refusal-body"
-# Where a trusted proxy names the request it asks /v1/authorize about, best first.
-_FORWARDED_METHOD = b"x-forwarded-method"
-_FORWARDED_URIS = (b"x-forwarded-uri", b"x-original-uri")
 # Over https (also as a trusted proxy says), browsers should never try plain http again.
 HSTS = (b"strict-transport-security", b"max-age=31536000")
 
 
-def header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
-def duplicated_header(scope: Scope, names: tuple[bytes, ...] = IDENTITY_HEADERS) -> str | None:
-    """The first of `names` the request carries more than once, else None."""
-    lengths = _IDENTITY_LENGTHS if names is IDENTITY_HEADERS else {len(n) for n in names}
-    seen: set[bytes] = set()
-    for key, _ in scope["headers"]:
-        if len(key) in lengths:  # most headers are other lengths: no lower() for them
-            name = key.lower()
-            if name in names:
-                if name in seen:
-                    return str(name.decode())
-                seen.add(name)
-    return None
-
-
-def refuse_malformed(scope: Scope) -> tuple[int, bytes, errors.Headers] | None:
+def refuse_malformed(headers: RequestHeaders) -> tuple[int, bytes, errors.Headers] | None:
     """The pre-checks every API request passes before any other check (DESIGN.md §1, §6)."""
-    duplicated = duplicated_header(scope)
-    if duplicated is not None:
-        return errors.render(domain.DuplicateHeader(duplicated))
+    if headers.duplicated is not None:
+        return errors.render(domain.DuplicateHeader(headers.duplicated))
     return None
 
 
@@ -119,13 +91,6 @@ def new_request_id() -> str:
 _ids = random.Random(os.urandom(32))
 
 
-def headers_too_large(scope: Scope) -> bool:
-    size = 0
-    for key, value in scope["headers"]:
-        size += len(key) + len(value)
-    return size > MAX_HEADER_BYTES
-
-
 class ApiGate:
     def __init__(
         self,
@@ -144,7 +109,7 @@ class ApiGate:
         self._observers = tuple(observers)
         self._time = (clock or SystemClock()).time
         self._throttle = throttle or Throttle(None, None)
-        self._trusted_proxies = trusted_proxies
+        self._proxies = TrustedProxies(trusted_proxies)
         self._fast_routes = tuple(fast_routes)
         self._route_of = route_of  # the route template the framework chose, for the record
 
@@ -153,10 +118,25 @@ class ApiGate:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        headers = scan(scope["headers"])
+        proxies = self._proxies
+        client = scope.get("client")
+        via_proxy = proxies.trusts(client[0] if client else None)
         context = attach(
-            scope, RequestContext(new_request_id(), resolve_client_ip(scope, self._trusted_proxies))
+            scope,
+            RequestContext(
+                new_request_id(),
+                resolve_client_ip(scope, proxies, headers.forwarded_for, peer_trusted=via_proxy),
+                headers,
+                via_proxy,
+            ),
         )
-        scope["scheme"] = resolve_scheme(scope, self._trusted_proxies)
+        if via_proxy:
+            scope["scheme"] = resolve_scheme(
+                scope, proxies, headers.forwarded_proto, peer_trusted=True
+            )
+        elif "scheme" not in scope:
+            scope["scheme"] = "http"
         added: errors.Headers = [(b"x-request-id", context.request_id.encode())]
         if scope["scheme"] == "https":
             added.append(HSTS)
@@ -182,15 +162,20 @@ class ApiGate:
             await send(message)
 
         try:
-            await self._admit_and_call(scope, receive, send_with_headers, added)
+            await self._admit_and_call(scope, receive, send_with_headers, added, headers)
         finally:
             if self._observers:
                 self._report(scope, context, status, time.perf_counter() - started)
 
     async def _admit_and_call(
-        self, scope: Scope, receive: Receive, send: Send, added: errors.Headers
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        added: errors.Headers,
+        headers: RequestHeaders,
     ) -> None:
-        if headers_too_large(scope):
+        if headers.size > MAX_HEADER_BYTES:
             await self._refuse(send, *_HEADERS_TOO_LARGE)
             return
         path: str = scope["path"]
@@ -221,15 +206,15 @@ class ApiGate:
         self, scope: Scope, added: errors.Headers
     ) -> tuple[int, bytes, errors.Headers] | None:
         """None when the request may go on, else the answer that refuses it."""
-        malformed = refuse_malformed(scope)
+        context = context_of(scope)
+        malformed = refuse_malformed(context.headers)
         if malformed is not None:
             return malformed
-        context = context_of(scope)
         ip = context.client_ip
         refusal = self._throttle.refuse_client(ip)
         if refusal is not None:
             return refusal
-        authorization = header(scope, b"authorization")
+        authorization = context.headers.authorization
         try:
             principal = context.principal = await self._verify(context, authorization)
             self._check_restrictions(scope, principal, ip)
@@ -285,7 +270,7 @@ class ApiGate:
         await send({"type": "http.response.body", "body": body})
 
     def _report(self, scope: Scope, context: RequestContext, status: int, latency: float) -> None:
-        method, path = self._requested(scope)
+        method, path = self._requested(scope, context)
         record = RequestRecord(
             request_id=context.request_id,
             method=method,
@@ -294,7 +279,7 @@ class ApiGate:
             status=status,
             latency=latency,
             client_ip=context.client_ip,
-            user_agent=header(scope, b"user-agent"),
+            user_agent=context.headers.user_agent,
             key_id=context.key_id,
             acting_user_id=context.acting_user_id,
             auth_failure=context.auth_failure,
@@ -307,17 +292,16 @@ class ApiGate:
             except Exception:  # one broken observer must not silence the others
                 logger.exception("request observer failed")
 
-    def _requested(self, scope: Scope) -> tuple[str, str]:
+    @staticmethod
+    def _requested(scope: Scope, context: RequestContext) -> tuple[str, str]:
         """Method and path for the log: for `/v1/authorize` asked by a trusted proxy, those of
         the original request it names (without the query, which may hold credentials)."""
         method: str = scope["method"]
         path: str = scope["path"]
-        if not is_authorize(path) or not is_trusted_peer(scope, self._trusted_proxies):
+        if not context.via_trusted_proxy or not is_authorize(path):
             return method, path
-        original_method = header(scope, _FORWARDED_METHOD)
-        for name in _FORWARDED_URIS:
-            original_uri = header(scope, name)
-            if original_uri:
-                path = original_uri.split("?", 1)[0]
-                break
-        return (original_method or method)[:16], path
+        headers = context.headers
+        original_uri = headers.forwarded_uri or headers.original_uri
+        if original_uri:
+            path = original_uri.split("?", 1)[0]
+        return (headers.forwarded_method or method)[:16], path

@@ -49,7 +49,7 @@ from litestar.openapi.spec import (
 
 from keyport import __version__
 from keyport.web.errors import ErrorOut
-from keyport.web.gate import USER_HEADER as _USER_HEADER_BYTES
+from keyport.web.request_headers import USER_HEADER as _USER_HEADER_BYTES
 
 OPENAPI_PATH = "/openapi.json"
 SECURITY_SCHEME = "apiKey"

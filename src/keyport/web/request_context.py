@@ -14,6 +14,7 @@ from typing import Any
 
 from keyport.domain.auth_outcomes import AuthOutcome
 from keyport.domain.principal import Principal
+from keyport.web.request_headers import RequestHeaders
 
 SCOPE_KEY = "keyport"
 
@@ -22,6 +23,8 @@ SCOPE_KEY = "keyport"
 class RequestContext:
     request_id: str
     client_ip: str | None  # the peer, or X-Forwarded-For from trusted proxies
+    headers: RequestHeaders  # the ones Keyport reads, found in one pass
+    via_trusted_proxy: bool = False  # the socket's peer is one of KEYPORT_TRUSTED_PROXIES
     principal: Principal | None = None  # set once the key was verified
     acting_user_id: str | None = None  # set once the acting user was resolved
     auth_failure: AuthOutcome | None = None  # why authentication refused the request

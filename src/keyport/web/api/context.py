@@ -10,12 +10,10 @@ from keyport.domain.errors import MissingAuthorization
 from keyport.domain.principal import Principal
 from keyport.domain.users import User
 from keyport.services.access.authentication import Authenticator
-from keyport.web.gate import header
 from keyport.web.paths import guarded_prefix
 from keyport.web.request_context import context_of, find_context
 
 USER_HEADER = "x-meetergo-api-user-id"
-_USER_HEADER_BYTES = USER_HEADER.encode()
 logger = logging.getLogger(__name__)
 
 
@@ -39,10 +37,11 @@ def require_principal(connection: Any, _: Any = None) -> None:
 
 
 async def acting_user(authenticator: Authenticator, scope: Any, *, required: bool) -> User:
+    context = context_of(scope)
     user = await authenticator.acting_user(
-        principal_of(scope), header(scope, _USER_HEADER_BYTES), required=required
+        principal_of(scope), context.headers.user_id, required=required
     )
-    context_of(scope).acting_user_id = user.id
+    context.acting_user_id = user.id
     return user
 
 
