@@ -42,7 +42,11 @@ http {{
     fastcgi_temp_path fastcgi_temp;
     uwsgi_temp_path uwsgi_temp;
     scgi_temp_path scgi_temp;
-    upstream upstream_service {{ server {upstream}; keepalive 32; }}
+    upstream upstream_service {{
+        server {upstream};
+        keepalive 256;
+        keepalive_requests 1000000;
+    }}
     server {{
         listen {listen};
         location / {{

@@ -145,14 +145,18 @@ http {{
     default_type application/octet-stream;
     server_tokens off;
 
+    # Idle connections kept open to each side, per worker: at least the requests in flight,
+    # or every request beyond them pays a new TCP connection (Keyport's most costly part).
     upstream keyport {{
         server {spec.keyport.host_port};
-        keepalive 32;
+        keepalive 256;
+        keepalive_requests 1000000;
     }}
 
     upstream upstream_service {{
         server {spec.upstream.host_port};
-        keepalive 32;
+        keepalive 256;
+        keepalive_requests 1000000;
     }}
 
     server {{
