@@ -50,6 +50,7 @@ class Config:
     workers: int = 1
     raw: bool = False
     keyport: Path = KEYPORT
+    path: str = "/v4/user/me"  # what wrk asks Keyport for
 
 
 CONFIGS = {
@@ -63,12 +64,21 @@ CONFIGS = {
         Config("pg", "keyport", "pg"),
         Config("pg-redis", "keyport", "pg", {"KEYPORT_REDIS_URL": "<redis>"}),
         Config("pg-redis-2w", "keyport", "pg", {"KEYPORT_REDIS_URL": "<redis>"}, workers=2),
+        Config("pg-authorize", "keyport", "pg", path="/v1/authorize"),
+        Config(
+            "pg-redis-authorize",
+            "keyport",
+            "pg",
+            {"KEYPORT_REDIS_URL": "<redis>"},
+            path="/v1/authorize",
+        ),
     ]
 }
 # (numerator, denominator, target): the ratios, shown when both were measured.
 RATIOS = [
     ("pg-redis", "pg", 0.9),
     ("pg-redis-2w", "pg-redis", 1.5),
+    ("pg-redis-authorize", "pg-authorize", 0.9),
     ("sqlite", "sqlite-nolog", 0.95),
     ("sqlite", "raw-uvicorn", 0.5),
     ("sqlite-granian", "sqlite", 1.0),
@@ -106,7 +116,13 @@ def config_named(name: str, main_keyport: Path) -> Config:
     if not at:
         return config
     return Config(
-        name, config.server, config.database, config.env, config.workers, keyport=main_keyport
+        name,
+        config.server,
+        config.database,
+        config.env,
+        config.workers,
+        keyport=main_keyport,
+        path=config.path,
     )
 
 
@@ -218,7 +234,7 @@ def measure(
         setup = setups[config.database]
         env_all = _keyport.server_env(setup.database_url, env)
         headers = {"Authorization": f"Bearer {setup.key}"}
-        path = "/v4/user/me"
+        path = config.path
     else:
         env_all = _keyport.server_env("", env)
     port = free_port()
