@@ -22,6 +22,7 @@ from keyport.domain.users import parse_uuid
 from keyport.domain.webhooks import Delivery, Endpoint, NewEndpoint
 from keyport.services.accounts.secret_box import SecretBox
 from keyport.services.ports import UnitOfWork, UnitOfWorkFactory
+from keyport.services.runtime.changes import Changes
 
 DELIVERY_LOG_LENGTH = 100
 
@@ -53,6 +54,7 @@ class WebhookService:
         self._clock = clock
         self._targets = targets
         self._box = box
+        self._changes = Changes(uow, clock, "webhook")  # no cache holds endpoints
 
     async def add_endpoint(
         self, company_id: str, url: str, event_types: Sequence[str], actor: Actor
@@ -73,20 +75,12 @@ class WebhookService:
             disabled_at=None,
         )
         secret = rules.new_secret()
-        async with self._uow(write=True) as uow:
-            if await uow.companies.get(company_id) is None:
+        async with self._changes.open(now) as change:
+            if await change.uow.companies.get(company_id) is None:
                 raise NotFound("Company not found")
-            await uow.webhooks.add_endpoint(endpoint, self._box.seal(secret))
-            await uow.audit.add(
-                company_id=company_id,
-                action=AuditAction.WEBHOOK_ADDED,
-                actor=actor,
-                target_type="webhook",
-                target_id=endpoint.id,
-                now=now,
-                details={"url": clean_url, "events": types},
-            )
-            await uow.commit()
+            await change.uow.webhooks.add_endpoint(endpoint, self._box.seal(secret))
+            details = {"url": clean_url, "events": types}
+            await change.record(company_id, AuditAction.WEBHOOK_ADDED, actor, endpoint.id, details)
         return NewEndpoint(endpoint, secret)
 
     async def list_endpoints(self, company_id: str) -> Sequence[Endpoint]:
@@ -98,20 +92,13 @@ class WebhookService:
         return found.company_id
 
     async def remove_endpoint(self, company_id: str | None, endpoint_id: str, actor: Actor) -> None:
-        now = self._clock.now()
-        async with self._uow(write=True) as uow:
-            endpoint = await self._find_in(uow, company_id, endpoint_id)
-            await uow.webhooks.remove_endpoint(endpoint.id, now)
-            await uow.audit.add(
-                company_id=endpoint.company_id,
-                action=AuditAction.WEBHOOK_REMOVED,
-                actor=actor,
-                target_type="webhook",
-                target_id=endpoint.id,
-                now=now,
-                details={"url": endpoint.url},
+        async with self._changes.open() as change:
+            endpoint = await self._find_in(change.uow, company_id, endpoint_id)
+            await change.uow.webhooks.remove_endpoint(endpoint.id, change.now)
+            details = {"url": endpoint.url}
+            await change.record(
+                endpoint.company_id, AuditAction.WEBHOOK_REMOVED, actor, endpoint.id, details
             )
-            await uow.commit()
 
     async def deliveries(
         self, company_id: str, limit: int = DELIVERY_LOG_LENGTH
