@@ -12,16 +12,14 @@ made per run by `keyport serve` (KEYPORT_METRICS_DIR), so nothing of an earlier 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from keyport.services.observability.prometheus import Snapshot, merge
+from keyport.services.runtime.periodic import PeriodicTask
 
-logger = logging.getLogger(__name__)
 PUBLISH_INTERVAL = 1.0  # seconds
 
 
@@ -48,7 +46,7 @@ class SharedMetrics:
         self._take_snapshot = take_snapshot
         self._interval = interval
         self._pid = pid if pid is not None else os.getpid()
-        self._task: asyncio.Task[None] | None = None
+        self._loop: PeriodicTask | None = None  # only a started (serving) process shares
 
     @property
     def _own_file(self) -> Path:
@@ -83,24 +81,26 @@ class SharedMetrics:
         return merge(processes, live)
 
     async def start(self) -> None:
-        await asyncio.to_thread(self.publish, self._take_snapshot())
-        self._task = asyncio.create_task(self._publish_every_interval())
+        await self._publish_now()
+        # Graceful: a write in progress finishes before stop() writes the final counts.
+        self._loop = PeriodicTask(
+            "metrics-sharing",
+            self._publish_now,
+            interval=self._interval,
+            wait_first=True,
+            graceful=True,
+            failure_message=f"cannot write metrics to {self._directory}",
+        )
+        await self._loop.start()
 
     async def stop(self) -> None:
         """Only a started (serving) process has anything to share; the CLI's do not."""
-        if self._task is None:
+        if self._loop is None:
             return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
+        await self._loop.stop()
+        self._loop = None
         # The final counts of a stopping worker still count.
-        await asyncio.to_thread(self.publish, self._take_snapshot())
+        await self._publish_now()
 
-    async def _publish_every_interval(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                await asyncio.to_thread(self.publish, self._take_snapshot())
-            except OSError:
-                logger.warning("cannot write metrics to %s", self._directory, exc_info=True)
+    async def _publish_now(self) -> None:
+        await asyncio.to_thread(self.publish, self._take_snapshot())

@@ -20,9 +20,6 @@ workers sharing one stdout never interleave.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import os
 import select
 import time
@@ -32,8 +29,7 @@ import msgspec
 
 from keyport.domain.usage import MAX_PATH_LENGTH, without_keys
 from keyport.services.observability.request_record import RequestRecord
-
-logger = logging.getLogger(__name__)
+from keyport.services.runtime.periodic import PeriodicTask
 
 LOG_INTERVAL = 0.25
 MAX_BUFFERED_LINES = 100_000  # beyond this (stdout blocked for long), lines are dropped
@@ -137,10 +133,11 @@ def chunks(lines: list[bytes], limit: int = PIPE_BUF) -> list[bytes]:
 class RequestLog:
     def __init__(self, sink: Sink | None = None, *, interval: float = LOG_INTERVAL) -> None:
         self._sink = sink or StdoutSink()
-        self._interval = interval
         self._pending: list[bytes] = []
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        # Graceful: a write in progress finishes; stop() then writes the rest.
+        self._loop = PeriodicTask(
+            "request-log", self._tick, interval=interval, wait_first=True, graceful=True
+        )
         self.dropped = 0
 
     def observe(self, record: RequestRecord) -> None:
@@ -150,24 +147,15 @@ class RequestLog:
             self.dropped += 1
 
     async def start(self) -> None:
-        self._stopping.clear()
-        self._task = asyncio.create_task(self._run(), name="keyport-request-log")
+        await self._loop.start()
 
     async def stop(self) -> None:
         """Stop the background task, then write what is left, waiting for stdout if need be."""
-        self._stopping.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
         self.write_pending(wait=True)
 
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=self._interval)
-            if not self._stopping.is_set():
-                self.write_pending(wait=False)
+    async def _tick(self) -> None:
+        self.write_pending(wait=False)
 
     def write_pending(self, *, wait: bool) -> None:
         """Write the buffer; without `wait`, stop at the first chunk stdout cannot take now
