@@ -297,6 +297,21 @@ async def test_list_pages_with_a_cursor_and_filters_by_status(
         assert bad.json()["errors"][0]["field"] == field, query
 
 
+async def test_list_refuses_a_query_value_without_a_name_as_every_route_does(
+    client: httpx.AsyncClient, manager: dict[str, str]
+) -> None:
+    answer = await client.get("/v1/keys?limit=1&=x", headers=manager)
+    assert (answer.status_code, answer.json()) == (
+        400,
+        {
+            "statusCode": 400,
+            "message": "Validation failed",
+            "error": "Bad Request",
+            "errors": [{"field": "query", "message": "a parameter needs a name"}],
+        },
+    )
+
+
 async def test_validation_errors_have_the_400_shape(
     client: httpx.AsyncClient, manager: dict[str, str]
 ) -> None:

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 
 from keyport.domain import scopes
 from keyport.domain.errors import ValidationFailed
+from keyport.web.query import unknown_parameter
 
 AUTHORIZE_PATH = "/v1/authorize"
 _AUTHORIZE_SUFFIXED = AUTHORIZE_PATH + "/"
@@ -58,10 +59,8 @@ def required_scopes(scope: Any) -> tuple[str, ...]:
 def requested_scopes(query: bytes) -> tuple[str, ...]:
     wanted: dict[str, None] = {}
     for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
-        if not name:  # `?=x`: a value without a name is malformed input, as on every route
-            raise ValidationFailed.single("query", "a parameter needs a name")
         if name != "scope":  # the proxy configurations send only `scope`: anything else is a typo
-            raise ValidationFailed.single(name, "is not a known parameter")
+            raise unknown_parameter(name)  # (or `?=x`, a value without a name)
         if not scopes.is_required_scope(value):
             raise ValidationFailed.single("scope", _MALFORMED)
         wanted[value] = None

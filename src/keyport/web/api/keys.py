@@ -12,7 +12,6 @@ from litestar import Request, Router, get, patch, post
 from litestar.params import FromPath, QueryParameter
 
 from keyport.domain.clock import Clock
-from keyport.domain.errors import ValidationFailed
 from keyport.services.access.authentication import Authenticator
 from keyport.services.keys.lifecycle import KeyService, RotatedKey
 from keyport.services.keys.management_api import DEFAULT_PAGE, MAX_PAGE, Caller, KeyApi
@@ -27,6 +26,7 @@ from keyport.web.api.key_schemas import (
 )
 from keyport.web.api.schemas import decode_body
 from keyport.web.openapi import UserHeader, api_operation
+from keyport.web.query import refuse_unknown
 
 Limit = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE, description="Keys per page, 1 to 100")]
 Status = Annotated[
@@ -66,9 +66,7 @@ def key_router(auth: Authenticator, keys: KeyService, clock: Clock) -> Router:
         limit: Limit = DEFAULT_PAGE,
         cursor: Cursor = None,
     ) -> KeyListOut:
-        unknown = sorted(set(request.query_params) - LIST_PARAMETERS)
-        if unknown:
-            raise ValidationFailed.single(unknown[0] or "query", "is not a known parameter")
+        refuse_unknown(request.query_params, LIST_PARAMETERS)
         page = await api.list_keys(
             await caller_of(request), status=status, limit=limit, cursor=cursor
         )

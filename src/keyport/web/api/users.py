@@ -23,13 +23,14 @@ from keyport.web.api.schemas import (
     decode_body,
 )
 from keyport.web.openapi import UserHeader, api_operation
+from keyport.web.query import refuse_unknown
 
 Limit = Annotated[int, QueryParameter(ge=1, le=100, description="How many users, 1 to 100")]
 MAX_OFFSET = 2**31 - 1  # beyond any company; keeps the database's integer types safe
 Offset = Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET, description="How many users to skip")]
 UserType_ = Annotated[UserType | None, QueryParameter(name="userType")]
 UserId = FromPath[str]
-_LIST_PARAMETERS = {"limit", "offset", "userType"}
+_LIST_PARAMETERS = frozenset({"limit", "offset", "userType"})
 
 
 def user_router(auth: Authenticator, users: UserService, lookups: LookupLimiter) -> Router:
@@ -46,12 +47,7 @@ def user_router(auth: Authenticator, users: UserService, lookups: LookupLimiter)
         offset: Offset = 0,
         user_type: UserType_ = None,
     ) -> UserListOut:
-        unknown = sorted(set(request.query_params) - _LIST_PARAMETERS)
-        if unknown:  # a typo (`?userTyp=`) must not silently list everyone
-            name = unknown[0]
-            raise ValidationFailed.single(
-                name or "query", "is not a known parameter" if name else "a parameter needs a name"
-            )
+        refuse_unknown(request.query_params, _LIST_PARAMETERS)  # `?userTyp=` must not list all
         acting = await acting_user(auth, request.scope, required=True)
         page = await users.list_users(acting, user_type=user_type, limit=limit, offset=offset)
         return UserListOut(
