@@ -223,44 +223,22 @@ class KeyService:
         self, company_id: str, key_id: str, rate_limit: object, actor: Actor
     ) -> ApiKey:
         """The key's own requests a minute, or None to follow the configured default."""
-        valid_limit = key_rules.validate_rate_limit(rate_limit)
-        async with self._changes.open() as change:
-            current = await self._find(change.uow, company_id, key_id, for_update=True)
-            await change.uow.keys.set_rate_limit(current.id, valid_limit)
-            changed = dataclasses.replace(current, rate_limit=valid_limit)
-            details = {"from": current.rate_limit, "to": valid_limit}
-            await self._record_update(
-                change, changed, AuditAction.KEY_RATE_LIMIT_SET, details, actor
-            )
-        return changed
+        fields = {"rate_limit": key_rules.validate_rate_limit(rate_limit)}
+        return await self._set(company_id, key_id, fields, actor, AuditAction.KEY_RATE_LIMIT_SET)
 
     async def set_scopes(
         self, company_id: str, key_id: str, scopes: object, actor: Actor
     ) -> ApiKey:
         """Replace the key's scopes (None: full access); every process obeys within a second."""
-        valid_scopes = key_rules.validate_scopes(scopes)
-        async with self._changes.open() as change:
-            current = await self._find(change.uow, company_id, key_id, for_update=True)
-            await change.uow.keys.set_scopes(current.id, valid_scopes)
-            changed = dataclasses.replace(current, scopes=valid_scopes)
-            details = {"from": list(current.scopes), "to": list(valid_scopes)}
-            await self._record_update(change, changed, AuditAction.KEY_SCOPES_SET, details, actor)
-        return changed
+        fields = {"scopes": key_rules.validate_scopes(scopes)}
+        return await self._set(company_id, key_id, fields, actor, AuditAction.KEY_SCOPES_SET)
 
     async def set_allowed_ips(
         self, company_id: str, key_id: str, allowed_ips: object, actor: Actor
     ) -> ApiKey:
         """Replace the key's IP allowlist (None or empty: anywhere)."""
-        valid_networks = key_rules.validate_allowed_ips(allowed_ips)
-        async with self._changes.open() as change:
-            current = await self._find(change.uow, company_id, key_id, for_update=True)
-            await change.uow.keys.set_allowed_ips(current.id, valid_networks)
-            changed = dataclasses.replace(current, allowed_ips=valid_networks)
-            details = {"from": list(current.allowed_ips), "to": list(valid_networks)}
-            await self._record_update(
-                change, changed, AuditAction.KEY_ALLOWED_IPS_SET, details, actor
-            )
-        return changed
+        fields = {"allowed_ips": key_rules.validate_allowed_ips(allowed_ips)}
+        return await self._set(company_id, key_id, fields, actor, AuditAction.KEY_ALLOWED_IPS_SET)
 
     async def update_key(
         self, company_id: str, key_id: str, changes: Mapping[str, object], actor: Actor
@@ -280,16 +258,33 @@ class KeyService:
             fields["allowed_ips"] = key_rules.validate_allowed_ips(changes["allowedIps"])
         if "rateLimit" in changes:
             fields["rate_limit"] = key_rules.validate_rate_limit(changes["rateLimit"])
+        return await self._set(company_id, key_id, fields, actor)
+
+    async def _set(
+        self,
+        company_id: str,
+        key_id: str,
+        fields: Mapping[str, Any],
+        actor: Actor,
+        one_field_action: AuditAction | None = None,
+    ) -> ApiKey:
+        """Store validated `fields` (ApiKey attribute names) of the key, audited as KEY_UPDATED
+        with each field's from/to under its API name, or, for a one-field setter, as
+        `one_field_action` with that field's from/to alone."""
         async with self._changes.open() as change:
             current = await self._find(change.uow, company_id, key_id, for_update=True)
             await self._store_fields(change.uow, current.id, fields)
             changed = dataclasses.replace(current, **fields)
-            details = {
+            moves = {
                 name: {"from": _plain(getattr(current, f)), "to": _plain(getattr(changed, f))}
                 for name, f in _FIELD_NAMES.items()
                 if f in fields
             }
-            await self._record_update(change, changed, AuditAction.KEY_UPDATED, details, actor)
+            if one_field_action is None:
+                await self._record_update(change, changed, AuditAction.KEY_UPDATED, moves, actor)
+            else:
+                (move,) = moves.values()
+                await self._record_update(change, changed, one_field_action, move, actor)
         return changed
 
     @staticmethod
