@@ -6,12 +6,15 @@ services.keys.management_api decides on scopes, roles and companies.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from litestar import Request, Router, get, patch, post
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, QueryParameter
 
 from keyport.domain.clock import Clock
+from keyport.domain.keys import ApiKey
 from keyport.services.access.authentication import Authenticator
 from keyport.services.keys.lifecycle import KeyService, RotatedKey
 from keyport.services.keys.management_api import DEFAULT_PAGE, MAX_PAGE, Caller, KeyApi
@@ -134,35 +137,32 @@ def key_router(auth: Authenticator, keys: KeyService, clock: Clock) -> Router:
         data = decode_body(await request.body(), UpdateKeyIn)
         return shown(await api.update_key(await caller_of(request), key_id, data.changes()))
 
-    @post(
-        "/{key_id:str}/deactivate",
-        status_code=200,
-        operation_id="deactivateKey",
-        summary="Deactivate a key",
-        **api_operation(errors=(400, 403, 404, 409), user_header=UserHeader.OPTIONAL),
-    )
-    async def deactivate_key(request: Request[Any, Any, Any], key_id: KeyId) -> KeyOut:
-        return shown(await api.deactivate_key(await caller_of(request), key_id))
+    def status_change(
+        verb: str,
+        operation_id: str,
+        summary: str,
+        change: Callable[[Caller, str], Awaitable[ApiKey]],
+    ) -> HTTPRouteHandler:
+        """`POST /v1/keys/{key_id}/<verb>`: one status change, answered with the changed key."""
 
-    @post(
-        "/{key_id:str}/activate",
-        status_code=200,
-        operation_id="activateKey",
-        summary="Activate a deactivated key",
-        **api_operation(errors=(400, 403, 404, 409), user_header=UserHeader.OPTIONAL),
-    )
-    async def activate_key(request: Request[Any, Any, Any], key_id: KeyId) -> KeyOut:
-        return shown(await api.activate_key(await caller_of(request), key_id))
+        async def change_status(request: Request[Any, Any, Any], key_id: KeyId) -> KeyOut:
+            return shown(await change(await caller_of(request), key_id))
 
-    @post(
-        "/{key_id:str}/revoke",
-        status_code=200,
-        operation_id="revokeKey",
-        summary="Revoke a key for good",
-        **api_operation(errors=(400, 403, 404, 409), user_header=UserHeader.OPTIONAL),
+        return post(
+            f"/{{key_id:str}}/{verb}",
+            status_code=200,
+            operation_id=operation_id,
+            summary=summary,
+            **api_operation(errors=(400, 403, 404, 409), user_header=UserHeader.OPTIONAL),
+        )(change_status)
+
+    deactivate_key = status_change(
+        "deactivate", "deactivateKey", "Deactivate a key", api.deactivate_key
     )
-    async def revoke_key(request: Request[Any, Any, Any], key_id: KeyId) -> KeyOut:
-        return shown(await api.revoke_key(await caller_of(request), key_id))
+    activate_key = status_change(
+        "activate", "activateKey", "Activate a deactivated key", api.activate_key
+    )
+    revoke_key = status_change("revoke", "revokeKey", "Revoke a key for good", api.revoke_key)
 
     @post(
         "/{key_id:str}/rotate",
