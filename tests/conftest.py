@@ -10,19 +10,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from keyport.bootstrap import Container, build_container
+from keyport.bootstrap import Container
 from keyport.config import Settings
 from keyport.domain.audit import Actor
 from keyport.domain.clock import FixedClock
 from keyport.domain.users import NewUser, Role, User
 from keyport.web.app import create_app
 from tests.support import databases
-
-FAST_PASSWORDS = {"password_time_cost": 1, "password_memory_cost": 64}
-TEST_SECRET_KEY = "test-server-secret-0123456789-abcdefghij"
-# The account-wide sign-in delay (1 s doubling to 10 s) shrunk, so that tests that fail on
-# purpose stay quick; tests/integration/test_sign_in_limits.py checks the real shape.
-FAST_SIGN_IN = {"sign_in_delay_seconds": 0.001, "sign_in_max_delay_seconds": 0.01}
+from tests.support.containers import FAST_PASSWORDS, FAST_SIGN_IN, TEST_SECRET_KEY, migrated
 
 
 @pytest.fixture(scope="session")
@@ -56,12 +51,8 @@ async def container(database_url: str, clock: FixedClock) -> AsyncIterator[Conta
     settings = Settings(
         database_url=database_url, secret_key=TEST_SECRET_KEY, **FAST_PASSWORDS, **FAST_SIGN_IN
     )
-    built = build_container(settings, clock=clock)
-    await built.migrate()
-    try:
+    async with migrated(settings, clock) as built:
         yield built
-    finally:
-        await built.close()
 
 
 @pytest.fixture

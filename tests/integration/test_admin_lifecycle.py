@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
-import pytest
 
-from keyport.bootstrap import Container, build_container
-from keyport.config import Settings
+from keyport.bootstrap import Container
 from keyport.domain.audit import Actor
 from keyport.domain.clock import FixedClock
-from tests.conftest import FAST_PASSWORDS, Tenant, make_tenant
+from tests.conftest import Tenant, make_tenant
 from tests.support.admin import KEY_IN_TEXT, dashboard, shown_key, sign_in, text_of
 
 OWNER_PASSWORD = "owner-password-1"
@@ -99,17 +96,6 @@ async def test_the_key_list_names_keys_expiring_within_seven_days(
     assert "1 key expires within 7 days." in words
     assert "Nightly export" in words and soon.record.id in banner.group(0)
     assert "Test key" not in words  # 30 days left
-
-
-@pytest.fixture
-async def hooks(database_url: str, clock: FixedClock) -> AsyncIterator[Container]:
-    settings = Settings(database_url=database_url, webhook_allow_private=True, **FAST_PASSWORDS)
-    built = build_container(settings, clock=clock)
-    await built.migrate()
-    try:
-        yield built
-    finally:
-        await built.close()
 
 
 async def test_the_webhooks_page_adds_lists_logs_retries_and_removes(hooks: Container) -> None:

@@ -15,9 +15,10 @@ from keyport.bootstrap import Container, build_container
 from keyport.config import Settings
 from keyport.db.tables import admin_sessions
 from keyport.domain.clock import FixedClock
-from tests.conftest import FAST_PASSWORDS, FAST_SIGN_IN, Tenant
+from tests.conftest import Tenant
 from tests.support import databases
 from tests.support.admin import dashboard, hidden, post_login, sign_in
+from tests.support.containers import FAST_PASSWORDS, FAST_SIGN_IN
 
 SECURE_COOKIE = "__Host-keyport_session"
 

@@ -3,34 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 
-import pytest
-
-from keyport.bootstrap import Container, build_container
-from keyport.config import Settings
+from keyport.bootstrap import Container
 from keyport.domain.audit import Actor
 from keyport.domain.clock import FixedClock
-from tests.conftest import FAST_PASSWORDS, make_tenant
-from tests.support.receiver import Receiver, webhook_receiver
-
-
-@pytest.fixture
-async def hooks(database_url: str, clock: FixedClock) -> AsyncIterator[Container]:
-    settings = Settings(database_url=database_url, webhook_allow_private=True, **FAST_PASSWORDS)
-    built = build_container(settings, clock=clock)
-    await built.migrate()
-    try:
-        yield built
-    finally:
-        await built.close()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with webhook_receiver() as running:
-        yield running
+from tests.conftest import make_tenant
+from tests.support.receiver import Receiver
 
 
 async def _events(c: Container, receiver: Receiver, expected: int) -> list[tuple[str, str]]:

@@ -18,8 +18,8 @@ from keyport.config import Settings
 from keyport.domain.audit import Actor
 from keyport.domain.errors import DeactivatedApiKey, InvalidApiKey, UnknownActingUser
 from keyport.domain.users import NewUser
-from tests.conftest import FAST_PASSWORDS
 from tests.support import databases
+from tests.support.containers import FAST_PASSWORDS
 
 SLOW_POLL = 60.0
 

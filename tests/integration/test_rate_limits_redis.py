@@ -26,9 +26,10 @@ from keyport.domain.users import NewUser
 from keyport.redis.buckets import RedisBuckets
 from keyport.redis.leases import LEASE_FRACTION, RedisLeases
 from keyport.web.app import create_app
-from tests.conftest import FAST_PASSWORDS, make_tenant
+from tests.conftest import make_tenant
 from tests.support import databases
 from tests.support.admin import dashboard, post_login
+from tests.support.containers import FAST_PASSWORDS
 from tests.support.server import free_port
 
 REFILL_PER_SECOND = 100 / 60

@@ -11,9 +11,10 @@ from keyport.bootstrap import Container, build_container
 from keyport.config import Settings
 from keyport.domain.audit import Actor
 from keyport.domain.clock import FixedClock
-from tests.conftest import FAST_PASSWORDS, TEST_SECRET_KEY, Tenant
+from tests.conftest import Tenant
 from tests.support import databases
 from tests.support.admin import dashboard, sign_in
+from tests.support.containers import FAST_PASSWORDS, TEST_SECRET_KEY
 from tests.support.team import csrf_of, post_form
 
 

@@ -5,8 +5,6 @@ reason instead of stopping the worker."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -14,42 +12,17 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from standardwebhooks import Webhook
 
-from keyport.bootstrap import Container, build_container
-from keyport.config import Settings
+from keyport.bootstrap import Container
 from keyport.db.tables import metadata, webhook_endpoints
 from keyport.domain.audit import Actor
 from keyport.domain.clock import FixedClock
 from keyport.domain.webhooks import SECRET_PREFIX, DeliveryStatus
 from keyport.services.webhooks.delivery import UNREADABLE_SECRET
-from tests.conftest import FAST_PASSWORDS, TEST_SECRET_KEY, Tenant, make_tenant
-from tests.support.receiver import Receiver, webhook_receiver
+from tests.conftest import Tenant, make_tenant
+from tests.support.containers import TEST_SECRET_KEY, webhook_container
+from tests.support.receiver import Receiver
 
 OTHER_SECRET_KEY = "another-server-secret-9876543210-zyxwvu"
-
-
-@asynccontextmanager
-async def _keyport(
-    database_url: str, clock: FixedClock, secret_key: str
-) -> AsyncIterator[Container]:
-    """A container over the database whose webhooks may go to loopback (the test receiver)."""
-    settings = Settings(
-        database_url=database_url,
-        secret_key=secret_key,
-        webhook_allow_private=True,
-        **FAST_PASSWORDS,
-    )
-    built = build_container(settings, clock=clock)
-    await built.migrate()
-    try:
-        yield built
-    finally:
-        await built.close()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with webhook_receiver() as running:
-        yield running
 
 
 def _forms(secret: str) -> list[bytes]:
@@ -83,7 +56,7 @@ async def _issue(c: Container, tenant: Tenant) -> None:
 async def test_the_signing_secret_is_not_in_the_database_yet_deliveries_verify(
     database_url: str, clock: FixedClock, receiver: Receiver
 ) -> None:
-    async with _keyport(database_url, clock, TEST_SECRET_KEY) as c:
+    async with webhook_container(database_url, clock, secret_key=TEST_SECRET_KEY) as c:
         tenant = await make_tenant(c, "Acme")
         added = await c.webhooks.add_endpoint(tenant.company_id, receiver.url, [], Actor.cli())
         secret = added.secret
@@ -123,11 +96,11 @@ async def test_a_secret_sealed_under_another_server_secret_fails_the_delivery_wi
     receiver: Receiver,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    async with _keyport(database_url, clock, TEST_SECRET_KEY) as before:
+    async with webhook_container(database_url, clock, secret_key=TEST_SECRET_KEY) as before:
         tenant = await make_tenant(before, "Acme")
         old = await before.webhooks.add_endpoint(tenant.company_id, receiver.url, [], Actor.cli())
 
-    async with _keyport(database_url, clock, OTHER_SECRET_KEY) as after:
+    async with webhook_container(database_url, clock, secret_key=OTHER_SECRET_KEY) as after:
         await _issue(after, tenant)
         with caplog.at_level(logging.WARNING, logger="keyport.services.webhooks.delivery"):
             assert await after.deliverer.deliver_due() == 1  # the worker carries on

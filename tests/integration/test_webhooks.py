@@ -3,40 +3,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 
 import pytest
 from standardwebhooks import Webhook
 
-from keyport.bootstrap import Container, build_container
-from keyport.config import Settings
+from keyport.bootstrap import Container
 from keyport.db.uow import SqlUnitOfWork
 from keyport.domain.audit import Actor
 from keyport.domain.clock import FixedClock
 from keyport.domain.errors import ValidationFailed
 from keyport.domain.webhooks import DeliveryStatus
 from keyport.services.ports import AuditFilter
-from tests.conftest import FAST_PASSWORDS, Tenant, make_tenant
-from tests.support.receiver import Receiver, webhook_receiver
-
-
-@pytest.fixture
-async def hooks(database_url: str, clock: FixedClock) -> AsyncIterator[Container]:
-    """A container whose webhooks may go to loopback, where the test receiver listens."""
-    settings = Settings(database_url=database_url, webhook_allow_private=True, **FAST_PASSWORDS)
-    built = build_container(settings, clock=clock)
-    await built.migrate()
-    try:
-        yield built
-    finally:
-        await built.close()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with webhook_receiver() as running:
-        yield running
+from tests.conftest import Tenant, make_tenant
+from tests.support.receiver import Receiver
 
 
 async def _endpoint(c: Container, tenant: Tenant, url: str, *events: str) -> str:

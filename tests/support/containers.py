@@ -1,0 +1,40 @@
+"""Containers for tests: built over given settings, migrated, closed when the block ends."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from keyport.bootstrap import Container, build_container
+from keyport.config import Settings
+from keyport.domain.clock import FixedClock
+
+FAST_PASSWORDS = {"password_time_cost": 1, "password_memory_cost": 64}
+TEST_SECRET_KEY = "test-server-secret-0123456789-abcdefghij"
+# The account-wide sign-in delay (1 s doubling to 10 s) shrunk, so that tests that fail on
+# purpose stay quick; tests/integration/test_sign_in_limits.py checks the real shape.
+FAST_SIGN_IN = {"sign_in_delay_seconds": 0.001, "sign_in_max_delay_seconds": 0.01}
+
+
+@asynccontextmanager
+async def migrated(settings: Settings, clock: FixedClock) -> AsyncIterator[Container]:
+    """A container over `settings` with its database migrated; closed when the block ends."""
+    built = build_container(settings, clock=clock)
+    await built.migrate()
+    try:
+        yield built
+    finally:
+        await built.close()
+
+
+@asynccontextmanager
+async def webhook_container(
+    database_url: str, clock: FixedClock, **settings: Any
+) -> AsyncIterator[Container]:
+    """A container whose webhooks may go to loopback, where the test receiver listens."""
+    config = Settings(
+        database_url=database_url, webhook_allow_private=True, **FAST_PASSWORDS, **settings
+    )
+    async with migrated(config, clock) as built:
+        yield built
