@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from datetime import timedelta
 
+import httpx
 import pytest
 from sqlalchemy import select, text
 
@@ -17,10 +19,25 @@ from keyport.domain.clock import FixedClock
 from keyport.services.ports import AuditFilter
 from tests.conftest import Tenant
 from tests.support.admin import dashboard, post_login, sign_in, text_of
-from tests.support.team import code_now, csrf_of, post_form, submit_code, turn_on_two_factor
+from tests.support.team import (
+    at_code_prompt,
+    code_now,
+    csrf_of,
+    post_form,
+    submit_code,
+    two_factor_on,
+    two_factor_session,
+)
 
 WRONG_CODE = "That code is not right, or was already used. Try the newest code."
 PASSWORD = "owner-password-1"
+
+
+def owner_two_factor(
+    container: Container, tenant: Tenant, clock: FixedClock
+) -> AbstractAsyncContextManager[tuple[httpx.AsyncClient, str, list[str]]]:
+    """The owner signed in with TOTP turned on: the dashboard, the secret, the recovery codes."""
+    return two_factor_session(container, tenant.owner.email, PASSWORD, clock)
 
 
 async def test_changing_the_password_ends_the_other_sessions_only(
@@ -107,9 +124,7 @@ async def test_an_operator_password_reset_ends_every_session(
 async def test_two_factor_sign_in_asks_for_the_code_after_the_password(
     container: Container, tenant: Tenant, clock: FixedClock
 ) -> None:
-    async with dashboard(container) as http:
-        await sign_in(http, tenant.owner.email, PASSWORD)
-        secret, codes = await turn_on_two_factor(http, clock)
+    async with owner_two_factor(container, tenant, clock) as (http, secret, codes):
         account = await http.get("/admin/account")
     clock.advance(timedelta(seconds=30))
     async with dashboard(container) as http:
@@ -150,16 +165,12 @@ async def test_the_setup_needs_a_current_code_and_shows_a_qr_code(
 async def test_a_replayed_code_is_refused_within_its_window(
     container: Container, tenant: Tenant, clock: FixedClock
 ) -> None:
-    async with dashboard(container) as http:
-        await sign_in(http, tenant.owner.email, PASSWORD)
-        secret, _ = await turn_on_two_factor(http, clock)
+    secret, _ = await two_factor_on(container, tenant.owner.email, PASSWORD, clock)
     clock.advance(timedelta(seconds=30))
     code = code_now(secret, clock)
-    async with dashboard(container) as http:
-        await post_login(http, tenant.owner.email, PASSWORD)
+    async with at_code_prompt(container, tenant.owner.email, PASSWORD) as http:
         accepted = await submit_code(http, code)
-    async with dashboard(container) as http:
-        await post_login(http, tenant.owner.email, PASSWORD)
+    async with at_code_prompt(container, tenant.owner.email, PASSWORD) as http:
         replayed = await submit_code(http, code)
         earlier = await submit_code(http, code_now(secret, clock, steps_later=-1))
         after = await http.get("/admin/account")
@@ -173,15 +184,11 @@ async def test_a_replayed_code_is_refused_within_its_window(
 async def test_a_recovery_code_works_once(
     container: Container, tenant: Tenant, clock: FixedClock
 ) -> None:
-    async with dashboard(container) as http:
-        await sign_in(http, tenant.owner.email, PASSWORD)
-        _, codes = await turn_on_two_factor(http, clock)
-    async with dashboard(container) as http:
-        await post_login(http, tenant.owner.email, PASSWORD)
+    _, codes = await two_factor_on(container, tenant.owner.email, PASSWORD, clock)
+    async with at_code_prompt(container, tenant.owner.email, PASSWORD) as http:
         used = await submit_code(http, codes[3].upper())
         account = await http.get("/admin/account")
-    async with dashboard(container) as http:
-        await post_login(http, tenant.owner.email, PASSWORD)
+    async with at_code_prompt(container, tenant.owner.email, PASSWORD) as http:
         again = await submit_code(http, codes[3])
 
     assert used.status_code == 303
@@ -192,12 +199,9 @@ async def test_a_recovery_code_works_once(
 async def test_wrong_codes_count_against_the_sign_in_limit(
     container: Container, tenant: Tenant, clock: FixedClock
 ) -> None:
-    async with dashboard(container) as http:
-        await sign_in(http, tenant.owner.email, PASSWORD)
-        secret, _ = await turn_on_two_factor(http, clock)
+    secret, _ = await two_factor_on(container, tenant.owner.email, PASSWORD, clock)
     clock.advance(timedelta(seconds=30))
-    async with dashboard(container) as http:
-        await post_login(http, tenant.owner.email, PASSWORD)
+    async with at_code_prompt(container, tenant.owner.email, PASSWORD) as http:
         for _ in range(10):
             assert (await submit_code(http, "123456")).status_code == 400
         refused = await submit_code(http, code_now(secret, clock))
@@ -210,11 +214,8 @@ async def test_wrong_codes_count_against_the_sign_in_limit(
 async def test_a_forged_or_old_challenge_starts_over(
     container: Container, tenant: Tenant, clock: FixedClock
 ) -> None:
-    async with dashboard(container) as http:
-        await sign_in(http, tenant.owner.email, PASSWORD)
-        secret, _ = await turn_on_two_factor(http, clock)
-    async with dashboard(container) as http:
-        await post_login(http, tenant.owner.email, PASSWORD)
+    secret, _ = await two_factor_on(container, tenant.owner.email, PASSWORD, clock)
+    async with at_code_prompt(container, tenant.owner.email, PASSWORD) as http:
         challenge = http.cookies["__Host-keyport_sign_in_challenge"]
         _owner_id, expires, nonce, signature = challenge.split(".")
         http.cookies.set(
@@ -223,8 +224,7 @@ async def test_a_forged_or_old_challenge_starts_over(
             domain="keyport.test",
         )
         forged = await submit_code(http, code_now(secret, clock, steps_later=1))
-    async with dashboard(container) as http:
-        await post_login(http, tenant.owner.email, PASSWORD)
+    async with at_code_prompt(container, tenant.owner.email, PASSWORD) as http:
         clock.advance(timedelta(minutes=6))
         late = await submit_code(http, code_now(secret, clock))
 
@@ -236,9 +236,7 @@ async def test_a_forged_or_old_challenge_starts_over(
 async def test_turning_it_off_needs_a_current_code(
     container: Container, tenant: Tenant, clock: FixedClock
 ) -> None:
-    async with dashboard(container) as http:
-        await sign_in(http, tenant.owner.email, PASSWORD)
-        secret, _ = await turn_on_two_factor(http, clock)
+    async with owner_two_factor(container, tenant, clock) as (http, secret, _):
         csrf = await csrf_of(http)
         wrong = await post_form(http, "/admin/account/two-factor/disable", csrf, code="000000")
         clock.advance(timedelta(seconds=30))
@@ -257,9 +255,7 @@ async def test_turning_it_off_needs_a_current_code(
 async def test_secrets_are_stored_sealed_or_as_digests(
     container: Container, tenant: Tenant, clock: FixedClock
 ) -> None:
-    async with dashboard(container) as http:
-        await sign_in(http, tenant.owner.email, PASSWORD)
-        secret, codes = await turn_on_two_factor(http, clock)
+    secret, codes = await two_factor_on(container, tenant.owner.email, PASSWORD, clock)
     async with container.engine.connect() as connection:
         sealed = await connection.scalar(
             select(users.c.totp_secret).where(users.c.id == tenant.owner.id)
@@ -279,9 +275,7 @@ async def test_secrets_are_stored_sealed_or_as_digests(
 async def test_the_operator_resets_two_factor_and_ends_sessions(
     container: Container, tenant: Tenant, clock: FixedClock
 ) -> None:
-    async with dashboard(container) as http:
-        await sign_in(http, tenant.owner.email, PASSWORD)
-        await turn_on_two_factor(http, clock)
+    async with owner_two_factor(container, tenant, clock) as (http, _, _):
         await container.two_factor.reset(tenant.owner.email, Actor.cli())
         after = await http.get("/admin/account")
     async with dashboard(container) as http:
@@ -306,9 +300,7 @@ async def test_the_operator_resets_two_factor_and_ends_sessions(
 async def test_every_change_is_audited(
     container: Container, tenant: Tenant, clock: FixedClock, action: AuditAction
 ) -> None:
-    async with dashboard(container) as http:
-        await sign_in(http, tenant.owner.email, PASSWORD)
-        _, codes = await turn_on_two_factor(http, clock)
+    async with owner_two_factor(container, tenant, clock) as (http, _, codes):
         await post_form(
             http,
             "/admin/account/password",
@@ -339,9 +331,7 @@ async def _events(
 async def test_a_changed_server_secret_refuses_the_code_instead_of_failing(
     container: Container, tenant: Tenant, clock: FixedClock
 ) -> None:
-    async with dashboard(container) as http:
-        await sign_in(http, tenant.owner.email, PASSWORD)
-        secret, _ = await turn_on_two_factor(http, clock)
+    secret, _ = await two_factor_on(container, tenant.owner.email, PASSWORD, clock)
     other = build_container(
         replace(container.settings, secret_key="another-server-secret-0123456789-xyz"),
         clock=clock,

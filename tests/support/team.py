@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pyotp
 
+from keyport.bootstrap import Container
 from keyport.domain.clock import Clock
-from tests.support.admin import hidden
+from tests.support.admin import dashboard, hidden, post_login, sign_in
 
 INVITE_LINK = re.compile(r"https?://[^\s<\"]+/admin/invite/[A-Za-z0-9_-]{20,}")
 SECRET_ON_PAGE = re.compile(r'id="totp-secret">([A-Z2-7]+)<')
@@ -53,6 +56,35 @@ async def turn_on_two_factor(http: httpx.AsyncClient, clock: Clock) -> tuple[str
     )
     assert done.status_code == 200, done.text
     return secret, RECOVERY_CODE.findall(done.text)
+
+
+@asynccontextmanager
+async def two_factor_session(
+    container: Container, email: str, password: str, clock: Clock
+) -> AsyncIterator[tuple[httpx.AsyncClient, str, list[str]]]:
+    """A dashboard signed in that turned TOTP on: it, the secret and the recovery codes."""
+    async with dashboard(container) as http:
+        await sign_in(http, email, password)
+        secret, codes = await turn_on_two_factor(http, clock)
+        yield http, secret, codes
+
+
+async def two_factor_on(
+    container: Container, email: str, password: str, clock: Clock
+) -> tuple[str, list[str]]:
+    """Turns TOTP on (in a dashboard of its own): the secret and the recovery codes."""
+    async with two_factor_session(container, email, password, clock) as (_, secret, codes):
+        return secret, codes
+
+
+@asynccontextmanager
+async def at_code_prompt(
+    container: Container, email: str, password: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A fresh dashboard whose password was just accepted: it asks for the code next."""
+    async with dashboard(container) as http:
+        await post_login(http, email, password)
+        yield http
 
 
 async def submit_code(
