@@ -4,23 +4,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
 
 from keyport.bootstrap import Container
 from keyport.domain.keys import parse_key_id
 from tests.conftest import Tenant
-from tests.support.admin import create_key, dashboard, shown_key, sign_in, text_of
-
-
-@pytest.fixture
-async def owner(
-    container: Container, tenant: Tenant
-) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
-    async with dashboard(container) as http:
-        yield http, await sign_in(http, tenant.owner.email, "owner-password-1")
+from tests.support.admin import create_key, shown_key, text_of
 
 
 def access_of(page: str) -> list[str]:

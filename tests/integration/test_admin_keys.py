@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
@@ -36,15 +35,6 @@ def refused(message: str) -> tuple[int, dict[str, object]]:
 async def call_me(client: httpx.AsyncClient, key: str) -> tuple[int, dict[str, object]]:
     answer = await client.get("/v4/user/me", headers={"Authorization": f"Bearer {key}"})
     return answer.status_code, answer.json()
-
-
-@pytest.fixture
-async def owner(
-    container: Container, tenant: Tenant
-) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
-    """A browser signed in as the owner of `tenant`, and its CSRF token."""
-    async with dashboard(container) as http:
-        yield http, await sign_in(http, tenant.owner.email, "owner-password-1")
 
 
 def row_of(page: str, key_id: str) -> str:

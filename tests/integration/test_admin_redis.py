@@ -11,14 +11,14 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 
-from keyport.bootstrap import Container, build_container
+from keyport.bootstrap import Container
 from keyport.config import Settings
 from keyport.db.tables import admin_sessions
 from keyport.domain.clock import FixedClock
 from tests.conftest import Tenant
 from tests.support import databases
 from tests.support.admin import dashboard, hidden, post_login, sign_in
-from tests.support.containers import FAST_PASSWORDS, FAST_SIGN_IN
+from tests.support.containers import FAST_PASSWORDS, FAST_SIGN_IN, two_processes
 
 SECURE_COOKIE = "__Host-keyport_session"
 
@@ -31,12 +31,8 @@ async def processes(
     settings = Settings(
         database_url=database_url, redis_url=databases.redis_url(), **FAST_PASSWORDS, **FAST_SIGN_IN
     )
-    first, second = build_container(settings, clock=clock), build_container(settings, clock=clock)
-    try:
-        yield first, second
-    finally:
-        await first.close()
-        await second.close()
+    async with two_processes(settings, clock) as both:
+        yield both
 
 
 @pytest.fixture

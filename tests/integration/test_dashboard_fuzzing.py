@@ -10,7 +10,6 @@ PostgreSQL.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 import httpx
@@ -22,7 +21,7 @@ from keyport.bootstrap import Container
 from keyport.domain.audit import Actor
 from keyport.domain.errors import ValidationFailed
 from tests.conftest import Tenant
-from tests.support.admin import create_key, dashboard, hidden, post_login, sign_in
+from tests.support.admin import create_key, dashboard, hidden, post_login
 
 FUZZ = settings(
     max_examples=60,
@@ -42,14 +41,6 @@ field_text = st.one_of(
     st.lists(TRICKY, min_size=1, max_size=4).map("".join),
     st.integers(-(10**30), 10**30).map(str),
 )
-
-
-@pytest.fixture
-async def owner(
-    container: Container, tenant: Tenant
-) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
-    async with dashboard(container) as http:
-        yield http, await sign_in(http, tenant.owner.email, "owner-password-1")
 
 
 def assert_handled(answer: httpx.Response, caplog: pytest.LogCaptureFixture) -> None:

@@ -14,19 +14,7 @@ from keyport.domain.audit import Actor
 from keyport.domain.clock import FixedClock
 from keyport.domain.key_events import iso_utc
 from tests.conftest import Tenant
-
-KEY_FIELDS = {
-    "id",
-    "name",
-    "status",
-    "scopes",
-    "allowedIps",
-    "rateLimit",
-    "createdAt",
-    "expiresAt",
-    "lastUsedAt",
-    "hint",
-}
+from tests.support.api_calls import KEY_FIELDS
 
 
 def forbidden(message: str) -> dict[str, object]:

@@ -29,7 +29,7 @@ from keyport.web.app import create_app
 from tests.conftest import make_tenant
 from tests.support import databases
 from tests.support.admin import dashboard, post_login
-from tests.support.containers import FAST_PASSWORDS
+from tests.support.containers import FAST_PASSWORDS, two_processes
 from tests.support.server import free_port
 
 REFILL_PER_SECOND = 100 / 60
@@ -52,13 +52,8 @@ async def processes(tmp_path: Path) -> AsyncIterator[tuple[Container, Container]
         redis_url=databases.redis_url(),
         **FAST_PASSWORDS,
     )
-    first, second = build_container(settings), build_container(settings)
-    await first.migrate()
-    try:
-        yield first, second
-    finally:
-        await first.close()
-        await second.close()
+    async with two_processes(settings, migrate=True) as both:
+        yield both
 
 
 async def test_two_processes_share_one_bucket_per_key(

@@ -30,6 +30,7 @@ from keyport.services.accounts.sign_in_limiter import (
 from tests.conftest import Tenant, make_tenant
 from tests.support import databases
 from tests.support.admin import dashboard, post_login
+from tests.support.containers import two_processes
 
 SLOW_ENOUGH = {"password_time_cost": 2, "password_memory_cost": 8192}
 NO_DELAY = {"sign_in_delay_seconds": 0.0, "sign_in_max_delay_seconds": 0.0}
@@ -102,15 +103,10 @@ async def test_twenty_parallel_wrong_passwords_on_two_processes_with_redis(
         **SLOW_ENOUGH,
         **NO_DELAY,
     )
-    first, second = build_container(settings), build_container(settings)
-    await first.migrate()
-    try:
+    async with two_processes(settings, migrate=True) as (first, second):
         tenant = await make_tenant(first, "Initech")
         checked = count_checks(first, second)
         statuses = await parallel_wrong_passwords([first, second], tenant.admin.email, an_ip(), 20)
-    finally:
-        await first.close()
-        await second.close()
 
     assert checked[0] == 10
     assert statuses == [400] * 10 + [429] * 10
@@ -198,10 +194,8 @@ async def test_successful_sign_ins_give_their_tokens_back_in_redis(tmp_path: Pat
         password_memory_cost=64,
         **NO_DELAY,
     )
-    first, second = build_container(settings), build_container(settings)
-    await first.migrate()
     ip = an_ip()
-    try:
+    async with two_processes(settings, migrate=True) as (first, second):
         tenant = await make_tenant(first, "Initech")
         checked = count_checks(first, second)
         for attempt in range(15):
@@ -212,9 +206,6 @@ async def test_successful_sign_ins_give_their_tokens_back_in_redis(tmp_path: Pat
             failures = [
                 (await post_login(http, tenant.admin.email, "wrong")).status_code for _ in range(11)
             ]
-    finally:
-        await first.close()
-        await second.close()
 
     assert failures == [400] * 10 + [429]
     assert checked[0] == 25

@@ -7,14 +7,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from keyport.bootstrap import Container, build_container
+from keyport.bootstrap import Container
 from keyport.config import Settings
 from keyport.domain.audit import Actor
 from keyport.domain.clock import FixedClock
 from tests.conftest import Tenant
 from tests.support import databases
 from tests.support.admin import dashboard, sign_in
-from tests.support.containers import FAST_PASSWORDS, TEST_SECRET_KEY
+from tests.support.containers import FAST_PASSWORDS, TEST_SECRET_KEY, two_processes
 from tests.support.team import csrf_of, post_form
 
 
@@ -28,12 +28,8 @@ async def processes(
         secret_key=TEST_SECRET_KEY,
         **FAST_PASSWORDS,
     )
-    first, second = build_container(settings, clock=clock), build_container(settings, clock=clock)
-    try:
-        yield first, second
-    finally:
-        await first.close()
-        await second.close()
+    async with two_processes(settings, clock) as both:
+        yield both
 
 
 def an_address() -> str:

@@ -16,6 +16,7 @@ from keyport.domain.errors import ValidationFailed
 from keyport.domain.webhooks import DeliveryStatus
 from keyport.services.ports import AuditFilter
 from tests.conftest import Tenant, make_tenant
+from tests.support.api_calls import KEY_FIELDS
 from tests.support.receiver import Receiver
 
 
@@ -51,18 +52,7 @@ async def test_a_key_change_is_delivered_signed_and_verifiable(
     assert data["status"] == "active"
     assert data["scopes"] == ["users:read"]
     assert data["allowedIps"] == []
-    assert set(data) == {
-        "id",
-        "name",
-        "status",
-        "scopes",
-        "allowedIps",
-        "rateLimit",
-        "createdAt",
-        "expiresAt",
-        "lastUsedAt",
-        "hint",
-    }
+    assert set(data) == KEY_FIELDS
     assert request.headers["webhook-id"].startswith("msg_")
     assert issued.key not in request.body.decode()
     assert secret not in request.body.decode()

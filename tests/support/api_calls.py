@@ -1,10 +1,24 @@
-"""One v4 API call to a served process, and the refusal answers the tests compare it with."""
+"""One v4 API call to a served process, the refusal answers the tests compare it with, and the
+fields of a key object (in /v1/keys answers and in webhook events alike)."""
 
 from __future__ import annotations
 
 import json
 import urllib.error
 import urllib.request
+
+KEY_FIELDS = {
+    "id",
+    "name",
+    "status",
+    "scopes",
+    "allowedIps",
+    "rateLimit",
+    "createdAt",
+    "expiresAt",
+    "lastUsedAt",
+    "hint",
+}
 
 
 def call(base_url: str, path: str, key: str | None = None) -> tuple[int, dict[str, object]]:

@@ -38,3 +38,19 @@ async def webhook_container(
     )
     async with migrated(config, clock) as built:
         yield built
+
+
+@asynccontextmanager
+async def two_processes(
+    settings: Settings, clock: FixedClock | None = None, *, migrate: bool = False
+) -> AsyncIterator[tuple[Container, Container]]:
+    """Two containers over one database and Redis, as two server processes would be; closed
+    when the block ends. With `migrate`, the first migrates the database before the block."""
+    first, second = build_container(settings, clock=clock), build_container(settings, clock=clock)
+    try:
+        if migrate:
+            await first.migrate()
+        yield first, second
+    finally:
+        await first.close()
+        await second.close()
