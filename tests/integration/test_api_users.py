@@ -7,6 +7,7 @@ import uuid
 import httpx
 
 from tests.conftest import Tenant
+from tests.support.api_calls import validation_failed
 
 USER_HEADER = "x-meetergo-api-user-id"
 
@@ -96,13 +97,9 @@ async def test_list_users_refuses_a_query_value_without_a_name(
     client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
     answer = await client.get("/v4/user?=null", headers=tenant.auth(tenant.owner))
-    assert answer.status_code == 400
-    assert answer.json() == {
-        "statusCode": 400,
-        "message": "Validation failed",
-        "error": "Bad Request",
-        "errors": [{"field": "query", "message": "a parameter needs a name"}],
-    }
+    assert (answer.status_code, answer.json()) == validation_failed(
+        "query", "a parameter needs a name"
+    )
 
 
 async def test_create_user_without_the_header_acts_as_owner(

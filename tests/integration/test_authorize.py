@@ -23,6 +23,7 @@ from keyport.services.observability.request_record import RequestRecord
 from keyport.web.api.schemas import iso_utc
 from keyport.web.app import create_app
 from tests.conftest import Tenant
+from tests.support.api_calls import validation_failed
 
 USER_HEADER = "x-meetergo-api-user-id"
 PHRASES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 429: "Too Many Requests"}
@@ -151,13 +152,9 @@ async def test_a_malformed_scope_parameter_is_a_validation_error(
     client: httpx.AsyncClient, tenant: Tenant, query: str
 ) -> None:
     answer = await client.get(f"/v1/authorize?{query}", headers=tenant.auth())
-    assert answer.status_code == 400
-    assert answer.json() == {
-        "statusCode": 400,
-        "message": "Validation failed",
-        "error": "Bad Request",
-        "errors": [{"field": "scope", "message": "must be a scope of the form name:action"}],
-    }
+    assert (answer.status_code, answer.json()) == validation_failed(
+        "scope", "must be a scope of the form name:action"
+    )
 
 
 @pytest.mark.parametrize("query", ["=true", "scope=users:read&=x"])
@@ -165,26 +162,18 @@ async def test_a_query_value_without_a_name_is_a_validation_error(
     client: httpx.AsyncClient, tenant: Tenant, query: str
 ) -> None:
     answer = await client.get(f"/v1/authorize?{query}", headers=tenant.auth())
-    assert answer.status_code == 400
-    assert answer.json() == {
-        "statusCode": 400,
-        "message": "Validation failed",
-        "error": "Bad Request",
-        "errors": [{"field": "query", "message": "a parameter needs a name"}],
-    }
+    assert (answer.status_code, answer.json()) == validation_failed(
+        "query", "a parameter needs a name"
+    )
 
 
 async def test_an_unknown_query_parameter_is_a_validation_error(
     client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
     answer = await client.get("/v1/authorize?scope=users:read&scopes=x:y", headers=tenant.auth())
-    assert answer.status_code == 400
-    assert answer.json() == {
-        "statusCode": 400,
-        "message": "Validation failed",
-        "error": "Bad Request",
-        "errors": [{"field": "scopes", "message": "is not a known parameter"}],
-    }
+    assert (answer.status_code, answer.json()) == validation_failed(
+        "scopes", "is not a known parameter"
+    )
 
 
 async def test_the_allowlist_admits_ipv4_and_ipv6_networks_only(

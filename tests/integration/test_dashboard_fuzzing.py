@@ -22,6 +22,7 @@ from keyport.domain.audit import Actor
 from keyport.domain.errors import ValidationFailed
 from tests.conftest import Tenant
 from tests.support.admin import create_key, dashboard, hidden, post_login
+from tests.support.api_calls import validation_failed
 
 FUZZ = settings(
     max_examples=60,
@@ -192,13 +193,7 @@ async def test_invalid_utf8_in_a_json_body_is_a_validation_error(
         content=b'{"email": "\xff@x.test"}',
         headers={**tenant.auth(), "content-type": "application/json"},
     )
-    assert answer.status_code == 400
-    assert answer.json() == {
-        "statusCode": 400,
-        "message": "Validation failed",
-        "error": "Bad Request",
-        "errors": [{"field": "body", "message": "must be valid JSON"}],
-    }
+    assert (answer.status_code, answer.json()) == validation_failed("body", "must be valid JSON")
 
 
 @FUZZ

@@ -37,5 +37,11 @@ def refused(message: str) -> tuple[int, dict[str, object]]:
     return 401, {"statusCode": 401, "message": message, "error": "Unauthorized"}
 
 
+def validation_failed(field: str, message: str) -> tuple[int, dict[str, object]]:
+    """(status, body) of a 400 naming one field, as every route answers it."""
+    body = {"statusCode": 400, "message": "Validation failed", "error": "Bad Request"}
+    return 400, {**body, "errors": [{"field": field, "message": message}]}
+
+
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
