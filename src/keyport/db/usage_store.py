@@ -15,7 +15,19 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, and_, bindparam, case, delete, insert, or_, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+)
 from sqlalchemy import update as sql_update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -104,22 +116,47 @@ def _add_counts(connection: Connection, counts: Sequence[MinuteCount]) -> None:
 
 
 def _add_recent(connection: Connection, recent: Sequence[RecentRequest]) -> None:
-    rows = [{**asdict(r), "occurred_at": r.at} for r in recent]
-    for row in rows:
-        del row["at"]
-    connection.execute(insert(key_recent_requests), rows)
-    for key_id in sorted({r.key_id for r in recent}):
-        oldest_kept = (
-            select(_recent.id)
-            .where(_recent.key_id == key_id)
-            .order_by(_recent.id.desc())
-            .offset(RING_SIZE - 1)
-            .limit(1)
-            .scalar_subquery()
-        )
-        connection.execute(
-            delete(key_recent_requests).where(_recent.key_id == key_id, _recent.id < oldest_kept)
-        )
+    connection.execute(
+        insert(key_recent_requests),
+        [
+            {
+                "key_id": r.key_id,
+                "occurred_at": r.at,
+                "request_id": r.request_id,
+                "method": r.method,
+                "path": r.path,
+                "route": r.route,
+                "status": r.status,
+                "latency_ms": r.latency_ms,
+                "client_ip": r.client_ip,
+                "user_agent": r.user_agent,
+                "acting_user_id": r.acting_user_id,
+                "refusal": r.refusal,
+            }
+            for r in recent
+        ],
+    )
+    key_ids = sorted({r.key_id for r in recent})
+    for start in range(0, len(key_ids), _TRIM_CHUNK):
+        connection.execute(_TRIM_RINGS, {"key_ids": key_ids[start : start + _TRIM_CHUNK]})
+
+
+# Each key's ring keeps its RING_SIZE newest rows: one statement for many keys (a statement
+# per key made a flush of many keys cost a round trip and a statement build per key).
+_TRIM_CHUNK = 500  # keys per statement: well under SQLite's and asyncpg's bound-parameter limits
+_ranked = (
+    select(
+        _recent.id,
+        func.row_number()
+        .over(partition_by=_recent.key_id, order_by=_recent.id.desc())
+        .label("newer"),
+    )
+    .where(_recent.key_id.in_(bindparam("key_ids", expanding=True)))
+    .subquery()
+)
+_TRIM_RINGS = delete(key_recent_requests).where(
+    _recent.id.in_(select(_ranked.c.id).where(_ranked.c.newer > RING_SIZE))
+)
 
 
 def _add_sightings(connection: Connection, sightings: Sequence[Sighting]) -> None:
