@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +53,14 @@ class SqliteHotReader:
     async def principal_by_digest(self, digest: str) -> Principal | None:
         row = self._connection.execute(principals.SQLITE, (digest,)).fetchone()
         return principals.to_principal(row) if row is not None else None
+
+    async def principals_by_digests(self, digests: Sequence[str]) -> dict[str, Principal | None]:
+        found: dict[str, Principal | None] = dict.fromkeys(digests)
+        for start in range(0, len(digests), principals.MAX_MANY):
+            chunk = digests[start : start + principals.MAX_MANY]
+            for row in self._connection.execute(principals.sqlite_many(len(chunk)), chunk):
+                found[row[8]] = principals.to_principal(row)
+        return found
 
     async def user_by_id(self, user_id: str) -> User | None:
         row = self._connection.execute(_SQLITE_USER, (user_id,)).fetchone()
@@ -102,6 +111,15 @@ class PostgresHotReader:
         pool = await self._acquire_pool()
         row = await pool.fetchrow(principals.POSTGRES, digest)
         return principals.to_principal(row) if row is not None else None
+
+    async def principals_by_digests(self, digests: Sequence[str]) -> dict[str, Principal | None]:
+        pool = await self._acquire_pool()
+        found: dict[str, Principal | None] = dict.fromkeys(digests)
+        for start in range(0, len(digests), principals.MAX_MANY):
+            chunk = list(digests[start : start + principals.MAX_MANY])
+            for row in await pool.fetch(principals.POSTGRES_MANY, chunk):
+                found[row[8]] = principals.to_principal(row)
+        return found
 
     async def user_by_id(self, user_id: str) -> User | None:
         pool = await self._acquire_pool()
