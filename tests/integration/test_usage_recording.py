@@ -117,6 +117,8 @@ async def test_the_recent_requests_of_a_key_are_the_newest_hundred(
         404,
     )
     assert (newest.client_ip, newest.acting_user_id) == ("203.0.113.7", tenant.owner.id)
+    assert newest.at.tzinfo is not None
+    assert abs((newest.at - clock.now()).total_seconds()) < 1  # stored as UTC, read back as UTC
     assert newest.user_agent is not None and newest.user_agent.startswith("python-httpx/")
     assert await minute_totals(container, tenant.key_id) == (RING_SIZE - 10, 20, 0)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy import update as sql_update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.util import await_only
 
 from keyport.db.engine import WRITE_OPTION, create_sqlite_writer, is_sqlite
 from keyport.db.tables import api_keys, key_recent_requests, key_sightings, key_usage_minutes
@@ -116,29 +117,78 @@ def _add_counts(connection: Connection, counts: Sequence[MinuteCount]) -> None:
 
 
 def _add_recent(connection: Connection, recent: Sequence[RecentRequest]) -> None:
-    connection.execute(
-        insert(key_recent_requests),
-        [
-            {
-                "key_id": r.key_id,
-                "occurred_at": r.at,
-                "request_id": r.request_id,
-                "method": r.method,
-                "path": r.path,
-                "route": r.route,
-                "status": r.status,
-                "latency_ms": r.latency_ms,
-                "client_ip": r.client_ip,
-                "user_agent": r.user_agent,
-                "acting_user_id": r.acting_user_id,
-                "refusal": r.refusal,
-            }
-            for r in recent
-        ],
-    )
+    if connection.dialect.name == "postgresql":
+        _copy_recent(connection, recent)
+    else:
+        connection.execute(
+            insert(key_recent_requests),
+            [
+                {
+                    "key_id": r.key_id,
+                    "occurred_at": r.at,
+                    "request_id": r.request_id,
+                    "method": r.method,
+                    "path": r.path,
+                    "route": r.route,
+                    "status": r.status,
+                    "latency_ms": r.latency_ms,
+                    "client_ip": r.client_ip,
+                    "user_agent": r.user_agent,
+                    "acting_user_id": r.acting_user_id,
+                    "refusal": r.refusal,
+                }
+                for r in recent
+            ],
+        )
     key_ids = sorted({r.key_id for r in recent})
     for start in range(0, len(key_ids), _TRIM_CHUNK):
         connection.execute(_TRIM_RINGS, {"key_ids": key_ids[start : start + _TRIM_CHUNK]})
+
+
+_RECENT_COLUMNS = (
+    "key_id",
+    "occurred_at",
+    "request_id",
+    "method",
+    "path",
+    "route",
+    "status",
+    "latency_ms",
+    "client_ip",
+    "user_agent",
+    "acting_user_id",
+    "refusal",
+)
+
+
+def _copy_recent(connection: Connection, recent: Sequence[RecentRequest]) -> None:
+    """PostgreSQL: the rows by COPY on the transaction's own asyncpg connection. With many
+    keys every request is a row here; an executemany INSERT cost about 20 µs of this
+    process's CPU per row, COPY a small fraction of that."""
+    connection.exec_driver_sql("SELECT 1")  # the transaction has begun (SQLAlchemy's BEGIN)
+    driver = connection.connection.driver_connection
+    records = [
+        (
+            r.key_id,
+            r.at.astimezone(UTC).replace(tzinfo=None),  # the column is UTC without a zone
+            r.request_id,
+            r.method,
+            r.path,
+            r.route,
+            r.status,
+            r.latency_ms,
+            r.client_ip,
+            r.user_agent,
+            r.acting_user_id,
+            r.refusal,
+        )
+        for r in recent
+    ]
+    await_only(
+        driver.copy_records_to_table(  # type: ignore[union-attr]
+            key_recent_requests.name, records=records, columns=_RECENT_COLUMNS
+        )
+    )
 
 
 # Each key's ring keeps its RING_SIZE newest rows: one statement for many keys (a statement
