@@ -83,6 +83,12 @@ class _RecordRow:
         return value
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """The pool's reset on release, a round trip of its own, left out: these connections
+    only run single read statements, which leave no session state behind (asyncpg still
+    rolls back a transaction left open, which none is)."""
+
+
 class PostgresHotReader:
     def __init__(self, url: str, *, max_size: int = 4) -> None:
         parsed = make_url(url).set(drivername="postgresql")
@@ -104,6 +110,7 @@ class PostgresHotReader:
                         timeout=CONNECT_TIMEOUT,
                         command_timeout=5,
                         statement_cache_size=100,
+                        reset=_keep_session,
                     )
         return self._pool
 
