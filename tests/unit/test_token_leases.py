@@ -10,9 +10,11 @@ import random
 from keyport.domain.rate_limits import Policy
 from keyport.redis.leases import LEASE_FRACTION
 from keyport.services.access.token_leases import (
+    KEEP_FILL,
     LEASE_SECONDS,
     MAX_GROWTH,
     MAX_LEASE,
+    MAX_LEASE_AGE,
     LeasedBuckets,
 )
 
@@ -112,7 +114,7 @@ async def test_an_expired_lease_gives_its_unspent_tokens_back_in_the_next_ask() 
     assert len(shared.asks) == 1  # one generous first lease
     unspent = sum(want for want, _ in shared.asks) - 12
     assert unspent > 0
-    clock.now += LEASE_SECONDS + 0.01
+    clock.now += MAX_LEASE_AGE + 0.01
     decision = await leases.take("k", WIDE)
     assert decision.allowed
     assert shared.asks[-1][1] == unspent
@@ -167,7 +169,7 @@ async def test_a_first_lease_asks_for_one_lifetime_of_the_rate_within_an_eighth_
 
 async def test_later_leases_follow_the_demand_seen_in_the_last_one() -> None:
     clock, shared, leases = setup()
-    policy = Policy(60_000, 1_000_000)  # 1,000 a second, a bucket far from empty
+    policy = Policy(60_000, 60_000)  # 1,000 a second; the first lease, 5,000, is an 8th
     for _ in range(10):  # 2 a second: 10 spent of the first lease (5,000) in its lifetime
         clock.now += 0.5
         await leases.take("k", policy)
@@ -204,3 +206,31 @@ async def test_a_refused_key_asks_for_one_token_when_the_next_is_due() -> None:
     clock.now += 1.0
     assert (await leases.take("k", policy)).allowed
     assert shared.asks[-1][0] == 1
+
+
+async def test_a_lease_far_from_the_bucket_lives_on_after_expiry_up_to_its_maximum_age() -> None:
+    clock, shared, leases = setup()
+    policy = Policy(6_000, 10_000)  # first lease 500: the bucket keeps 9,500, more than 16x
+    assert (await leases.take("k", policy)).allowed
+    for _ in range(int(MAX_LEASE_AGE / 3) - 1):  # a request every 3 s: no ask for 30 s
+        clock.now += 3.0
+        assert leases.take_now("k", policy) is not None
+    assert len(shared.asks) == 1
+    clock.now += 3.0  # MAX_LEASE_AGE: it asks, giving back what is left
+    assert leases.take_now("k", policy) is None
+    await leases.take("k", policy)
+    assert shared.asks[1][1] == 500 - 10
+    # 10 spent in 30 s: the next lease is sized for 30 s of that, with headroom
+    assert shared.asks[1][0] == math.ceil(10 * 1.25)
+
+
+async def test_a_lease_near_the_bucket_expires_after_its_lifetime() -> None:
+    clock, shared, leases = setup()
+    policy = Policy(600, 80)  # first lease 10 of 80: the bucket keeps 70, not 16 x 10
+    await leases.take("k", policy)
+    assert shared.asks == [(10, 0)]
+    assert KEEP_FILL * 10 > 70
+    clock.now += LEASE_SECONDS
+    assert leases.take_now("k", policy) is None  # it must ask, giving back its 9
+    await leases.take("k", policy)
+    assert shared.asks[1][1] == 9

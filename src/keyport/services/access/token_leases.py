@@ -14,6 +14,11 @@ Each process leases tokens from the key's shared bucket and spends them locally:
   refill since), and the store never grants more than that fraction of what it holds
   (redis/leases.py): a key near its limit is leased one token at a time, exactly, at one
   round trip per request.
+- A lease expires after LEASE_SECONDS, except one granted while the bucket was far from
+  empty (it held at least KEEP_FILL times the grant after it): its unspent tokens are a small
+  share of what the others can take, so it lives on with no ask, up to MAX_LEASE_AGE. A key a
+  process sees every few seconds, far from its limit, then asks about twice a minute; later
+  asks for it size by its demand over that longer life.
 - A refusal is remembered: the store said when its next token will be there, and until then
   this process refuses the key locally (no other process can make tokens appear sooner).
 
@@ -23,7 +28,7 @@ tokens leased to a process that then sees no more requests for the key are not s
 one lease per process and key, until it sees the key again). docs/operations.md has the bound.
 
 RateLimit-Remaining is this process's view: its unspent lease plus what the shared bucket held
-at its last ask (conservative; other processes may have spent some since).
+at its last ask (other processes may have spent some since; at most MAX_LEASE_AGE ago).
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ LEASE_SECONDS = 5.0  # unspent tokens go back to the shared bucket after this
 MAX_LEASE = 50_000  # tokens; seconds of the busiest key one process can serve
 MAX_LEASES = 200_000  # keys a process holds leases for; expired ones are let go beyond this
 LEASE_FRACTION = 8  # a grant is at most 1/8 of the tokens left: near the limit, one at a time
+KEEP_FILL = 16  # an expired lease lives on if the bucket held this many times its grant
+MAX_LEASE_AGE = 30.0  # seconds: a lease that lives on asks again after this at the latest
 HEADROOM = 1.25  # an ask wants the demand of one lifetime and a quarter more
 MAX_GROWTH = 8  # an ask wants at most this many times the last grant (plus this many)
 
@@ -61,13 +68,18 @@ def first_lease(policy: Policy) -> int:
 
 
 def next_lease(lease: _Lease, now: float) -> int:
-    """The next ask after `lease`: the demand it saw per lifetime, with HEADROOM, no more than
-    MAX_GROWTH times its grant, and no more than a LEASE_FRACTION of the bucket's estimated
-    fill (its fill at the last ask, the unspent tokens coming back, the refill since)."""
+    """The next ask after `lease`: the demand it saw, over the time the next lease may live
+    (MAX_LEASE_AGE when the bucket is far from empty, else LEASE_SECONDS), with HEADROOM; no
+    more than MAX_GROWTH times its grant, and no more than a LEASE_FRACTION of the bucket's
+    estimated fill (its fill at the last ask, the unspent tokens coming back, the refill since).
+    """
     policy = lease.policy
     spent = max(0, lease.granted - lease.tokens)
-    lived = min(LEASE_SECONDS, max(now - lease.granted_at, LEASE_SECONDS / 100))
-    demand = math.ceil(spent * LEASE_SECONDS / lived * HEADROOM)
+    valid = max(LEASE_SECONDS, lease.expires - lease.granted_at)  # longer if it lived on
+    lived = min(valid, max(now - lease.granted_at, LEASE_SECONDS / 100))
+    far = lease.granted > 0 and lease.shared >= KEEP_FILL * lease.granted
+    horizon = MAX_LEASE_AGE if far else LEASE_SECONDS
+    demand = math.ceil(spent * horizon / lived * HEADROOM)
     refill = (now - lease.granted_at) * policy.per_second
     fill = min(float(policy.burst), lease.shared + lease.tokens + refill)
     want = min(demand, MAX_GROWTH * (lease.granted + 1), int(fill // LEASE_FRACTION), MAX_LEASE)
@@ -99,6 +111,17 @@ class _Lease:
         self.asking: asyncio.Future[None] | None = None
 
 
+def _keeps(lease: _Lease, now: float) -> bool:
+    """An expired lease with tokens left lives on, with no ask, if the bucket held at least
+    KEEP_FILL times its grant when it was granted (what it keeps from the other processes is a
+    small share of what they can take), up to MAX_LEASE_AGE after it was granted."""
+    end = lease.granted_at + MAX_LEASE_AGE
+    if now >= end or lease.granted == 0 or lease.shared < KEEP_FILL * lease.granted:
+        return False
+    lease.expires = min(now + LEASE_SECONDS, end)
+    return True
+
+
 class LeasedBuckets:
     """A BucketStore (services/access/rate_limits.py) spending leases of a shared store's tokens."""
 
@@ -116,7 +139,7 @@ class LeasedBuckets:
             return None
         now = self._monotonic()
         tokens = lease.tokens
-        if tokens and now < lease.expires:
+        if tokens and (now < lease.expires or _keeps(lease, now)):
             tokens = lease.tokens = tokens - 1
             left = min(float(policy.burst), tokens + lease.shared)
             return _decision(Decision, (True, policy.burst, left, policy.per_second))
