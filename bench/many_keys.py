@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -40,6 +41,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="after round 1's measurements, profile each scenario with py-spy (8 s, raw) "
+        "into DIR/many_keys_one.txt and DIR/many_keys_many.txt "
+        "(summarise with bench/profile_summary.py)",
+    )
     return parser.parse_args()
 
 
@@ -74,6 +83,21 @@ def cycling_script(path: Path, keys: list[str]) -> Path:
         "end\n" + DONE_FUNCTION
     )
     return path
+
+
+def profile(pid: int, output: Path, url: str, script: Path, connections: int) -> None:
+    """py-spy, 8 s at 500 Hz, raw (folded) stacks, while wrk drives the server."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    spy = [str(KEYPORT.parent / "py-spy"), "record", "-p", str(pid), "-d", "8", "-r", "500"]
+    recorder = subprocess.Popen(
+        [*spy, "-f", "raw", "-o", str(output)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        run_wrk(url, script, 9, connections)
+    finally:
+        recorder.wait(timeout=60)
 
 
 def main() -> int:
@@ -124,6 +148,11 @@ def main() -> int:
                         f"  {name:<14} {result.requests_per_sec:>9,.0f} req/s"
                         f"  {cpu_us:6.1f} µs CPU/req  p99 {result.p99_ms:6.1f} ms"
                     )
+                if args.profile is not None and round_number == 0:
+                    for (name, script), label in zip(scripts, ("one", "many"), strict=True):
+                        output = args.profile / f"many_keys_{label}.txt"
+                        profile(server.process.pid, output, url, script, args.connections)
+                        print(f"  profiled {name} into {output}")
             finally:
                 stop_server(server)
         one_key, many_keys = rps.values()

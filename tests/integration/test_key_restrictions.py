@@ -96,3 +96,29 @@ async def test_another_companys_key_is_not_found(
         await container.keys.set_scopes(
             tenant.company_id, other_tenant.key_id, ["a:b"], Actor.cli()
         )
+
+
+async def test_many_digests_in_one_read_are_each_the_same_as_one_by_one(
+    container: Container, tenant: Tenant
+) -> None:
+    issued = [
+        await container.keys.issue_key(
+            tenant.company_id,
+            name=f"many {i}",
+            days=30,
+            actor=Actor.cli(),
+            scopes=["users:read"] if i % 2 else None,
+        )
+        for i in range(3)
+    ]
+    await container.keys.revoke_key(tenant.company_id, issued[2].record.id, actor=Actor.cli())
+    digests = [digest(tenant.key), *(digest(i.key) for i in issued), "0" * 64]
+    reader = container.hot_reader
+    found = await reader.principals_by_digests(digests)
+    assert list(found) == digests
+    assert found == {d: await reader.principal_by_digest(d) for d in digests}
+    assert found["0" * 64] is None
+    assert [found[d].key_id for d in digests[:4]] == [  # type: ignore[union-attr]
+        tenant.key_id,
+        *(i.record.id for i in issued),
+    ]

@@ -6,6 +6,7 @@ Redis's clock, so these tests use real time (a refill of 100 a minute is 1.7 tok
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
 from keyport.bootstrap import Container, build_container
@@ -92,6 +94,51 @@ async def test_a_lease_takes_at_most_an_eighth_of_what_is_left_and_takes_back_re
         assert granted == 0 and left < 1
     finally:
         await redis.delete("keyport:rate:" + key)
+        await redis.aclose()
+
+
+async def test_asks_for_many_keys_at_once_go_in_few_script_calls_and_each_is_right() -> None:
+    redis = Redis.from_url(databases.redis_url())
+    leases = RedisLeases(redis)
+    run = uuid.uuid4().hex
+    keys = [f"lease-batch:{run}:{i}" for i in range(1_200)]
+    policy = Policy(60, 100)
+    try:
+        started = time.monotonic()
+        await leases.lease(keys[0], policy, 3, 0)  # 100 → 97
+        answers = await asyncio.gather(
+            *(leases.lease(key, policy, 1_000 if i % 2 else 5, 0) for i, key in enumerate(keys))
+        )
+        refilled = (time.monotonic() - started) * policy.per_second  # a token a second
+        assert leases.calls <= 1 + 3  # 1,200 asks in calls of at most 512
+        assert answers[0][0] == 5  # the first key again: 97 - 5, and what refilled meanwhile
+        assert 91.9 <= answers[0][1] <= 92.1 + refilled
+        for i, (granted, left) in enumerate(answers[1:], start=1):
+            want = 1_000 if i % 2 else 5
+            assert (granted, round(left)) == (min(want, 12), 100 - min(want, 12)), i
+        await redis.delete("keyport:rate:" + keys[1])
+        fresh = await leases.lease(keys[1], policy, 1_000, 0)
+        assert fresh[0] == 12
+    finally:
+        await redis.delete(*("keyport:rate:" + key for key in keys))
+        await redis.aclose()
+
+
+async def test_a_failed_script_call_fails_every_ask_in_it() -> None:
+    redis = Redis.from_url(databases.redis_url())
+    leases = RedisLeases(redis, prefix="keyport:rate:")
+    key = f"lease-fail:{uuid.uuid4().hex}"
+    await redis.set("keyport:rate:" + key, "not a hash")  # HMGET on a string fails
+    try:
+        results = await asyncio.gather(
+            leases.lease(key, Policy(60, 100), 5, 0),
+            leases.lease(key + "-other", Policy(60, 100), 5, 0),
+            return_exceptions=True,
+        )
+        assert all(isinstance(r, redis_errors.ResponseError) for r in results), results
+        assert (await leases.lease(key + "-other", Policy(60, 100), 5, 0))[0] == 5  # next call
+    finally:
+        await redis.delete("keyport:rate:" + key, "keyport:rate:" + key + "-other")
         await redis.aclose()
 
 

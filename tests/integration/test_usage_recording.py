@@ -117,8 +117,51 @@ async def test_the_recent_requests_of_a_key_are_the_newest_hundred(
         404,
     )
     assert (newest.client_ip, newest.acting_user_id) == ("203.0.113.7", tenant.owner.id)
+    assert newest.at.tzinfo is not None
+    assert abs((newest.at - clock.now()).total_seconds()) < 1  # stored as UTC, read back as UTC
     assert newest.user_agent is not None and newest.user_agent.startswith("python-httpx/")
     assert await minute_totals(container, tenant.key_id) == (RING_SIZE - 10, 20, 0)
+
+
+async def ring_ids(container: Container, key_id: str) -> list[int]:
+    async with container.engine.connect() as connection:
+        rows = await connection.scalars(
+            select(key_recent_requests.c.id)
+            .where(key_recent_requests.c.key_id == key_id)
+            .order_by(key_recent_requests.c.id)
+        )
+        return list(rows.all())
+
+
+async def test_one_flush_trims_the_ring_of_every_key_it_wrote_and_only_theirs(
+    client: httpx.AsyncClient, container: Container, tenant: Tenant
+) -> None:
+    actor = Actor("cli")
+    keys = [
+        await container.keys.issue_key(tenant.company_id, name=f"k{i}", days=30, actor=actor)
+        for i in range(3)
+    ]
+    ids = [issued.record.id for issued in keys]
+    auth = [{"Authorization": f"Bearer {issued.key}"} for issued in keys]
+    for _ in range(RING_SIZE + 5):  # over the ring in one flush: the oldest five go
+        await client.get("/v4/user/me", headers=auth[0])
+    for _ in range(7):
+        await client.get("/v4/user/me", headers=auth[1])
+    await flush(container)
+    first_of_second = await ring_ids(container, ids[1])
+    for _ in range(RING_SIZE - 3):  # both again: the second key's ring now overflows by 4
+        await client.get("/v4/user/me", headers=auth[0])
+        await client.get("/v4/user/me", headers=auth[1])
+    await client.get("/v4/user/me", headers=tenant.auth())
+    await flush(container)
+
+    assert [len(await ring_ids(container, key_id)) for key_id in ids] == [RING_SIZE, RING_SIZE, 0]
+    assert await table_count(container, key_recent_requests, tenant.key_id) == 1
+    second = await ring_ids(container, ids[1])
+    assert len(first_of_second) == 7
+    assert second[:3] == first_of_second[4:]  # its four oldest went, the newest stayed
+    first = await ring_ids(container, ids[0])
+    assert len(set(first) & set(second)) == 0
 
 
 async def test_last_used_is_written_at_most_once_a_minute_and_only_forward(

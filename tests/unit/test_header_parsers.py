@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from hypothesis import example, given, settings
@@ -62,6 +63,9 @@ class MemoryReader:
 
     async def principal_by_digest(self, digest: str) -> Principal | None:
         return self.principals.get(digest)
+
+    async def principals_by_digests(self, digests: Sequence[str]) -> dict[str, Principal | None]:
+        return {digest: self.principals.get(digest) for digest in digests}
 
     async def user_by_id(self, user_id: str) -> User | None:
         return self.users.get(user_id)

@@ -9,7 +9,14 @@ import random
 
 from keyport.domain.rate_limits import Policy
 from keyport.redis.leases import LEASE_FRACTION
-from keyport.services.access.token_leases import LEASE_SECONDS, LeasedBuckets
+from keyport.services.access.token_leases import (
+    KEEP_FILL,
+    LEASE_SECONDS,
+    MAX_GROWTH,
+    MAX_LEASE,
+    MAX_LEASE_AGE,
+    LeasedBuckets,
+)
 
 DEFAULT = Policy(100, 200)
 WIDE = Policy(1_000_000, 1_000_000)
@@ -102,12 +109,12 @@ async def test_a_refusal_is_remembered_until_the_next_token_and_says_so() -> Non
 
 async def test_an_expired_lease_gives_its_unspent_tokens_back_in_the_next_ask() -> None:
     clock, shared, leases = setup()
-    for _ in range(12):  # lease sizes 1, 2, 4, 8: the last is not spent
+    for _ in range(12):
         await leases.take("k", WIDE)
+    assert len(shared.asks) == 1  # one generous first lease
     unspent = sum(want for want, _ in shared.asks) - 12
-    assert unspent == 3
     assert unspent > 0
-    clock.now += LEASE_SECONDS + 0.01
+    clock.now += MAX_LEASE_AGE + 0.01
     decision = await leases.take("k", WIDE)
     assert decision.allowed
     assert shared.asks[-1][1] == unspent
@@ -139,11 +146,91 @@ async def test_four_processes_at_ten_times_the_limit_never_pass_more_than_the_bu
 
 async def test_a_token_given_back_is_spent_again_from_the_lease() -> None:
     _, shared, leases = setup()
-    for _ in range(4):  # leases of 1 and 2, then 4: three of them left
-        await leases.take("k", WIDE)
-    asks = len(shared.asks)
-    await leases.give_back("k", WIDE)
+    policy = Policy(60, 1000)  # a token a second: a first lease of five
     for _ in range(4):
-        assert leases.take_now("k", WIDE) is not None
-    assert len(shared.asks) == asks
-    assert leases.take_now("k", WIDE) is None  # now it must ask
+        await leases.take("k", policy)
+    assert shared.asks == [(5, 0)]  # one left
+    await leases.give_back("k", policy)
+    for _ in range(2):
+        assert leases.take_now("k", policy) is not None
+    assert leases.take_now("k", policy) is None  # now it must ask
+
+
+async def test_a_first_lease_asks_for_one_lifetime_of_the_rate_within_an_eighth_of_the_bucket() -> (
+    None
+):
+    _, shared, leases = setup()
+    await leases.take("a", Policy(60, 1000))  # 1 a second: 5 in a lifetime
+    await leases.take("b", Policy(6000, 100))  # 100 a second, but 1/8 of 100 is 12
+    await leases.take("c", Policy(1, 2))  # less than one token in a lifetime: still one
+    await leases.take("d", WIDE)  # 83,334 in a lifetime: MAX_LEASE
+    assert [want for want, _ in shared.asks] == [5, 12, 1, MAX_LEASE]
+
+
+async def test_later_leases_follow_the_demand_seen_in_the_last_one() -> None:
+    clock, shared, leases = setup()
+    policy = Policy(60_000, 60_000)  # 1,000 a second; the first lease, 5,000, is an 8th
+    for _ in range(10):  # 2 a second: 10 spent of the first lease (5,000) in its lifetime
+        clock.now += 0.5
+        await leases.take("k", policy)
+    clock.now += 0.51
+    await leases.take("k", policy)  # expired: 10 spent per lifetime, a quarter more
+    assert shared.asks[0] == (5_000, 0)
+    assert shared.asks[1] == (13, 4_990)
+    for _ in range(13):  # 13 spent at once: MAX_GROWTH times the grant at most
+        clock.now += 0.001
+        await leases.take("k", policy)
+    assert shared.asks[2][0] == MAX_GROWTH * (13 + 1)
+    assert len(shared.asks) == 3
+
+
+async def test_an_ask_never_wants_more_than_an_eighth_of_the_estimated_bucket() -> None:
+    clock, shared, leases = setup()
+    policy = Policy(600, 400)  # 10 a second: first lease 50 of 400
+    for _ in range(50):
+        await leases.take("k", policy)  # spent at once: demand would be 8 times as much
+    await leases.take("k", policy)
+    assert shared.asks[1][0] == 350 // LEASE_FRACTION  # 350 left in the bucket
+    clock.now += 3.0  # 30 back
+    for _ in range(shared.asks[1][0] - 1):
+        await leases.take("k", policy)
+    await leases.take("k", policy)
+    assert shared.asks[2][0] == (350 - 43 + 30) // LEASE_FRACTION
+
+
+async def test_a_refused_key_asks_for_one_token_when_the_next_is_due() -> None:
+    clock, shared, leases = setup()
+    policy = Policy(60, 8)
+    while (await leases.take("k", policy)).allowed:
+        clock.now += 0.001
+    clock.now += 1.0
+    assert (await leases.take("k", policy)).allowed
+    assert shared.asks[-1][0] == 1
+
+
+async def test_a_lease_far_from_the_bucket_lives_on_after_expiry_up_to_its_maximum_age() -> None:
+    clock, shared, leases = setup()
+    policy = Policy(6_000, 10_000)  # first lease 500: the bucket keeps 9,500, more than 16x
+    assert (await leases.take("k", policy)).allowed
+    for _ in range(int(MAX_LEASE_AGE / 3) - 1):  # a request every 3 s: no ask for 30 s
+        clock.now += 3.0
+        assert leases.take_now("k", policy) is not None
+    assert len(shared.asks) == 1
+    clock.now += 3.0  # MAX_LEASE_AGE: it asks, giving back what is left
+    assert leases.take_now("k", policy) is None
+    await leases.take("k", policy)
+    assert shared.asks[1][1] == 500 - 10
+    # 10 spent in 30 s: the next lease is sized for 30 s of that, with headroom
+    assert shared.asks[1][0] == math.ceil(10 * 1.25)
+
+
+async def test_a_lease_near_the_bucket_expires_after_its_lifetime() -> None:
+    clock, shared, leases = setup()
+    policy = Policy(600, 80)  # first lease 10 of 80: the bucket keeps 70, not 16 x 10
+    await leases.take("k", policy)
+    assert shared.asks == [(10, 0)]
+    assert KEEP_FILL * 10 > 70
+    clock.now += LEASE_SECONDS
+    assert leases.take_now("k", policy) is None  # it must ask, giving back its 9
+    await leases.take("k", policy)
+    assert shared.asks[1][1] == 9

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +54,14 @@ class SqliteHotReader:
         row = self._connection.execute(principals.SQLITE, (digest,)).fetchone()
         return principals.to_principal(row) if row is not None else None
 
+    async def principals_by_digests(self, digests: Sequence[str]) -> dict[str, Principal | None]:
+        found: dict[str, Principal | None] = dict.fromkeys(digests)
+        for start in range(0, len(digests), principals.MAX_MANY):
+            chunk = digests[start : start + principals.MAX_MANY]
+            for row in self._connection.execute(principals.sqlite_many(len(chunk)), chunk):
+                found[row[8]] = principals.to_principal(row)
+        return found
+
     async def user_by_id(self, user_id: str) -> User | None:
         row = self._connection.execute(_SQLITE_USER, (user_id,)).fetchone()
         return rows.to_user(_SqliteRow(row)) if row else None
@@ -72,6 +81,12 @@ class _RecordRow:
         if isinstance(value, datetime):
             return value.replace(tzinfo=UTC)
         return value
+
+
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """The pool's reset on release, a round trip of its own, left out: these connections
+    only run single read statements, which leave no session state behind (asyncpg still
+    rolls back a transaction left open, which none is)."""
 
 
 class PostgresHotReader:
@@ -95,6 +110,7 @@ class PostgresHotReader:
                         timeout=CONNECT_TIMEOUT,
                         command_timeout=5,
                         statement_cache_size=100,
+                        reset=_keep_session,
                     )
         return self._pool
 
@@ -102,6 +118,15 @@ class PostgresHotReader:
         pool = await self._acquire_pool()
         row = await pool.fetchrow(principals.POSTGRES, digest)
         return principals.to_principal(row) if row is not None else None
+
+    async def principals_by_digests(self, digests: Sequence[str]) -> dict[str, Principal | None]:
+        pool = await self._acquire_pool()
+        found: dict[str, Principal | None] = dict.fromkeys(digests)
+        for start in range(0, len(digests), principals.MAX_MANY):
+            chunk = list(digests[start : start + principals.MAX_MANY])
+            for row in await pool.fetch(principals.POSTGRES_MANY, chunk):
+                found[row[8]] = principals.to_principal(row)
+        return found
 
     async def user_by_id(self, user_id: str) -> User | None:
         pool = await self._acquire_pool()

@@ -17,11 +17,18 @@ from keyport.domain.principal import Principal
 _PRINCIPAL = (
     "SELECT k.id, k.company_id, k.status, k.expires_at, k.rate_limit, "
     "(SELECT u.id FROM users u WHERE u.company_id = k.company_id AND u.role = 'owner' "
-    "AND u.deleted_at IS NULL), k.scopes, k.allowed_ips FROM api_keys k WHERE k.digest = {}"
+    "AND u.deleted_at IS NULL), k.scopes, k.allowed_ips, k.digest FROM api_keys k WHERE "
 )
-SQLITE = _PRINCIPAL.format("?")
-POSTGRES = _PRINCIPAL.format("$1")
-SQLALCHEMY = _PRINCIPAL.format(":digest")
+SQLITE = _PRINCIPAL + "k.digest = ?"
+POSTGRES = _PRINCIPAL + "k.digest = $1"
+SQLALCHEMY = _PRINCIPAL + "k.digest = :digest"
+# Many digests in one read (a batch of cache misses); the digest is the last column.
+POSTGRES_MANY = _PRINCIPAL + "k.digest = ANY($1::text[])"
+MAX_MANY = 500  # digests in one read: well under SQLite's bound-parameter limit
+
+
+def sqlite_many(count: int) -> str:
+    return _PRINCIPAL + f"k.digest IN ({', '.join('?' * count)})"
 
 
 def _timestamp(value: datetime | str) -> float:

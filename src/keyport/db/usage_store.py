@@ -12,13 +12,26 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, and_, bindparam, case, delete, insert, or_, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+)
 from sqlalchemy import update as sql_update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.util import await_only
 
 from keyport.db.engine import WRITE_OPTION, create_sqlite_writer, is_sqlite
 from keyport.db.tables import api_keys, key_recent_requests, key_sightings, key_usage_minutes
@@ -66,6 +79,9 @@ def _run_in_transaction(engine: Engine, work: Any, argument: Any) -> None:
 
 
 def _write_batch(connection: Connection, batch: UsageBatch) -> None:
+    if connection.dialect.name == "postgresql":
+        _write_batch_postgres(connection, batch)
+        return
     if batch.counts:
         _add_counts(connection, batch.counts)
     if batch.recent:
@@ -104,22 +120,153 @@ def _add_counts(connection: Connection, counts: Sequence[MinuteCount]) -> None:
 
 
 def _add_recent(connection: Connection, recent: Sequence[RecentRequest]) -> None:
-    rows = [{**asdict(r), "occurred_at": r.at} for r in recent]
-    for row in rows:
-        del row["at"]
-    connection.execute(insert(key_recent_requests), rows)
-    for key_id in sorted({r.key_id for r in recent}):
-        oldest_kept = (
-            select(_recent.id)
-            .where(_recent.key_id == key_id)
-            .order_by(_recent.id.desc())
-            .offset(RING_SIZE - 1)
-            .limit(1)
-            .scalar_subquery()
+    connection.execute(
+        insert(key_recent_requests),
+        [
+            {
+                "key_id": r.key_id,
+                "occurred_at": r.at,
+                "request_id": r.request_id,
+                "method": r.method,
+                "path": r.path,
+                "route": r.route,
+                "status": r.status,
+                "latency_ms": r.latency_ms,
+                "client_ip": r.client_ip,
+                "user_agent": r.user_agent,
+                "acting_user_id": r.acting_user_id,
+                "refusal": r.refusal,
+            }
+            for r in recent
+        ],
+    )
+    _trim_rings(connection, recent)
+
+
+def _trim_rings(connection: Connection, recent: Sequence[RecentRequest]) -> None:
+    key_ids = sorted({r.key_id for r in recent})
+    for start in range(0, len(key_ids), _TRIM_CHUNK):
+        connection.execute(_TRIM_RINGS, {"key_ids": key_ids[start : start + _TRIM_CHUNK]})
+
+
+_RECENT_COLUMNS = (
+    "key_id",
+    "occurred_at",
+    "request_id",
+    "method",
+    "path",
+    "route",
+    "status",
+    "latency_ms",
+    "client_ip",
+    "user_agent",
+    "acting_user_id",
+    "refusal",
+)
+
+
+def _write_batch_postgres(connection: Connection, batch: UsageBatch) -> None:
+    """PostgreSQL: the same rows through the transaction's own asyncpg connection, with no
+    statement built or parameter processed per row (with many keys a flush holds rows for
+    every key: the SQLAlchemy executemany cost about 20 µs of this process's CPU a row).
+    Counts and sightings are one upsert each over arrays (unnest); they are unique per batch,
+    as ON CONFLICT needs. Recent requests go by COPY."""
+    connection.exec_driver_sql("SELECT 1")  # SQLAlchemy's transaction has begun
+    driver: Any = connection.connection.driver_connection
+    if batch.counts:
+        counts = batch.counts
+        await_only(
+            driver.execute(
+                _PG_COUNTS,
+                [c.key_id for c in counts],
+                [c.minute for c in counts],
+                [c.success for c in counts],
+                [c.client_error for c in counts],
+                [c.server_error for c in counts],
+            )
         )
-        connection.execute(
-            delete(key_recent_requests).where(_recent.key_id == key_id, _recent.id < oldest_kept)
+    if batch.recent:
+        records = [
+            (
+                r.key_id,
+                _naive_utc(r.at),
+                r.request_id,
+                r.method,
+                r.path,
+                r.route,
+                r.status,
+                r.latency_ms,
+                r.client_ip,
+                r.user_agent,
+                r.acting_user_id,
+                r.refusal,
+            )
+            for r in batch.recent
+        ]
+        await_only(
+            driver.copy_records_to_table(
+                key_recent_requests.name, records=records, columns=_RECENT_COLUMNS
+            )
         )
+        _trim_rings(connection, batch.recent)
+    if batch.sightings:
+        seen = batch.sightings
+        await_only(
+            driver.execute(
+                _PG_SIGHTINGS,
+                [s.key_id for s in seen],
+                [s.kind for s in seen],
+                [s.value for s in seen],
+                [_naive_utc(s.first_seen) for s in seen],
+                [_naive_utc(s.last_seen) for s in seen],
+                [s.requests for s in seen],
+            )
+        )
+    if batch.last_uses:
+        _move_last_use(connection, batch.last_uses)
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    """The timestamp columns hold UTC without a zone (db.types.UtcDateTime)."""
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+_PG_COUNTS = """
+INSERT INTO key_usage_minutes AS m (key_id, minute, success, client_error, server_error)
+SELECT * FROM unnest($1::varchar[], $2::int[], $3::int[], $4::int[], $5::int[])
+ON CONFLICT (key_id, minute) DO UPDATE SET
+  success = m.success + EXCLUDED.success,
+  client_error = m.client_error + EXCLUDED.client_error,
+  server_error = m.server_error + EXCLUDED.server_error
+"""
+_PG_SIGHTINGS = """
+INSERT INTO key_sightings AS s (key_id, kind, value, first_seen_at, last_seen_at, requests)
+SELECT * FROM unnest(
+  $1::varchar[], $2::varchar[], $3::varchar[], $4::timestamp[], $5::timestamp[], $6::bigint[]
+)
+ON CONFLICT (key_id, kind, value) DO UPDATE SET
+  first_seen_at = LEAST(s.first_seen_at, EXCLUDED.first_seen_at),
+  last_seen_at = GREATEST(s.last_seen_at, EXCLUDED.last_seen_at),
+  requests = s.requests + EXCLUDED.requests
+"""
+
+
+# Each key's ring keeps its RING_SIZE newest rows: one statement for many keys (a statement
+# per key made a flush of many keys cost a round trip and a statement build per key).
+_TRIM_CHUNK = 500  # keys per statement: well under SQLite's and asyncpg's bound-parameter limits
+_ranked = (
+    select(
+        _recent.id,
+        func.row_number()
+        .over(partition_by=_recent.key_id, order_by=_recent.id.desc())
+        .label("newer"),
+    )
+    .where(_recent.key_id.in_(bindparam("key_ids", expanding=True)))
+    .subquery()
+)
+_TRIM_RINGS = delete(key_recent_requests).where(
+    _recent.id.in_(select(_ranked.c.id).where(_ranked.c.newer > RING_SIZE))
+)
 
 
 def _add_sightings(connection: Connection, sightings: Sequence[Sighting]) -> None:

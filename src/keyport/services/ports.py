@@ -215,9 +215,13 @@ class InvalidationLog(Protocol):
 
 
 class HotPathReader(Protocol):
-    """The two reads a cache miss on the request path needs, as cheap as the backend allows."""
+    """The reads a cache miss on the request path needs, as cheap as the backend allows."""
 
     async def principal_by_digest(self, digest: str) -> Principal | None: ...
+    async def principals_by_digests(self, digests: Sequence[str]) -> dict[str, Principal | None]:
+        """Each digest's principal (None where there is none), in as few reads as it can."""
+        ...
+
     async def user_by_id(self, user_id: str) -> User | None: ...
     async def close(self) -> None: ...
 

@@ -51,6 +51,8 @@ class Authenticator:
         self._users = caches.users
         self._clock = clock
         self._principal_fills: dict[str, asyncio.Future[Principal | None]] = {}
+        self._queued: list[str] = []  # digests missed, for the next read
+        self._loader: asyncio.Task[None] | None = None
 
     async def authenticate(self, authorization: str | None) -> Principal:
         """The key's principal, or the first error of DESIGN.md §1's table that applies.
@@ -79,24 +81,49 @@ class Authenticator:
         return principal
 
     async def _load_principal(self, digest: str) -> Principal | None:
-        """One database read per digest however many requests wait for it."""
+        """One database read per digest however many requests wait for it, and one read for
+        all the digests missed while the previous read was on its way (many keys)."""
         pending = self._principal_fills.get(digest)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[Principal | None] = asyncio.get_running_loop().create_future()
-        self._principal_fills[digest] = future
-        generation = self._principals.generation
+        if pending is None:
+            pending = asyncio.get_running_loop().create_future()
+            self._principal_fills[digest] = pending
+            self._queued.append(digest)
+            if self._loader is None:
+                self._loader = asyncio.create_task(self._load_queued())
+        return await asyncio.shield(pending)
+
+    async def _load_queued(self) -> None:
+        batch: list[str] = []
         try:
-            principal = await self._reader.principal_by_digest(digest)
-            self._principals.store(digest, principal, generation)
-            future.set_result(principal)
-            return principal
-        except BaseException as error:
-            future.set_exception(error)
-            future.exception()  # waiters get it; silence "never retrieved" when there are none
+            while self._queued:
+                batch, self._queued = self._queued, []
+                generation = self._principals.generation  # before the read: see TtlCache
+                try:
+                    if len(batch) == 1:
+                        found = {batch[0]: await self._reader.principal_by_digest(batch[0])}
+                    else:
+                        found = await self._reader.principals_by_digests(batch)
+                except Exception as error:
+                    for digest in batch:
+                        future = self._principal_fills.pop(digest)
+                        future.set_exception(error)
+                        future.exception()  # silence "never retrieved" when nobody waits
+                    continue
+                for digest in batch:
+                    principal = found.get(digest)
+                    self._principals.store(digest, principal, generation)
+                    self._principal_fills.pop(digest).set_result(principal)
+                batch = []
+        except BaseException:  # cancelled (shutdown): so are the waiting reads
+            for digest in [*batch, *self._queued]:
+                waiting = self._principal_fills.get(digest)
+                if waiting is not None and not waiting.done():
+                    del self._principal_fills[digest]
+                    waiting.cancel()
+            self._queued = []
             raise
         finally:
-            del self._principal_fills[digest]
+            self._loader = None
 
     async def acting_user(
         self, principal: Principal, header: str | None, *, required: bool

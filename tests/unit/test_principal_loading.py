@@ -1,0 +1,149 @@
+"""Cache misses on the request path: one read per digest however many requests wait for it,
+one read for all the digests missed while the previous read was on its way, and a revoke
+during a read never undone by that read."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import pytest
+
+from keyport.domain.clock import FixedClock
+from keyport.domain.errors import InvalidApiKey
+from keyport.domain.keys import PREFIX, KeyStatus, generate_key
+from keyport.domain.principal import Principal
+from keyport.domain.users import User
+from keyport.services.access.authentication import Authenticator
+from keyport.services.access.cache import Caches
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+COMPANY = str(uuid.uuid4())
+OWNER = str(uuid.uuid4())
+
+
+class SlowReader:
+    """Principals from a dict; each read takes until the test lets it go (`release`)."""
+
+    def __init__(self) -> None:
+        self.principals: dict[str, Principal] = {}
+        self.reads: list[list[str]] = []
+        self.gate = asyncio.Event()
+        self.fail: Exception | None = None
+
+    async def _read(self, digests: Sequence[str]) -> dict[str, Principal | None]:
+        self.reads.append(list(digests))
+        await self.gate.wait()
+        if self.fail is not None:
+            raise self.fail
+        return {digest: self.principals.get(digest) for digest in digests}
+
+    async def principal_by_digest(self, digest: str) -> Principal | None:
+        return (await self._read([digest]))[digest]
+
+    async def principals_by_digests(self, digests: Sequence[str]) -> dict[str, Principal | None]:
+        return await self._read(digests)
+
+    async def user_by_id(self, user_id: str) -> User | None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+def add_keys(reader: SlowReader, count: int) -> list[str]:
+    keys = []
+    for _ in range(count):
+        key_id = uuid.uuid4()
+        key = generate_key(key_id)
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        reader.principals[digest] = Principal(
+            str(key_id), COMPANY, OWNER, KeyStatus.ACTIVE, NOW.timestamp() + 3600
+        )
+        keys.append(key)
+    return keys
+
+
+def key_id(key: str) -> str:
+    return key[len(PREFIX) : len(PREFIX) + 36]
+
+
+def setup() -> tuple[SlowReader, Caches, Authenticator]:
+    reader, caches = SlowReader(), Caches(ttl=60)
+    return reader, caches, Authenticator(reader, caches, FixedClock(NOW))
+
+
+async def until(condition: object) -> None:
+    for _ in range(1_000):
+        if callable(condition) and condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("condition never met")
+
+
+async def test_misses_of_many_keys_at_once_are_one_read_and_each_gets_its_own() -> None:
+    reader, caches, authenticator = setup()
+    keys = add_keys(reader, 50)
+    reader.gate.set()
+    principals = await asyncio.gather(
+        *(authenticator.authenticate(f"Bearer {key}") for key in keys * 2)
+    )
+    assert len(reader.reads) == 1 and len(reader.reads[0]) == 50
+    assert [p.key_id for p in principals] == [key_id(key) for key in keys] * 2
+    assert len(caches.principals) == 50
+    await authenticator.authenticate(f"Bearer {keys[7]}")  # cached now
+    assert len(reader.reads) == 1
+
+
+async def test_digests_missed_while_a_read_is_on_its_way_go_in_the_next_read() -> None:
+    reader, _, authenticator = setup()
+    keys = add_keys(reader, 5)
+    first = asyncio.ensure_future(authenticator.authenticate(f"Bearer {keys[0]}"))
+    await until(lambda: len(reader.reads) == 1)
+    rest = [asyncio.ensure_future(authenticator.authenticate(f"Bearer {k}")) for k in keys]
+    await asyncio.sleep(0)
+    assert len(reader.reads) == 1  # waiting for the read on its way
+    reader.gate.set()
+    await asyncio.gather(first, *rest)
+    assert reader.reads[0] == [hashlib.sha256(keys[0].encode()).hexdigest()]
+    assert len(reader.reads) == 2 and len(reader.reads[1]) == 4  # keys[0] was not read again
+
+
+async def test_a_revoke_during_a_read_is_not_undone_by_it() -> None:
+    reader, caches, authenticator = setup()
+    keys = add_keys(reader, 3)
+    pending = [asyncio.ensure_future(authenticator.authenticate(f"Bearer {k}")) for k in keys]
+    await until(lambda: len(reader.reads) == 1)
+    caches.invalidate("key", key_id(keys[1]))  # revoked while the read is on its way
+    reader.gate.set()
+    await asyncio.gather(*pending)  # the requests already in flight pass, as before
+    assert len(caches.principals) == 0  # but nothing read before the revoke is kept
+    await authenticator.authenticate(f"Bearer {keys[1]}")
+    assert len(reader.reads) == 2
+
+
+async def test_a_failed_read_fails_its_waiters_and_the_next_request_reads_again() -> None:
+    reader, caches, authenticator = setup()
+    keys = add_keys(reader, 2)
+    reader.fail = ConnectionError("database down")
+    reader.gate.set()
+    results = await asyncio.gather(
+        *(authenticator.authenticate(f"Bearer {k}") for k in keys), return_exceptions=True
+    )
+    assert all(isinstance(r, ConnectionError) for r in results)
+    reader.fail = None
+    assert (await authenticator.authenticate(f"Bearer {keys[0]}")).key_id == key_id(keys[0])
+    assert len(reader.reads) == 2 and len(caches.principals) == 1
+
+
+async def test_an_unknown_key_is_refused_after_its_read() -> None:
+    reader, _, authenticator = setup()
+    add_keys(reader, 1)
+    unknown = generate_key(uuid.uuid4())
+    reader.gate.set()
+    with pytest.raises(InvalidApiKey):
+        await authenticator.authenticate(f"Bearer {unknown}")
+    assert len(reader.reads) == 1
