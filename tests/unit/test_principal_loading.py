@@ -18,7 +18,7 @@ from keyport.domain.keys import PREFIX, KeyStatus, generate_key
 from keyport.domain.principal import Principal
 from keyport.domain.users import User
 from keyport.services.access.authentication import Authenticator
-from keyport.services.access.cache import Caches
+from keyport.services.access.cache import Caches, PrincipalCache
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 COMPANY = str(uuid.uuid4())
@@ -147,3 +147,57 @@ async def test_an_unknown_key_is_refused_after_its_read() -> None:
     with pytest.raises(InvalidApiKey):
         await authenticator.authenticate(f"Bearer {unknown}")
     assert len(reader.reads) == 1
+
+
+class Ticking:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def setup_with_clock() -> tuple[SlowReader, Caches, Authenticator, Ticking]:
+    reader, caches, clock = SlowReader(), Caches(ttl=10), Ticking()
+    caches.principals = PrincipalCache(10, negative_ttl=2, monotonic=clock)
+    return reader, caches, Authenticator(reader, caches, FixedClock(NOW)), clock
+
+
+async def test_a_key_hit_late_in_its_entry_life_is_read_again_without_waiting() -> None:
+    reader, _, authenticator, clock = setup_with_clock()
+    key = add_keys(reader, 1)[0]
+    reader.gate.set()
+    await authenticator.authenticate(f"Bearer {key}")
+    clock.now += 4.9  # first half of the 10 s life: a plain hit
+    await authenticator.authenticate(f"Bearer {key}")
+    await asyncio.sleep(0)
+    assert len(reader.reads) == 1
+    reader.gate.clear()  # the refresh read now waits: the request must not
+    clock.now += 4.0  # 1.1 s left
+    principal = await authenticator.authenticate(f"Bearer {key}")
+    assert principal.key_id == key_id(key)
+    await until(lambda: len(reader.reads) == 2)  # asked in the background
+    await authenticator.authenticate(f"Bearer {key}")  # once per entry, not per hit
+    reader.gate.set()
+    await until(lambda: not authenticator._principal_fills)  # the refresh was stored
+    clock.now += 1.6  # past the old entry's expiry, early in the refreshed one's life
+    await authenticator.authenticate(f"Bearer {key}")
+    await asyncio.sleep(0)
+    assert len(reader.reads) == 2  # the refreshed entry answered: no miss, no third read
+
+
+async def test_a_revoke_during_a_refresh_is_not_undone_by_it() -> None:
+    reader, caches, authenticator, clock = setup_with_clock()
+    key = add_keys(reader, 1)[0]
+    reader.gate.set()
+    await authenticator.authenticate(f"Bearer {key}")
+    reader.gate.clear()
+    clock.now += 8.0
+    await authenticator.authenticate(f"Bearer {key}")  # asks for a refresh
+    await until(lambda: len(reader.reads) == 2)
+    caches.invalidate("key", key_id(key))  # revoked while the refresh read is on its way
+    reader.gate.set()
+    await until(lambda: not authenticator._principal_fills)  # the refresh read came back
+    assert len(caches.principals) == 0  # the refresh's read came from before the revoke

@@ -65,6 +65,8 @@ class Authenticator:
             raise InvalidApiKey()
         digest = hashlib.sha256(token.encode()).hexdigest()
         found, principal = self._principals.lookup(digest)
+        if self._principals.due:
+            self._refresh_ahead()
         if not found:
             if parse_key_id(token) is None:
                 raise InvalidApiKey()  # malformed or bad checksum
@@ -91,6 +93,17 @@ class Authenticator:
             if self._loader is None:
                 self._loader = asyncio.create_task(self._load_queued())
         return await asyncio.shield(pending)
+
+    def _refresh_ahead(self) -> None:
+        """Queue the cached principals hit late in their life for the next batched read; the
+        request that noticed goes on with the cached one."""
+        loop = asyncio.get_running_loop()
+        for digest in self._principals.take_due():
+            if digest not in self._principal_fills:
+                self._principal_fills[digest] = loop.create_future()
+                self._queued.append(digest)
+        if self._queued and self._loader is None:
+            self._loader = asyncio.create_task(self._load_queued())
 
     async def _load_queued(self) -> None:
         batch: list[str] = []

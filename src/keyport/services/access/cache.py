@@ -4,6 +4,11 @@ A hit costs a dict lookup. Every entry lives at most `ttl` seconds, which bounds
 an eviction from another process is lost. Evictions bump a generation counter; a fill that
 started before an eviction is dropped instead of stored, so a revoke that lands while a
 database read is in flight cannot be undone by that read.
+
+Principals are refreshed ahead: a hit in the second half of an entry's life names the key in
+`PrincipalCache.due`, and the authenticator reads it again in the background (one batched
+read for many keys), so a key in use never waits for the database when its entry expires.
+A refreshed entry is read afresh, so it is never staler than the TTL says.
 """
 
 from __future__ import annotations
@@ -86,11 +91,48 @@ class TtlCache(Generic[V]):
 
 
 class PrincipalCache(TtlCache[Principal]):
-    """Key digest → Principal, with an index to evict by key id."""
+    """Key digest → Principal, with an index to evict by key id, refreshed ahead."""
 
-    def __init__(self, ttl: float, *, negative_ttl: float, max_entries: int = 1_000_000) -> None:
-        super().__init__(ttl, negative_ttl=negative_ttl, max_entries=max_entries)
+    def __init__(
+        self,
+        ttl: float,
+        *,
+        negative_ttl: float,
+        max_entries: int = 1_000_000,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(
+            ttl, negative_ttl=negative_ttl, max_entries=max_entries, monotonic=monotonic
+        )
         self._digest_by_key_id: dict[str, str] = {}
+        self._refresh_after = ttl / 2  # seconds left in an entry's life: refresh it when hit
+        self.due: dict[str, None] = {}  # digests hit late in their life, to read again
+        self._asked: dict[str, float] = {}  # digest → expiry of the entry already asked for
+
+    def lookup(self, key: str) -> tuple[bool, Principal | None]:
+        entry = self._entries.get(key)
+        if entry is not None:
+            left = entry[1] - self._monotonic()
+            if left > 0:
+                self.hits += 1
+                if (
+                    left < self._refresh_after
+                    and entry[0] is not None
+                    and self._asked.get(key) != entry[1]  # once per entry
+                ):
+                    self._asked[key] = entry[1]
+                    self.due[key] = None
+                return True, entry[0]
+        self.misses += 1
+        return False, None
+
+    def take_due(self) -> list[str]:
+        """The digests to read again, once each."""
+        due = list(self.due)
+        self.due.clear()
+        if len(self._asked) > 2 * max(len(self._entries), 1024):
+            self._asked.clear()  # forgets entries long gone; at worst one extra refresh each
+        return due
 
     def store(self, key: str, value: Principal | None, generation: int) -> None:
         super().store(key, value, generation)
@@ -109,6 +151,7 @@ class PrincipalCache(TtlCache[Principal]):
     def clear(self) -> None:
         super().clear()
         self._digest_by_key_id.clear()
+        self.due.clear()
 
 
 class Caches:
