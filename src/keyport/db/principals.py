@@ -6,8 +6,9 @@ repository run the same statement; each backend only spells the parameter its ow
 
 from __future__ import annotations
 
+import functools
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from keyport.domain.ip_allowlists import parse_networks
@@ -31,17 +32,33 @@ def sqlite_many(count: int) -> str:
     return _PRINCIPAL + f"k.digest IN ({', '.join('?' * count)})"
 
 
+# With many keys the cached principals are read again by the thousand a second (refresh-ahead),
+# so the conversion below avoids the costly general paths: the enum's constructor, aware
+# datetimes, decoding the same few JSON lists and parsing the same networks again.
+_STATUSES = {status.value: status for status in KeyStatus}
+_EPOCH = datetime(1970, 1, 1)
+
+
 def _timestamp(value: datetime | str) -> float:
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)  # both backends store UTC
+    if moment.tzinfo is None:  # both backends store UTC
+        return (moment - _EPOCH).total_seconds()
     return moment.timestamp()
+
+
+@functools.lru_cache(maxsize=1024)
+def _decoded_list(text: str | bytes) -> tuple[str, ...]:
+    return tuple(json.loads(text) or ())
 
 
 def _json_list(value: Any) -> tuple[str, ...]:
     """The drivers hand JSON back as text (sqlite3, asyncpg) or already decoded."""
-    decoded = json.loads(value) if isinstance(value, str | bytes) else value
-    return tuple(decoded or ())
+    if isinstance(value, str | bytes):
+        return _decoded_list(value)
+    return tuple(value or ())
+
+
+_networks = functools.lru_cache(maxsize=1024)(parse_networks)  # networks are immutable
 
 
 def to_principal(row: Any) -> Principal | None:
@@ -49,12 +66,12 @@ def to_principal(row: Any) -> Principal | None:
     if row[5] is None:
         return None
     return Principal(
-        key_id=row[0],
-        company_id=row[1],
-        owner_id=row[5],
-        status=KeyStatus(row[2]),
-        expires_at=_timestamp(row[3]),
-        rate_limit=row[4],
-        scopes=_json_list(row[6]),
-        allowed_networks=parse_networks(_json_list(row[7])),
+        row[0],  # key_id
+        row[1],  # company_id
+        row[5],  # owner_id
+        _STATUSES[row[2]],
+        _timestamp(row[3]),  # expires_at
+        row[4],  # rate_limit
+        _json_list(row[6]),  # scopes
+        _networks(_json_list(row[7])),  # allowed_networks
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -115,7 +114,7 @@ def _add_counts(connection: Connection, counts: Sequence[MinuteCount]) -> None:
                 "server_error": _minutes.server_error + added.server_error,
             },
         ),
-        [asdict(count) for count in counts],
+        [count._asdict() for count in counts],
     )
 
 
@@ -228,7 +227,9 @@ def _write_batch_postgres(connection: Connection, batch: UsageBatch) -> None:
 
 def _naive_utc(moment: datetime) -> datetime:
     """The timestamp columns hold UTC without a zone (db.types.UtcDateTime)."""
-    return moment.astimezone(UTC).replace(tzinfo=None)
+    if moment.tzinfo is not UTC:  # the recorder's moments are UTC already
+        moment = moment.astimezone(UTC)
+    return moment.replace(tzinfo=None)
 
 
 _PG_COUNTS = """

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import NamedTuple
 
 from keyport.domain.auth_outcomes import KEY_STATE_REFUSALS
 
@@ -82,8 +83,9 @@ def without_keys(text: str, limit: int) -> str:
     return text[:limit]
 
 
-@dataclass(frozen=True, slots=True)
-class MinuteCount:
+# The rows of a usage flush are NamedTuples: immutable, built by the thousand a second with
+# many keys, and cheaper to build than frozen dataclasses (about a third of the time).
+class MinuteCount(NamedTuple):
     key_id: str
     minute: int
     success: int
@@ -91,8 +93,7 @@ class MinuteCount:
     server_error: int
 
 
-@dataclass(frozen=True, slots=True)
-class RecentRequest:
+class RecentRequest(NamedTuple):
     """One request made with a key, as the key's detail page lists it."""
 
     key_id: str
@@ -113,8 +114,7 @@ class RecentRequest:
         return self.refusal not in KEY_STATE_REFUSALS
 
 
-@dataclass(frozen=True, slots=True)
-class Sighting:
+class Sighting(NamedTuple):
     """A client address or user agent a key was used from, and when."""
 
     key_id: str
@@ -125,8 +125,7 @@ class Sighting:
     requests: int
 
 
-@dataclass(frozen=True, slots=True)
-class LastUse:
+class LastUse(NamedTuple):
     key_id: str
     at: datetime
     ip: str | None

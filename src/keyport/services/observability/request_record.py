@@ -6,14 +6,14 @@ observer must be cheap and must not do I/O on the caller's time: count in memory
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from keyport.domain.auth_outcomes import AuthOutcome
 
 
-@dataclass(frozen=True, slots=True)
-class RequestRecord:
+# A NamedTuple: immutable like a frozen dataclass, and built for every request at a third of
+# its cost (a frozen dataclass sets each of its 13 fields through object.__setattr__).
+class RequestRecord(NamedTuple):
     request_id: str
     method: str
     path: str  # the raw path: for logs only, never a metric label (unbounded)

@@ -185,43 +185,57 @@ class UsageRecorder:
 def _sightings(key_id: str, clients: dict[Client, list[float]]) -> list[Sighting]:
     """Per client pair → per address and per user agent, cleaned and merged."""
     merged: dict[tuple[str, str], list[float]] = {}
-    for (ip, agent), (first, last, requests) in clients.items():
-        for kind, raw in ((IP, ip), (AGENT, agent)):
-            if not raw:
-                continue
-            value = raw[:64] if kind == IP else without_keys(raw, MAX_AGENT_LENGTH)
-            seen = merged.get((kind, value))
-            if seen is None:
-                merged[(kind, value)] = [first, last, requests]
-            else:
-                seen[0], seen[1], seen[2] = (
-                    min(seen[0], first),
-                    max(seen[1], last),
-                    seen[2] + (requests),
-                )
+    for (ip, agent), seen in clients.items():
+        if ip:
+            _merge(merged, (IP, ip[:64]), seen)
+        if agent:
+            _merge(merged, (AGENT, without_keys(agent, MAX_AGENT_LENGTH)), seen)
+    moments: dict[float, datetime] = {}  # a pair's address and agent share their times
     return [
-        Sighting(key_id, kind, value, _utc(s[0]), _utc(s[1]), int(s[2]))
-        for (kind, value), s in sorted(merged.items())
+        Sighting(key_id, kind, value, _utc(first, moments), _utc(last, moments), int(requests))
+        for (kind, value), (first, last, requests) in sorted(merged.items())
     ]
 
 
-def _utc(posix_seconds: float) -> datetime:
-    return datetime.fromtimestamp(posix_seconds, UTC)
+def _merge(
+    merged: dict[tuple[str, str], list[float]], what: tuple[str, str], seen: list[float]
+) -> None:
+    first, last, requests = seen
+    known = merged.get(what)
+    if known is None:
+        merged[what] = [first, last, requests]
+    else:
+        known[0], known[1], known[2] = (
+            min(known[0], first),
+            max(known[1], last),
+            known[2] + requests,
+        )
+
+
+def _utc(posix_seconds: float, known: dict[float, datetime] | None = None) -> datetime:
+    if known is None:
+        return datetime.fromtimestamp(posix_seconds, UTC)
+    moment = known.get(posix_seconds)
+    if moment is None:
+        moment = known[posix_seconds] = datetime.fromtimestamp(posix_seconds, UTC)
+    return moment
 
 
 def _recent(record: RequestRecord) -> RecentRequest:
+    """Positional, in RecentRequest's field order: with many keys this runs for every request."""
     assert record.key_id is not None
+    route, client_ip, user_agent = record.route, record.client_ip, record.user_agent
     return RecentRequest(
-        key_id=record.key_id,
-        at=_utc(record.started_at),
-        request_id=record.request_id,
-        method=record.method[:16],
-        path=without_keys(record.path, MAX_PATH_LENGTH),
-        route=record.route[:MAX_PATH_LENGTH] if record.route else None,
-        status=record.status,
-        latency_ms=round(record.latency * 1000, 3),
-        client_ip=record.client_ip[:64] if record.client_ip else None,
-        user_agent=without_keys(record.user_agent, MAX_AGENT_LENGTH) if record.user_agent else None,
-        acting_user_id=record.acting_user_id,
-        refusal=record.auth_failure,
+        record.key_id,
+        _utc(record.started_at),
+        record.request_id,
+        record.method[:16],
+        without_keys(record.path, MAX_PATH_LENGTH),
+        route[:MAX_PATH_LENGTH] if route else None,
+        record.status,
+        round(record.latency * 1000, 3),  # latency_ms
+        client_ip[:64] if client_ip else None,
+        without_keys(user_agent, MAX_AGENT_LENGTH) if user_agent else None,
+        record.acting_user_id,
+        record.auth_failure,  # refusal
     )
