@@ -76,14 +76,16 @@ def start_server(
     return Server(name=name, process=process, port=port, log_path=log_path)
 
 
-def http_status(url: str, headers: dict[str, str], timeout: float = 5.0) -> tuple[int, bytes]:
+def http_status(
+    url: str, headers: dict[str, str], timeout: float = 5.0, max_bytes: int = 2048
+) -> tuple[int, bytes]:
     """GET url; return (status, body) for any HTTP answer, raise OSError if none came."""
     request = urllib.request.Request(url, headers=headers, method="GET")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return int(response.status), response.read(2048)
+            return int(response.status), response.read(max_bytes)
     except urllib.error.HTTPError as error:
-        return int(error.code), error.read(2048)
+        return int(error.code), error.read(max_bytes)
 
 
 def wait_ready(server: Server, path: str, timeout: float) -> None:

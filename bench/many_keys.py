@@ -88,6 +88,17 @@ def cycling_script(path: Path, keys: list[str]) -> Path:
     return path
 
 
+def principal_cache(base_url: str) -> tuple[float, float]:
+    """(hits, misses) of the principal cache, from /metrics."""
+    _, body = http_status(base_url + "/metrics", {}, max_bytes=1 << 20)
+    found = {"hits": 0.0, "misses": 0.0}
+    for line in body.decode().splitlines():
+        for name in found:
+            if line.startswith(f'keyport_cache_{name}_total{{cache="principal"}}'):
+                found[name] = float(line.rsplit(" ", 1)[1])
+    return found["hits"], found["misses"]
+
+
 def profile(pid: int, output: Path, url: str, script: Path, connections: int) -> None:
     """py-spy, 8 s at 500 Hz, raw (folded) stacks, while wrk drives the server."""
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -137,9 +148,12 @@ def main() -> int:
                 order = scripts if round_number % 2 == 0 else scripts[::-1]
                 for name, script in order:
                     run_wrk(url, script, args.warmup, args.connections)
+                    hits_before, misses_before = principal_cache(server.base_url)
                     before = _cpu.sample(server.process.pid)
                     result = run_wrk(url, script, args.duration, args.connections)
                     after = _cpu.sample(server.process.pid)
+                    hits, misses = principal_cache(server.base_url)
+                    hits, misses = hits - hits_before, misses - misses_before
                     if result.non_2xx_3xx:
                         raise SystemExit(f"{name}: {result.non_2xx_3xx} answers were not 2xx")
                     ticks = sum(
@@ -150,6 +164,7 @@ def main() -> int:
                     print(
                         f"  {name:<14} {result.requests_per_sec:>9,.0f} req/s"
                         f"  {cpu_us:6.1f} µs CPU/req  p99 {result.p99_ms:6.1f} ms"
+                        f"  cache misses {misses / max(hits + misses, 1):.2%}"
                     )
                 if args.profile is not None and round_number == 0:
                     for (name, script), label in zip(scripts, ("one", "many"), strict=True):

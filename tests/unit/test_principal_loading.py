@@ -201,3 +201,44 @@ async def test_a_revoke_during_a_refresh_is_not_undone_by_it() -> None:
     reader.gate.set()
     await until(lambda: not authenticator._principal_fills)  # the refresh read came back
     assert len(caches.principals) == 0  # the refresh's read came from before the revoke
+
+
+def digest_of(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+async def test_a_key_used_early_in_its_entry_life_is_read_again_before_it_expires() -> None:
+    # Among many keys a client may call every few seconds and miss its entry's second half:
+    # the sweep reads such a key again shortly before expiry, so its next call does not wait.
+    reader, _, authenticator, clock = setup_with_clock()
+    used, other = add_keys(reader, 2)
+    reader.gate.set()
+    await authenticator.authenticate(f"Bearer {used}")  # read 1, entry until +10 s
+    await authenticator.authenticate(f"Bearer {other}")  # read 2
+    clock.now += 2.0
+    await authenticator.authenticate(f"Bearer {used}")  # used, first half: no refresh yet
+    clock.now += 7.3  # 0.7 s before both entries expire; neither key is asked for itself
+    reader.gate.clear()
+    await authenticator.authenticate(f"Bearer {other}")  # a late hit: refreshes `other`
+    await until(lambda: len(reader.reads) == 3)
+    assert sorted(reader.reads[2]) == sorted([digest_of(used), digest_of(other)])  # swept
+    reader.gate.set()
+    await until(lambda: not authenticator._principal_fills)
+    clock.now += 1.0  # past the first entries' expiry
+    await authenticator.authenticate(f"Bearer {used}")
+    await asyncio.sleep(0)
+    assert len(reader.reads) == 3  # answered by the refreshed entry: no miss
+
+
+async def test_an_entry_not_used_since_it_was_stored_is_not_read_again() -> None:
+    reader, _, authenticator, clock = setup_with_clock()
+    idle, busy = add_keys(reader, 2)
+    reader.gate.set()
+    await authenticator.authenticate(f"Bearer {idle}")  # stored, then never used again
+    await authenticator.authenticate(f"Bearer {busy}")
+    for _ in range(40):  # 10 s of sweeps, driven by another key's lookups
+        clock.now += 0.25
+        await authenticator.authenticate(f"Bearer {busy}")
+    await until(lambda: not authenticator._principal_fills)
+    assert [read for read in reader.reads if digest_of(idle) in read] == [[digest_of(idle)]]
+    assert len([read for read in reader.reads if digest_of(busy) in read]) > 1  # refreshed

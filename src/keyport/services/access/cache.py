@@ -8,12 +8,16 @@ database read is in flight cannot be undone by that read.
 Principals are refreshed ahead: a hit in the second half of an entry's life names the key in
 `PrincipalCache.due`, and the authenticator reads it again in the background (one batched
 read for many keys), so a key in use never waits for the database when its entry expires.
+A key used earlier in its entry's life but not hit in the second half (a client calling every
+few seconds among many keys) is named in `due` by a sweep SWEEP_HORIZON seconds before its
+entry expires, so it is read again ahead too; an entry not used since it was stored is not.
 A refreshed entry is read afresh, so it is never staler than the TTL says.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -25,6 +29,8 @@ V = TypeVar("V")
 KEY = "key"
 USER = "user"
 COMPANY = "company"
+SWEEP_HORIZON = 1.0  # seconds before expiry a used entry is read again if no late hit did it
+SWEEP_EVERY = 0.25  # seconds between two sweeps (on the request path, amortised O(1))
 
 
 class TtlCache(Generic[V]):
@@ -108,23 +114,44 @@ class PrincipalCache(TtlCache[Principal]):
         self._refresh_after = ttl / 2  # seconds left in an entry's life: refresh it when hit
         self.due: dict[str, None] = {}  # digests hit late in their life, to read again
         self._asked: dict[str, float] = {}  # digest → expiry of the entry already asked for
+        self._expiring: deque[tuple[float, str]] = deque()  # (expiry, digest), stored order
+        self._used: set[str] = set()  # digests hit since their entry was stored
+        self._next_sweep = 0.0
 
     def lookup(self, key: str) -> tuple[bool, Principal | None]:
+        now = self._monotonic()
+        if now >= self._next_sweep:
+            self._sweep(now)
         entry = self._entries.get(key)
         if entry is not None:
-            left = entry[1] - self._monotonic()
+            left = entry[1] - now
             if left > 0:
                 self.hits += 1
-                if (
-                    left < self._refresh_after
-                    and entry[0] is not None
-                    and self._asked.get(key) != entry[1]  # once per entry
-                ):
-                    self._asked[key] = entry[1]
-                    self.due[key] = None
+                if entry[0] is not None:
+                    if left >= self._refresh_after:
+                        self._used.add(key)
+                    elif self._asked.get(key) != entry[1]:  # once per entry
+                        self._ask(key, entry[1])
                 return True, entry[0]
         self.misses += 1
         return False, None
+
+    def _ask(self, key: str, expires: float) -> None:
+        self._asked[key] = expires
+        self.due[key] = None
+
+    def _sweep(self, now: float) -> None:
+        """Name the used entries that expire within SWEEP_HORIZON and were not asked for."""
+        self._next_sweep = now + SWEEP_EVERY
+        expiring, horizon = self._expiring, now + SWEEP_HORIZON
+        while expiring and expiring[0][0] <= horizon:
+            expires, key = expiring.popleft()
+            entry = self._entries.get(key)
+            if entry is None or entry[1] != expires:
+                continue  # evicted, or stored again since
+            if key in self._used and expires > now and self._asked.get(key) != expires:
+                self._ask(key, expires)
+            self._used.discard(key)
 
     def take_due(self) -> list[str]:
         """The digests to read again, once each."""
@@ -138,6 +165,8 @@ class PrincipalCache(TtlCache[Principal]):
         super().store(key, value, generation)
         if value is not None and generation == self.generation:
             self._digest_by_key_id[value.key_id] = key
+            self._used.discard(key)  # a new entry: unused until hit
+            self._expiring.append((self._entries[key][1], key))
 
     def evict_key(self, key_id: str) -> None:
         digest = self._digest_by_key_id.pop(key_id, None)
@@ -152,6 +181,8 @@ class PrincipalCache(TtlCache[Principal]):
         super().clear()
         self._digest_by_key_id.clear()
         self.due.clear()
+        self._expiring.clear()
+        self._used.clear()
 
 
 class Caches:
