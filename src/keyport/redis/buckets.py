@@ -15,50 +15,41 @@ from redis.asyncio import Redis
 
 from keyport.domain import rate_limits as rules
 from keyport.domain.rate_limits import Decision, Policy
+from keyport.redis.bucket_script import FUNCTIONS
 
 # KEYS[1]: the bucket. ARGV: burst, tokens a second. Returns {allowed, tokens left}.
-_TAKE = """
+_TAKE = (
+    FUNCTIONS
+    + """
 local burst = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens = tonumber(state[1])
-local at = tonumber(state[2])
-if tokens == nil or at == nil then
-  tokens = burst
-else
-  tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
-end
+local now = clock_now()
+local tokens = refilled(KEYS[1], burst, rate, now) or burst
 local allowed = 0
 if tokens >= 1 - 1e-6 then
   tokens = math.max(0, tokens - 1)
   allowed = 1
 end
-redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens),
-  'at', string.format('%.6f', now))
-redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate * 1000) + 1000)
+store(KEYS[1], tokens, burst, rate, now)
 return {allowed, string.format('%.6f', tokens)}
 """
+)
 
 # KEYS[1]: the bucket. ARGV: burst, tokens a second. Refills, then adds the token back.
-_GIVE_BACK = """
+_GIVE_BACK = (
+    FUNCTIONS
+    + """
 local burst = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens = tonumber(state[1])
-local at = tonumber(state[2])
-if tokens == nil or at == nil then
+local now = clock_now()
+local tokens = refilled(KEYS[1], burst, rate, now)
+if tokens == nil then
   return 0
 end
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
-tokens = math.min(burst, tokens + math.max(0, now - at) * rate + 1)
-redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens),
-  'at', string.format('%.6f', now))
-redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate * 1000) + 1000)
+store(KEYS[1], math.min(burst, tokens + 1), burst, rate, now)
 return 1
 """
+)
 
 
 class RedisBuckets:

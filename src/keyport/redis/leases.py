@@ -14,6 +14,7 @@ import asyncio
 from redis.asyncio import Redis
 
 from keyport.domain.rate_limits import Policy
+from keyport.redis.bucket_script import FUNCTIONS
 from keyport.services.access.token_leases import LEASE_FRACTION
 
 __all__ = ["LEASE_FRACTION", "RedisLeases"]
@@ -22,9 +23,10 @@ MAX_BATCH = 512  # asks sent in one script call
 
 # KEYS[i]: a bucket. ARGV[4i-3..4i]: its burst, tokens a second, tokens wanted, tokens given
 # back. Returns {granted 1, left 1, granted 2, left 2, ...}: tokens granted, tokens left.
-_LEASE = f"""
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+_LEASE = (
+    FUNCTIONS
+    + f"""
+local now = clock_now()
 local out = {{}}
 for i = 1, #KEYS do
   local a = (i - 1) * 4
@@ -32,29 +34,20 @@ for i = 1, #KEYS do
   local rate = tonumber(ARGV[a + 2])
   local want = tonumber(ARGV[a + 3])
   local back = tonumber(ARGV[a + 4])
-  local state = redis.call('HMGET', KEYS[i], 'tokens', 'at')
-  local tokens = tonumber(state[1])
-  local at = tonumber(state[2])
-  if tokens == nil or at == nil then
-    tokens = burst
-  else
-    tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
-  end
-  tokens = math.min(burst, tokens + back)
+  local tokens = math.min(burst, (refilled(KEYS[i], burst, rate, now) or burst) + back)
   local granted = 0
   if tokens >= 1 - 1e-6 then
     granted = math.min(want, math.floor(tokens / {LEASE_FRACTION}))
     granted = math.max(1, math.min(granted, math.floor(tokens + 1e-6)))
     tokens = math.max(0, tokens - granted)
   end
-  redis.call('HSET', KEYS[i], 'tokens', string.format('%.6f', tokens),
-    'at', string.format('%.6f', now))
-  redis.call('PEXPIRE', KEYS[i], math.ceil((burst - tokens) / rate * 1000) + 1000)
+  store(KEYS[i], tokens, burst, rate, now)
   out[2 * i - 1] = granted
   out[2 * i] = string.format('%.6f', tokens)
 end
 return out
 """
+)
 
 _Ask = tuple[str, Policy, int, int, "asyncio.Future[tuple[int, float]]"]
 
