@@ -41,12 +41,18 @@ def receiver() -> Iterator[Receiver]:
         yield running
 
 
-def _env(database: str) -> dict[str, str]:
+# The crashed-holder test waits out the worker's lease: shorter than the 30 s default, still
+# many times the poll interval and far longer than a tick sending to the local receiver.
+SHORT_LEASE = 6.0
+
+
+def _env(database: str, **extra: str) -> dict[str, str]:
     return keyport_env(
         database,
         KEYPORT_WEBHOOK_ALLOW_PRIVATE="true",
         KEYPORT_WEBHOOK_POLL_INTERVAL="0.2",
         KEYPORT_REQUEST_LOG="false",
+        **extra,
     )
 
 
@@ -141,7 +147,7 @@ def test_a_crashed_holder_hands_delivery_over(
 ) -> None:
     """The first process is killed (SIGKILL, no clean release); the second takes over once
     the lease has run out and delivers what was queued since."""
-    env = _env(database)
+    env = _env(database, KEYPORT_WEBHOOK_LEASE_SECONDS=str(SHORT_LEASE))
     company_id, _secret = _setup(env, receiver)
     first = ServerProcess(env, tmp_path / "first.log").start()
     second = ServerProcess(env, tmp_path / "second.log").start()
@@ -159,8 +165,8 @@ def test_a_crashed_holder_hands_delivery_over(
         later = _issue_keys(database, company_id, 2)
         third = ServerProcess(env, tmp_path / "third.log").start()
         try:
-            receiver.wait_for(3, timeout=90)
-            _wait_all_delivered(database, 3, timeout=90)
+            receiver.wait_for(3, timeout=60)
+            _wait_all_delivered(database, 3, timeout=60)
         finally:
             third.stop()
     finally:
