@@ -17,7 +17,7 @@ import pytest
 from keyport.domain.keys import generate_key
 from tests.support.api_calls import bearer
 from tests.support.private_services import PrivatePostgres, PrivateRedis
-from tests.support.server import ServerProcess, cli_json, keyport_env, run_cli
+from tests.support.server import ServerProcess, cli_json, keyport_env, run_cli, start_all
 from tests.support.traffic import Answer, Traffic
 from tests.support.waiting import wait_until
 
@@ -195,7 +195,7 @@ def test_a_redis_outage_falls_back_to_each_process_and_heals_by_itself(
         cli_json(env, "key", "create", "--days", "5", "--rate-limit", "30")["key"]  # bursts to 60
         for _ in range(3)
     ]
-    servers = [ServerProcess(env, tmp_path / f"server-{n}.log").start() for n in range(2)]
+    servers = start_all([ServerProcess(env, tmp_path / f"server-{n}.log") for n in range(2)])
     traffic = Traffic()
     try:
         # Redis up: one bucket for both processes.

@@ -18,7 +18,7 @@ from keyport.db.tables import webhook_deliveries
 from keyport.domain.audit import Actor
 from tests.support import databases
 from tests.support.receiver import Receiver, webhook_receiver
-from tests.support.server import ServerProcess, cli_json, keyport_env
+from tests.support.server import ServerProcess, cli_json, keyport_env, start_all
 
 EVENTS = 12
 
@@ -109,7 +109,7 @@ def test_two_processes_deliver_each_event_once(
 ) -> None:
     env = _env(database)
     company_id, secret = _setup(env, receiver)
-    servers = [ServerProcess(env, tmp_path / f"server{n}.log").start() for n in range(2)]
+    servers = start_all([ServerProcess(env, tmp_path / f"server{n}.log") for n in range(2)])
     try:
         key_ids = _issue_keys(database, company_id, EVENTS)
         _wait_all_delivered(database, EVENTS)
@@ -149,8 +149,9 @@ def test_a_crashed_holder_hands_delivery_over(
     the lease has run out and delivers what was queued since."""
     env = _env(database, KEYPORT_WEBHOOK_LEASE_SECONDS=str(SHORT_LEASE))
     company_id, _secret = _setup(env, receiver)
-    first = ServerProcess(env, tmp_path / "first.log").start()
-    second = ServerProcess(env, tmp_path / "second.log").start()
+    first, second = start_all(
+        [ServerProcess(env, tmp_path / "first.log"), ServerProcess(env, tmp_path / "second.log")]
+    )
     try:
         first_ids = _issue_keys(database, company_id, 1)
         receiver.wait_for(1)
