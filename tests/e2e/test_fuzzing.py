@@ -26,7 +26,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.support import databases
-from tests.support.server import ServerProcess, cli_json, keyport_env
+from tests.support.server import ServerProcess, cli_json, create_keys, keyport_env
 
 # With a key the routes' logic is reached: 50 cases an operation. Without one nearly every
 # case stops at authentication (401) whatever its input, so 20 cover that path.
@@ -102,22 +102,10 @@ def served(
     )
     KNOWN_USER_IDS[:] = [owner["ownerId"], admin["id"], member["id"]]
     # `keys:manage` as well as `*`: the fuzzer reaches the management API's logic too.
-    key = cli_json(
-        env,
-        "key",
-        "create",
-        "--days",
-        "30",
-        "--rate-limit",
-        "1000000",
-        "--scope",
-        "*",
-        "--scope",
-        "keys:manage",
-    )["key"]
+    (key,) = create_keys(env, 1, rate_limit=1000000, scopes=["*", "keys:manage"])
     server = ServerProcess(env, folder / "server.log").start()
     try:
-        yield Served(server, key)
+        yield Served(server, key["key"])
     finally:
         assert server.stop() == 0, server.output()
         if request.param == "postgres":
