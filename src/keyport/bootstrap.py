@@ -194,7 +194,7 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
             leases,
             clock.now,
             interval=settings.webhook_poll_interval,
-            ttl=LEASE_TTL,
+            ttl=settings.webhook_lease_seconds,
         ),
         SingletonLoop(
             "expiry-reminders",
@@ -245,8 +245,9 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
     )
 
 
-# Seconds a background loop's lease lasts: a crashed holder hands over after this long. A
-# webhook tick sends in parallel with a 5 s timeout, so it ends well inside.
+# Seconds a background loop's lease lasts: a crashed holder hands over after this long.
+# (The webhook worker's is KEYPORT_WEBHOOK_LEASE_SECONDS, 30 by default: a tick sends in
+# parallel with a 5 s timeout, so it ends well inside.)
 LEASE_TTL = 30.0
 
 

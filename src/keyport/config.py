@@ -133,6 +133,10 @@ class Settings:
     # unless allowed; the worker looks for due deliveries this often (seconds).
     webhook_allow_private: bool = False
     webhook_poll_interval: float = 1.0
+    # Seconds the worker's lease lasts: a crashed worker's process hands delivery over after
+    # this long. A tick (up to 3 batches, 5 s timeout each) should end well inside it; one
+    # that does not may let another process send again (at least once: same webhook-id).
+    webhook_lease_seconds: float = 30.0
     # Expiry reminders are looked for at start and this often (seconds; at most a minute).
     expiry_check_interval: float = 30.0
     # Where the workers of one server share their metrics
@@ -148,6 +152,13 @@ class Settings:
         except ValueError as error:
             raise SettingsError(f"KEYPORT_DATABASE_URL: {error}") from None
         rate_limit = _int(env, "KEYPORT_RATE_LIMIT", 100, 0)
+        webhook_poll_interval = _float(env, "KEYPORT_WEBHOOK_POLL_INTERVAL", 1.0, 0.05)
+        webhook_lease_seconds = _float(env, "KEYPORT_WEBHOOK_LEASE_SECONDS", 30.0, 2.0)
+        if webhook_lease_seconds <= 2 * webhook_poll_interval:
+            raise SettingsError(
+                "KEYPORT_WEBHOOK_LEASE_SECONDS must be more than twice"
+                " KEYPORT_WEBHOOK_POLL_INTERVAL"
+            )
         return cls(
             database_url=database_url,
             redis_url=env.get("KEYPORT_REDIS_URL") or None,
@@ -177,7 +188,8 @@ class Settings:
             secret_key=_secret_key(env),
             secret_key_file=env.get("KEYPORT_SECRET_KEY_FILE") or None,
             webhook_allow_private=_bool(env, "KEYPORT_WEBHOOK_ALLOW_PRIVATE", False),
-            webhook_poll_interval=_float(env, "KEYPORT_WEBHOOK_POLL_INTERVAL", 1.0, 0.05),
+            webhook_poll_interval=webhook_poll_interval,
+            webhook_lease_seconds=webhook_lease_seconds,
             expiry_check_interval=min(
                 60.0, _float(env, "KEYPORT_EXPIRY_CHECK_INTERVAL", 30.0, 0.05)
             ),

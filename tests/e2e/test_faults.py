@@ -17,7 +17,14 @@ import pytest
 from keyport.domain.keys import generate_key
 from tests.support.api_calls import bearer
 from tests.support.private_services import PrivatePostgres, PrivateRedis
-from tests.support.server import ServerProcess, cli_json, keyport_env, run_cli
+from tests.support.server import (
+    ServerProcess,
+    cli_json,
+    create_keys,
+    keyport_env,
+    run_cli,
+    start_all,
+)
 from tests.support.traffic import Answer, Traffic
 from tests.support.waiting import wait_until
 
@@ -78,7 +85,7 @@ def test_a_database_outage_answers_503_and_service_resumes_by_itself(
 ) -> None:
     env = keyport_env(fresh_database(postgres), KEYPORT_CACHE_TTL=str(CACHE_TTL), **NO_LIMITS)
     owner_id = cli_json(env, "init", "--company", "Acme", "--owner-email", "o@acme.test")["ownerId"]
-    warm, cold, doomed = (cli_json(env, "key", "create", "--days", "5") for _ in range(3))
+    warm, cold, doomed = create_keys(env, 3)
     server = ServerProcess(env, tmp_path / "server.log").start()
     traffic = Traffic()
     try:
@@ -189,13 +196,9 @@ def test_a_redis_outage_falls_back_to_each_process_and_heals_by_itself(
         fresh_database(postgres), KEYPORT_REDIS_URL=redis.url, KEYPORT_AUTH_FAILURE_LIMIT="0"
     )
     run_cli(env, "init", "--company", "Acme", "--owner-email", "o@acme.test")
-    doomed = cli_json(env, "key", "create", "--days", "5", "--rate-limit", "1000000")
-    probe = cli_json(env, "key", "create", "--days", "5", "--rate-limit", "1000000")
-    limited = [
-        cli_json(env, "key", "create", "--days", "5", "--rate-limit", "30")["key"]  # bursts to 60
-        for _ in range(3)
-    ]
-    servers = [ServerProcess(env, tmp_path / f"server-{n}.log").start() for n in range(2)]
+    doomed, probe = create_keys(env, 2, rate_limit=1000000)
+    limited = [issued["key"] for issued in create_keys(env, 3, rate_limit=30)]  # bursts to 60
+    servers = start_all([ServerProcess(env, tmp_path / f"server-{n}.log") for n in range(2)])
     traffic = Traffic()
     try:
         # Redis up: one bucket for both processes.

@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.api_calls import bearer
 from tests.support.private_services import PrivateRedis
-from tests.support.server import ServerProcess, cli_json, keyport_env, run_cli
+from tests.support.server import ServerProcess, create_keys, keyport_env, run_cli, start_all
 from tests.support.traffic import Traffic
 
 DURATION = 60.0  # seconds
@@ -26,8 +26,8 @@ def test_the_limit_holds_within_5_percent_across_two_processes_for_a_minute(
 ) -> None:
     env = keyport_env(f"sqlite:///{tmp_path / 'load.db'}", KEYPORT_REDIS_URL=redis.url)
     run_cli(env, "init", "--company", "Acme", "--owner-email", "o@acme.test")
-    key = cli_json(env, "key", "create", "--days", "5")["key"]
-    servers = [ServerProcess(env, tmp_path / f"server-{n}.log").start() for n in range(2)]
+    key = create_keys(env, 1)[0]["key"]
+    servers = start_all([ServerProcess(env, tmp_path / f"server-{n}.log") for n in range(2)])
     traffic = Traffic()
     try:
         for n, server in enumerate(servers):
@@ -81,8 +81,8 @@ def test_four_processes_at_ten_times_the_limit_never_pass_more_than_the_bucket_a
         KEYPORT_RATE_LIMIT_BURST=str(HAMMER_BURST),
     )
     run_cli(env, "init", "--company", "Acme", "--owner-email", "o@acme.test")
-    key = cli_json(env, "key", "create", "--days", "5")["key"]
-    servers = [ServerProcess(env, tmp_path / f"server-{n}.log").start() for n in range(4)]
+    key = create_keys(env, 1)[0]["key"]
+    servers = start_all([ServerProcess(env, tmp_path / f"server-{n}.log") for n in range(4)])
     per_stream = 10 * HAMMER_RATE / 60 / (len(servers) * HAMMER_STREAMS)
     traffic = Traffic()
     try:

@@ -18,7 +18,7 @@ from keyport.db.tables import webhook_deliveries
 from keyport.domain.audit import Actor
 from tests.support import databases
 from tests.support.receiver import Receiver, webhook_receiver
-from tests.support.server import ServerProcess, cli_json, keyport_env
+from tests.support.server import ServerProcess, cli_json, keyport_env, start_all
 
 EVENTS = 12
 
@@ -41,12 +41,18 @@ def receiver() -> Iterator[Receiver]:
         yield running
 
 
-def _env(database: str) -> dict[str, str]:
+# The crashed-holder test waits out the worker's lease: shorter than the 30 s default, still
+# many times the poll interval and far longer than a tick sending to the local receiver.
+SHORT_LEASE = 6.0
+
+
+def _env(database: str, **extra: str) -> dict[str, str]:
     return keyport_env(
         database,
         KEYPORT_WEBHOOK_ALLOW_PRIVATE="true",
         KEYPORT_WEBHOOK_POLL_INTERVAL="0.2",
         KEYPORT_REQUEST_LOG="false",
+        **extra,
     )
 
 
@@ -103,7 +109,7 @@ def test_two_processes_deliver_each_event_once(
 ) -> None:
     env = _env(database)
     company_id, secret = _setup(env, receiver)
-    servers = [ServerProcess(env, tmp_path / f"server{n}.log").start() for n in range(2)]
+    servers = start_all([ServerProcess(env, tmp_path / f"server{n}.log") for n in range(2)])
     try:
         key_ids = _issue_keys(database, company_id, EVENTS)
         _wait_all_delivered(database, EVENTS)
@@ -141,10 +147,11 @@ def test_a_crashed_holder_hands_delivery_over(
 ) -> None:
     """The first process is killed (SIGKILL, no clean release); the second takes over once
     the lease has run out and delivers what was queued since."""
-    env = _env(database)
+    env = _env(database, KEYPORT_WEBHOOK_LEASE_SECONDS=str(SHORT_LEASE))
     company_id, _secret = _setup(env, receiver)
-    first = ServerProcess(env, tmp_path / "first.log").start()
-    second = ServerProcess(env, tmp_path / "second.log").start()
+    first, second = start_all(
+        [ServerProcess(env, tmp_path / "first.log"), ServerProcess(env, tmp_path / "second.log")]
+    )
     try:
         first_ids = _issue_keys(database, company_id, 1)
         receiver.wait_for(1)
@@ -159,8 +166,8 @@ def test_a_crashed_holder_hands_delivery_over(
         later = _issue_keys(database, company_id, 2)
         third = ServerProcess(env, tmp_path / "third.log").start()
         try:
-            receiver.wait_for(3, timeout=90)
-            _wait_all_delivered(database, 3, timeout=90)
+            receiver.wait_for(3, timeout=60)
+            _wait_all_delivered(database, 3, timeout=60)
         finally:
             third.stop()
     finally:

@@ -109,3 +109,15 @@ def test_secure_cookies_are_the_default_and_false_is_the_only_way_out() -> None:
     assert Settings.from_env({"KEYPORT_SECURE_COOKIES": "false"}).secure_cookies is False
     with pytest.raises(SettingsError, match="KEYPORT_SECURE_COOKIES"):
         Settings.from_env({"KEYPORT_SECURE_COOKIES": "auto"})
+
+
+def test_the_webhook_lease_is_30_s_and_must_outlast_several_polls() -> None:
+    assert Settings.from_env({}).webhook_lease_seconds == 30.0
+    env = {"KEYPORT_WEBHOOK_LEASE_SECONDS": "6", "KEYPORT_WEBHOOK_POLL_INTERVAL": "0.2"}
+    assert Settings.from_env(env).webhook_lease_seconds == 6.0
+    with pytest.raises(SettingsError, match="KEYPORT_WEBHOOK_LEASE_SECONDS"):
+        Settings.from_env({"KEYPORT_WEBHOOK_LEASE_SECONDS": "1"})
+    with pytest.raises(SettingsError, match="more than twice"):
+        Settings.from_env(
+            {"KEYPORT_WEBHOOK_LEASE_SECONDS": "4"} | {"KEYPORT_WEBHOOK_POLL_INTERVAL": "2"}
+        )

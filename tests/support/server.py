@@ -66,6 +66,11 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
+        self.launch()
+        return self.wait_ready(timeout)
+
+    def launch(self) -> ServerProcess:
+        """Starts the process without waiting for it (`wait_ready`): several start at once."""
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [KEYPORT, "serve", "--port", str(self.port), "--workers", str(self.workers)],
@@ -74,6 +79,10 @@ class ServerProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        return self
+
+    def wait_ready(self, timeout: float = 30.0) -> ServerProcess:
+        assert self.process is not None, "launch() first"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -99,3 +108,43 @@ class ServerProcess:
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def start_all(servers: list[ServerProcess], timeout: float = 60.0) -> list[ServerProcess]:
+    """Starts the servers at once and waits until each answers; all are stopped if one fails."""
+    try:
+        for server in servers:
+            server.launch()
+        for server in servers:
+            server.wait_ready(timeout)
+    except BaseException:
+        for server in servers:
+            server.stop()
+        raise
+    return servers
+
+
+def create_keys(env: dict[str, str], count: int, **options: Any) -> list[dict[str, str]]:
+    """`count` keys like `keyport key create --days 5` (`options`: issue_key's, e.g.
+    rate_limit) in the only company, issued in this process: each CLI start costs seconds on
+    a slow machine, and tests/e2e/test_cli.py covers the command itself."""
+    from keyport.bootstrap import build_container
+    from keyport.config import Settings
+    from keyport.domain.audit import Actor
+    from tests.support.databases import run_blocking
+
+    async def work() -> list[dict[str, str]]:
+        container = build_container(Settings.from_env(env))
+        try:
+            company = await container.companies.resolve_company(None)
+            keys = []
+            for _ in range(count):
+                issued = await container.keys.issue_key(
+                    company.id, name=None, days=5, actor=Actor.cli(), **options
+                )
+                keys.append({"id": issued.record.id, "key": issued.key})
+            return keys
+        finally:
+            await container.close()
+
+    return run_blocking(work())

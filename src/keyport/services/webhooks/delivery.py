@@ -28,7 +28,7 @@ from keyport.services.ports import UnitOfWorkFactory
 logger = logging.getLogger(__name__)
 
 BATCH = 20  # deliveries sent at once; with the 5 s timeout a batch takes at most ~5 s
-BATCHES_PER_TICK = 3  # so a tick ends well inside the worker's lease (bootstrap.LEASE_TTL)
+BATCHES_PER_TICK = 3  # so a tick ends well inside the worker's lease (its lease)
 UNREADABLE_SECRET = (
     "signing secret cannot be opened (KEYPORT_SECRET_KEY changed?): remove and re-add the endpoint"
 )
