@@ -11,7 +11,12 @@ import pytest
 from keyport.domain.usage import MinuteCount
 from keyport.services.observability.request_record import RequestRecord
 from keyport.services.observability.usage_flush import UsageFlusher
-from keyport.services.observability.usage_recorder import RING_SIZE, UsageBatch, UsageRecorder
+from keyport.services.observability.usage_recorder import (
+    DRAIN_STEP,
+    RING_SIZE,
+    UsageBatch,
+    UsageRecorder,
+)
 
 T0 = 1_800_000_000.0  # a whole minute: 30_000_000
 
@@ -175,3 +180,32 @@ async def test_the_background_task_flushes_every_interval(interval: float) -> No
         assert [b.requests for b in store.written] == [1]
     finally:
         await flusher.stop()
+
+
+def test_a_drain_of_many_keys_pauses_between_steps_and_loses_nothing() -> None:
+    keys = [f"k{n:04d}" for n in range(2 * DRAIN_STEP + 1)]
+    recorder = UsageRecorder(Clock())
+    for key_id in keys:
+        recorder.observe(record(key_id=key_id))
+    batch = UsageBatch()
+    pauses = sum(1 for _ in recorder.drain_in_steps(batch))
+    assert pauses == 2  # three steps of at most DRAIN_STEP keys
+    assert [c.key_id for c in batch.counts] == keys
+    assert [r.key_id for r in batch.recent] == keys
+    assert not recorder.drain()  # everything was taken
+
+
+async def test_a_flush_cancelled_mid_drain_keeps_its_counts_for_the_next() -> None:
+    keys = [f"k{n:04d}" for n in range(2 * DRAIN_STEP)]
+    recorder = UsageRecorder(Clock())
+    for key_id in keys:
+        recorder.observe(record(key_id=key_id))
+    store = FlakyStore(failures=0)
+    flusher = UsageFlusher(recorder, store, interval=60, now=Clock())
+    flushing = asyncio.create_task(flusher.flush())
+    await asyncio.sleep(0)  # the flush runs to its first pause
+    flushing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await flushing
+    assert store.written == []
+    assert [(c.key_id, c.success) for c in recorder.drain().counts] == [(k, 1) for k in keys]

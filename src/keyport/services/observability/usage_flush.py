@@ -19,6 +19,7 @@ from keyport.domain.usage import minute_of
 from keyport.services.observability.usage_recorder import (
     COUNT_RETENTION,
     SIGHTING_RETENTION,
+    UsageBatch,
     UsageRecorder,
     UsageStore,
 )
@@ -70,7 +71,16 @@ class UsageFlusher:
     async def flush(self, *, final: bool = False) -> bool:
         """Write what was recorded; False (and the batch kept for later) if that failed."""
         async with self._lock:
-            batch = self._recorder.drain(final=final)
+            batch = UsageBatch()
+            steps = self._recorder.drain_in_steps(batch, final=final)
+            try:
+                for _ in steps:
+                    await asyncio.sleep(0)  # requests are answered between two steps
+            except BaseException:  # cancelled mid-drain: finish it and keep all of it
+                for _ in steps:
+                    pass
+                self._recorder.restore(batch)
+                raise
             if not batch:
                 return True
             try:

@@ -12,7 +12,7 @@ and written when a minute has passed since the previous write, and at shutdown).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -34,6 +34,7 @@ from keyport.services.observability.request_record import RequestRecord
 
 RING_SIZE = 100  # newest requests kept per key, in memory and in the database
 LAST_USED_EVERY = 60.0  # seconds between two last_used_at writes of one key
+DRAIN_STEP = 500  # keys turned into rows between two pauses of a drain
 MAX_PENDING_SIGHTINGS = 20_000  # distinct (key, address or agent) pairs held between flushes
 COUNT_RETENTION = timedelta(days=15)  # the dashboard charts 14 days
 SIGHTING_RETENTION = timedelta(days=90)  # an address unseen this long is new again
@@ -126,16 +127,31 @@ class UsageRecorder:
     def drain(self, *, final: bool = False) -> UsageBatch:
         """Everything counted since the last drain; last uses only where a minute has passed
         since this key's previous write (all of them when `final`)."""
+        batch = UsageBatch()
+        for _ in self.drain_in_steps(batch, final=final):
+            pass
+        return batch
+
+    def drain_in_steps(self, batch: UsageBatch, *, final: bool = False) -> Iterator[None]:
+        """`drain` into `batch`, pausing (yielding) after every DRAIN_STEP keys: with many keys
+        turning a flush into rows takes long enough to hold up the requests waiting meanwhile.
+        Everything is taken at the first step; what is recorded meanwhile is the next drain's.
+        """
         pending, self._pending = self._pending, {}
         self._clients = 0
         self.oldest_pending = None
-        batch = UsageBatch(last_uses=self._due_last_uses(final))
-        for key_id in sorted(pending):
-            of_key = pending[key_id]
-            batch.counts += [MinuteCount(key_id, m, *c) for m, c in sorted(of_key.counts.items())]
-            batch.recent += [_recent(r) for r in of_key.ring]
-            batch.sightings += _sightings(key_id, of_key.clients)
-        return batch
+        batch.last_uses += self._due_last_uses(final)
+        key_ids = sorted(pending)
+        for start in range(0, len(key_ids), DRAIN_STEP):
+            if start:
+                yield
+            for key_id in key_ids[start : start + DRAIN_STEP]:
+                of_key = pending[key_id]
+                batch.counts += [
+                    MinuteCount(key_id, m, *c) for m, c in sorted(of_key.counts.items())
+                ]
+                batch.recent += [_recent(r) for r in of_key.ring]
+                batch.sightings += _sightings(key_id, of_key.clients)
 
     def _due_last_uses(self, final: bool) -> list[LastUse]:
         now = self._now()
