@@ -26,7 +26,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.support import databases
-from tests.support.server import ServerProcess, cli_json, create_keys, keyport_env
+from tests.support.seed import create_keys
+from tests.support.server import ServerProcess, cli_json, keyport_env
 
 # With a key the routes' logic is reached: 50 cases an operation. Without one nearly every
 # case stops at authentication (401) whatever its input, so 20 cover that path.
