@@ -90,7 +90,7 @@ def proxy(
         running.stop()
 
 
-def new_key(keyport: ServerProcess, **options: Any) -> dict[str, str]:
+def new_key(keyport: ServerProcess, **options: Any) -> dict[str, Any]:
     """Like `keyport key create --days 30` (`options`: rate_limit, scopes, allowed_ips)."""
     return create_keys(keyport.env, 1, days=30, **options)[0]
 

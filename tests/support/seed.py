@@ -15,6 +15,7 @@ from keyport.bootstrap import Container, build_container
 from keyport.config import Settings
 from keyport.domain.audit import Actor
 from keyport.domain.users import NewUser, Role, User
+from keyport.web.api.schemas import iso_utc
 from tests.support.databases import run_blocking
 
 T = TypeVar("T")
@@ -84,19 +85,29 @@ def create_keys(
     name: str | None = None,
     company_id: str | None = None,
     **options: Any,
-) -> list[dict[str, str]]:
+) -> list[dict[str, Any]]:
     """`count` keys like `keyport key create --days 5 --json` (`options`: issue_key's, e.g.
     rate_limit, scopes, allowed_ips), in the only company unless `company_id` names one:
-    each {"id": ..., "key": ...}."""
+    each as that command prints it (id, key, name, expiresAt, scopes, allowedIps)."""
 
-    async def work(c: Container) -> list[dict[str, str]]:
+    async def work(c: Container) -> list[dict[str, Any]]:
         company = await c.companies.resolve_company(company_id)
         keys = []
         for _ in range(count):
             issued = await c.keys.issue_key(
                 company.id, name=name, days=days, actor=Actor.cli(), **options
             )
-            keys.append({"id": issued.record.id, "key": issued.key})
+            record = issued.record
+            keys.append(
+                {
+                    "id": record.id,
+                    "key": issued.key,
+                    "name": record.name,
+                    "expiresAt": iso_utc(record.expires_at),
+                    "scopes": list(record.scopes),
+                    "allowedIps": list(record.allowed_ips),
+                }
+            )
         return keys
 
     return in_process(env, work)
