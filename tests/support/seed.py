@@ -2,8 +2,9 @@
 CLI calls (build the container from the same environment, migrate, call, close).
 
 Each CLI start costs seconds on a slow machine; where a test only needs the data, these do
-what `keyport init`, `user create`, `key create` and `key deactivate|activate|revoke` do.
-The commands themselves are tested in tests/e2e/test_cli.py and its siblings.
+what `keyport init`, `user create`, `key create`, `key deactivate|activate|revoke` and
+`webhook add` do. The commands themselves are tested in tests/e2e/test_cli.py,
+test_lifecycle_cli.py and test_team_cli.py.
 """
 
 from __future__ import annotations
@@ -126,3 +127,16 @@ def change_key(env: dict[str, str], verb: str, key_id: str) -> None:
         await change(company, key_id, Actor.cli())
 
     in_process(env, work)
+
+
+def add_webhook(
+    env: dict[str, str], url: str, events: list[str], *, company_id: str | None = None
+) -> dict[str, str]:
+    """Like `keyport webhook add URL --event ... --json`: {"id": ..., "secret": ...}."""
+
+    async def work(c: Container) -> dict[str, str]:
+        company = await c.companies.resolve_company(company_id)
+        added = await c.webhooks.add_endpoint(company.id, url, events, Actor.cli())
+        return {"id": added.endpoint.id, "secret": added.secret}
+
+    return in_process(env, work)
