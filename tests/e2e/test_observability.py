@@ -19,8 +19,8 @@ from keyport.db.engine import create_engine
 from keyport.db.tables import api_keys, key_recent_requests, key_sightings
 from tests.support.api_calls import call
 from tests.support.databases import dump_database
-from tests.support.seed import change_key, create_keys, init_company
-from tests.support.server import ServerProcess, keyport_env
+from tests.support.seed import create_keys, init_company
+from tests.support.server import ServerProcess, keyport_env, run_cli
 from tests.support.usage import usage_totals
 
 OWNER_PASSWORD = "correct-horse-battery-9"
@@ -127,8 +127,10 @@ def test_no_key_or_password_reaches_the_output_the_database_or_the_metrics(
         for key in [*keys, tampered, keys[1] + "x"]:
             for path in ["/v4/user/me", "/v4/user", "/v4/unknown", f"/v4/user/{key}"]:
                 call(server.base_url, path, key)
-        change_key(server.env, "deactivate", created[1]["id"])
-        change_key(server.env, "revoke", created[2]["id"])
+        # Through the CLI: the calls below count on its seconds of start for the changes to
+        # reach the server (in-process they return before its cache has heard of them).
+        run_cli(server.env, "key", "deactivate", created[1]["id"])
+        run_cli(server.env, "key", "revoke", created[2]["id"])
         for key in keys:
             call(server.base_url, "/v4/user/me", key)
         assert sign_in(server.base_url, WRONG_PASSWORD) == 400
