@@ -1,6 +1,7 @@
 """Driving the dashboard in Debian's Chromium: a served Keyport with two companies, and steps.
 
-The data is made with the real CLI; the browser signs in like a person would.
+The data is made in-process through the services the CLI calls (tests.support.seed); the
+browser signs in like a person would.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 
 from tests.support.api_calls import call
-from tests.support.server import ServerProcess, cli_json
+from tests.support.seed import create_keys, create_user, init_company
+from tests.support.server import ServerProcess
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -54,61 +56,28 @@ def populate(env: dict[str, str]) -> tuple[Person, Person, Person, str]:
     owner = Person("owner@acme.test", "owner-password-1")
     admin = Person("admin@acme.test", "admin-password-1")
     member = Person("member@acme.test", "member-password-1")
-    acme = cli_json(
+    acme = init_company(
         env,
-        "init",
-        "--company",
         "Acme Robotics",
-        "--owner-email",
         owner.email,
-        "--owner-password",
-        owner.password,
-        "--owner-given-name",
-        "Olga",
-        "--owner-family-name",
-        "Owner",
+        owner_password=owner.password,
+        owner_given_name="Olga",
+        owner_family_name="Owner",
     )["companyId"]
     for person, role, given in [(admin, "admin", "Ada"), (member, "member", "Max")]:
-        cli_json(
+        create_user(
             env,
-            "user",
-            "create",
-            "--company-id",
-            acme,
-            "--email",
             person.email,
-            "--given-name",
             given,
-            "--family-name",
             role.capitalize(),
-            "--role",
-            role,
-            "--password",
-            person.password,
+            role=role,
+            password=person.password,
+            company_id=acme,
         )
-    cli_json(
-        env, "key", "create", "--company-id", acme, "--days", "5", "--name", "Staging webhook relay"
-    )
-    globex = cli_json(
-        env,
-        "init",
-        "--company",
-        "Globex",
-        "--owner-email",
-        "owner@globex.test",
-        "--owner-password",
-        "globex-password-1",
-    )["companyId"]
-    other = cli_json(
-        env,
-        "key",
-        "create",
-        "--company-id",
-        globex,
-        "--days",
-        "30",
-        "--name",
-        "Globex secret integration",
+    create_keys(env, 1, company_id=acme, days=5, name="Staging webhook relay")
+    globex = init_company(env, "Globex", "owner@globex.test", owner_password="globex-password-1")
+    (other,) = create_keys(
+        env, 1, company_id=globex["companyId"], days=30, name="Globex secret integration"
     )
     return owner, admin, member, other["id"]
 

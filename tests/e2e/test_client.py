@@ -24,7 +24,8 @@ from keyport.client import (
 from keyport.config import Settings
 from keyport.domain.audit import Actor
 from tests.support import databases
-from tests.support.server import ServerProcess, cli_json, keyport_env
+from tests.support.seed import create_user, init_company
+from tests.support.server import ServerProcess, keyport_env
 
 GRACE = 4.0  # seconds
 
@@ -64,23 +65,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     folder = tmp_path_factory.mktemp("client")
     database = f"sqlite+aiosqlite:///{folder / 'client.db'}"
     env = keyport_env(database, KEYPORT_RATE_LIMIT="0", KEYPORT_REQUEST_LOG="false")
-    company = cli_json(env, "init", "--company", "Acme", "--owner-email", "o@acme.test")
-    member = cli_json(
-        env,
-        "user",
-        "create",
-        "--email",
-        "m@acme.test",
-        "--given-name",
-        "M",
-        "--family-name",
-        "Ember",
-    )
+    company = init_company(env, "Acme", "o@acme.test")
+    member = create_user(env, "m@acme.test", "M", "Ember")
     manager_key, plain_key = _keys(database, company["companyId"])
     first = ServerProcess(env, folder / "first.log").start()
     second = ServerProcess(env, folder / "second.log").start()
     try:
-        yield Served(first, second, manager_key, plain_key, member["id"])
+        yield Served(first, second, manager_key, plain_key, member.id)
     finally:
         first.stop()
         second.stop()

@@ -17,14 +17,8 @@ import pytest
 from keyport.domain.keys import generate_key
 from tests.support.api_calls import bearer
 from tests.support.private_services import PrivatePostgres, PrivateRedis
-from tests.support.server import (
-    ServerProcess,
-    cli_json,
-    create_keys,
-    keyport_env,
-    run_cli,
-    start_all,
-)
+from tests.support.seed import create_keys
+from tests.support.server import ServerProcess, cli_json, keyport_env, run_cli, start_all
 from tests.support.traffic import Answer, Traffic
 from tests.support.waiting import wait_until
 

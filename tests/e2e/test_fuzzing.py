@@ -26,7 +26,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.support import databases
-from tests.support.server import ServerProcess, cli_json, create_keys, keyport_env
+from tests.support.seed import create_keys, create_user, init_company
+from tests.support.server import ServerProcess, keyport_env
 
 # With a key the routes' logic is reached: 50 cases an operation. Without one nearly every
 # case stops at authentication (401) whatever its input, so 20 cover that path.
@@ -83,24 +84,12 @@ def served(
         KEYPORT_USER_WRITE_LIMIT="0",
         KEYPORT_REQUEST_LOG="false",
     )
-    owner = cli_json(env, "init", "--company", "Acme", "--owner-email", "owner@acme.test")
+    owner = init_company(env, "Acme", "owner@acme.test")
     admin, member = (
-        cli_json(
-            env,
-            "user",
-            "create",
-            "--email",
-            f"{role}@acme.test",
-            "--role",
-            role,
-            "--given-name",
-            role.title(),
-            "--family-name",
-            "Acme",
-        )
+        create_user(env, f"{role}@acme.test", role.title(), "Acme", role=role)
         for role in ("admin", "member")
     )
-    KNOWN_USER_IDS[:] = [owner["ownerId"], admin["id"], member["id"]]
+    KNOWN_USER_IDS[:] = [owner["ownerId"], admin.id, member.id]
     # `keys:manage` as well as `*`: the fuzzer reaches the management API's logic too.
     (key,) = create_keys(env, 1, rate_limit=1000000, scopes=["*", "keys:manage"])
     server = ServerProcess(env, folder / "server.log").start()

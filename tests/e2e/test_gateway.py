@@ -15,7 +15,8 @@ import pytest
 
 from keyport.domain.keys import generate_key
 from tests.support.gateway import Answer, EchoUpstream, Proxy, request
-from tests.support.server import ServerProcess, cli_json, keyport_env, run_cli
+from tests.support.seed import change_key, create_keys, init_company
+from tests.support.server import ServerProcess, keyport_env
 
 USER_HEADER = "x-meetergo-api-user-id"
 PHRASES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 429: "Too Many Requests"}
@@ -53,7 +54,7 @@ def serve_keyport(directory: Path, **settings: str) -> ServerProcess:
         **settings,
     }
     env = keyport_env(f"sqlite:///{directory / 'keyport.db'}", **wanted)
-    run_cli(env, "init", "--company", "Acme", "--owner-email", "owner@acme.test")
+    init_company(env, "Acme", "owner@acme.test")
     return ServerProcess(env, directory / "keyport.log").start()
 
 
@@ -89,9 +90,9 @@ def proxy(
         running.stop()
 
 
-def new_key(keyport: ServerProcess, *options: str) -> dict[str, Any]:
-    created: dict[str, Any] = cli_json(keyport.env, "key", "create", "--days", "30", *options)
-    return created
+def new_key(keyport: ServerProcess, **options: Any) -> dict[str, Any]:
+    """Like `keyport key create --days 30` (`options`: rate_limit, scopes, allowed_ips)."""
+    return create_keys(keyport.env, 1, days=30, **options)[0]
 
 
 def bearer(key: dict[str, Any]) -> dict[str, str]:
@@ -130,7 +131,7 @@ def test_a_good_key_reaches_the_upstream_with_its_identity(
 def test_spoofed_identity_headers_never_reach_the_upstream(
     proxy: Proxy, keyport: ServerProcess
 ) -> None:
-    key = new_key(keyport, "--scope", "orders:read")
+    key = new_key(keyport, scopes=["orders:read"])
     spoofed = {f"X-Keyport-{name.title()}": "spoofed" for name in IDENTITY}
     spoofed["X-Keyport-Refusal-Status"] = "spoofed"
     answer = request(proxy.base_url + "/orders/1", {**bearer(key), **spoofed})
@@ -209,11 +210,11 @@ def test_deactivated_and_revoked_keys_stop_within_a_second(
     url = proxy.base_url + "/x"
     for _ in range(5):  # cached in the server
         assert request(url, bearer(key)).status == 200
-    run_cli(keyport.env, "key", "deactivate", key["id"])
+    change_key(keyport.env, "deactivate", key["id"])
     assert within_a_second(url, key, 401).json() == body(401, "API key is deactivated")
-    run_cli(keyport.env, "key", "activate", key["id"])
+    change_key(keyport.env, "activate", key["id"])
     assert within_a_second(url, key, 200).headers["x-echo"] == "yes"
-    run_cli(keyport.env, "key", "revoke", key["id"])
+    change_key(keyport.env, "revoke", key["id"])
     assert_refused(within_a_second(url, key, 401), 401, "Invalid API key")
 
 
@@ -234,13 +235,13 @@ def within_a_second(url: str, key: dict[str, Any], status: int) -> Answer:
 def test_path_prefixes_need_their_scopes_longest_prefix_first(
     proxy: Proxy, keyport: ServerProcess
 ) -> None:
-    reader = bearer(new_key(keyport, "--scope", "orders:read"))
+    reader = bearer(new_key(keyport, scopes=["orders:read"]))
     for path in ["/orders", "/orders/7", "/orders/admin-notes", "/ordersx", "/other"]:
         assert request(proxy.base_url + path, reader).status == 200, path
     for path in ["/orders/admin", "/orders/admin/users", "/ORDERS/Admin"]:
         answer = request(proxy.base_url + path, reader)
         assert_refused(answer, 403, "Insufficient scope: requires orders:admin")
-    stranger = bearer(new_key(keyport, "--scope", "billing:read"))
+    stranger = bearer(new_key(keyport, scopes=["billing:read"]))
     assert_refused(
         request(proxy.base_url + "/orders/7", stranger),
         403,
@@ -255,9 +256,9 @@ def test_path_prefixes_need_their_scopes_longest_prefix_first(
 def test_an_ipv4_allowlist_sees_the_client_behind_the_proxy(
     proxy: Proxy, keyport: ServerProcess
 ) -> None:
-    inside = bearer(new_key(keyport, "--allow-ip", "127.0.0.0/8"))
+    inside = bearer(new_key(keyport, allowed_ips=["127.0.0.0/8"]))
     assert request(proxy.base_url + "/x", inside).status == 200
-    outside = bearer(new_key(keyport, "--allow-ip", "192.0.2.0/24"))
+    outside = bearer(new_key(keyport, allowed_ips=["192.0.2.0/24"]))
     # The client's own X-Forwarded-For is not believed: the proxy says who connected.
     forged = {**outside, "X-Forwarded-For": "192.0.2.10"}
     assert_refused(
@@ -271,9 +272,9 @@ def test_an_ipv6_allowlist_through_a_proxy_on_ipv6(
 ) -> None:
     running = start_proxy(kind, tmp_path / kind, keyport, upstream, host="::1")
     try:
-        inside = bearer(new_key(keyport, "--allow-ip", "::1/128", "--allow-ip", "10.0.0.0/8"))
+        inside = bearer(new_key(keyport, allowed_ips=["::1/128", "10.0.0.0/8"]))
         assert request(running.base_url + "/x", inside).status == 200
-        outside = bearer(new_key(keyport, "--allow-ip", "2001:db8::/32"))
+        outside = bearer(new_key(keyport, allowed_ips=["2001:db8::/32"]))
         assert_refused(
             request(running.base_url + "/x", outside),
             403,
@@ -287,12 +288,12 @@ def test_forwarded_for_from_an_untrusted_peer_is_ignored(
     tmp_path: Path, keyport: ServerProcess
 ) -> None:
     forged = {"X-Forwarded-For": "192.0.2.10"}
-    key = new_key(keyport, "--allow-ip", "192.0.2.0/24")
+    key = new_key(keyport, allowed_ips=["192.0.2.0/24"])
     trusted = request(keyport.base_url + "/v1/authorize", {**bearer(key), **forged})
     assert trusted.status == 200  # from a trusted proxy, the forwarded address counts
     untrusting = serve_keyport(tmp_path, KEYPORT_TRUSTED_PROXIES="10.0.0.0/8")
     try:
-        key = new_key(untrusting, "--allow-ip", "192.0.2.0/24")
+        key = new_key(untrusting, allowed_ips=["192.0.2.0/24"])
         answer = request(untrusting.base_url + "/v1/authorize", {**bearer(key), **forged})
         assert answer.status == 403
         assert answer.json() == body(403, "API key is not allowed from this IP address")
@@ -304,7 +305,7 @@ def test_forwarded_for_from_an_untrusted_peer_is_ignored(
 
 
 def test_a_keys_rate_limit_gives_429_with_retry_after(proxy: Proxy, keyport: ServerProcess) -> None:
-    auth = bearer(new_key(keyport, "--rate-limit", "1"))  # bursts to 2
+    auth = bearer(new_key(keyport, rate_limit=1))  # bursts to 2
     url = proxy.base_url + "/x"
     assert [request(url, auth).status for _ in range(2)] == [200, 200]
     limited = request(url, auth)

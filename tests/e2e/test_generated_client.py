@@ -18,7 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.server import KEYPORT, ServerProcess, cli_json, keyport_env
+from tests.support.seed import create_keys, init_company
+from tests.support.server import KEYPORT, ServerProcess, keyport_env
 
 GENERATOR = str(Path(KEYPORT).with_name("openapi-python-client"))
 PACKAGE = "keyport_generated_client"
@@ -36,11 +37,9 @@ class Served:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     folder = tmp_path_factory.mktemp("client")
     env = keyport_env(f"sqlite:///{folder / 'keyport.db'}", KEYPORT_REQUEST_LOG="false")
-    owner = cli_json(env, "init", "--company", "Acme", "--owner-email", "owner@acme.test")
-    key = cli_json(env, "key", "create", "--days", "1")["key"]
-    manager = cli_json(
-        env, "key", "create", "--days", "1", "--scope", "keys:manage", "--scope", "*"
-    )
+    owner = init_company(env, "Acme", "owner@acme.test")
+    key = create_keys(env, 1, days=1)[0]["key"]
+    (manager,) = create_keys(env, 1, days=1, scopes=["keys:manage", "*"])
     server = ServerProcess(env, folder / "server.log").start()
     try:
         yield Served(server, key, owner["ownerId"], manager)

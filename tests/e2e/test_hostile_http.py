@@ -10,15 +10,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.server import ServerProcess, cli_json, keyport_env, run_cli
+from tests.support.seed import create_keys, init_company
+from tests.support.server import ServerProcess, keyport_env
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, str]]:
     folder = tmp_path_factory.mktemp("hostile")
     env = keyport_env(f"sqlite:///{folder / 'hostile.db'}")
-    run_cli(env, "init", "--company", "Acme", "--owner-email", "o@acme.test")
-    key = cli_json(env, "key", "create", "--days", "5")["key"]
+    init_company(env, "Acme", "o@acme.test")
+    key = create_keys(env, 1)[0]["key"]
     server = ServerProcess(env, folder / "server.log").start()
     try:
         yield server, key

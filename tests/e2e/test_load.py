@@ -12,7 +12,8 @@ import pytest
 
 from tests.support.api_calls import bearer
 from tests.support.private_services import PrivateRedis
-from tests.support.server import ServerProcess, create_keys, keyport_env, run_cli, start_all
+from tests.support.seed import create_keys
+from tests.support.server import ServerProcess, keyport_env, run_cli, start_all
 from tests.support.traffic import Traffic
 
 DURATION = 60.0  # seconds

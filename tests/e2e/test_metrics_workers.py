@@ -10,7 +10,8 @@ from pathlib import Path
 import httpx
 
 from tests.integration.test_metrics import parse, sample
-from tests.support.server import ServerProcess, cli_json, keyport_env
+from tests.support.seed import create_keys, init_company
+from tests.support.server import ServerProcess, keyport_env
 
 ME = "/v4/user/me"
 DEADLINE = 60.0  # seconds; the machine may be busy
@@ -40,8 +41,8 @@ def served(tmp_path: Path, **env: str) -> tuple[ServerProcess, str]:
     environment = keyport_env(
         f"sqlite:///{tmp_path / 'keyport.db'}", KEYPORT_REQUEST_LOG="false", **env
     )
-    cli_json(environment, "init", "--company", "Acme", "--owner-email", "owner@acme.test")
-    key = cli_json(environment, "key", "create", "--days", "1", "--rate-limit", "1000000")["key"]
+    init_company(environment, "Acme", "owner@acme.test")
+    key = create_keys(environment, 1, days=1, rate_limit=1000000)[0]["key"]
     server = ServerProcess(environment, tmp_path / "server.log", workers=2)
     return server.start(), key
 

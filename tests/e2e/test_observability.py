@@ -19,7 +19,8 @@ from keyport.db.engine import create_engine
 from keyport.db.tables import api_keys, key_recent_requests, key_sightings
 from tests.support.api_calls import call
 from tests.support.databases import dump_database
-from tests.support.server import ServerProcess, cli_json, keyport_env, run_cli
+from tests.support.seed import create_keys, init_company
+from tests.support.server import ServerProcess, keyport_env, run_cli
 from tests.support.usage import usage_totals
 
 OWNER_PASSWORD = "correct-horse-battery-9"
@@ -28,16 +29,7 @@ WRONG_PASSWORD = "wrong-horse-staple-7"
 
 def served(database_url: str, tmp_path: Path, **env: str) -> ServerProcess:
     environment = keyport_env(database_url, **env)
-    run_cli(
-        environment,
-        "init",
-        "--company",
-        "Acme",
-        "--owner-email",
-        "owner@acme.test",
-        "--owner-password",
-        OWNER_PASSWORD,
-    )
+    init_company(environment, "Acme", "owner@acme.test", owner_password=OWNER_PASSWORD)
     return ServerProcess(environment, tmp_path / "server.log").start()
 
 
@@ -82,7 +74,7 @@ def test_a_clean_shutdown_writes_every_counted_request(database_url: str, tmp_pa
     # The first background flush would come after an hour: only the shutdown can write.
     server = served(database_url, tmp_path, KEYPORT_USAGE_FLUSH_INTERVAL="3600")
     try:
-        created = cli_json(server.env, "key", "create", "--days", "30")
+        (created,) = create_keys(server.env, 1, days=30)
         for _ in range(20):
             assert call(server.base_url, "/v4/user/me", created["key"])[0] == 200
         for _ in range(5):
@@ -129,12 +121,14 @@ def test_no_key_or_password_reaches_the_output_the_database_or_the_metrics(
 ) -> None:
     server = served(database_url, tmp_path, KEYPORT_USAGE_FLUSH_INTERVAL=flush_interval)
     try:
-        created = [cli_json(server.env, "key", "create", "--days", "5") for _ in range(3)]
+        created = create_keys(server.env, 3)
         keys = [c["key"] for c in created]
         tampered = keys[0][:-1] + ("A" if keys[0][-1] != "A" else "B")
         for key in [*keys, tampered, keys[1] + "x"]:
             for path in ["/v4/user/me", "/v4/user", "/v4/unknown", f"/v4/user/{key}"]:
                 call(server.base_url, path, key)
+        # Through the CLI: the calls below count on its seconds of start for the changes to
+        # reach the server (in-process they return before its cache has heard of them).
         run_cli(server.env, "key", "deactivate", created[1]["id"])
         run_cli(server.env, "key", "revoke", created[2]["id"])
         for key in keys:

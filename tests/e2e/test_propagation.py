@@ -19,7 +19,8 @@ import httpx
 import pytest
 
 from tests.support import databases
-from tests.support.server import ServerProcess, cli_json, keyport_env, run_cli
+from tests.support.seed import create_keys, create_user, init_company
+from tests.support.server import ServerProcess, keyport_env, run_cli
 from tests.support.waiting import wait_until
 
 OWNER_EMAIL = "owner@acme.test"
@@ -72,16 +73,7 @@ def cluster(
     extra.update(KEYPORT_SECURE_COOKIES="false")
     # A slow log poll: only the push channel under test can make the deadline.
     env = keyport_env(url, KEYPORT_INVALIDATION_POLL_INTERVAL="30", **extra)
-    owner_id = cli_json(
-        env,
-        "init",
-        "--company",
-        "Acme",
-        "--owner-email",
-        OWNER_EMAIL,
-        "--owner-password",
-        OWNER_PASSWORD,
-    )["ownerId"]
+    owner_id = init_company(env, "Acme", OWNER_EMAIL, owner_password=OWNER_PASSWORD)["ownerId"]
     folder = tmp_path_factory.mktemp(request.param)
     first = ServerProcess(env, folder / "first.log").start()
     second = ServerProcess(env, folder / "second.log").start()
@@ -174,7 +166,7 @@ def change_under_load(
 
 
 def new_key(cluster: Cluster) -> tuple[str, str]:
-    created = cli_json(cluster.env, "key", "create", "--days", "5")
+    (created,) = create_keys(cluster.env, 1)
     return created["id"], created["key"]
 
 
@@ -205,22 +197,12 @@ def test_deactivate_through_one_process_stops_both(cluster: Cluster) -> None:
 
 def test_a_user_deleted_while_acting_stops_acting_on_both(cluster: Cluster) -> None:
     _, key = new_key(cluster)
-    member = cli_json(
-        cluster.env,
-        "user",
-        "create",
-        "--email",
-        f"m{time.monotonic_ns()}@acme.test",
-        "--given-name",
-        "M",
-        "--family-name",
-        "B",
-    )
-    as_member = {"Authorization": f"Bearer {key}", "x-meetergo-api-user-id": member["id"]}
+    member = create_user(cluster.env, f"m{time.monotonic_ns()}@acme.test", "M", "B")
+    as_member = {"Authorization": f"Bearer {key}", "x-meetergo-api-user-id": member.id}
 
     def delete_member() -> None:
         answer = httpx.delete(
-            f"{cluster.first.base_url}/v4/user/{member['id']}",
+            f"{cluster.first.base_url}/v4/user/{member.id}",
             headers={"Authorization": f"Bearer {key}", "x-meetergo-api-user-id": cluster.owner_id},
         )
         assert answer.status_code == 204, answer.text

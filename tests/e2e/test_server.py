@@ -1,4 +1,7 @@
-"""A real `keyport serve` process driven over HTTP and changed by the CLI from outside."""
+"""A real `keyport serve` process driven over HTTP and changed by the CLI from outside.
+
+Data a test only needs is made in-process (tests.support.seed); the CLI's own changes are
+what test_cli_changes_reach_the_running_server_within_a_second checks."""
 
 from __future__ import annotations
 
@@ -12,13 +15,14 @@ import pytest
 from tests.support import databases
 from tests.support.api_calls import call, refused
 from tests.support.databases import dump_database
+from tests.support.seed import change_key, create_keys, init_company
 from tests.support.server import ServerProcess, cli_json, keyport_env, run_cli
 
 
 @pytest.fixture
 def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
     env = keyport_env(database_url)
-    run_cli(env, "init", "--company", "Acme", "--owner-email", "owner@acme.test")
+    init_company(env, "Acme", "owner@acme.test")
     process = ServerProcess(env, tmp_path / "server.log").start()
     try:
         yield process
@@ -57,7 +61,7 @@ def test_cli_changes_reach_the_running_server_within_a_second(server: ServerProc
 
 
 def test_a_key_expires_by_the_real_clock(server: ServerProcess, database_url: str) -> None:
-    created = cli_json(server.env, "key", "create", "--days", "1")
+    (created,) = create_keys(server.env, 1, days=1)
     soon = datetime.now(UTC) + timedelta(seconds=2)
     databases.run_blocking(set_expiry(database_url, created["id"], soon))
     assert call(server.base_url, "/v4/user/me", created["key"])[0] == 200
@@ -85,12 +89,12 @@ async def set_expiry(database_url: str, key_id: str, when: datetime) -> None:
 def test_no_secret_reaches_the_database_or_the_output(
     server: ServerProcess, database_url: str, tmp_path: Path
 ) -> None:
-    keys = [cli_json(server.env, "key", "create", "--days", "5")["key"] for _ in range(3)]
+    keys = [created["key"] for created in create_keys(server.env, 3)]
     tampered = keys[0][:-1] + ("A" if keys[0][-1] != "A" else "B")
     for key in [*keys, tampered, keys[1] + "x"]:
         for path in ["/v4/user/me", "/v4/user", "/v4/unknown"]:
             call(server.base_url, path, key)
-    run_cli(server.env, "key", "revoke", keys[2].split(":")[1])
+    change_key(server.env, "revoke", keys[2].split(":")[1])
     call(server.base_url, "/v4/user/me", keys[2])
     server.stop()
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.server import ServerProcess, cli_json, keyport_env, run_cli
+from tests.support.seed import create_keys, init_company
+from tests.support.server import ServerProcess, keyport_env
 from tests.support.usage import usage_totals_at
 from tests.support.waiting import wait_until
 
@@ -82,8 +83,8 @@ def test_sigterm_finishes_requests_in_flight_writes_usage_and_exits_0(tmp_path: 
     database_url = f"sqlite:///{tmp_path / 'shutdown.db'}"
     # A long flush interval: only the shutdown itself can have written the usage.
     env = keyport_env(database_url, KEYPORT_USAGE_FLUSH_INTERVAL="3600")
-    run_cli(env, "init", "--company", "Acme", "--owner-email", "o@acme.test")
-    key = cli_json(env, "key", "create", "--days", "5")
+    init_company(env, "Acme", "o@acme.test")
+    (key,) = create_keys(env, 1)
     server = ServerProcess(env, tmp_path / "server.log").start()
     assert server.process is not None
     try:

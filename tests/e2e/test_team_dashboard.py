@@ -19,7 +19,8 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
 from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, Person, Site, populate, shoot, sign_in
-from tests.support.server import ServerProcess, cli_json, keyport_env
+from tests.support.seed import create_user
+from tests.support.server import ServerProcess, keyport_env
 
 pytestmark = pytest.mark.browser
 _numbers = count(1)
@@ -91,12 +92,15 @@ def acme_id(site: Site) -> str:
 def fresh_person(site: Site, role: str = "member") -> Person:
     """A user of its own, so that tests never depend on one another's changes."""
     person = Person(f"{role}{next(_numbers)}-{time.monotonic_ns()}@acme.test", "fresh-password-1")
-    cli_json(
+    create_user(
         site.server.env,
-        "user", "create", "--company-id", acme_id(site), "--email", person.email,
-        "--given-name", "Fresh", "--family-name", role.capitalize(),
-        "--role", role, "--password", person.password,
-    )  # fmt: skip
+        person.email,
+        "Fresh",
+        role.capitalize(),
+        role=role,
+        password=person.password,
+        company_id=acme_id(site),
+    )
     return person
 
 

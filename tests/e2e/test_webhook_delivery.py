@@ -18,7 +18,8 @@ from keyport.db.tables import webhook_deliveries
 from keyport.domain.audit import Actor
 from tests.support import databases
 from tests.support.receiver import Receiver, webhook_receiver
-from tests.support.server import ServerProcess, cli_json, keyport_env, start_all
+from tests.support.seed import add_webhook, init_company
+from tests.support.server import ServerProcess, keyport_env, start_all
 
 EVENTS = 12
 
@@ -57,8 +58,8 @@ def _env(database: str, **extra: str) -> dict[str, str]:
 
 
 def _setup(env: dict[str, str], receiver: Receiver) -> tuple[str, str]:
-    company = cli_json(env, "init", "--company", "Acme", "--owner-email", "o@acme.test")
-    added = cli_json(env, "webhook", "add", receiver.url, "--event", "api_key.created")
+    company = init_company(env, "Acme", "o@acme.test")
+    added = add_webhook(env, receiver.url, ["api_key.created"])
     return company["companyId"], added["secret"]
 
 

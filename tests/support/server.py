@@ -122,29 +122,3 @@ def start_all(servers: list[ServerProcess], timeout: float = 60.0) -> list[Serve
             server.stop()
         raise
     return servers
-
-
-def create_keys(env: dict[str, str], count: int, **options: Any) -> list[dict[str, str]]:
-    """`count` keys like `keyport key create --days 5` (`options`: issue_key's, e.g.
-    rate_limit) in the only company, issued in this process: each CLI start costs seconds on
-    a slow machine, and tests/e2e/test_cli.py covers the command itself."""
-    from keyport.bootstrap import build_container
-    from keyport.config import Settings
-    from keyport.domain.audit import Actor
-    from tests.support.databases import run_blocking
-
-    async def work() -> list[dict[str, str]]:
-        container = build_container(Settings.from_env(env))
-        try:
-            company = await container.companies.resolve_company(None)
-            keys = []
-            for _ in range(count):
-                issued = await container.keys.issue_key(
-                    company.id, name=None, days=5, actor=Actor.cli(), **options
-                )
-                keys.append({"id": issued.record.id, "key": issued.key})
-            return keys
-        finally:
-            await container.close()
-
-    return run_blocking(work())
