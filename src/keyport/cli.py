@@ -21,7 +21,7 @@ from keyport.cli_lifecycle import key_company, register
 from keyport.config import Settings, SettingsError
 from keyport.domain.audit import Actor
 from keyport.domain.errors import KeyportError, ValidationFailed
-from keyport.domain.keys import ApiKey
+from keyport.domain.keys import ApiKey, IssuedKey
 from keyport.domain.scopes import describe as describe_scopes
 from keyport.domain.users import NewUser, Role
 from keyport.proxy_config.caddy import render_caddy
@@ -65,6 +65,19 @@ def _run(work: Callable[[Container], Awaitable[T]]) -> T:
         _fail(_describe(error))
     except OSError as error:
         _fail(f"cannot reach the database: {error}", code=1)
+
+
+def issued_key_json(issued: IssuedKey) -> dict[str, Any]:
+    """What `keyport key create --json` prints: the key, shown this once, and its record."""
+    record = issued.record
+    return {
+        "id": record.id,
+        "key": issued.key,
+        "name": record.name,
+        "expiresAt": iso_utc(record.expires_at),
+        "scopes": list(record.scopes),
+        "allowedIps": list(record.allowed_ips),
+    }
 
 
 def _print_json(value: Any) -> None:
@@ -369,16 +382,7 @@ def key_create(
     issued = _run(work)
     record = issued.record
     if as_json:
-        _print_json(
-            {
-                "id": record.id,
-                "key": issued.key,
-                "name": record.name,
-                "expiresAt": iso_utc(record.expires_at),
-                "scopes": list(record.scopes),
-                "allowedIps": list(record.allowed_ips),
-            }
-        )
+        _print_json(issued_key_json(issued))
         return
     click.echo(
         f"Created API key {record.id}"

@@ -13,10 +13,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from keyport.bootstrap import Container, build_container
+from keyport.cli import issued_key_json
 from keyport.config import Settings
 from keyport.domain.audit import Actor
 from keyport.domain.users import NewUser, Role, User
-from keyport.web.api.schemas import iso_utc
 from tests.support.databases import run_blocking
 
 T = TypeVar("T")
@@ -98,17 +98,7 @@ def create_keys(
             issued = await c.keys.issue_key(
                 company.id, name=name, days=days, actor=Actor.cli(), **options
             )
-            record = issued.record
-            keys.append(
-                {
-                    "id": record.id,
-                    "key": issued.key,
-                    "name": record.name,
-                    "expiresAt": iso_utc(record.expires_at),
-                    "scopes": list(record.scopes),
-                    "allowedIps": list(record.allowed_ips),
-                }
-            )
+            keys.append(issued_key_json(issued))
         return keys
 
     return in_process(env, work)
