@@ -15,10 +15,12 @@ from sqlalchemy import func, select
 
 from keyport.bootstrap import Container
 from keyport.db.tables import api_keys, key_recent_requests, key_sightings, key_usage_minutes
+from keyport.db.usage_store import SqlUsageStore
 from keyport.domain.anomalies import AlertKind
 from keyport.domain.audit import Actor
 from keyport.domain.clock import FixedClock
-from keyport.services.observability.usage_recorder import RING_SIZE
+from keyport.domain.usage import RecentRequest
+from keyport.services.observability.usage_recorder import RING_SIZE, UsageBatch
 from keyport.web.app import create_app
 from tests.conftest import Tenant
 from tests.support.usage import usage_totals
@@ -106,7 +108,8 @@ async def test_the_recent_requests_of_a_key_are_the_newest_hundred(
         await client.get("/v4/user/unknown-user", headers=tenant.auth(tenant.owner))
     await flush(container)
 
-    assert await table_count(container, key_recent_requests, tenant.key_id) == RING_SIZE
+    # Trimmed to RING_SIZE once this process has written RING_SIZE more (db/ring_trimming.py).
+    assert await table_count(container, key_recent_requests, tenant.key_id) == RING_SIZE + 10
     key = await container.keys.get_key(tenant.company_id, tenant.key_id)
     usage = await container.observability.usage.key_usage(key, UTC_ZONE)
     newest = usage.recent[0]
@@ -133,8 +136,8 @@ async def ring_ids(container: Container, key_id: str) -> list[int]:
         return list(rows.all())
 
 
-async def test_one_flush_trims_the_ring_of_every_key_it_wrote_and_only_theirs(
-    client: httpx.AsyncClient, container: Container, tenant: Tenant
+async def test_rings_are_trimmed_at_a_process_first_write_and_after_every_ring_size_rows(
+    client: httpx.AsyncClient, container: Container, tenant: Tenant, clock: FixedClock
 ) -> None:
     actor = Actor("cli")
     keys = [
@@ -143,25 +146,44 @@ async def test_one_flush_trims_the_ring_of_every_key_it_wrote_and_only_theirs(
     ]
     ids = [issued.record.id for issued in keys]
     auth = [{"Authorization": f"Bearer {issued.key}"} for issued in keys]
-    for _ in range(RING_SIZE + 5):  # over the ring in one flush: the oldest five go
-        await client.get("/v4/user/me", headers=auth[0])
-    for _ in range(7):
-        await client.get("/v4/user/me", headers=auth[1])
-    await flush(container)
-    first_of_second = await ring_ids(container, ids[1])
-    for _ in range(RING_SIZE - 3):  # both again: the second key's ring now overflows by 4
-        await client.get("/v4/user/me", headers=auth[0])
-        await client.get("/v4/user/me", headers=auth[1])
-    await client.get("/v4/user/me", headers=tenant.auth())
-    await flush(container)
 
-    assert [len(await ring_ids(container, key_id)) for key_id in ids] == [RING_SIZE, RING_SIZE, 0]
-    assert await table_count(container, key_recent_requests, tenant.key_id) == 1
+    async def requests(key: int, count: int) -> None:
+        for _ in range(count):
+            await client.get("/v4/user/me", headers=auth[key])
+
+    async def ring_sizes() -> list[int]:
+        return [len(await ring_ids(container, key_id)) for key_id in ids]
+
+    await requests(0, RING_SIZE + 5)  # over the ring in one flush: the oldest five go
+    await requests(1, 7)
+    await flush(container)
+    assert await ring_sizes() == [RING_SIZE, 7, 0]
+    first_of_second = await ring_ids(container, ids[1])
+
+    await requests(0, RING_SIZE - 3)  # fewer than RING_SIZE since their trims: kept a while
+    await requests(1, RING_SIZE - 3)
+    await requests(2, 1)
+    await flush(container)
+    assert await ring_sizes() == [2 * RING_SIZE - 3, RING_SIZE + 4, 1]
+
+    await requests(0, 3)  # RING_SIZE since the first key's trim: trimmed, the second is not
+    await flush(container)
+    assert await ring_sizes() == [RING_SIZE, RING_SIZE + 4, 1]
+    newest = (await ring_ids(container, ids[0]))[-3:]
+
+    # A new process (here: a new store) trims every ring at its first write to it.
+    store = SqlUsageStore(container.engine, container.settings.database_url)
+    later = RecentRequest(
+        ids[1], clock.now(), "r1", "GET", "/v4/user/me", None, 200, 1.0, None, None, None, None
+    )
+    try:
+        await store.write(UsageBatch(recent=[later]))
+    finally:
+        await store.close()
+    assert await ring_sizes() == [RING_SIZE, RING_SIZE, 1]
     second = await ring_ids(container, ids[1])
-    assert len(first_of_second) == 7
-    assert second[:3] == first_of_second[4:]  # its four oldest went, the newest stayed
-    first = await ring_ids(container, ids[0])
-    assert len(set(first) & set(second)) == 0
+    assert second[:2] == first_of_second[5:]  # its five oldest went, the newest stayed
+    assert (await ring_ids(container, ids[0]))[-3:] == newest
 
 
 async def test_last_used_is_written_at_most_once_a_minute_and_only_forward(

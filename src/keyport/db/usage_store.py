@@ -10,9 +10,10 @@ in one worker thread with its own connection (see db.engine.create_sqlite_writer
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Connection,
@@ -33,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import await_only
 
 from keyport.db.engine import WRITE_OPTION, create_sqlite_writer, is_sqlite
+from keyport.db.ring_trimming import RingTrimming
 from keyport.db.tables import api_keys, key_recent_requests, key_sightings, key_usage_minutes
 from keyport.db.types import UtcDateTime
 from keyport.domain.usage import LastUse, MinuteCount, RecentRequest, Sighting
@@ -43,15 +45,24 @@ _recent = key_recent_requests.c
 _sightings = key_sightings.c
 
 
+class _Write(NamedTuple):
+    batch: UsageBatch
+    trim: list[str]  # the keys whose rings of recent requests this write trims
+
+
 class SqlUsageStore:
     def __init__(self, engine: AsyncEngine, database_url: str) -> None:
         self._engine = engine
         self._sqlite: Engine | None = (
             create_sqlite_writer(database_url) if is_sqlite(database_url) else None
         )
+        self._rings = RingTrimming(RING_SIZE)
 
     async def write(self, batch: UsageBatch) -> None:
-        await self._in_transaction(_write_batch, batch)
+        written = Counter(r.key_id for r in batch.recent)
+        trim = self._rings.due(written)
+        await self._in_transaction(_write_batch, _Write(batch, trim))
+        self._rings.written(written, trim)
 
     async def prune(self, counts_before_minute: int, sightings_before: datetime) -> None:
         await self._in_transaction(_prune, (counts_before_minute, sightings_before))
@@ -77,14 +88,17 @@ def _run_in_transaction(engine: Engine, work: Any, argument: Any) -> None:
             work(connection, argument)
 
 
-def _write_batch(connection: Connection, batch: UsageBatch) -> None:
+def _write_batch(connection: Connection, write: _Write) -> None:
     if connection.dialect.name == "postgresql":
-        _write_batch_postgres(connection, batch)
+        _write_batch_postgres(connection, write)
         return
+    batch = write.batch
     if batch.counts:
         _add_counts(connection, batch.counts)
     if batch.recent:
         _add_recent(connection, batch.recent)
+    for start in range(0, len(write.trim), _TRIM_CHUNK):
+        connection.execute(_TRIM_RINGS, {"key_ids": write.trim[start : start + _TRIM_CHUNK]})
     if batch.sightings:
         _add_sightings(connection, batch.sightings)
     if batch.last_uses:
@@ -139,13 +153,6 @@ def _add_recent(connection: Connection, recent: Sequence[RecentRequest]) -> None
             for r in recent
         ],
     )
-    _trim_rings(connection, recent)
-
-
-def _trim_rings(connection: Connection, recent: Sequence[RecentRequest]) -> None:
-    key_ids = sorted({r.key_id for r in recent})
-    for start in range(0, len(key_ids), _TRIM_CHUNK):
-        connection.execute(_TRIM_RINGS, {"key_ids": key_ids[start : start + _TRIM_CHUNK]})
 
 
 _RECENT_COLUMNS = (
@@ -164,14 +171,15 @@ _RECENT_COLUMNS = (
 )
 
 
-def _write_batch_postgres(connection: Connection, batch: UsageBatch) -> None:
+def _write_batch_postgres(connection: Connection, write: _Write) -> None:
     """PostgreSQL: the same rows through the transaction's own asyncpg connection, with no
     statement built or parameter processed per row (with many keys a flush holds rows for
     every key: the SQLAlchemy executemany cost about 20 µs of this process's CPU a row).
-    Counts and sightings are one upsert each over arrays (unnest); they are unique per batch,
-    as ON CONFLICT needs. Recent requests go by COPY."""
+    Counts, sightings and last uses are one statement each over arrays (unnest); they are
+    unique per batch, as ON CONFLICT needs. Recent requests go by COPY."""
     connection.exec_driver_sql("SELECT 1")  # SQLAlchemy's transaction has begun
     driver: Any = connection.connection.driver_connection
+    batch = write.batch
     if batch.counts:
         counts = batch.counts
         await_only(
@@ -207,7 +215,8 @@ def _write_batch_postgres(connection: Connection, batch: UsageBatch) -> None:
                 key_recent_requests.name, records=records, columns=_RECENT_COLUMNS
             )
         )
-        _trim_rings(connection, batch.recent)
+    if write.trim:
+        await_only(driver.execute(_PG_TRIM_RINGS, write.trim, RING_SIZE))
     if batch.sightings:
         seen = batch.sightings
         await_only(
@@ -222,7 +231,15 @@ def _write_batch_postgres(connection: Connection, batch: UsageBatch) -> None:
             )
         )
     if batch.last_uses:
-        _move_last_use(connection, batch.last_uses)
+        uses = batch.last_uses
+        await_only(
+            driver.execute(
+                _PG_LAST_USES,
+                [u.key_id for u in uses],
+                [_naive_utc(u.at) for u in uses],
+                [u.ip for u in uses],
+            )
+        )
 
 
 def _naive_utc(moment: datetime) -> datetime:
@@ -250,10 +267,29 @@ ON CONFLICT (key_id, kind, value) DO UPDATE SET
   last_seen_at = GREATEST(s.last_seen_at, EXCLUDED.last_seen_at),
   requests = s.requests + EXCLUDED.requests
 """
+# Forward only, as _move_last_use.
+_PG_LAST_USES = """
+UPDATE api_keys AS k SET last_used_at = u.at, last_used_ip = u.ip
+FROM unnest($1::varchar[], $2::timestamp[], $3::varchar[]) AS u(key_id, at, ip)
+WHERE k.id = u.key_id AND (k.last_used_at IS NULL OR k.last_used_at < u.at)
+"""
+# Per key, the id of its newest row beyond the ring (an index walk of RING_SIZE + 1 entries),
+# and the rows up to it go: no ranking of every row of every key named.
+_PG_TRIM_RINGS = """
+DELETE FROM key_recent_requests AS r
+USING (
+  SELECT k.key_id, (
+    SELECT n.id FROM key_recent_requests AS n
+    WHERE n.key_id = k.key_id ORDER BY n.id DESC OFFSET $2 LIMIT 1
+  ) AS cut
+  FROM unnest($1::varchar[]) AS k(key_id)
+) AS c
+WHERE r.key_id = c.key_id AND r.id <= c.cut
+"""
 
 
-# Each key's ring keeps its RING_SIZE newest rows: one statement for many keys (a statement
-# per key made a flush of many keys cost a round trip and a statement build per key).
+# SQLite: each key's ring keeps its RING_SIZE newest rows, one statement for many keys (a
+# statement per key made a flush of many keys cost a round trip and a statement build per key).
 _TRIM_CHUNK = 500  # keys per statement: well under SQLite's and asyncpg's bound-parameter limits
 _ranked = (
     select(
