@@ -47,6 +47,24 @@ def group_cpu_ticks(pgid: int) -> dict[int, int]:
     return ticks
 
 
+def command_cpu_ticks(command: str) -> dict[int, int]:
+    """CPU ticks (user + system) of every live process whose name is `command` (for example
+    "postgres": the database's backends, which the server's own group does not include)."""
+    ticks: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        name, _, rest = stat.partition(" (")[2].rpartition(")")
+        if name == command:
+            fields = rest.split()
+            ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
+    return ticks
+
+
 def sample(pgid: int) -> CpuSample:
     busy, steal = _machine_ticks()
     return CpuSample(time.monotonic(), group_cpu_ticks(pgid), busy, steal)

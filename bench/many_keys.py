@@ -8,6 +8,10 @@ would show. Each scenario is warmed up 10 s (every key seen once) before it is m
 Run (from the repository root; needs wrk, PostgreSQL at --postgres and Redis at --redis):
     .venv/bin/python bench/many_keys.py --keys 10000 --rounds 2 --duration 5
 
+`--full-rings` first gives every key a full ring of recent requests in the database (RING_SIZE
+rows each, as after a day of use), so the flushes' ring trimming meets production-sized tables.
+`--keyport PATH` runs another checkout's `keyport` (A/B against earlier code, same run).
+
 The keys are made in-process through the same service the CLI uses (one transaction each), on
 a fresh PostgreSQL database that is dropped at the end; one `keyport serve` worker with Redis
 answers both scenarios, rate limits raised so that they never trip.
@@ -31,6 +35,7 @@ from hotpath_compare import KEYPORT, RAISED, drop_postgres, fresh_postgres
 from keyport.bootstrap import build_container
 from keyport.config import Settings
 from keyport.domain.audit import Actor
+from keyport.services.observability.usage_recorder import RING_SIZE
 
 
 def parse_args() -> argparse.Namespace:
@@ -44,6 +49,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--full-rings", action="store_true", help="see the module docstring")
+    parser.add_argument("--keyport", type=Path, default=KEYPORT, help="the keyport to serve")
     parser.add_argument(
         "--profile",
         type=Path,
@@ -72,6 +79,21 @@ async def make_keys(url: str, count: int) -> list[str]:
         return keys
     finally:
         await container.close()
+
+
+FILL_RINGS = f"""
+INSERT INTO key_recent_requests (key_id, occurred_at, request_id, method, path, route, status,
+  latency_ms, client_ip, user_agent)
+SELECT k.id, now() AT TIME ZONE 'UTC' - interval '1 hour', substr(md5(k.id || g), 1, 24), 'GET',
+  '/v4/user/me', '/v4/user/me', 200, 1.0, '127.0.0.1', 'bench-filler'
+FROM api_keys AS k, generate_series(1, {RING_SIZE}) AS g
+"""
+
+
+def fill_rings(url: str) -> None:
+    print(f"  filling every key's ring with {RING_SIZE} rows")
+    subprocess.run(["psql", url, "-q", "-c", FILL_RINGS], check=True)
+    subprocess.run(["psql", url, "-q", "-c", "ANALYZE"], check=True)
 
 
 def cycling_script(path: Path, keys: list[str]) -> Path:
@@ -128,6 +150,8 @@ def main() -> int:
         )
         print(f"making {args.keys:,} keys in {database}")
         keys = asyncio.run(make_keys(database, args.keys))
+        if args.full_rings:
+            fill_rings(database)
         one = write_script(workdir / "one.lua", {"Authorization": f"Bearer {keys[0]}"})
         many = cycling_script(workdir / "many.lua", keys)
         server_env = _keyport.server_env(database, {**RAISED, "KEYPORT_REDIS_URL": args.redis})
@@ -136,7 +160,7 @@ def main() -> int:
         for round_number in range(args.rounds):
             print(f"Round {round_number + 1} of {args.rounds}")
             port = free_port()
-            argv = [str(KEYPORT), "serve", "--host", "127.0.0.1", "--port", str(port)]
+            argv = [str(args.keyport), "serve", "--host", "127.0.0.1", "--port", str(port)]
             server = start_server("keyport", argv, server_env, port, workdir / "serve.log", workdir)
             try:
                 wait_ready(server, "/healthz", 60.0)
@@ -150,8 +174,10 @@ def main() -> int:
                     run_wrk(url, script, args.warmup, args.connections)
                     hits_before, misses_before = principal_cache(server.base_url)
                     before = _cpu.sample(server.process.pid)
+                    database_before = _cpu.command_cpu_ticks("postgres")
                     result = run_wrk(url, script, args.duration, args.connections)
                     after = _cpu.sample(server.process.pid)
+                    database_after = _cpu.command_cpu_ticks("postgres")
                     hits, misses = principal_cache(server.base_url)
                     hits, misses = hits - hits_before, misses - misses_before
                     if result.non_2xx_3xx:
@@ -160,10 +186,15 @@ def main() -> int:
                         t - before.group_ticks.get(pid, 0) for pid, t in after.group_ticks.items()
                     )
                     cpu_us = ticks / _cpu.CLOCK_TICKS / result.requests * 1e6
+                    database_ticks = sum(
+                        t - database_before.get(pid, 0) for pid, t in database_after.items()
+                    )
+                    database_us = database_ticks / _cpu.CLOCK_TICKS / result.requests * 1e6
                     rps[name].append(result.requests_per_sec)
                     print(
                         f"  {name:<14} {result.requests_per_sec:>9,.0f} req/s"
-                        f"  {cpu_us:6.1f} µs CPU/req  p99 {result.p99_ms:6.1f} ms"
+                        f"  {cpu_us:6.1f} µs CPU/req (PostgreSQL {database_us:5.1f})"
+                        f"  p99 {result.p99_ms:6.1f} ms"
                         f"  cache misses {misses / max(hits + misses, 1):.2%}"
                     )
                 if args.profile is not None and round_number == 0:

@@ -19,7 +19,7 @@ from keyport.db.usage_store import SqlUsageStore
 from keyport.domain.anomalies import AlertKind
 from keyport.domain.audit import Actor
 from keyport.domain.clock import FixedClock
-from keyport.domain.usage import RecentRequest
+from keyport.domain.usage import IP, MinuteCount, RecentRequest, Sighting
 from keyport.services.observability.usage_recorder import RING_SIZE, UsageBatch
 from keyport.web.app import create_app
 from tests.conftest import Tenant
@@ -184,6 +184,42 @@ async def test_rings_are_trimmed_at_a_process_first_write_and_after_every_ring_s
     second = await ring_ids(container, ids[1])
     assert second[:2] == first_of_second[5:]  # its five oldest went, the newest stayed
     assert (await ring_ids(container, ids[0]))[-3:] == newest
+
+
+async def test_a_flush_of_more_rows_than_one_statement_takes_writes_them_all(
+    container: Container, tenant: Tenant, clock: FixedClock
+) -> None:
+    rows = 2_501  # on PostgreSQL three statements of each kind (usage_store._PG_CHUNK = 1000)
+    key_id, now = tenant.key_id, clock.now()
+    first_minute = int(now.timestamp() // 60) - rows
+    batch = UsageBatch(
+        counts=[MinuteCount(key_id, first_minute + i, 1, 0, 0) for i in range(rows)],
+        recent=[
+            RecentRequest(
+                key_id, now, f"r{i}", "GET", "/v4/user/me", None, 200, 1.0, None, None, None, None
+            )
+            for i in range(rows)
+        ],
+        sightings=[
+            Sighting(key_id, IP, f"10.0.{i // 256}.{i % 256}", now, now, 1) for i in range(rows)
+        ],
+    )
+    store = SqlUsageStore(container.engine, container.settings.database_url)
+    try:
+        await store.write(batch)
+    finally:
+        await store.close()
+
+    assert await table_count(container, key_usage_minutes, key_id) == rows
+    assert await minute_totals(container, key_id) == (rows, 0, 0)
+    assert await table_count(container, key_sightings, key_id) == rows
+    ring = await ring_ids(container, key_id)  # trimmed at this store's first write
+    assert len(ring) == RING_SIZE
+    async with container.engine.connect() as connection:
+        newest = await connection.scalar(
+            select(key_recent_requests.c.request_id).where(key_recent_requests.c.id == ring[-1])
+        )
+    assert newest == f"r{rows - 1}"
 
 
 async def test_last_used_is_written_at_most_once_a_minute_and_only_forward(
