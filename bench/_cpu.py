@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,27 +31,9 @@ class CpuUsage:
     steal_cores: float
 
 
-def group_cpu_ticks(pgid: int) -> dict[int, int]:
-    """CPU ticks (user + system) of every live process in the process group, by pid."""
-    ticks: dict[int, int] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = Path(entry.path, "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        # fields[0] is stat field 3 (state): pgrp is field 5, utime 14, stime 15.
-        if int(fields[2]) == pgid:
-            ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
-    return ticks
-
-
-def command_cpu_ticks(command: str) -> dict[int, int]:
-    """CPU ticks (user + system) of every live process whose name is `command` (for example
-    "postgres": the database's backends, which the server's own group does not include)."""
-    ticks: dict[int, int] = {}
+def _process_stats() -> Iterator[tuple[int, str, list[str]]]:
+    """(pid, name, the /proc/PID/stat fields after the name) of every live process; the
+    fields start at stat field 3 (state): pgrp is [2], utime [11], stime [12]."""
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -59,10 +42,31 @@ def command_cpu_ticks(command: str) -> dict[int, int]:
         except OSError:
             continue
         name, _, rest = stat.partition(" (")[2].rpartition(")")
-        if name == command:
-            fields = rest.split()
-            ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
-    return ticks
+        yield int(entry.name), name, rest.split()
+
+
+def group_cpu_ticks(pgid: int) -> dict[int, int]:
+    """CPU ticks (user + system) of every live process in the process group, by pid."""
+    return {
+        pid: int(fields[11]) + int(fields[12])
+        for pid, _, fields in _process_stats()
+        if int(fields[2]) == pgid
+    }
+
+
+def command_cpu_ticks(command: str) -> dict[int, int]:
+    """CPU ticks (user + system) of every live process whose name is `command` (for example
+    "postgres": the database's backends, which the server's own group does not include)."""
+    return {
+        pid: int(fields[11]) + int(fields[12])
+        for pid, name, fields in _process_stats()
+        if name == command
+    }
+
+
+def ticks_since(before: dict[int, int], after: dict[int, int]) -> int:
+    """CPU ticks spent between two readings by pid (a process started since counts whole)."""
+    return sum(t - before.get(pid, 0) for pid, t in after.items())
 
 
 def sample(pgid: int) -> CpuSample:

@@ -256,7 +256,7 @@ def measure(
         stop_server(server)
     if result.non_2xx_3xx or any(result.socket_errors.values()):
         raise SystemExit(f"{config.name}: {result.non_2xx_3xx} non-2xx, {result.socket_errors}")
-    ticks = sum(t - before.group_ticks.get(pid, 0) for pid, t in after.group_ticks.items())
+    ticks = _cpu.ticks_since(before.group_ticks, after.group_ticks)
     cpu_us = ticks / _cpu.CLOCK_TICKS / result.requests * 1e6
     busy = _cpu.usage_between(before, after).machine_busy_cores
     print(

@@ -182,13 +182,9 @@ def main() -> int:
                     hits, misses = hits - hits_before, misses - misses_before
                     if result.non_2xx_3xx:
                         raise SystemExit(f"{name}: {result.non_2xx_3xx} answers were not 2xx")
-                    ticks = sum(
-                        t - before.group_ticks.get(pid, 0) for pid, t in after.group_ticks.items()
-                    )
+                    ticks = _cpu.ticks_since(before.group_ticks, after.group_ticks)
                     cpu_us = ticks / _cpu.CLOCK_TICKS / result.requests * 1e6
-                    database_ticks = sum(
-                        t - database_before.get(pid, 0) for pid, t in database_after.items()
-                    )
+                    database_ticks = _cpu.ticks_since(database_before, database_after)
                     database_us = database_ticks / _cpu.CLOCK_TICKS / result.requests * 1e6
                     rps[name].append(result.requests_per_sec)
                     print(

@@ -136,7 +136,7 @@ def measure(
 
 def server_cpu_seconds(before: _cpu.CpuSample, after: _cpu.CpuSample) -> float:
     """CPU the server's processes used between two samples (its threads included)."""
-    ticks = sum(t - before.group_ticks.get(pid, 0) for pid, t in after.group_ticks.items())
+    ticks = _cpu.ticks_since(before.group_ticks, after.group_ticks)
     return ticks / _cpu.CLOCK_TICKS
 
 

@@ -99,8 +99,8 @@ def _write_batch(connection: Connection, write: _Write) -> None:
         _add_counts(connection, batch.counts)
     if batch.recent:
         _add_recent(connection, batch.recent)
-    for start in range(0, len(write.trim), _TRIM_CHUNK):
-        connection.execute(_TRIM_RINGS, {"key_ids": write.trim[start : start + _TRIM_CHUNK]})
+    for key_ids in _chunks(write.trim, _TRIM_CHUNK):
+        connection.execute(_TRIM_RINGS, {"key_ids": key_ids})
     if batch.sightings:
         _add_sightings(connection, batch.sightings)
     if batch.last_uses:
@@ -246,9 +246,9 @@ def _write_batch_postgres(connection: Connection, write: _Write) -> None:
 _PG_CHUNK = 1000
 
 
-def _chunks(rows: Sequence[T]) -> Iterator[Sequence[T]]:
-    for start in range(0, len(rows), _PG_CHUNK):
-        yield rows[start : start + _PG_CHUNK]
+def _chunks(rows: Sequence[T], size: int = _PG_CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
 
 
 def _naive_utc(moment: datetime) -> datetime:
@@ -299,7 +299,7 @@ WHERE r.key_id = c.key_id AND r.id <= c.cut
 
 # SQLite: each key's ring keeps its RING_SIZE newest rows, one statement for many keys (a
 # statement per key made a flush of many keys cost a round trip and a statement build per key).
-_TRIM_CHUNK = 500  # keys per statement: well under SQLite's and asyncpg's bound-parameter limits
+_TRIM_CHUNK = 500  # keys per statement: well under SQLite's bound-parameter limit
 _ranked = (
     select(
         _recent.id,
