@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 import _keyport
+from _cpu import CLOCK_TICKS, group_cpu_ticks, ticks_since
 from _plans import BENCH_DIR, VENV_BIN, python_bin
 from _procs import HOST, Server, free_port, http_status, start_server, stop_server, wait_ready
 from _wrk import WrkResult, run_wrk, write_script
@@ -68,15 +69,32 @@ def parse_args() -> argparse.Namespace:
 
 
 def measure(
-    url: str, headers: dict[str, str], script_dir: Path, duration: int, connections: int
-) -> WrkResult:
+    url: str,
+    headers: dict[str, str],
+    script_dir: Path,
+    duration: int,
+    connections: int,
+    servers: list[Server],
+) -> tuple[WrkResult, dict[str, float]]:
+    """wrk's result, and the CPU each server spent per request (µs) while it ran."""
     status, body = http_status(url, headers)
     if status != 200:
         raise SystemExit(f"{url} answered {status}, not 200: {body[:200]!r}")
     script = write_script(script_dir / f"wrk-{abs(hash((url, connections)))}.lua", headers)
     threads = min(2, connections)
     run_wrk(url, script, 2, connections, threads)  # warm-up
-    return run_wrk(url, script, duration, connections, threads)
+    before = {server.name: group_cpu_ticks(server.process.pid) for server in servers}
+    result = run_wrk(url, script, duration, connections, threads)
+    requests = max(result.requests_per_sec * duration, 1.0)
+    cpu = {
+        server.name: ticks_since(before[server.name], group_cpu_ticks(server.process.pid))
+        / CLOCK_TICKS
+        / requests
+        * 1e6
+        for server in servers
+    }
+    cpu["wrk"] = result.wrk_cpu_cores * duration / requests * 1e6
+    return result, cpu
 
 
 def start_nginx(workdir: Path, name: str, config: str, port: int) -> Server:
@@ -103,10 +121,12 @@ def keyport_config(keyport: Server, upstream: Server, port: int) -> str:
     return done.stdout
 
 
-def line(name: str, result: WrkResult) -> str:
+def line(name: str, measured: tuple[WrkResult, dict[str, float]]) -> str:
+    result, cpu = measured
+    spent = ", ".join(f"{who} {micros:.0f}" for who, micros in cpu.items() if micros >= 0.5)
     return (
         f"| {name} | {result.requests_per_sec:,.0f} | {result.p50_ms:.2f} | "
-        f"{result.p99_ms:.2f} | {result.non_2xx_3xx} |"
+        f"{result.p99_ms:.2f} | {result.non_2xx_3xx} | {spent} |"
     )
 
 
@@ -144,9 +164,10 @@ def main() -> None:
         servers.append(guarded)
 
         print(
-            f"| scenario (c={args.connections} unless said) | req/s | p50 ms | p99 ms | non-2xx |"
+            f"| scenario (c={args.connections} unless said) | req/s | p50 ms | p99 ms | non-2xx "
+            "| CPU µs a request |"
         )
-        print("|---|---:|---:|---:|---:|")
+        print("|---|---:|---:|---:|---:|---|")
         for _ in range(args.rounds):
             for name, url in [
                 ("Keyport GET /v4/user/me", keyport.base_url + "/v4/user/me"),
@@ -155,15 +176,14 @@ def main() -> None:
                 ("nginx → Keyport check → hello", guarded.base_url + "/"),
             ]:
                 headers = auth if "Keyport" in name else {}
-                print(
-                    line(name, measure(url, headers, workdir, args.duration, args.connections)),
-                    flush=True,
-                )
+                measured = measure(url, headers, workdir, args.duration, args.connections, servers)
+                print(line(name, measured), flush=True)
             for name, url, headers in [
                 ("nginx → hello, no check (c=1)", plain.base_url + "/", {}),
                 ("nginx → Keyport check → hello (c=1)", guarded.base_url + "/", auth),
             ]:
-                print(line(name, measure(url, headers, workdir, args.duration, 1)), flush=True)
+                measured = measure(url, headers, workdir, args.duration, 1, servers)
+                print(line(name, measured), flush=True)
     finally:
         for server in reversed(servers):
             stop_server(server)

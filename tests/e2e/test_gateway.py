@@ -336,3 +336,31 @@ def test_keyport_stopped_is_503_never_a_success(
     finally:
         running.stop()
         server.stop()
+
+
+# --- cost: one connection to Keyport for many checks ----------------------------------------
+
+
+def connections_to(port: int) -> set[int]:
+    """The local ports of this machine's TCP sockets (any state, TIME-WAIT included) whose
+    peer is `port` on the loopback: the proxy's side of its connections to Keyport."""
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            local, remote = row.split()[1:3]
+            if int(remote.rsplit(":", 1)[1], 16) == port:
+                ports.add(int(local.rsplit(":", 1)[1], 16))
+    return ports
+
+
+def test_checks_reuse_the_proxys_connection_to_keyport(
+    proxy: Proxy, keyport: ServerProcess
+) -> None:
+    """A new connection per check would cost Keyport more than the check itself (nginx closes
+    one whose answer had a body it did not read, so it asks with HEAD)."""
+    auth = bearer(new_key(keyport))
+    before = connections_to(keyport.port)
+    for _ in range(30):
+        assert request(proxy.base_url + "/x", auth).status == 200
+    opened = connections_to(keyport.port) - before
+    assert len(opened) <= 2, f"{len(opened)} connections for 30 sequential checks"

@@ -22,6 +22,8 @@ from keyport.domain.keys import generate_key
 from keyport.services.observability.request_record import RequestRecord
 from keyport.web.api.schemas import iso_utc
 from keyport.web.app import create_app
+from keyport.web.gate import ApiGate
+from keyport.web.throttling import Throttle
 from tests.conftest import Tenant
 from tests.support.api_calls import validation_failed
 
@@ -90,6 +92,34 @@ async def test_the_named_user_is_the_acting_user(client: httpx.AsyncClient, tena
     assert answer.headers["x-keyport-user-role"] == "member"
     admin = await client.get("/v1/authorize", headers=tenant.auth(tenant.admin))
     assert admin.json()["userRole"] == "admin"
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast route", "framework twin"])
+async def test_prefer_return_minimal_answers_the_same_headers_without_a_body(
+    container: Container, tenant: Tenant, fast: bool
+) -> None:
+    """For proxies that never read a success's body (Caddy): an unread body costs them the
+    connection. Refusals keep theirs: the proxy hands it to the client."""
+    app = create_app(container, run_background=False)
+    throttle = Throttle(container.key_limits, container.failed_auth)
+    gate = app if fast else ApiGate(app.app, container.authenticator, throttle=throttle)
+    transport = httpx.ASGITransport(app=gate, client=("203.0.113.7", 1))
+    async with httpx.AsyncClient(transport=transport, base_url="http://keyport.test") as http:
+        full = await http.get("/v1/authorize", headers=tenant.auth())
+        minimal = await http.get(
+            "/v1/authorize", headers={**tenant.auth(), "Prefer": "return=minimal"}
+        )
+        refused = await http.get(
+            "/v1/authorize", headers={"Authorization": "Bearer nope", "Prefer": "return=minimal"}
+        )
+    assert (full.status_code, minimal.status_code) == (200, 200)
+    assert full.content and minimal.content == b""
+    assert minimal.headers["content-length"] == "0"
+    assert minimal.headers["preference-applied"] == "return=minimal"
+    assert "preference-applied" not in full.headers
+    for name in ("x-keyport-key-id", "x-keyport-user-id", "x-keyport-scopes", "ratelimit-limit"):
+        assert minimal.headers[name] == full.headers[name]
+    assert_refused(refused, 401, "Invalid API key")
 
 
 async def test_every_row_of_the_error_table(

@@ -70,3 +70,12 @@ def test_nothing_of_interest_leaves_every_field_empty() -> None:
         None,
     )
     assert (found.forwarded_for, found.forwarded_proto, found.forwarded_uri) == ([], None, None)
+
+
+def test_prefer_return_minimal_is_found_among_other_preferences() -> None:
+    assert not scan([]).minimal
+    assert scan([(b"prefer", b"return=minimal")]).minimal
+    assert scan([(b"prefer", b"respond-async, RETURN=minimal; x=1")]).minimal
+    assert scan([(b"prefer", b"wait=5"), (b"prefer", b" return=minimal ")]).minimal
+    assert not scan([(b"prefer", b"return=representation")]).minimal
+    assert not scan([(b"prefer", b"return=minimalist")]).minimal

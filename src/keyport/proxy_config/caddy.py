@@ -29,6 +29,9 @@ def _guarded(spec: ProxySpec, scope: str | None) -> str:
     drop = "".join(f"\t\t\t\theader_down -{h}\n" for h in REFUSAL_HEADERS)
     return f"""\t\t\tforward_auth {spec.keyport.url} {{
 \t\t\t\turi /v1/authorize{query}
+\t\t\t\t# No body on success: Caddy never reads it, and closes a connection that has one
+\t\t\t\t# left unread (a new connection to Keyport for every check).
+\t\t\t\theader_up Prefer return=minimal
 \t\t\t\tcopy_headers {" ".join(IDENTITY_HEADERS)}
 {drop}{_transport(spec.keyport)}\t\t\t}}
 \t\t\treverse_proxy {spec.upstream.url} {{

@@ -51,6 +51,9 @@ def _authorize_location(name: str, spec: ProxySpec, scope: str | None) -> str:
     location = {name} {{
         internal;
         proxy_pass {spec.keyport.scheme}://keyport/v1/authorize{query};
+        # HEAD: the answer has no body to read (a refusal names its body in a header), so
+        # nginx keeps the connection for the next check; after a GET it closes it unread.
+        proxy_method HEAD;
         proxy_pass_request_body off;
         proxy_set_header Content-Length "";
         proxy_set_header Host {spec.keyport.host_port};

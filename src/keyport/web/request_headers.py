@@ -16,7 +16,7 @@ USER_HEADER = b"x-meetergo-api-user-id"
 IDENTITY_HEADERS = (AUTHORIZATION, USER_HEADER)
 _IDENTITY_LENGTHS = frozenset(len(name) for name in IDENTITY_HEADERS)
 
-_AUTHORIZATION, _USER, _USER_AGENT, _FOR, _PROTO, _METHOD, _URI, _ORIGINAL_URI = range(8)
+_AUTHORIZATION, _USER, _USER_AGENT, _FOR, _PROTO, _METHOD, _URI, _ORIGINAL_URI, _PREFER = range(9)
 _WANTED = {
     AUTHORIZATION: _AUTHORIZATION,
     USER_HEADER: _USER,
@@ -27,7 +27,16 @@ _WANTED = {
     b"x-forwarded-method": _METHOD,
     b"x-forwarded-uri": _URI,
     b"x-original-uri": _ORIGINAL_URI,
+    b"prefer": _PREFER,  # RFC 7240: `return=minimal` asks /v1/authorize for no body
 }
+MINIMAL = "return=minimal"
+
+
+def prefers_minimal(value: bytes) -> bool:
+    """Whether a `Prefer` header value holds the preference `return=minimal` (RFC 7240:
+    preferences separated by commas, each with optional `;` parameters)."""
+    text = value.decode("latin-1").lower()
+    return any(part.split(";", 1)[0].strip() == MINIMAL for part in text.split(","))
 
 
 @dataclass(slots=True)
@@ -44,6 +53,7 @@ class RequestHeaders:
     forwarded_method: str | None = None
     forwarded_uri: str | None = None  # x-forwarded-uri
     original_uri: str | None = None
+    minimal: bool = False  # a `Prefer` header asked for `return=minimal`
 
 
 def scan(headers: Iterable[tuple[bytes, bytes]]) -> RequestHeaders:
@@ -84,7 +94,10 @@ def scan(headers: Iterable[tuple[bytes, bytes]]) -> RequestHeaders:
         elif which == _URI:
             if found.forwarded_uri is None:
                 found.forwarded_uri = value.decode("latin-1")
-        elif found.original_uri is None:
-            found.original_uri = value.decode("latin-1")
+        elif which == _ORIGINAL_URI:
+            if found.original_uri is None:
+                found.original_uri = value.decode("latin-1")
+        elif prefers_minimal(value):
+            found.minimal = True
     found.size = size
     return found

@@ -14,12 +14,12 @@ while `AuthorizeEndpoint` is installed. Both answer through `_answer`.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import msgspec
 from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
-from litestar.params import QueryParameter
+from litestar.params import HeaderParameter, QueryParameter
 
 from keyport.domain.principal import Principal
 from keyport.domain.users import User
@@ -27,6 +27,8 @@ from keyport.services.access.authentication import Authenticator
 from keyport.web.api.context import acting_user, principal_of
 from keyport.web.api.schemas import iso_utc
 from keyport.web.openapi import UserHeader, api_operation
+from keyport.web.request_context import context_of
+from keyport.web.request_headers import MINIMAL
 from keyport.web.required_scopes import is_authorize
 
 _MAX_CACHED = 10_000
@@ -65,12 +67,27 @@ def _answer(principal: Principal, user: User) -> _Answer:
     return body, headers
 
 
+def _minimal(answer: _Answer) -> _Answer:
+    """The same answer without its body, saying that `Prefer: return=minimal` was applied."""
+    _, headers = answer
+    kept = [(name, value) for name, value in headers if name != b"content-length"]
+    return b"", [*kept, (b"content-length", b"0"), (b"preference-applied", MINIMAL.encode())]
+
+
 RequiredScopes = Annotated[
     list[str] | None,
     QueryParameter(
         name="scope",
         description="Scopes the request needs (repeatable); the first one the key lacks is "
         "named in the 403.",
+    ),
+]
+Prefer = Annotated[
+    str | None,
+    HeaderParameter(
+        name="prefer",
+        description="`return=minimal` (RFC 7240): answer 200 without a body, with the same "
+        "headers and `Preference-Applied: return=minimal`. Refusals keep their body.",
     ),
 ]
 
@@ -89,10 +106,14 @@ def authorize_route(authenticator: Authenticator) -> HTTPRouteHandler:
     async def authorize(
         request: Request,  # type: ignore[type-arg]
         required_scopes: RequiredScopes = None,
+        prefer: Prefer = None,
     ) -> Response[AuthorizationOut]:
         user = await acting_user(authenticator, request.scope, required=False)
         body, headers = _answer(principal_of(request.scope), user)
         extra = {k.decode(): v.decode() for k, v in headers if k.startswith(b"x-keyport-")}
+        if context_of(request.scope).headers.minimal:
+            extra["preference-applied"] = MINIMAL
+            return cast(Response[AuthorizationOut], Response(b"", headers=extra))
         return Response(msgspec.json.decode(body, type=AuthorizationOut), headers=extra)
 
     return authorize
@@ -101,10 +122,11 @@ def authorize_route(authenticator: Authenticator) -> HTTPRouteHandler:
 class AuthorizeEndpoint:
     def __init__(self, authenticator: Authenticator) -> None:
         self._authenticator = authenticator
-        # (id(principal), id(user)) → (principal, user, answer). The cached principal and user
-        # objects are replaced whenever they change, so identity says "same answer" without
-        # hashing their fields; the objects are kept so that an id is never reused wrongly.
-        self._answers: dict[tuple[int, int], tuple[Principal, User, _Answer]] = {}
+        # (id(principal), id(user), minimal) → (principal, user, answer). The cached principal
+        # and user objects are replaced whenever they change, so identity says "same answer"
+        # without hashing their fields; the objects are kept so that an id is never reused
+        # wrongly.
+        self._answers: dict[tuple[int, int, bool], tuple[Principal, User, _Answer]] = {}
 
     @staticmethod
     def handles(scope: Any) -> bool:
@@ -113,17 +135,20 @@ class AuthorizeEndpoint:
     async def __call__(self, scope: Any, send: Any) -> None:
         """Raises the acting-user errors of DESIGN.md §1 for the gate to render."""
         user = await acting_user(self._authenticator, scope, required=False)
-        body, headers = self._cached(principal_of(scope), user)
+        minimal = context_of(scope).headers.minimal
+        body, headers = self._cached(principal_of(scope), user, minimal)
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    def _cached(self, principal: Principal, user: User) -> _Answer:
-        key = (id(principal), id(user))
+    def _cached(self, principal: Principal, user: User, minimal: bool) -> _Answer:
+        key = (id(principal), id(user), minimal)
         found = self._answers.get(key)
         if found is not None and found[0] is principal and found[1] is user:
             return found[2]
         if len(self._answers) >= _MAX_CACHED:
             self._answers.clear()
         answer = _answer(principal, user)
+        if minimal:
+            answer = _minimal(answer)
         self._answers[key] = (principal, user, answer)
         return answer
