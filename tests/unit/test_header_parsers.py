@@ -30,26 +30,14 @@ from keyport.domain.errors import (
 )
 from keyport.domain.keys import BASE62, PREFIX, KeyStatus, checksum, generate_key
 from keyport.domain.principal import Principal
-from keyport.domain.users import Role, User, UserType
+from keyport.domain.users import User
 from keyport.services.access.authentication import Authenticator
 from keyport.services.access.cache import Caches
+from tests.support.users import a_user
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 COMPANY = str(uuid.uuid4())
-OWNER = User(
-    str(uuid.uuid4()),
-    COMPANY,
-    "o@a.test",
-    "O",
-    "W",
-    None,
-    "UTC",
-    "en",
-    Role.OWNER,
-    UserType.STANDARD,
-    NOW,
-    NOW,
-)
+OWNER = a_user(COMPANY, NOW)
 KEY_ERRORS = (MissingAuthorization, InvalidApiKey, ExpiredApiKey, DeactivatedApiKey)
 USER_ERRORS = (MissingActingUserHeader, InvalidActingUserHeader, UnknownActingUser)
 

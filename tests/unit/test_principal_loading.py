@@ -19,6 +19,7 @@ from keyport.domain.principal import Principal
 from keyport.domain.users import User
 from keyport.services.access.authentication import Authenticator
 from keyport.services.access.cache import Caches, PrincipalCache
+from tests.support.stepping import Ticking, until
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 COMPANY = str(uuid.uuid4())
@@ -74,14 +75,6 @@ def key_id(key: str) -> str:
 def setup() -> tuple[SlowReader, Caches, Authenticator]:
     reader, caches = SlowReader(), Caches(ttl=60)
     return reader, caches, Authenticator(reader, caches, FixedClock(NOW))
-
-
-async def until(condition: object) -> None:
-    for _ in range(1_000):
-        if callable(condition) and condition():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("condition never met")
 
 
 async def test_misses_of_many_keys_at_once_are_one_read_and_each_gets_its_own() -> None:
@@ -147,16 +140,6 @@ async def test_an_unknown_key_is_refused_after_its_read() -> None:
     with pytest.raises(InvalidApiKey):
         await authenticator.authenticate(f"Bearer {unknown}")
     assert len(reader.reads) == 1
-
-
-class Ticking:
-    """A monotonic clock the test moves."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def setup_with_clock() -> tuple[SlowReader, Caches, Authenticator, Ticking]:

@@ -44,6 +44,12 @@ def key_id_of(authorization: str | None) -> str:
     return bearer_token(authorization)[_KEY_ID]
 
 
+def _retrieved(read: asyncio.Future[User | None]) -> None:
+    """A failed background refresh has no one waiting: the next miss reads (and fails) again."""
+    if not read.cancelled():
+        read.exception()
+
+
 class Authenticator:
     def __init__(self, reader: HotPathReader, caches: Caches, clock: Clock) -> None:
         self._reader = reader
@@ -53,6 +59,7 @@ class Authenticator:
         self._principal_fills: dict[str, asyncio.Future[Principal | None]] = {}
         self._queued: list[str] = []  # digests missed, for the next read
         self._loader: asyncio.Task[None] | None = None
+        self._user_fills: dict[str, asyncio.Future[User | None]] = {}
 
     async def authenticate(self, authorization: str | None) -> Principal:
         """The key's principal, or the first error of DESIGN.md §1's table that applies.
@@ -158,10 +165,29 @@ class Authenticator:
 
     async def company_user(self, company_id: str, user_id: str) -> User | None:
         found, user = self._users.lookup(user_id)
+        if self._users.due:
+            for due in self._users.take_due():
+                self._fill_user(due)  # in the background; this request goes on with `user`
         if not found:
-            generation = self._users.generation
-            user = await self._reader.user_by_id(user_id)
-            self._users.store(user_id, user, generation)
+            user = await asyncio.shield(self._fill_user(user_id))
         if user is None or user.company_id != company_id:
             return None
         return user
+
+    def _fill_user(self, user_id: str) -> asyncio.Future[User | None]:
+        """One database read of a user however many requests want it meanwhile (when the
+        company owner's entry expires, every request in flight would read it otherwise)."""
+        pending = self._user_fills.get(user_id)
+        if pending is None:
+            pending = self._user_fills[user_id] = asyncio.ensure_future(self._read_user(user_id))
+            pending.add_done_callback(_retrieved)
+        return pending
+
+    async def _read_user(self, user_id: str) -> User | None:
+        try:
+            generation = self._users.generation  # before the read: see TtlCache
+            user = await self._reader.user_by_id(user_id)
+            self._users.store(user_id, user, generation)
+            return user
+        finally:
+            del self._user_fills[user_id]

@@ -12,6 +12,9 @@ A key used earlier in its entry's life but not hit in the second half (a client 
 few seconds among many keys) is named in `due` by a sweep SWEEP_HORIZON seconds before its
 entry expires, so it is read again ahead too; an entry not used since it was stored is not.
 A refreshed entry is read afresh, so it is never staler than the TTL says.
+
+Acting users are refreshed ahead the same way, without the sweep (`UserCache`): a company's
+few users are hit all the time.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from keyport.domain.principal import Principal
 from keyport.domain.users import User
@@ -96,7 +99,34 @@ class TtlCache(Generic[V]):
             self._entries.clear()
 
 
-class PrincipalCache(TtlCache[Principal]):
+class _RefreshedAhead(TtlCache[V]):
+    """A TtlCache whose entries hit late in their life are named in `due`, once per entry,
+    for the owner to read again in the background (`take_due`)."""
+
+    def __init__(self, ttl: float, **options: Any) -> None:
+        super().__init__(ttl, **options)
+        self._refresh_after = ttl / 2  # seconds left in an entry's life: refresh it when hit
+        self.due: dict[str, None] = {}  # keys hit late in their life, to read again
+        self._asked: dict[str, float] = {}  # key → expiry of the entry already asked for
+
+    def _ask(self, key: str, expires: float) -> None:
+        self._asked[key] = expires
+        self.due[key] = None
+
+    def take_due(self) -> list[str]:
+        """The keys to read again, once each."""
+        due = list(self.due)
+        self.due.clear()
+        if len(self._asked) > 2 * max(len(self._entries), 1024):
+            self._asked.clear()  # forgets entries long gone; at worst one extra refresh each
+        return due
+
+    def clear(self) -> None:
+        super().clear()
+        self.due.clear()
+
+
+class PrincipalCache(_RefreshedAhead[Principal]):
     """Key digest → Principal, with an index to evict by key id, refreshed ahead."""
 
     def __init__(
@@ -111,9 +141,6 @@ class PrincipalCache(TtlCache[Principal]):
             ttl, negative_ttl=negative_ttl, max_entries=max_entries, monotonic=monotonic
         )
         self._digest_by_key_id: dict[str, str] = {}
-        self._refresh_after = ttl / 2  # seconds left in an entry's life: refresh it when hit
-        self.due: dict[str, None] = {}  # digests hit late in their life, to read again
-        self._asked: dict[str, float] = {}  # digest → expiry of the entry already asked for
         self._expiring: deque[tuple[float, str]] = deque()  # (expiry, digest), stored order
         self._used: set[str] = set()  # digests hit since their entry was stored
         self._next_sweep = 0.0
@@ -136,10 +163,6 @@ class PrincipalCache(TtlCache[Principal]):
         self.misses += 1
         return False, None
 
-    def _ask(self, key: str, expires: float) -> None:
-        self._asked[key] = expires
-        self.due[key] = None
-
     def _sweep(self, now: float) -> None:
         """Name the used entries that expire within SWEEP_HORIZON and were not asked for."""
         self._next_sweep = now + SWEEP_EVERY
@@ -152,14 +175,6 @@ class PrincipalCache(TtlCache[Principal]):
             if key in self._used and expires > now and self._asked.get(key) != expires:
                 self._ask(key, expires)
             self._used.discard(key)
-
-    def take_due(self) -> list[str]:
-        """The digests to read again, once each."""
-        due = list(self.due)
-        self.due.clear()
-        if len(self._asked) > 2 * max(len(self._entries), 1024):
-            self._asked.clear()  # forgets entries long gone; at worst one extra refresh each
-        return due
 
     def store(self, key: str, value: Principal | None, generation: int) -> None:
         super().store(key, value, generation)
@@ -180,9 +195,24 @@ class PrincipalCache(TtlCache[Principal]):
     def clear(self) -> None:
         super().clear()
         self._digest_by_key_id.clear()
-        self.due.clear()
         self._expiring.clear()
         self._used.clear()
+
+
+class UserCache(_RefreshedAhead[User]):
+    """User id → User, refreshed ahead (no sweep: a company's few users are hit all the time)."""
+
+    def lookup(self, key: str) -> tuple[bool, User | None]:
+        entry = self._entries.get(key)
+        if entry is not None:
+            left = entry[1] - self._monotonic()
+            if left > 0:
+                self.hits += 1
+                if left < self._refresh_after and self._asked.get(key) != entry[1]:
+                    self._ask(key, entry[1])
+                return True, entry[0]
+        self.misses += 1
+        return False, None
 
 
 class Caches:
@@ -190,7 +220,7 @@ class Caches:
 
     def __init__(self, *, ttl: float = 10.0, negative_ttl: float = 2.0) -> None:
         self.principals = PrincipalCache(ttl, negative_ttl=negative_ttl)
-        self.users: TtlCache[User] = TtlCache(ttl)
+        self.users = UserCache(ttl)
 
     def invalidate(self, kind: str, target: str) -> None:
         if kind == KEY:
