@@ -9,7 +9,9 @@ import pytest
 
 from keyport.config import Settings, SettingsError
 from keyport.web import client_ip as client_ip_module
-from keyport.web.client_ip import TrustedProxies, resolve_client_ip
+from keyport.web.client_ip import TrustedProxies, forwarded_scheme
+from keyport.web.client_ip import resolve_client_ip as resolve
+from keyport.web.request_headers import scan
 
 PROXIES = TrustedProxies(
     (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("2001:db8::/32"))
@@ -19,6 +21,11 @@ PROXIES = TrustedProxies(
 def scope(peer: str, *forwarded: str) -> dict[str, Any]:
     headers = [(b"x-forwarded-for", value.encode()) for value in forwarded]
     return {"client": (peer, 5000), "headers": headers}
+
+
+def resolve_client_ip(request: dict[str, Any], proxies: TrustedProxies) -> str | None:
+    """As the gate asks: the peer, and the X-Forwarded-For values its header scan found."""
+    return resolve(request["client"][0], proxies, scan(request["headers"]).forwarded_for)
 
 
 def test_without_trusted_proxies_the_peer_is_the_client_whatever_it_claims() -> None:
@@ -84,3 +91,11 @@ def test_what_an_address_is_is_remembered_and_the_memory_is_bounded() -> None:
     assert len(proxies._seen) <= client_ip_module._MAX_REMEMBERED
     assert proxies.trusts("10.1.2.3") and not proxies.trusts(None)
     assert not TrustedProxies().trusts("10.1.2.3")
+
+
+def test_the_nearest_proxys_scheme_counts_and_nonsense_keeps_the_connections() -> None:
+    assert forwarded_scheme("http", b"https") == "https"
+    assert forwarded_scheme("http", b"http, HTTPS ") == "https"  # right-most: the nearest proxy
+    assert forwarded_scheme("http", b"https, http") == "http"
+    assert forwarded_scheme("http", b"gopher") == "http"
+    assert forwarded_scheme("https", None) == "https"

@@ -14,14 +14,12 @@ learned about each address text it has seen.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from keyport.config import Network
 from keyport.web.request_context import find_context
 
-_FORWARDED_FOR = b"x-forwarded-for"
-_FORWARDED_PROTO = b"x-forwarded-proto"
 _SCHEMES = frozenset({"http", "https"})
 _MAX_REMEMBERED = 10_000  # address texts; forgotten all at once beyond this (cheap to relearn)
 
@@ -69,29 +67,14 @@ class TrustedProxies:
         """Whether `address` (as the socket or a proxy wrote it) is a trusted proxy."""
         return bool(self.networks) and address is not None and self.describe(address).trusted
 
-    def peer_is_trusted(self, scope: MutableMapping[str, Any]) -> bool:
-        """Whether the socket's peer is one of the operator's trusted proxies."""
-        client = scope.get("client")
-        return self.trusts(client[0] if client else None)
-
 
 def resolve_client_ip(
-    scope: MutableMapping[str, Any],
-    proxies: TrustedProxies,
-    forwarded_for: Sequence[bytes] | None = None,
-    *,
-    peer_trusted: bool | None = None,
+    peer: str | None, proxies: TrustedProxies, forwarded_for: Sequence[bytes]
 ) -> str | None:
-    """The client's address. `forwarded_for` (every X-Forwarded-For value, in order) and
-    `peer_trusted` may be passed by a caller that already has them; else they are read."""
-    client = scope.get("client")
-    peer: str | None = client[0] if client else None
-    if peer_trusted is None:
-        peer_trusted = proxies.trusts(peer)
-    if not peer_trusted:
+    """The client's address: the socket's `peer`, or when that is a trusted proxy, read from
+    `forwarded_for` (every X-Forwarded-For value, in order)."""
+    if not proxies.trusts(peer):
         return peer
-    if forwarded_for is None:
-        forwarded_for = [value for key, value in scope["headers"] if key == _FORWARDED_FOR]
     hops = [part for value in forwarded_for for part in value.decode("latin-1").split(",")]
     for hop in reversed(hops):
         address = proxies.describe(hop)
@@ -102,25 +85,11 @@ def resolve_client_ip(
     return proxies.describe(hops[0]).text if hops else peer
 
 
-def resolve_scheme(
-    scope: MutableMapping[str, Any],
-    proxies: TrustedProxies,
-    forwarded_proto: bytes | None = None,
-    *,
-    peer_trusted: bool | None = None,
-) -> str:
-    """`X-Forwarded-Proto` (its right-most value, the one the nearest proxy wrote) when the
-    peer is a trusted proxy; else the scheme of the connection itself. Anybody else could
-    claim https to earn HSTS or make cookies look safe where they are not.
-    `forwarded_proto` is the last X-Forwarded-Proto value, for a caller that already has it."""
-    own: str = scope.get("scheme", "http")
-    if peer_trusted is None:
-        peer_trusted = proxies.peer_is_trusted(scope)
-    if not peer_trusted:
-        return own
-    if forwarded_proto is None:
-        claimed = [v for k, v in scope["headers"] if k == _FORWARDED_PROTO]
-        forwarded_proto = claimed[-1] if claimed else None
+def forwarded_scheme(own: str, forwarded_proto: bytes | None) -> str:
+    """For a request from a trusted proxy: its `X-Forwarded-Proto` (`forwarded_proto`, the last
+    value; its right-most entry, the one the nearest proxy wrote), else the connection's own
+    scheme. Only a trusted proxy may say so: anybody else could claim https to earn HSTS or
+    make cookies look safe where they are not."""
     if forwarded_proto is None:
         return own
     nearest = forwarded_proto.decode("latin-1").split(",")[-1].strip().lower()

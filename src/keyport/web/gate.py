@@ -30,7 +30,7 @@ from keyport.domain.principal import Principal
 from keyport.services.access.authentication import Authenticator, key_id_of
 from keyport.services.observability.request_record import RequestObserver, RequestRecord
 from keyport.web import errors
-from keyport.web.client_ip import TrustedProxies, resolve_client_ip, resolve_scheme
+from keyport.web.client_ip import TrustedProxies, forwarded_scheme, resolve_client_ip
 from keyport.web.paths import guarded_prefix, is_canonical
 from keyport.web.request_context import RequestContext, attach, context_of
 from keyport.web.request_headers import RequestHeaders, scan
@@ -121,22 +121,21 @@ class ApiGate:
         headers = scan(scope["headers"])
         proxies = self._proxies
         client = scope.get("client")
-        via_proxy = proxies.trusts(client[0] if client else None)
+        peer = client[0] if client else None
+        via_proxy = proxies.trusts(peer)
         context = attach(
             scope,
             RequestContext(
                 new_request_id(),
-                resolve_client_ip(scope, proxies, headers.forwarded_for, peer_trusted=via_proxy),
+                resolve_client_ip(peer, proxies, headers.forwarded_for),
                 headers,
                 via_proxy,
             ),
         )
-        if via_proxy:
-            scope["scheme"] = resolve_scheme(
-                scope, proxies, headers.forwarded_proto, peer_trusted=True
-            )
-        elif "scheme" not in scope:
-            scope["scheme"] = "http"
+        own_scheme = scope.get("scheme", "http")
+        scope["scheme"] = (
+            forwarded_scheme(own_scheme, headers.forwarded_proto) if via_proxy else own_scheme
+        )
         added: errors.Headers = [(b"x-request-id", context.request_id.encode())]
         if scope["scheme"] == "https":
             added.append(HSTS)
