@@ -1,11 +1,13 @@
 """Gateway benchmark: `/v1/authorize` against `/v4/user/me`, and nginx in front of a Starlette
-hello world with and without Keyport's check (the configuration `keyport proxy-config` prints).
+hello world with and without Keyport's check (the configuration `keyport proxy-config` prints),
+and the same with Caddy.
 
 Run: .venv/bin/python bench/gateway_bench.py [--duration 10] [--connections 64]
 
 One Keyport worker (SQLite, rate limits too high to trip), one uvicorn worker for the
-upstream, one nginx worker; free 127.0.0.1 ports only. Every scenario is checked with one
-request first (a wrong status means "broken", not a number), then measured with wrk.
+upstream, one nginx worker, Caddy (its own threads); free 127.0.0.1 ports only. Every
+scenario is checked with one request first (a wrong status means "broken", not a number),
+then measured with wrk.
 Results: bench/README.md ("Gateway").
 """
 
@@ -25,6 +27,7 @@ from _procs import HOST, Server, free_port, http_status, start_server, stop_serv
 from _wrk import WrkResult, run_wrk, write_script
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+CADDY = shutil.which("caddy") or "/usr/bin/caddy"
 KEYPORT_ENV = {
     "KEYPORT_RATE_LIMIT": "1000000",
     "KEYPORT_RATE_LIMIT_BURST": "1000000",
@@ -97,6 +100,29 @@ def measure(
     return result, cpu
 
 
+PLAIN_CADDY = """{{
+\tadmin off
+\tauto_https off
+}}
+http://:{port} {{
+\tbind {host}
+\treverse_proxy {upstream}
+}}
+"""
+
+
+def start_caddy(workdir: Path, name: str, config: str, port: int) -> Server:
+    directory = workdir / name
+    directory.mkdir()
+    (directory / "Caddyfile").write_text(config)
+    argv = [CADDY, "run", "--adapter", "caddyfile", "--config", str(directory / "Caddyfile")]
+    home = str(directory)  # Caddy keeps its state under HOME and the XDG directories
+    env = {**os.environ, "HOME": home, "XDG_DATA_HOME": home, "XDG_CONFIG_HOME": home}
+    server = start_server(name, argv, env, port, directory / "out.log", directory)
+    wait_ready(server, "/", 30)
+    return server
+
+
 def start_nginx(workdir: Path, name: str, config: str, port: int) -> Server:
     directory = workdir / name
     directory.mkdir()
@@ -107,10 +133,10 @@ def start_nginx(workdir: Path, name: str, config: str, port: int) -> Server:
     return server
 
 
-def keyport_config(keyport: Server, upstream: Server, port: int) -> str:
+def keyport_config(keyport: Server, upstream: Server, port: int, kind: str = "nginx") -> str:
     done = subprocess.run(
         [
-            *(str(VENV_BIN / "keyport"), "proxy-config", "nginx"),
+            *(str(VENV_BIN / "keyport"), "proxy-config", kind),
             *("--listen", f"{HOST}:{port}", "--keyport", keyport.base_url),
             *("--upstream", upstream.base_url),
         ],
@@ -162,6 +188,17 @@ def main() -> None:
             workdir, "nginx-keyport", keyport_config(keyport, upstream, guarded_port), guarded_port
         )
         servers.append(guarded)
+        plain_caddy_port, guarded_caddy_port = free_port(), free_port()
+        plain_caddy_text = PLAIN_CADDY.format(
+            port=plain_caddy_port, host=HOST, upstream=f"{HOST}:{upstream.port}"
+        )
+        plain_caddy = start_caddy(workdir, "caddy-plain", plain_caddy_text, plain_caddy_port)
+        servers.append(plain_caddy)
+        guarded_caddy_text = keyport_config(keyport, upstream, guarded_caddy_port, "caddy")
+        guarded_caddy = start_caddy(
+            workdir, "caddy-keyport", guarded_caddy_text, guarded_caddy_port
+        )
+        servers.append(guarded_caddy)
 
         print(
             f"| scenario (c={args.connections} unless said) | req/s | p50 ms | p99 ms | non-2xx "
@@ -174,6 +211,8 @@ def main() -> None:
                 ("Keyport GET /v1/authorize", keyport.base_url + "/v1/authorize"),
                 ("nginx → hello, no check", plain.base_url + "/"),
                 ("nginx → Keyport check → hello", guarded.base_url + "/"),
+                ("Caddy → hello, no check", plain_caddy.base_url + "/"),
+                ("Caddy → Keyport check → hello", guarded_caddy.base_url + "/"),
             ]:
                 headers = auth if "Keyport" in name else {}
                 measured = measure(url, headers, workdir, args.duration, args.connections, servers)
