@@ -106,7 +106,11 @@ PLAIN_CADDY = """{{
 }}
 http://:{port} {{
 \tbind {host}
-\treverse_proxy {upstream}
+\treverse_proxy {upstream} {{
+\t\ttransport http {{
+\t\t\tkeepalive_idle_conns_per_host 256
+\t\t}}
+\t}}
 }}
 """
 

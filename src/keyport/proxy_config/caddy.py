@@ -17,10 +17,15 @@ from keyport.proxy_config.spec import (
 )
 
 
+# Idle connections kept open to each side: at least the requests in flight, or every request
+# beyond them pays a new connection (Caddy keeps 32 by default, fewer than a busy proxy needs).
+IDLE_CONNECTIONS = 256
+
+
 def _transport(endpoint: Endpoint) -> str:
-    if endpoint.scheme != "https":
-        return ""
-    return "\t\t\t\ttransport http {\n\t\t\t\t\ttls\n\t\t\t\t}\n"
+    tls = "\t\t\t\t\ttls\n" if endpoint.scheme == "https" else ""
+    keep = f"\t\t\t\t\tkeepalive_idle_conns_per_host {IDLE_CONNECTIONS}\n"
+    return f"\t\t\t\ttransport http {{\n{tls}{keep}\t\t\t\t}}\n"
 
 
 def _guarded(spec: ProxySpec, scope: str | None) -> str:
