@@ -16,7 +16,6 @@ from keyport.proxy_config.spec import (
     ProxySpec,
 )
 
-
 # Idle connections kept open to each side: at least the requests in flight, or every request
 # beyond them pays a new connection (Caddy keeps 32 by default, fewer than a busy proxy needs).
 IDLE_CONNECTIONS = 256
