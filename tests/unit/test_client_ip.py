@@ -25,7 +25,9 @@ def scope(peer: str, *forwarded: str) -> dict[str, Any]:
 
 def resolve_client_ip(request: dict[str, Any], proxies: TrustedProxies) -> str | None:
     """As the gate asks: the peer, and the X-Forwarded-For values its header scan found."""
-    return resolve(request["client"][0], proxies, scan(request["headers"]).forwarded_for)
+    peer = request["client"][0]
+    forwarded_for = scan(request["headers"]).forwarded_for
+    return resolve(peer, proxies, forwarded_for, peer_trusted=proxies.trusts(peer))
 
 
 def test_without_trusted_proxies_the_peer_is_the_client_whatever_it_claims() -> None:

@@ -69,11 +69,16 @@ class TrustedProxies:
 
 
 def resolve_client_ip(
-    peer: str | None, proxies: TrustedProxies, forwarded_for: Sequence[bytes]
+    peer: str | None,
+    proxies: TrustedProxies,
+    forwarded_for: Sequence[bytes],
+    *,
+    peer_trusted: bool,
 ) -> str | None:
-    """The client's address: the socket's `peer`, or when that is a trusted proxy, read from
-    `forwarded_for` (every X-Forwarded-For value, in order)."""
-    if not proxies.trusts(peer):
+    """The client's address: the socket's `peer`, or when that is a trusted proxy
+    (`peer_trusted`, which the caller has already asked `proxies`), read from `forwarded_for`
+    (every X-Forwarded-For value, in order)."""
+    if not peer_trusted:
         return peer
     hops = [part for value in forwarded_for for part in value.decode("latin-1").split(",")]
     for hop in reversed(hops):

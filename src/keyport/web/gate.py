@@ -127,7 +127,7 @@ class ApiGate:
             scope,
             RequestContext(
                 new_request_id(),
-                resolve_client_ip(peer, proxies, headers.forwarded_for),
+                resolve_client_ip(peer, proxies, headers.forwarded_for, peer_trusted=via_proxy),
                 headers,
                 via_proxy,
             ),

@@ -109,9 +109,11 @@ class _RefreshedAhead(TtlCache[V]):
         self.due: dict[str, None] = {}  # keys hit late in their life, to read again
         self._asked: dict[str, float] = {}  # key → expiry of the entry already asked for
 
-    def _ask(self, key: str, expires: float) -> None:
-        self._asked[key] = expires
-        self.due[key] = None
+    def _ask_once(self, key: str, expires: float) -> None:
+        """Name `key` in `due`, unless its entry (the one expiring at `expires`) already was."""
+        if self._asked.get(key) != expires:
+            self._asked[key] = expires
+            self.due[key] = None
 
     def take_due(self) -> list[str]:
         """The keys to read again, once each."""
@@ -157,8 +159,8 @@ class PrincipalCache(_RefreshedAhead[Principal]):
                 if entry[0] is not None:
                     if left >= self._refresh_after:
                         self._used.add(key)
-                    elif self._asked.get(key) != entry[1]:  # once per entry
-                        self._ask(key, entry[1])
+                    else:
+                        self._ask_once(key, entry[1])
                 return True, entry[0]
         self.misses += 1
         return False, None
@@ -172,8 +174,8 @@ class PrincipalCache(_RefreshedAhead[Principal]):
             entry = self._entries.get(key)
             if entry is None or entry[1] != expires:
                 continue  # evicted, or stored again since
-            if key in self._used and expires > now and self._asked.get(key) != expires:
-                self._ask(key, expires)
+            if key in self._used and expires > now:
+                self._ask_once(key, expires)
             self._used.discard(key)
 
     def store(self, key: str, value: Principal | None, generation: int) -> None:
@@ -208,8 +210,8 @@ class UserCache(_RefreshedAhead[User]):
             left = entry[1] - self._monotonic()
             if left > 0:
                 self.hits += 1
-                if left < self._refresh_after and self._asked.get(key) != entry[1]:
-                    self._ask(key, entry[1])
+                if left < self._refresh_after:
+                    self._ask_once(key, entry[1])
                 return True, entry[0]
         self.misses += 1
         return False, None
