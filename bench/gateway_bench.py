@@ -115,24 +115,21 @@ http://:{port} {{
 """
 
 
-def start_caddy(workdir: Path, name: str, config: str, port: int) -> Server:
+def start_proxy(workdir: Path, kind: str, name: str, config: str, port: int) -> Server:
+    """nginx or Caddy (`kind`) running `config`, with everything it writes under its own
+    directory in `workdir`."""
     directory = workdir / name
     directory.mkdir()
-    (directory / "Caddyfile").write_text(config)
-    argv = [CADDY, "run", "--adapter", "caddyfile", "--config", str(directory / "Caddyfile")]
-    home = str(directory)  # Caddy keeps its state under HOME and the XDG directories
-    env = {**os.environ, "HOME": home, "XDG_DATA_HOME": home, "XDG_CONFIG_HOME": home}
+    path = directory / "proxy.conf"
+    path.write_text(config)
+    if kind == "nginx":
+        argv = [NGINX, "-p", str(directory), "-c", str(path)]
+        env = dict(os.environ)
+    else:
+        argv = [CADDY, "run", "--adapter", "caddyfile", "--config", str(path)]
+        home = str(directory)  # Caddy keeps its state under HOME and the XDG directories
+        env = {**os.environ, "HOME": home, "XDG_DATA_HOME": home, "XDG_CONFIG_HOME": home}
     server = start_server(name, argv, env, port, directory / "out.log", directory)
-    wait_ready(server, "/", 30)
-    return server
-
-
-def start_nginx(workdir: Path, name: str, config: str, port: int) -> Server:
-    directory = workdir / name
-    directory.mkdir()
-    (directory / "nginx.conf").write_text(config)
-    argv = [NGINX, "-p", str(directory), "-c", str(directory / "nginx.conf")]
-    server = start_server(name, argv, dict(os.environ), port, directory / "out.log", directory)
     wait_ready(server, "/", 30)
     return server
 
@@ -186,21 +183,27 @@ def main() -> None:
         plain_text = PLAIN_NGINX.format(
             upstream=f"{HOST}:{upstream.port}", listen=f"{HOST}:{plain_port}"
         )
-        plain = start_nginx(workdir, "nginx-plain", plain_text, plain_port)
+        plain = start_proxy(workdir, "nginx", "nginx-plain", plain_text, plain_port)
         servers.append(plain)
-        guarded = start_nginx(
-            workdir, "nginx-keyport", keyport_config(keyport, upstream, guarded_port), guarded_port
+        guarded = start_proxy(
+            workdir,
+            "nginx",
+            "nginx-keyport",
+            keyport_config(keyport, upstream, guarded_port),
+            guarded_port,
         )
         servers.append(guarded)
         plain_caddy_port, guarded_caddy_port = free_port(), free_port()
         plain_caddy_text = PLAIN_CADDY.format(
             port=plain_caddy_port, host=HOST, upstream=f"{HOST}:{upstream.port}"
         )
-        plain_caddy = start_caddy(workdir, "caddy-plain", plain_caddy_text, plain_caddy_port)
+        plain_caddy = start_proxy(
+            workdir, "caddy", "caddy-plain", plain_caddy_text, plain_caddy_port
+        )
         servers.append(plain_caddy)
         guarded_caddy_text = keyport_config(keyport, upstream, guarded_caddy_port, "caddy")
-        guarded_caddy = start_caddy(
-            workdir, "caddy-keyport", guarded_caddy_text, guarded_caddy_port
+        guarded_caddy = start_proxy(
+            workdir, "caddy", "caddy-keyport", guarded_caddy_text, guarded_caddy_port
         )
         servers.append(guarded_caddy)
 

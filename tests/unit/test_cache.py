@@ -5,22 +5,15 @@ from __future__ import annotations
 from keyport.domain.keys import KeyStatus
 from keyport.domain.principal import Principal
 from keyport.services.access.cache import Caches, PrincipalCache, TtlCache
+from tests.support.stepping import Ticking
 
 
 def principal(key_id: str = "k1", company_id: str = "c1") -> Principal:
     return Principal(key_id, company_id, "owner", KeyStatus.ACTIVE, 2e9)
 
 
-class Ticker:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_entries_expire_after_their_ttl() -> None:
-    tick = Ticker()
+    tick = Ticking()
     cache: TtlCache[str] = TtlCache(5.0, monotonic=tick)
     cache.store("a", "value", cache.generation)
     assert cache.lookup("a") == (True, "value")
@@ -29,7 +22,7 @@ def test_entries_expire_after_their_ttl() -> None:
 
 
 def test_negative_results_live_only_for_the_negative_ttl() -> None:
-    tick = Ticker()
+    tick = Ticking()
     cache: TtlCache[str] = TtlCache(10.0, negative_ttl=1.0, monotonic=tick)
     cache.store("missing", None, cache.generation)
     assert cache.lookup("missing") == (True, None)
