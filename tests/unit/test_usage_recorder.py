@@ -209,3 +209,66 @@ async def test_a_flush_cancelled_mid_drain_keeps_its_counts_for_the_next() -> No
         await flushing
     assert store.written == []
     assert [(c.key_id, c.success) for c in recorder.drain().counts] == [(k, 1) for k in keys]
+
+
+def sightings_of(batch: UsageBatch) -> dict[tuple[str, str], tuple[float, float, int]]:
+    return {
+        (s.kind, s.value): (s.first_seen.timestamp(), s.last_seen.timestamp(), s.requests)
+        for s in batch.sightings
+    }
+
+
+def test_a_client_already_written_waits_a_minute_and_a_new_one_goes_out_at_once() -> None:
+    clock = Clock()
+    recorder = UsageRecorder(clock)
+    recorder.observe(record(at=T0))
+    assert sightings_of(recorder.drain()) == {
+        ("ip", "192.0.2.1"): (T0, T0, 1),
+        ("agent", "app/1"): (T0, T0, 1),
+    }
+    clock.now = T0 + 5
+    recorder.observe(record(at=T0 + 4))
+    recorder.observe(record(at=T0 + 5, ip="198.51.100.7"))  # a new client of the same key
+    batch = recorder.drain()
+    assert batch.requests == 2  # counted and in the ring as ever; only the sighting waits
+    assert len(batch.recent) == 2
+    assert sightings_of(batch) == {
+        ("ip", "198.51.100.7"): (T0 + 5, T0 + 5, 1),
+        ("agent", "app/1"): (T0 + 5, T0 + 5, 1),
+    }
+    assert recorder.oldest_pending is None  # a waiting sighting is no unwritten request
+    clock.now = T0 + 30
+    recorder.observe(record(at=T0 + 30))
+    assert recorder.drain().sightings == []
+    clock.now = T0 + 60  # a minute after the first write: what waited goes out, added up
+    assert sightings_of(recorder.drain()) == {
+        ("ip", "192.0.2.1"): (T0 + 4, T0 + 30, 2),
+        ("agent", "app/1"): (T0 + 4, T0 + 30, 2),
+    }
+    assert recorder.drain().sightings == []
+
+
+def test_a_waiting_sighting_is_written_at_the_end() -> None:
+    clock = Clock()
+    recorder = UsageRecorder(clock)
+    recorder.observe(record(at=T0))
+    recorder.drain()
+    clock.now = T0 + 1
+    recorder.observe(record(at=T0 + 1))
+    assert recorder.drain().sightings == []
+    assert sightings_of(recorder.drain(final=True)) == {
+        ("ip", "192.0.2.1"): (T0 + 1, T0 + 1, 1),
+        ("agent", "app/1"): (T0 + 1, T0 + 1, 1),
+    }
+
+
+def test_clients_waiting_beyond_their_bound_are_written_at_once() -> None:
+    recorder = UsageRecorder(Clock(), max_held_sightings=2)
+    keys = [f"k{n}" for n in range(3)]
+    for key_id in keys:
+        recorder.observe(record(key_id=key_id))
+    recorder.drain()
+    for key_id in keys:
+        recorder.observe(record(key_id=key_id))
+    batch = recorder.drain()
+    assert {s.key_id for s in batch.sightings} == {"k2"}  # k0 and k1 wait, k2 is one too many

@@ -2,9 +2,10 @@
 
 What a crash can lose: the requests counted since the last successful flush, so at most one
 flush interval of counts (KEYPORT_USAGE_FLUSH_INTERVAL, 5 s by default), plus up to a minute
-of `last_used_at` progress. A clean shutdown (SIGTERM, Ctrl-C) loses nothing: `stop` waits for
-a flush in progress and then writes everything that is left, last uses included. A flush that
-fails (database down) puts its batch back and is retried on the next tick.
+of `last_used_at` and client-sighting progress (usage_recorder.py). A clean shutdown (SIGTERM,
+Ctrl-C) loses nothing: `stop` waits for a flush in progress and then writes everything that is
+left, last uses and sightings included. A flush that fails (database down) puts its batch back
+and is retried on the next tick.
 """
 
 from __future__ import annotations

@@ -6,7 +6,12 @@ addresses and user agents seen, and the key's last use. `drain` hands all of it 
 UsageBatch; a batch that could not be written is given back with `restore` and retried.
 
 `last_used_at` is written at most once a minute per key (the newest value is kept in memory
-and written when a minute has passed since the previous write, and at shutdown).
+and written when a minute has passed since the previous write, and at shutdown). So is a
+client already written for a key: a client new to this process goes out with the next flush
+(the dashboard flags a never-seen address), while one it wrote in the last minute waits, its
+last sighting and request count adding up in memory, until a minute has passed (or shutdown).
+With many keys each used from the same client all day, that is one upsert per key and client
+a minute instead of one every flush, the largest share of the database's work after the ring.
 """
 
 from __future__ import annotations
@@ -34,8 +39,10 @@ from keyport.services.observability.request_record import RequestRecord
 
 RING_SIZE = 100  # newest requests kept per key, in memory and in the database
 LAST_USED_EVERY = 60.0  # seconds between two last_used_at writes of one key
+SIGHTING_EVERY = 60.0  # seconds between two writes of one key's client (after its first)
 DRAIN_STEP = 500  # keys turned into rows between two pauses of a drain
-MAX_PENDING_SIGHTINGS = 20_000  # distinct (key, address or agent) pairs held between flushes
+MAX_PENDING_SIGHTINGS = 20_000  # distinct new (key, client) pairs held between flushes
+MAX_HELD_SIGHTINGS = 20_000  # (key, client) pairs held back (SIGHTING_EVERY); beyond, written
 COUNT_RETENTION = timedelta(days=15)  # the dashboard charts 14 days
 SIGHTING_RETENTION = timedelta(days=90)  # an address unseen this long is new again
 
@@ -82,12 +89,16 @@ class _Pending:
 
 
 class UsageRecorder:
-    def __init__(self, now: Callable[[], float]) -> None:
+    def __init__(
+        self, now: Callable[[], float], *, max_held_sightings: int = MAX_HELD_SIGHTINGS
+    ) -> None:
         self._now = now
+        self._max_held = max_held_sightings
         self._pending: dict[str, _Pending] = {}
         self._clients = 0  # (key, client) pairs pending, bounded by MAX_PENDING_SIGHTINGS
         self._last_used: dict[str, tuple[float, str | None]] = {}
         self._last_used_written: dict[str, float] = {}
+        self._client_written: dict[tuple[str, Client], float] = {}  # -> when last handed over
         self.oldest_pending: float | None = None  # started_at of the oldest unwritten request
         self.dropped_sightings = 0
 
@@ -141,6 +152,11 @@ class UsageRecorder:
         self._clients = 0
         self.oldest_pending = None
         batch.last_uses += self._due_last_uses(final)
+        now = self._now()
+        written = self._client_written = {
+            pair: at for pair, at in self._client_written.items() if now - at < SIGHTING_EVERY
+        }
+        held = 0
         key_ids = sorted(pending)
         for start in range(0, len(key_ids), DRAIN_STEP):
             if start:
@@ -151,7 +167,31 @@ class UsageRecorder:
                     MinuteCount(key_id, m, *c) for m, c in sorted(of_key.counts.items())
                 ]
                 batch.recent += [_recent(r) for r in of_key.ring]
-                batch.sightings += _sightings(key_id, of_key.clients)
+                due: dict[Client, list[float]] = {}
+                for client, seen in of_key.clients.items():
+                    pair = (key_id, client)
+                    if final or pair not in written or held >= self._max_held:
+                        due[client] = seen
+                        written[pair] = now
+                    else:
+                        self._hold(key_id, client, seen)
+                        held += 1
+                batch.sightings += _sightings(key_id, due)
+
+    def _hold(self, key_id: str, client: Client, seen: list[float]) -> None:
+        """Keep a client written less than SIGHTING_EVERY ago for a later drain, merged with
+        what arrived for it since this drain began. Outside the bound on new pairs (at most
+        max_held_sightings are held), and not in `oldest_pending`: its requests are counted
+        and written, only its last sighting waits."""
+        pending = self._pending.get(key_id)
+        if pending is None:
+            pending = self._pending[key_id] = _Pending()
+        since = pending.clients.get(client)
+        if since is None:
+            pending.clients[client] = seen
+        else:
+            since[0], since[1] = min(since[0], seen[0]), max(since[1], seen[1])
+            since[2] += seen[2]
 
     def _due_last_uses(self, final: bool) -> list[LastUse]:
         now = self._now()
@@ -178,6 +218,11 @@ class UsageRecorder:
             self.oldest_pending = min(self.oldest_pending or float("inf"), count.minute * 60.0)
         for sighting in batch.sightings:
             self._restore_sighting(sighting)
+        if batch.sightings:  # not written after all: their next requests are no repeat
+            unwritten = {s.key_id for s in batch.sightings}
+            self._client_written = {
+                pair: at for pair, at in self._client_written.items() if pair[0] not in unwritten
+            }
         for use in batch.last_uses:
             self._last_used_written.pop(use.key_id, None)
             newer = self._last_used.get(use.key_id)
