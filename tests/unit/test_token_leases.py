@@ -212,16 +212,18 @@ async def test_a_lease_far_from_the_bucket_lives_on_after_expiry_up_to_its_maxim
     clock, shared, leases = setup()
     policy = Policy(6_000, 10_000)  # first lease 500: the bucket keeps 9,500, more than 16x
     assert (await leases.take("k", policy)).allowed
-    for _ in range(int(MAX_LEASE_AGE / 3) - 1):  # a request every 3 s: no ask for 30 s
-        clock.now += 3.0
+    step = 2.5  # a request every 2.5 s: each extension (5 s) ends where the next one starts
+    spent = int(MAX_LEASE_AGE / step)  # the first request, then one every step: no ask meanwhile
+    for _ in range(spent - 1):
+        clock.now += step
         assert leases.take_now("k", policy) is not None
     assert len(shared.asks) == 1
-    clock.now += 3.0  # MAX_LEASE_AGE: it asks, giving back what is left
+    clock.now += step  # MAX_LEASE_AGE: it asks, giving back what is left
     assert leases.take_now("k", policy) is None
     await leases.take("k", policy)
-    assert shared.asks[1][1] == 500 - 10
-    # 10 spent in 30 s: the next lease is sized for 30 s of that, with headroom
-    assert shared.asks[1][0] == math.ceil(10 * 1.25)
+    assert shared.asks[1][1] == 500 - spent
+    # what it spent in MAX_LEASE_AGE: the next lease is sized for that long again, with headroom
+    assert shared.asks[1][0] == math.ceil(spent * 1.25)
 
 
 async def test_a_lease_near_the_bucket_expires_after_its_lifetime() -> None:

@@ -17,7 +17,7 @@ Each process leases tokens from the key's shared bucket and spends them locally:
 - A lease expires after LEASE_SECONDS, except one granted while the bucket was far from
   empty (it held at least KEEP_FILL times the grant after it): its unspent tokens are a small
   share of what the others can take, so it lives on with no ask, up to MAX_LEASE_AGE. A key a
-  process sees every few seconds, far from its limit, then asks about twice a minute; later
+  process sees every few seconds, far from its limit, then asks about once a minute; later
   asks for it size by its demand over that longer life.
 - A refusal is remembered: the store said when its next token will be there, and until then
   this process refuses the key locally (no other process can make tokens appear sooner).
@@ -46,7 +46,9 @@ MAX_LEASE = 50_000  # tokens; seconds of the busiest key one process can serve
 MAX_LEASES = 200_000  # keys a process holds leases for; expired ones are let go beyond this
 LEASE_FRACTION = 8  # a grant is at most 1/8 of the tokens left: near the limit, one at a time
 KEEP_FILL = 16  # an expired lease lives on if the bucket held this many times its grant
-MAX_LEASE_AGE = 30.0  # seconds: a lease that lives on asks again after this at the latest
+# Seconds: a lease that lives on asks again after this at the latest. With many keys each seen
+# every second or so, these asks are most of the Redis work (bench/README.md, "10,000 keys").
+MAX_LEASE_AGE = 60.0
 HEADROOM = 1.25  # an ask wants the demand of one lifetime and a quarter more
 MAX_GROWTH = 8  # an ask wants at most this many times the last grant (plus this many)
 
