@@ -181,11 +181,21 @@ def test_duplicated_identity_headers_are_400(proxy: Proxy, keyport: ServerProces
     answer = send_twice(proxy, [auth, user, user])
     assert_refused(answer, 400, "Duplicate header: x-meetergo-api-user-id")
     answer = send_twice(proxy, [auth, auth])
-    assert answer.status == 400
-    assert "x-echo" not in answer.headers
     if proxy.kind == "caddy":
         assert_refused(answer, 400, "Duplicate header: authorization")
-    # nginx refuses a second Authorization line itself, with its own 400 page.
+    else:  # nginx refuses a second Authorization line itself, before asking Keyport
+        assert_refused(answer, 400, "Invalid HTTP request")
+
+
+def test_requests_the_proxy_will_not_read_get_the_json_400(
+    proxy: Proxy, keyport: ServerProcess
+) -> None:
+    auth = ("Authorization", f"Bearer {new_key(keyport)['key']}")
+    answer = send_twice(proxy, [auth, ("Host", "a.example"), ("Host", "b.example")])
+    if proxy.kind == "nginx":
+        assert_refused(answer, 400, "Invalid HTTP request")
+    else:  # Caddy (Go's HTTP server) answers in plain text; documented in docs/gateway.md
+        assert (answer.status, answer.body) == (400, b"400 Bad Request")
 
 
 def test_bad_acting_user_headers(proxy: Proxy, keyport: ServerProcess) -> None:

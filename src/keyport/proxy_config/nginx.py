@@ -18,6 +18,7 @@ from keyport.proxy_config.spec import (
     RATE_LIMIT_HEADERS,
     REFUSAL_HEADERS,
     UNAVAILABLE_BODY,
+    UNREADABLE_BODY,
     Endpoint,
     ProxySpec,
 )
@@ -113,6 +114,19 @@ def _refusal_location() -> str:
 """
 
 
+def _unreadable_location() -> str:
+    return f"""
+    # nginx refuses some requests itself while reading their headers, before any location or
+    # check (two Authorization lines, two Host lines, a broken Host): the same 400 in JSON that
+    # Keyport gives a request it cannot read, instead of nginx's HTML page.
+    error_page 400 = @unreadable_request;
+    location @unreadable_request {{
+        default_type application/json;
+        return 400 '{UNREADABLE_BODY}';
+    }}
+"""
+
+
 def _indent(text: str) -> str:
     return textwrap.indent(text, "    ")
 
@@ -164,6 +178,6 @@ http {{
 
     server {{
         listen {spec.listen.host_port};
-{_indent("".join(checks) + _refusal_location() + "".join(guarded))}    }}
+{_indent(_unreadable_location() + "".join(checks) + _refusal_location() + "".join(guarded))}    }}
 }}
 """

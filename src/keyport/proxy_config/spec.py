@@ -31,6 +31,9 @@ RATE_LIMIT_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset
 UNAVAILABLE_BODY = (
     '{"statusCode":503,"message":"Service Unavailable","error":"Service Unavailable"}'
 )
+# A request the proxy will not read at all (nginx: two Authorization or Host lines, a broken
+# Host): what Keyport itself answers a request its HTTP parser cannot read (web/http_protocol.py).
+UNREADABLE_BODY = '{"statusCode":400,"message":"Invalid HTTP request","error":"Bad Request"}'
 
 
 class SpecError(ValueError):
