@@ -9,7 +9,8 @@ Run (from the repository root; needs wrk, PostgreSQL at --postgres and Redis at 
     .venv/bin/python bench/many_keys.py --keys 10000 --rounds 2 --duration 5
 
 `--full-rings` first gives every key a full ring of recent requests in the database (RING_SIZE
-rows each, as after a day of use), so the flushes' ring trimming meets production-sized tables.
+rows of one request each, as a key seen once a flush leaves it), so the flushes' ring trimming
+meets production-sized tables.
 `--keyport PATH` runs another checkout's `keyport` (A/B against earlier code, same run).
 
 The keys are made in-process through the same service the CLI uses (one transaction each), on
@@ -81,17 +82,19 @@ async def make_keys(url: str, count: int) -> list[str]:
         await container.close()
 
 
+# A full ring as a key seen about once a flush leaves it: RING_SIZE rows of one request each.
 FILL_RINGS = f"""
-INSERT INTO key_recent_requests (key_id, occurred_at, request_id, method, path, route, status,
-  latency_ms, client_ip, user_agent)
-SELECT k.id, now() AT TIME ZONE 'UTC' - interval '1 hour', substr(md5(k.id || g), 1, 24), 'GET',
-  '/v4/user/me', '/v4/user/me', 200, 1.0, '127.0.0.1', 'bench-filler'
+INSERT INTO key_recent_batches (key_id, requests, entries)
+SELECT k.id, 1, json_build_array(json_build_array(
+  (extract(epoch FROM now() - interval '1 hour') * 1000000)::bigint,
+  substr(md5(k.id || g), 1, 24), 'GET', '/v4/user/me', '/v4/user/me', 200, 1.0, '127.0.0.1',
+  'bench-filler', NULL, NULL))::text
 FROM api_keys AS k, generate_series(1, {RING_SIZE}) AS g
 """
 
 
 def fill_rings(url: str) -> None:
-    print(f"  filling every key's ring with {RING_SIZE} rows")
+    print(f"  filling every key's ring with {RING_SIZE} rows of one request")
     subprocess.run(["psql", url, "-q", "-c", FILL_RINGS], check=True)
     subprocess.run(["psql", url, "-q", "-c", "ANALYZE"], check=True)
 

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from keyport.db.engine import create_engine
-from keyport.db.tables import api_keys, key_recent_requests, key_sightings
+from keyport.db.tables import api_keys, key_recent_batches, key_sightings
 from tests.support.api_calls import call
 from tests.support.databases import dump_database
 from tests.support.seed import change_key, create_keys, init_company
@@ -40,9 +40,9 @@ async def usage_in_database(database_url: str, key_id: str) -> dict[str, object]
         async with engine.connect() as connection:
             totals = await usage_totals(connection, key_id)
             recent = await connection.scalar(
-                select(func.count())
-                .select_from(key_recent_requests)
-                .where(key_recent_requests.c.key_id == key_id)
+                select(func.sum(key_recent_batches.c.requests)).where(
+                    key_recent_batches.c.key_id == key_id
+                )
             )
             sightings = await connection.scalar(
                 select(func.count())

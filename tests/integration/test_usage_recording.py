@@ -7,19 +7,20 @@ background task a serving process runs every few seconds.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy import func, select
 
 from keyport.bootstrap import Container
-from keyport.db.tables import api_keys, key_recent_requests, key_sightings, key_usage_minutes
+from keyport.db.tables import api_keys, key_recent_batches, key_sightings, key_usage_minutes
+from keyport.db.usage_queries import SqlUsageReader
 from keyport.db.usage_store import SqlUsageStore
 from keyport.domain.anomalies import AlertKind
 from keyport.domain.audit import Actor
 from keyport.domain.clock import FixedClock
-from keyport.domain.usage import IP, MinuteCount, RecentRequest, Sighting
+from keyport.domain.usage import IP, MinuteCount, RecentEntry, RecentRequests, Sighting
 from keyport.services.observability.usage_recorder import RING_SIZE, UsageBatch
 from keyport.web.app import create_app
 from tests.conftest import Tenant
@@ -46,6 +47,18 @@ async def table_count(container: Container, table: object, key_id: str) -> int:
                 select(func.count()).select_from(table).where(table.c.key_id == key_id)  # type: ignore[attr-defined]
             )
             or 0
+        )
+
+
+async def ring_requests(container: Container, key_id: str) -> int:
+    """Requests in the key's ring of recent requests, in all its rows."""
+    async with container.engine.connect() as connection:
+        return int(
+            await connection.scalar(
+                select(func.coalesce(func.sum(key_recent_batches.c.requests), 0)).where(
+                    key_recent_batches.c.key_id == key_id
+                )
+            )
         )
 
 
@@ -76,7 +89,7 @@ async def test_n_requests_with_a_key_are_counted_exactly_by_status_class_after_a
 
     assert await minute_totals(container, tenant.key_id) == (7, 5, 0)
     assert await minute_totals(container, other_tenant.key_id) == (1, 0, 0)
-    assert await table_count(container, key_recent_requests, tenant.key_id) == 12
+    assert await ring_requests(container, tenant.key_id) == 12
     key = await container.keys.get_key(tenant.company_id, tenant.key_id)
     usage = await container.observability.usage.key_usage(key, UTC_ZONE)
     assert (usage.total.total, usage.total.success, usage.total.client_error) == (12, 7, 5)
@@ -109,7 +122,7 @@ async def test_the_recent_requests_of_a_key_are_the_newest_hundred(
     await flush(container)
 
     # Trimmed to RING_SIZE once this process has written RING_SIZE more (db/ring_trimming.py).
-    assert await table_count(container, key_recent_requests, tenant.key_id) == RING_SIZE + 10
+    assert await ring_requests(container, tenant.key_id) == RING_SIZE + 10
     key = await container.keys.get_key(tenant.company_id, tenant.key_id)
     usage = await container.observability.usage.key_usage(key, UTC_ZONE)
     newest = usage.recent[0]
@@ -126,17 +139,22 @@ async def test_the_recent_requests_of_a_key_are_the_newest_hundred(
     assert await minute_totals(container, tenant.key_id) == (RING_SIZE - 10, 20, 0)
 
 
-async def ring_ids(container: Container, key_id: str) -> list[int]:
+async def ring_rows(container: Container, key_id: str) -> list[tuple[int, int]]:
+    """(row id, requests in it) of the key's ring, oldest row first."""
     async with container.engine.connect() as connection:
-        rows = await connection.scalars(
-            select(key_recent_requests.c.id)
-            .where(key_recent_requests.c.key_id == key_id)
-            .order_by(key_recent_requests.c.id)
+        rows = await connection.execute(
+            select(key_recent_batches.c.id, key_recent_batches.c.requests)
+            .where(key_recent_batches.c.key_id == key_id)
+            .order_by(key_recent_batches.c.id)
         )
-        return list(rows.all())
+        return [(row_id, requests) for row_id, requests in rows]
 
 
-async def test_rings_are_trimmed_at_a_process_first_write_and_after_every_ring_size_rows(
+def entry(request_id: str, at_us: int) -> RecentEntry:
+    return (at_us, request_id, "GET", "/v4/user/me", None, 200, 1.0, None, None, None, None)
+
+
+async def test_one_row_per_key_and_flush_rings_trimmed_at_first_write_and_every_ring_size(
     client: httpx.AsyncClient, container: Container, tenant: Tenant, clock: FixedClock
 ) -> None:
     actor = Actor("cli")
@@ -152,13 +170,13 @@ async def test_rings_are_trimmed_at_a_process_first_write_and_after_every_ring_s
             await client.get("/v4/user/me", headers=auth[key])
 
     async def ring_sizes() -> list[int]:
-        return [len(await ring_ids(container, key_id)) for key_id in ids]
+        return [await ring_requests(container, key_id) for key_id in ids]
 
     await requests(0, RING_SIZE + 5)  # over the ring in one flush: the oldest five go
     await requests(1, 7)
     await flush(container)
-    assert await ring_sizes() == [RING_SIZE, 7, 0]
-    first_of_second = await ring_ids(container, ids[1])
+    assert [[n for _, n in await ring_rows(container, k)] for k in ids] == [[RING_SIZE], [7], []]
+    [(first_of_second, _)] = await ring_rows(container, ids[1])
 
     await requests(0, RING_SIZE - 3)  # fewer than RING_SIZE since their trims: kept a while
     await requests(1, RING_SIZE - 3)
@@ -168,22 +186,28 @@ async def test_rings_are_trimmed_at_a_process_first_write_and_after_every_ring_s
 
     await requests(0, 3)  # RING_SIZE since the first key's trim: trimmed, the second is not
     await flush(container)
+    assert [n for _, n in await ring_rows(container, ids[0])] == [RING_SIZE - 3, 3]
     assert await ring_sizes() == [RING_SIZE, RING_SIZE + 4, 1]
-    newest = (await ring_ids(container, ids[0]))[-3:]
 
-    # A new process (here: a new store) trims every ring at its first write to it.
+    # A new process (here: a new store) trims every ring at its first write to it: a row goes
+    # once newer rows hold RING_SIZE requests, a row holding some of them stays whole.
     store = SqlUsageStore(container.engine, container.settings.database_url)
-    later = RecentRequest(
-        ids[1], clock.now(), "r1", "GET", "/v4/user/me", None, 200, 1.0, None, None, None, None
-    )
+    now_us = int(clock.now().timestamp() * 1_000_000)
+    later = RecentRequests(ids[1], [entry(f"r{n}", now_us + n) for n in range(5)])
     try:
         await store.write(UsageBatch(recent=[later]))
     finally:
         await store.close()
-    assert await ring_sizes() == [RING_SIZE, RING_SIZE, 1]
-    second = await ring_ids(container, ids[1])
-    assert second[:2] == first_of_second[5:]  # its five oldest went, the newest stayed
-    assert (await ring_ids(container, ids[0]))[-3:] == newest
+    second = await ring_rows(container, ids[1])
+    assert [n for _, n in second] == [RING_SIZE - 3, 5]  # the row of 7 went: 102 newer
+    assert second[0][0] > first_of_second
+    assert await ring_sizes() == [RING_SIZE, RING_SIZE + 2, 1]
+    recent = await SqlUsageReader(container.engine).recent(ids[1], 2 * RING_SIZE)
+    assert [r.request_id for r in recent[:5]] == ["r4", "r3", "r2", "r1", "r0"]
+    assert len(recent) == RING_SIZE + 2
+    assert [r.request_id for r in recent[:5]] == [
+        r.request_id for r in await SqlUsageReader(container.engine).recent(ids[1], 5)
+    ]
 
 
 async def test_a_flush_of_more_rows_than_one_statement_takes_writes_them_all(
@@ -191,15 +215,11 @@ async def test_a_flush_of_more_rows_than_one_statement_takes_writes_them_all(
 ) -> None:
     rows = 2_501  # on PostgreSQL three statements of each kind (usage_store._PG_CHUNK = 1000)
     key_id, now = tenant.key_id, clock.now()
+    now_us = int(now.timestamp() * 1_000_000)
     first_minute = int(now.timestamp() // 60) - rows
     batch = UsageBatch(
         counts=[MinuteCount(key_id, first_minute + i, 1, 0, 0) for i in range(rows)],
-        recent=[
-            RecentRequest(
-                key_id, now, f"r{i}", "GET", "/v4/user/me", None, 200, 1.0, None, None, None, None
-            )
-            for i in range(rows)
-        ],
+        recent=[RecentRequests(key_id, [entry(f"r{i}", now_us + i)]) for i in range(rows)],
         sightings=[
             Sighting(key_id, IP, f"10.0.{i // 256}.{i % 256}", now, now, 1) for i in range(rows)
         ],
@@ -213,13 +233,12 @@ async def test_a_flush_of_more_rows_than_one_statement_takes_writes_them_all(
     assert await table_count(container, key_usage_minutes, key_id) == rows
     assert await minute_totals(container, key_id) == (rows, 0, 0)
     assert await table_count(container, key_sightings, key_id) == rows
-    ring = await ring_ids(container, key_id)  # trimmed at this store's first write
-    assert len(ring) == RING_SIZE
-    async with container.engine.connect() as connection:
-        newest = await connection.scalar(
-            select(key_recent_requests.c.request_id).where(key_recent_requests.c.id == ring[-1])
-        )
-    assert newest == f"r{rows - 1}"
+    assert len(await ring_rows(container, key_id)) == RING_SIZE  # trimmed at its first write
+    recent = await SqlUsageReader(container.engine).recent(key_id, 2 * RING_SIZE)
+    assert [r.request_id for r in recent] == [f"r{i}" for i in range(rows - 1, rows - 101, -1)]
+    assert recent[0].at == datetime.fromtimestamp(0, UTC) + timedelta(
+        microseconds=now_us + rows - 1
+    )
 
 
 async def test_last_used_is_written_at_most_once_a_minute_and_only_forward(

@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 
-from keyport.domain.usage import MinuteCount
+from keyport.domain.usage import MinuteCount, RecentRequest
 from keyport.services.observability.request_record import RequestRecord
 from keyport.services.observability.usage_flush import UsageFlusher
 from keyport.services.observability.usage_recorder import (
@@ -76,9 +76,32 @@ def test_only_the_newest_requests_of_a_key_are_kept_for_the_ring() -> None:
     recorder = UsageRecorder(Clock())
     for n in range(RING_SIZE + 5):
         recorder.observe(record(at=T0 + n))
-    recent = recorder.drain().recent
+    [ring] = recorder.drain().recent
+    recent = ring.requests()
     assert len(recent) == RING_SIZE
-    assert recent[0].at.timestamp() == T0 + 5
+    assert (recent[0].at.timestamp(), recent[-1].at.timestamp()) == (T0 + 5, T0 + RING_SIZE + 4)
+
+
+def test_a_request_in_the_ring_keeps_every_field_to_the_microsecond() -> None:
+    recorder = UsageRecorder(Clock())
+    recorder.observe(record(404, at=T0 + 0.123456, refusal="deactivated"))
+    [ring] = recorder.drain().recent
+    [request] = ring.requests()
+    assert request == RecentRequest(
+        "k1",
+        datetime(2027, 1, 15, 8, 0, 0, 123456, tzinfo=UTC),
+        "r",
+        "GET",
+        "/v4/user/me",
+        "/v4/user/me",
+        404,
+        1.0,
+        "192.0.2.1",
+        "app/1",
+        None,
+        "deactivated",
+    )
+    assert request.entry() == ring.entries[0]
 
 
 def test_keys_pasted_into_a_user_agent_are_redacted_before_they_are_kept() -> None:
@@ -86,7 +109,7 @@ def test_keys_pasted_into_a_user_agent_are_redacted_before_they_are_kept() -> No
     recorder.observe(record(agent="curl ak_live:0000:SECRETSECRET"))
     batch = recorder.drain()
     assert [s.value for s in batch.sightings] == ["curl ak_live:[redacted]", "192.0.2.1"]
-    assert batch.recent[0].user_agent == "curl ak_live:[redacted]"
+    assert batch.recent[0].requests()[0].user_agent == "curl ak_live:[redacted]"
 
 
 def test_last_use_is_handed_over_at_most_once_a_minute_per_key_except_at_the_end() -> None:
@@ -231,7 +254,7 @@ def test_a_client_already_written_waits_a_minute_and_a_new_one_goes_out_at_once(
     recorder.observe(record(at=T0 + 5, ip="198.51.100.7"))  # a new client of the same key
     batch = recorder.drain()
     assert batch.requests == 2  # counted and in the ring as ever; only the sighting waits
-    assert len(batch.recent) == 2
+    assert [len(r.entries) for r in batch.recent] == [2]
     assert sightings_of(batch) == {
         ("ip", "198.51.100.7"): (T0 + 5, T0 + 5, 1),
         ("agent", "app/1"): (T0 + 5, T0 + 5, 1),

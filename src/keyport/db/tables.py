@@ -8,13 +8,13 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
-    Float,
     ForeignKey,
     Index,
     Integer,
     MetaData,
     String,
     Table,
+    Text,
     false,
     text,
 )
@@ -209,24 +209,19 @@ key_usage_minutes = Table(
     Index("ix_key_usage_minutes_minute", "minute"),
 )
 
-# The newest requests of each key: appended in batches, trimmed to the newest 100 per key.
-key_recent_requests = Table(
-    "key_recent_requests",
+# The newest requests of each key (its ring: the newest RING_SIZE are shown). A usage flush
+# writes one row per key holding that key's requests since the previous flush, oldest first,
+# as a JSON array of RecentEntry arrays: with many keys each seeing a few requests a flush, a
+# row per request cost more to build, encode, insert and trim than the rest of the flush
+# (bench/README.md, "10,000 keys"). Trimmed per key once newer rows hold RING_SIZE requests.
+key_recent_batches = Table(
+    "key_recent_batches",
     metadata,
     Column("id", AutoId, primary_key=True, autoincrement=True),
     Column("key_id", String(36), nullable=False),
-    Column("occurred_at", UtcDateTime(), nullable=False),
-    Column("request_id", String(32), nullable=False),
-    Column("method", String(16), nullable=False),
-    Column("path", String(256), nullable=False),
-    Column("route", String(256), nullable=True),
-    Column("status", Integer, nullable=False),
-    Column("latency_ms", Float, nullable=False),
-    Column("client_ip", String(64), nullable=True),
-    Column("user_agent", String(256), nullable=True),
-    Column("acting_user_id", String(36), nullable=True),
-    Column("refusal", String(32), nullable=True),
-    Index("ix_key_recent_requests_key_id_id", "key_id", "id"),
+    Column("requests", Integer, nullable=False),  # entries in `entries`
+    Column("entries", Text, nullable=False),
+    Index("ix_key_recent_batches_key_id_id", "key_id", "id"),
 )
 
 # Every client address and user agent a key was used from: first and last seen, how often.
@@ -320,7 +315,7 @@ __all__ = [
     "companies",
     "invitations",
     "key_expiry_notices",
-    "key_recent_requests",
+    "key_recent_batches",
     "key_sightings",
     "key_usage_minutes",
     "metadata",

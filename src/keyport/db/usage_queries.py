@@ -6,33 +6,22 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from keyport.db.tables import key_recent_requests, key_sightings, key_usage_minutes
-from keyport.domain.usage import MINUTES_PER_HOUR, HourRow, RecentRequest, Sighting
+from keyport.db.tables import key_recent_batches, key_sightings, key_usage_minutes
+from keyport.domain.usage import MINUTES_PER_HOUR, HourRow, RecentEntry, RecentRequest, Sighting
 from keyport.services.observability.usage_reports import SightingSummary
 
 _minutes = key_usage_minutes.c
-_recent = key_recent_requests.c
+_batches = key_recent_batches.c
+_decode_entries = msgspec.json.Decoder(list[RecentEntry]).decode
 _sightings = key_sightings.c
 
 
-def _to_recent(row: Any) -> RecentRequest:
-    return RecentRequest(
-        key_id=row.key_id,
-        at=row.occurred_at,
-        request_id=row.request_id,
-        method=row.method,
-        path=row.path,
-        route=row.route,
-        status=row.status,
-        latency_ms=row.latency_ms,
-        client_ip=row.client_ip,
-        user_agent=row.user_agent,
-        acting_user_id=row.acting_user_id,
-        refusal=row.refusal,
-    )
+def _moment(request: RecentRequest) -> datetime:
+    return request.at
 
 
 def _to_sighting(row: Any) -> Sighting:
@@ -75,14 +64,21 @@ class SqlUsageReader:
         return found
 
     async def recent(self, key_id: str, limit: int) -> list[RecentRequest]:
+        """The key's `limit` newest requests, newest first. Its ring is a few rows (trimmed
+        once newer rows hold RING_SIZE requests), written by every process that served it, so
+        they are all read and ordered by time."""
         query = (
-            select(key_recent_requests)
-            .where(_recent.key_id == key_id)
-            .order_by(_recent.occurred_at.desc(), _recent.id.desc())
-            .limit(limit)
+            select(_batches.entries).where(_batches.key_id == key_id).order_by(_batches.id.desc())
         )
         async with self._engine.connect() as connection:
-            return [_to_recent(row) for row in await connection.execute(query)]
+            batches = (await connection.scalars(query)).all()
+        requests = [
+            RecentRequest.of_entry(key_id, entry)
+            for entries in batches
+            for entry in reversed(_decode_entries(entries))
+        ]
+        requests.sort(key=_moment, reverse=True)  # stable: a tie keeps the newest row first
+        return requests[:limit]
 
     async def sightings(
         self, key_id: str, kind: str, new_since: datetime, limit: int

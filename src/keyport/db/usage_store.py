@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, TypeVar
 
+import msgspec
 from sqlalchemy import (
     Connection,
     Engine,
@@ -35,15 +36,16 @@ from sqlalchemy.util import await_only
 
 from keyport.db.engine import WRITE_OPTION, create_sqlite_writer, is_sqlite
 from keyport.db.ring_trimming import RingTrimming
-from keyport.db.tables import api_keys, key_recent_requests, key_sightings, key_usage_minutes
+from keyport.db.tables import api_keys, key_recent_batches, key_sightings, key_usage_minutes
 from keyport.db.types import UtcDateTime
-from keyport.domain.usage import LastUse, MinuteCount, RecentRequest, Sighting
+from keyport.domain.usage import LastUse, MinuteCount, RecentRequests, Sighting
 from keyport.services.observability.usage_recorder import RING_SIZE, UsageBatch
 
 T = TypeVar("T")
 
 _minutes = key_usage_minutes.c
-_recent = key_recent_requests.c
+_batches = key_recent_batches.c
+_encode_entries = msgspec.json.Encoder().encode
 _sightings = key_sightings.c
 
 
@@ -61,7 +63,9 @@ class SqlUsageStore:
         self._rings = RingTrimming(RING_SIZE)
 
     async def write(self, batch: UsageBatch) -> None:
-        written = Counter(r.key_id for r in batch.recent)
+        written: Counter[str] = Counter()
+        for ring in batch.recent:
+            written[ring.key_id] += len(ring.entries)
         trim = self._rings.due(written)
         await self._in_transaction(_write_batch, _Write(batch, trim))
         self._rings.written(written, trim)
@@ -98,9 +102,12 @@ def _write_batch(connection: Connection, write: _Write) -> None:
     if batch.counts:
         _add_counts(connection, batch.counts)
     if batch.recent:
-        _add_recent(connection, batch.recent)
+        connection.execute(
+            insert(key_recent_batches),
+            [{"key_id": k, "requests": n, "entries": e} for k, n, e in _ring_rows(batch.recent)],
+        )
     for key_ids in _chunks(write.trim, _TRIM_CHUNK):
-        connection.execute(_TRIM_RINGS, {"key_ids": key_ids})
+        connection.execute(_TRIM_RINGS, {"key_ids": key_ids, "ring_size": RING_SIZE})
     if batch.sightings:
         _add_sightings(connection, batch.sightings)
     if batch.last_uses:
@@ -134,43 +141,9 @@ def _add_counts(connection: Connection, counts: Sequence[MinuteCount]) -> None:
     )
 
 
-def _add_recent(connection: Connection, recent: Sequence[RecentRequest]) -> None:
-    connection.execute(
-        insert(key_recent_requests),
-        [
-            {
-                "key_id": r.key_id,
-                "occurred_at": r.at,
-                "request_id": r.request_id,
-                "method": r.method,
-                "path": r.path,
-                "route": r.route,
-                "status": r.status,
-                "latency_ms": r.latency_ms,
-                "client_ip": r.client_ip,
-                "user_agent": r.user_agent,
-                "acting_user_id": r.acting_user_id,
-                "refusal": r.refusal,
-            }
-            for r in recent
-        ],
-    )
-
-
-_RECENT_COLUMNS = (
-    "key_id",
-    "occurred_at",
-    "request_id",
-    "method",
-    "path",
-    "route",
-    "status",
-    "latency_ms",
-    "client_ip",
-    "user_agent",
-    "acting_user_id",
-    "refusal",
-)
+def _ring_rows(recent: Sequence[RecentRequests]) -> list[tuple[str, int, str]]:
+    """Each key's requests of this flush as one row: its entries encoded as a JSON array."""
+    return [(r.key_id, len(r.entries), _encode_entries(r.entries).decode()) for r in recent]
 
 
 def _write_batch_postgres(connection: Connection, write: _Write) -> None:
@@ -195,26 +168,11 @@ def _write_batch_postgres(connection: Connection, write: _Write) -> None:
             )
         )
     for recent in _chunks(batch.recent):
-        records = [
-            (
-                r.key_id,
-                _naive_utc(r.at),
-                r.request_id,
-                r.method,
-                r.path,
-                r.route,
-                r.status,
-                r.latency_ms,
-                r.client_ip,
-                r.user_agent,
-                r.acting_user_id,
-                r.refusal,
-            )
-            for r in recent
-        ]
         await_only(
             driver.copy_records_to_table(
-                key_recent_requests.name, records=records, columns=_RECENT_COLUMNS
+                key_recent_batches.name,
+                records=_ring_rows(recent),
+                columns=("key_id", "requests", "entries"),
             )
         )
     for key_ids in _chunks(write.trim):
@@ -282,36 +240,45 @@ UPDATE api_keys AS k SET last_used_at = u.at, last_used_ip = u.ip
 FROM unnest($1::varchar[], $2::timestamp[], $3::varchar[]) AS u(key_id, at, ip)
 WHERE k.id = u.key_id AND (k.last_used_at IS NULL OR k.last_used_at < u.at)
 """
-# Per key, the id of its newest row beyond the ring (an index walk of RING_SIZE + 1 entries),
-# and the rows up to it go: no ranking of every row of every key named.
+# A ring's row goes once the key's newer rows hold RING_SIZE requests: per key named, a walk
+# of its index entries newest first, summing requests (no ranking of every row of every key).
 _PG_TRIM_RINGS = """
-DELETE FROM key_recent_requests AS r
-USING (
-  SELECT k.key_id, (
-    SELECT n.id FROM key_recent_requests AS n
-    WHERE n.key_id = k.key_id ORDER BY n.id DESC OFFSET $2 LIMIT 1
-  ) AS cut
+DELETE FROM key_recent_batches
+WHERE id IN (
+  SELECT old.id
   FROM unnest($1::varchar[]) AS k(key_id)
-) AS c
-WHERE r.key_id = c.key_id AND r.id <= c.cut
+  CROSS JOIN LATERAL (
+    SELECT w.id FROM (
+      SELECT n.id, sum(n.requests) OVER (ORDER BY n.id DESC) - n.requests AS newer
+      FROM key_recent_batches AS n
+      WHERE n.key_id = k.key_id
+    ) AS w
+    WHERE w.newer >= $2
+  ) AS old
+)
 """
 
 
-# SQLite: each key's ring keeps its RING_SIZE newest rows, one statement for many keys (a
-# statement per key made a flush of many keys cost a round trip and a statement build per key).
+# SQLite: the same rule, one statement for many keys (a statement per key made a flush of many
+# keys cost a round trip and a statement build per key).
 _TRIM_CHUNK = 500  # keys per statement: well under SQLite's bound-parameter limit
-_ranked = (
+_held_by_newer = (
     select(
-        _recent.id,
-        func.row_number()
-        .over(partition_by=_recent.key_id, order_by=_recent.id.desc())
-        .label("newer"),
+        _batches.id,
+        (
+            func.sum(_batches.requests).over(
+                partition_by=_batches.key_id, order_by=_batches.id.desc()
+            )
+            - _batches.requests
+        ).label("newer"),
     )
-    .where(_recent.key_id.in_(bindparam("key_ids", expanding=True)))
+    .where(_batches.key_id.in_(bindparam("key_ids", expanding=True)))
     .subquery()
 )
-_TRIM_RINGS = delete(key_recent_requests).where(
-    _recent.id.in_(select(_ranked.c.id).where(_ranked.c.newer > RING_SIZE))
+_TRIM_RINGS = delete(key_recent_batches).where(
+    _batches.id.in_(
+        select(_held_by_newer.c.id).where(_held_by_newer.c.newer >= bindparam("ring_size"))
+    )
 )
 
 

@@ -67,6 +67,8 @@ def is_stale(last_used_at: datetime | None, created_at: datetime, now: datetime)
     return (last_used_at or created_at) <= now - STALE_AFTER
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 _INVITATION_TOKEN = re.compile(r"(/invite/)[^/?#\s]+")
 
 
@@ -112,6 +114,47 @@ class RecentRequest(NamedTuple):
     @property
     def key_was_usable(self) -> bool:
         return self.refusal not in KEY_STATE_REFUSALS
+
+    @classmethod
+    def of_entry(cls, key_id: str, entry: RecentEntry) -> RecentRequest:
+        at_us, request_id, method, path, route, status, latency_ms, ip, agent, user, refusal = entry
+        at = _EPOCH + timedelta(microseconds=at_us)  # exact, as the entry was made
+        return cls(
+            key_id,
+            at,
+            request_id,
+            method,
+            path,
+            route,
+            status,
+            latency_ms,
+            ip,
+            agent,
+            user,
+            refusal,
+        )
+
+    def entry(self) -> RecentEntry:
+        return ((self.at - _EPOCH) // _MICROSECOND, *self[2:])
+
+
+# A request of a key's ring as it is stored: RecentRequest's fields after the key id, its
+# moment in whole microseconds since the epoch. With many keys every request becomes one, so
+# it is a plain tuple of numbers and strings: no datetime, cheap to build and to encode.
+RecentEntry = tuple[
+    int, str, str, str, str | None, int, float, str | None, str | None, str | None, str | None
+]
+
+
+class RecentRequests(NamedTuple):
+    """A key's requests that one usage flush hands over, oldest first: the newest part of its
+    ring of recent requests, stored as one row (db/usage_store.py)."""
+
+    key_id: str
+    entries: list[RecentEntry]
+
+    def requests(self) -> list[RecentRequest]:
+        return [RecentRequest.of_entry(self.key_id, entry) for entry in self.entries]
 
 
 class Sighting(NamedTuple):

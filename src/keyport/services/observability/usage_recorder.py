@@ -30,7 +30,8 @@ from keyport.domain.usage import (
     MAX_PATH_LENGTH,
     LastUse,
     MinuteCount,
-    RecentRequest,
+    RecentEntry,
+    RecentRequests,
     Sighting,
     status_class,
     without_keys,
@@ -50,7 +51,7 @@ SIGHTING_RETENTION = timedelta(days=90)  # an address unseen this long is new ag
 @dataclass
 class UsageBatch:
     counts: list[MinuteCount] = field(default_factory=list)
-    recent: list[RecentRequest] = field(default_factory=list)
+    recent: list[RecentRequests] = field(default_factory=list)  # one per key
     sightings: list[Sighting] = field(default_factory=list)
     last_uses: list[LastUse] = field(default_factory=list)
 
@@ -166,7 +167,8 @@ class UsageRecorder:
                 batch.counts += [
                     MinuteCount(key_id, m, *c) for m, c in sorted(of_key.counts.items())
                 ]
-                batch.recent += [_recent(r) for r in of_key.ring]
+                if of_key.ring:
+                    batch.recent.append(RecentRequests(key_id, [_entry(r) for r in of_key.ring]))
                 due: dict[Client, list[float]] = {}
                 for client, seen in of_key.clients.items():
                     pair = (key_id, client)
@@ -176,7 +178,8 @@ class UsageRecorder:
                     else:
                         self._hold(key_id, client, seen)
                         held += 1
-                batch.sightings += _sightings(key_id, due)
+                if due:
+                    batch.sightings += _sightings(key_id, due)
 
     def _hold(self, key_id: str, client: Client, seen: list[float]) -> None:
         """Keep a client written less than SIGHTING_EVERY ago for a later drain, merged with
@@ -282,19 +285,17 @@ def _utc(posix_seconds: float, known: dict[float, datetime] | None = None) -> da
     return moment
 
 
-def _recent(record: RequestRecord) -> RecentRequest:
-    """Positional, in RecentRequest's field order: with many keys this runs for every request."""
-    assert record.key_id is not None
+def _entry(record: RequestRecord) -> RecentEntry:
+    """With many keys this runs for every request: a tuple in RecentEntry's order."""
     route, client_ip, user_agent = record.route, record.client_ip, record.user_agent
-    return RecentRequest(
-        record.key_id,
-        _utc(record.started_at),
+    return (
+        round(record.started_at * 1_000_000),
         record.request_id,
         record.method[:16],
         without_keys(record.path, MAX_PATH_LENGTH),
         route[:MAX_PATH_LENGTH] if route else None,
         record.status,
-        round(record.latency * 1000, 3),  # latency_ms
+        int(record.latency * 1_000_000) / 1000,  # latency_ms, as the request log has it
         client_ip[:64] if client_ip else None,
         without_keys(user_agent, MAX_AGENT_LENGTH) if user_agent else None,
         record.acting_user_id,
