@@ -17,6 +17,7 @@ Rate limits are raised so that they never trip (the limiter still runs on every 
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import subprocess
 import sys
@@ -139,12 +140,13 @@ def drop_postgres(base: str, url: str) -> None:
     )
 
 
-def set_up(url: str, workdir: Path) -> _keyport.KeyportSetup:
+def set_up(url: str, workdir: Path, keyport: Path) -> _keyport.KeyportSetup:
+    """A company and a key, made by `keyport` (each build serves a database of its schema)."""
     env = _keyport.server_env(url, RAISED)
     init = ["init", "--company", "Bench", "--owner-email", "owner@bench.example", "--json"]
-    company = _keyport.run_cli_json(KEYPORT, init, env, workdir)
+    company = _keyport.run_cli_json(keyport, init, env, workdir)
     created = _keyport.run_cli_json(
-        KEYPORT, ["key", "create", "--days", "30", "--json"], env, workdir
+        keyport, ["key", "create", "--days", "30", "--json"], env, workdir
     )
     return _keyport.KeyportSetup(
         url, company["companyId"], company["ownerId"], created["id"], created["key"]
@@ -231,7 +233,7 @@ def measure(
     headers: dict[str, str] = {}
     path = "/"
     if config.database:
-        setup = setups[config.database]
+        setup = setups[(config.database, config.keyport)]
         env_all = _keyport.server_env(setup.database_url, env)
         headers = {"Authorization": f"Bearer {setup.key}"}
         path = config.path
@@ -273,20 +275,23 @@ def median_ratio(rps: dict[str, list[float]], top: str, bottom: str) -> tuple[fl
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    databases = {c.database for c in args.configs if c.database}
+    databases = sorted({(c.database, c.keyport) for c in args.configs if c.database})
     rps: dict[str, list[float]] = {c.name: [] for c in args.configs}
     cpu: dict[str, list[float]] = {c.name: [] for c in args.configs}
     cleanups: list[Callable[[], None]] = []
     with tempfile.TemporaryDirectory(prefix="keyport-hotpath-") as tmp:
         workdir = Path(tmp)
         try:
-            setups: dict[str, _keyport.KeyportSetup] = {}
-            if "sqlite" in databases:
-                setups["sqlite"] = set_up(_keyport.database_url(workdir), workdir)
-            if "pg" in databases:
-                url = fresh_postgres(args.postgres)
-                cleanups.append(lambda: drop_postgres(args.postgres, url))
-                setups["pg"] = set_up(url, workdir)
+            setups: dict[tuple[str, Path], _keyport.KeyportSetup] = {}
+            for n, (database, keyport) in enumerate(databases):
+                if database == "sqlite":
+                    folder = workdir / f"sqlite-{n}"
+                    folder.mkdir()
+                    url = _keyport.database_url(folder)
+                else:
+                    url = fresh_postgres(args.postgres)
+                    cleanups.append(functools.partial(drop_postgres, args.postgres, url))
+                setups[(database, keyport)] = set_up(url, workdir, keyport)
             for n in range(args.rounds):
                 print(f"Round {n + 1} of {args.rounds}")
                 order = args.configs if n % 2 == 0 else args.configs[::-1]

@@ -153,12 +153,12 @@ async def test_a_key_hit_late_in_its_entry_life_is_read_again_without_waiting() 
     key = add_keys(reader, 1)[0]
     reader.gate.set()
     await authenticator.authenticate(f"Bearer {key}")
-    clock.now += 4.9  # first half of the 10 s life: a plain hit
+    clock.now += 7.9  # more than REFRESH_WITHIN (2 s) of the 10 s life left: a plain hit
     await authenticator.authenticate(f"Bearer {key}")
     await asyncio.sleep(0)
     assert len(reader.reads) == 1
     reader.gate.clear()  # the refresh read now waits: the request must not
-    clock.now += 4.0  # 1.1 s left
+    clock.now += 1.0  # 1.1 s left
     principal = await authenticator.authenticate(f"Bearer {key}")
     assert principal.key_id == key_id(key)
     await until(lambda: len(reader.reads) == 2)  # asked in the background
@@ -177,7 +177,7 @@ async def test_a_revoke_during_a_refresh_is_not_undone_by_it() -> None:
     reader.gate.set()
     await authenticator.authenticate(f"Bearer {key}")
     reader.gate.clear()
-    clock.now += 8.0
+    clock.now += 8.5
     await authenticator.authenticate(f"Bearer {key}")  # asks for a refresh
     await until(lambda: len(reader.reads) == 2)
     caches.invalidate("key", key_id(key))  # revoked while the refresh read is on its way
@@ -199,7 +199,7 @@ async def test_a_key_used_early_in_its_entry_life_is_read_again_before_it_expire
     await authenticator.authenticate(f"Bearer {used}")  # read 1, entry until +10 s
     await authenticator.authenticate(f"Bearer {other}")  # read 2
     clock.now += 2.0
-    await authenticator.authenticate(f"Bearer {used}")  # used, first half: no refresh yet
+    await authenticator.authenticate(f"Bearer {used}")  # used early: no refresh yet
     clock.now += 7.3  # 0.7 s before both entries expire; neither key is asked for itself
     reader.gate.clear()
     await authenticator.authenticate(f"Bearer {other}")  # a late hit: refreshes `other`

@@ -79,12 +79,12 @@ async def test_a_user_hit_late_in_its_entry_life_is_read_again_without_waiting()
     reader, _, authenticator, clock = setup()
     reader.gate.set()
     await owner(authenticator)
-    clock.now += 4.9  # first half of the 10 s life: a plain hit
+    clock.now += 7.9  # more than REFRESH_WITHIN (2 s) of the 10 s life left: a plain hit
     await owner(authenticator)
     await asyncio.sleep(0)
     assert reader.reads == [OWNER.id]
     reader.gate.clear()  # the refresh read now waits: the request must not
-    clock.now += 4.0
+    clock.now += 1.0  # 1.1 s left
     assert await owner(authenticator) == OWNER
     await until(lambda: len(reader.reads) == 2)  # asked in the background
     await owner(authenticator)  # once per entry, not per hit
@@ -118,7 +118,7 @@ async def test_a_failed_background_refresh_keeps_the_entry_and_is_not_reported(
     reader.gate.set()
     await owner(authenticator)
     reader.fail = ConnectionError("database down")
-    clock.now += 6.0
+    clock.now += 8.5
     assert await owner(authenticator) == OWNER  # the cached entry answers
     await until(lambda: len(reader.reads) == 2 and not authenticator._user_fills)
     assert await owner(authenticator) == OWNER
