@@ -12,6 +12,7 @@ import json
 import os
 import string
 import subprocess
+import sys
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -65,8 +66,16 @@ def cli_problem(keyport_bin: Path) -> str | None:
     return f"`keyport --help` lists no {', '.join(missing)} command" if missing else None
 
 
+def command(keyport_bin: Path) -> list[str]:
+    """How to run a `keyport`: an executable, or a Python script (bench/ablated_keyport.py) run
+    by this interpreter."""
+    if keyport_bin.suffix == ".py":
+        return [sys.executable, str(keyport_bin.resolve())]
+    return [str(keyport_bin)]
+
+
 def run_cli_json(keyport_bin: Path, args: list[str], env: dict[str, str], cwd: Path) -> Any:
-    argv = [str(keyport_bin), *args]
+    argv = [*command(keyport_bin), *args]
     try:
         done = subprocess.run(
             argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=120, check=False

@@ -211,7 +211,7 @@ def argv_for(config: Config, port: int) -> list[str]:
             "keyport.web.asgi:create_app_from_env",
         ]
     return [
-        str(config.keyport),
+        *_keyport.command(config.keyport),
         "serve",
         "--host",
         HOST,

@@ -163,7 +163,8 @@ def main() -> int:
         for round_number in range(args.rounds):
             print(f"Round {round_number + 1} of {args.rounds}")
             port = free_port()
-            argv = [str(args.keyport), "serve", "--host", "127.0.0.1", "--port", str(port)]
+            argv = [*_keyport.command(args.keyport), "serve", "--host", "127.0.0.1"]
+            argv += ["--port", str(port)]
             server = start_server("keyport", argv, server_env, port, workdir / "serve.log", workdir)
             try:
                 wait_ready(server, "/healthz", 60.0)

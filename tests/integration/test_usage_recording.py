@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
+import msgspec
 from sqlalchemy import func, select
 
 from keyport.bootstrap import Container
@@ -150,8 +151,9 @@ async def ring_rows(container: Container, key_id: str) -> list[tuple[int, int]]:
         return [(row_id, requests) for row_id, requests in rows]
 
 
-def entry(request_id: str, at_us: int) -> RecentEntry:
-    return (at_us, request_id, "GET", "/v4/user/me", None, 200, 1.0, None, None, None, None)
+def entry(request_id: str, at_us: int) -> bytes:
+    fields: RecentEntry = (at_us, request_id, "GET", "/v4/user/me", None, 200, 1.0, *[None] * 4)
+    return msgspec.json.encode(fields)
 
 
 async def test_one_row_per_key_and_flush_rings_trimmed_at_first_write_and_every_ring_size(

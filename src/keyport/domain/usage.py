@@ -148,13 +148,11 @@ RecentEntry = tuple[
 
 class RecentRequests(NamedTuple):
     """A key's requests that one usage flush hands over, oldest first: the newest part of its
-    ring of recent requests, stored as one row (db/usage_store.py)."""
+    ring of recent requests, stored as one row (db/usage_store.py). Each entry is a RecentEntry
+    encoded as a JSON array (services/observability/usage_recorder.py)."""
 
     key_id: str
-    entries: list[RecentEntry]
-
-    def requests(self) -> list[RecentRequest]:
-        return [RecentRequest.of_entry(self.key_id, entry) for entry in self.entries]
+    entries: list[bytes]
 
 
 class Sighting(NamedTuple):

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+import msgspec
+
 from keyport.domain.auth_outcomes import KEY_STATE_REFUSALS
 from keyport.domain.usage import (
     AGENT,
@@ -31,6 +33,7 @@ from keyport.domain.usage import (
     LastUse,
     MinuteCount,
     RecentEntry,
+    RecentRequest,
     RecentRequests,
     Sighting,
     status_class,
@@ -85,7 +88,8 @@ class _Pending:
 
     def __init__(self) -> None:
         self.counts: dict[int, list[int]] = {}  # minute -> [success, client err, server err]
-        self.ring: deque[RequestRecord] = deque(maxlen=RING_SIZE)
+        # Encoded entries while the ring has room, then records (see UsageRecorder.observe).
+        self.ring: deque[bytes | RequestRecord] = deque(maxlen=RING_SIZE)
         self.clients: dict[Client, list[float]] = {}  # -> [first seen, last seen, requests]
 
 
@@ -118,7 +122,12 @@ class UsageRecorder:
         if counts is None:
             counts = pending.counts[minute] = [0, 0, 0]
         counts[status_class(record.status)] += 1
-        pending.ring.append(record)
+        ring = pending.ring
+        # A key with room left in its ring (most keys, with many in use) keeps this request as
+        # it will be stored, encoded now while the record is fresh in the CPU's caches: at the
+        # drain, thousands of keys' records from seconds ago cost a cache miss a field. A busy
+        # key's full ring keeps the record: most are pushed out unencoded by newer ones.
+        ring.append(_encoded_entry(record) if len(ring) < RING_SIZE else record)
         self._saw(pending, (record.client_ip, record.user_agent), at)
         if record.auth_failure not in KEY_STATE_REFUSALS:
             self._last_used[key_id] = (at, record.client_ip)
@@ -168,7 +177,7 @@ class UsageRecorder:
                     MinuteCount(key_id, m, *c) for m, c in sorted(of_key.counts.items())
                 ]
                 if of_key.ring:
-                    batch.recent.append(RecentRequests(key_id, [_entry(r) for r in of_key.ring]))
+                    batch.recent.append(RecentRequests(key_id, _encoded(of_key.ring)))
                 due: dict[Client, list[float]] = {}
                 for client, seen in of_key.clients.items():
                     pair = (key_id, client)
@@ -283,6 +292,23 @@ def _utc(posix_seconds: float, known: dict[float, datetime] | None = None) -> da
     if moment is None:
         moment = known[posix_seconds] = datetime.fromtimestamp(posix_seconds, UTC)
     return moment
+
+
+_encode = msgspec.json.Encoder().encode
+_decode_entry = msgspec.json.Decoder(RecentEntry).decode
+
+
+def _encoded(ring: deque[bytes | RequestRecord]) -> list[bytes]:
+    return [e if type(e) is bytes else _encoded_entry(e) for e in ring]  # type: ignore[arg-type]
+
+
+def _encoded_entry(record: RequestRecord) -> bytes:
+    return _encode(_entry(record))
+
+
+def recent_requests(ring: RecentRequests) -> list[RecentRequest]:
+    """A drained ring's requests as the dashboard shows them."""
+    return [RecentRequest.of_entry(ring.key_id, _decode_entry(e)) for e in ring.entries]
 
 
 def _entry(record: RequestRecord) -> RecentEntry:
