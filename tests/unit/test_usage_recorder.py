@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 
-from keyport.domain.usage import MinuteCount, RecentRequest
+from keyport.domain.usage import MinuteCount, RecentEntry, RecentRequest, RecentRequests
 from keyport.services.observability.request_record import RequestRecord
 from keyport.services.observability.usage_flush import UsageFlusher
 from keyport.services.observability.usage_recorder import (
@@ -17,8 +17,16 @@ from keyport.services.observability.usage_recorder import (
     RING_SIZE,
     UsageBatch,
     UsageRecorder,
-    recent_requests,
 )
+
+
+def recent_requests(ring: RecentRequests) -> list[RecentRequest]:
+    """A drained ring's requests, decoded as the dashboard's reader decodes them."""
+    return [
+        RecentRequest.of_entry(ring.key_id, msgspec.json.decode(e, type=RecentEntry))
+        for e in ring.entries
+    ]
+
 
 T0 = 1_800_000_000.0  # a whole minute: 30_000_000
 
@@ -103,7 +111,19 @@ def test_a_request_in_the_ring_keeps_every_field_to_the_microsecond() -> None:
         None,
         "deactivated",
     )
-    assert msgspec.json.encode(request.entry()) == ring.entries[0]
+    assert msgspec.json.decode(ring.entries[0]) == [  # as stored: the moment in whole µs
+        1_800_000_000_123_456,
+        "r",
+        "GET",
+        "/v4/user/me",
+        "/v4/user/me",
+        404,
+        1.0,
+        "192.0.2.1",
+        "app/1",
+        None,
+        "deactivated",
+    ]
 
 
 def test_keys_pasted_into_a_user_agent_are_redacted_before_they_are_kept() -> None:

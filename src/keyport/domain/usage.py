@@ -68,7 +68,6 @@ def is_stale(last_used_at: datetime | None, created_at: datetime, now: datetime)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 _INVITATION_TOKEN = re.compile(r"(/invite/)[^/?#\s]+")
 
 
@@ -133,9 +132,6 @@ class RecentRequest(NamedTuple):
             user,
             refusal,
         )
-
-    def entry(self) -> RecentEntry:
-        return ((self.at - _EPOCH) // _MICROSECOND, *self[2:])
 
 
 # A request of a key's ring as it is stored: RecentRequest's fields after the key id, its

@@ -33,7 +33,6 @@ from keyport.domain.usage import (
     LastUse,
     MinuteCount,
     RecentEntry,
-    RecentRequest,
     RecentRequests,
     Sighting,
     status_class,
@@ -295,7 +294,6 @@ def _utc(posix_seconds: float, known: dict[float, datetime] | None = None) -> da
 
 
 _encode = msgspec.json.Encoder().encode
-_decode_entry = msgspec.json.Decoder(RecentEntry).decode
 
 
 def _encoded(ring: deque[bytes | RequestRecord]) -> list[bytes]:
@@ -304,11 +302,6 @@ def _encoded(ring: deque[bytes | RequestRecord]) -> list[bytes]:
 
 def _encoded_entry(record: RequestRecord) -> bytes:
     return _encode(_entry(record))
-
-
-def recent_requests(ring: RecentRequests) -> list[RecentRequest]:
-    """A drained ring's requests as the dashboard shows them."""
-    return [RecentRequest.of_entry(ring.key_id, _decode_entry(e)) for e in ring.entries]
 
 
 def _entry(record: RequestRecord) -> RecentEntry:
