@@ -20,7 +20,7 @@ import os
 import random
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from keyport.config import Network
 from keyport.domain import errors as domain
@@ -45,6 +45,14 @@ ASGIApp = Callable[..., Awaitable[None]]
 logger = logging.getLogger(__name__)
 
 
+class ExpressAnswer(NamedTuple):
+    """A fast route's answer given from memory alone (see `ApiGate.answer_now`)."""
+
+    acting_user_id: str
+    headers: errors.Headers  # its own; the gate adds its headers after them
+    body: bytes
+
+
 class FastRoute(Protocol):
     """A hot route answered in plain ASGI, after authentication, without the framework.
 
@@ -52,8 +60,15 @@ class FastRoute(Protocol):
     which puts it in the OpenAPI document.
     """
 
+    template: str  # the route it answers, for the record (RequestRecord.route)
+
     def handles(self, scope: Scope) -> bool: ...
     async def __call__(self, scope: Scope, send: Send) -> None: ...
+
+    def answer_now(self, principal: Principal, headers: RequestHeaders) -> ExpressAnswer | None:
+        """The answer `__call__` would send with status 200 when it needs no I/O for it (the
+        acting user cached), else None, having changed nothing."""
+        ...
 
 
 # Request headers beyond this (names and values together) are refused with 431. uvicorn's
@@ -119,26 +134,10 @@ class ApiGate:
             return
         started = time.perf_counter()
         headers = scan(scope["headers"])
-        proxies = self._proxies
-        client = scope.get("client")
-        peer = client[0] if client else None
-        via_proxy = proxies.trusts(peer)
-        context = attach(
-            scope,
-            RequestContext(
-                new_request_id(),
-                resolve_client_ip(peer, proxies, headers.forwarded_for, peer_trusted=via_proxy),
-                headers,
-                via_proxy,
-            ),
-        )
-        own_scheme = scope.get("scheme", "http")
-        scope["scheme"] = (
-            forwarded_scheme(own_scheme, headers.forwarded_proto) if via_proxy else own_scheme
-        )
-        added: errors.Headers = [(b"x-request-id", context.request_id.encode())]
-        if scope["scheme"] == "https":
-            added.append(HSTS)
+        context, scheme = self._context(scope, headers)
+        attach(scope, context)
+        scope["scheme"] = scheme
+        added = self._added_headers(context, scheme)
         status = 500
         held_start: Message | None = None
         authorizing = is_authorize(scope["path"])
@@ -186,13 +185,96 @@ class ApiGate:
             if refusal is not None:
                 await self._refuse(send, *refusal)
                 return
-            for route in self._fast_routes:
-                if route.handles(scope):
-                    await self._serve_fast(route, scope, send)
-                    return
+            route = self._fast_route(scope)
+            if route is not None:
+                await self._serve_fast(route, scope, send)
+                return
         await self.app(scope, receive, send)
 
+    def answer_now(self, scope: Scope) -> tuple[int, errors.Headers, bytes] | None:
+        """The whole answer (status, headers, body) to a GET that a fast route answers with
+        200 from memory alone, reported to the observers like any other; the HTTP server
+        calls this before it builds an ASGI cycle for the request (web/http_protocol.py).
+
+        The same checks in the same order as `__call__`, each asked only whether it can pass
+        without I/O: None as soon as one cannot say yes (a cache miss, a lease to ask for, any
+        refusal), before anything has changed — no token taken, nothing reported — and the
+        request then goes through `__call__` as it would have.
+        """
+        if scope["method"] != "GET":
+            return None
+        route = self._fast_route(scope)
+        if route is None:
+            return None
+        started = time.perf_counter()
+        headers = scan(scope["headers"])
+        if (
+            headers.size > MAX_HEADER_BYTES
+            or not is_canonical(scope["path"], scope.get("raw_path"))
+            or refuse_malformed(headers) is not None
+        ):
+            return None
+        context, scheme = self._context(scope, headers)
+        if self._throttle.refuse_client(context.client_ip) is not None:
+            return None
+        verifying = time.perf_counter()
+        principal = self._authenticator.known(headers.authorization)
+        verified = time.perf_counter()
+        if principal is None:
+            return None
+        try:
+            self._check_restrictions(scope, principal, context.client_ip)
+        except domain.KeyportError:
+            return None
+        answer = route.answer_now(principal, headers)
+        if answer is None:
+            return None
+        added = self._added_headers(context, scheme)
+        if not self._throttle.admit_now(principal, added):
+            return None
+        context.principal = principal
+        context.verification_seconds = verified - verifying
+        context.acting_user_id = answer.acting_user_id
+        context.route = route.template
+        attach(scope, context)
+        scope["scheme"] = scheme
+        if self._observers:
+            self._report(scope, context, 200, time.perf_counter() - started)
+        return 200, [*answer.headers, *added], answer.body
+
+    def _fast_route(self, scope: Scope) -> FastRoute | None:
+        for route in self._fast_routes:
+            if route.handles(scope):
+                return route
+        return None
+
+    def _context(self, scope: Scope, headers: RequestHeaders) -> tuple[RequestContext, str]:
+        """The request's context, and its scheme (as a trusted proxy says, else its own)."""
+        proxies = self._proxies
+        client = scope.get("client")
+        peer = client[0] if client else None
+        via_proxy = proxies.trusts(peer)
+        context = RequestContext(
+            new_request_id(),
+            resolve_client_ip(peer, proxies, headers.forwarded_for, peer_trusted=via_proxy),
+            headers,
+            via_proxy,
+        )
+        own_scheme: str = scope.get("scheme", "http")
+        if via_proxy:
+            return context, forwarded_scheme(own_scheme, headers.forwarded_proto)
+        return context, own_scheme
+
+    @staticmethod
+    def _added_headers(context: RequestContext, scheme: str) -> errors.Headers:
+        """The headers the gate adds to every answer."""
+        added: errors.Headers = [(b"x-request-id", context.request_id.encode())]
+        if scheme == "https":
+            added.append(HSTS)
+        return added
+
     async def _serve_fast(self, route: FastRoute, scope: Scope, send: Send) -> None:
+        context_of(scope).route = route.template
         try:
             await route(scope, send)
         except domain.KeyportError as error:

@@ -7,7 +7,14 @@
   line) gets 400 as JSON in the documented shape, not uvicorn's plain text;
 - what is written in one turn of the event loop leaves in one send: uvicorn writes a
   response's head and its body separately, two system calls (the most expensive single step
-  of a cached request, measured with py-spy: bench/README.md) where one does.
+  of a cached request, measured with py-spy: bench/README.md) where one does;
+- the express lane: a complete GET that the gate can answer from memory alone
+  (`ApiGate.answer_now`: a fast route, its key and acting user cached, a token in hand) is
+  answered inside the parser's callback, without an ASGI cycle, a task, or the ASGI messages
+  and their checks — about half of what uvicorn and the gate spent on such a request
+  (bench/README.md). Anything else, and any request while uvicorn's access log is on, goes the
+  usual way, in order: a request is held only from its headers to its end, and only when no
+  earlier request on the connection is still being answered.
 
 `keyport serve` passes this class to uvicorn as its HTTP protocol.
 """
@@ -17,10 +24,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any, cast
 
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 
 from keyport.domain.errors import HeadersTooLarge
 from keyport.web import errors
+from keyport.web.gate import ApiGate
 
 # Counted per chunk received, so it may overcount by one chunk of a previous request's body:
 # far above the gate's limit, it never refuses headers the gate would accept.
@@ -84,6 +96,12 @@ class KeyportHttpProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._reading_head = False  # inside a request line and headers
         self._head_bytes = 0
+        gate = self.app
+        self._answer_now = (
+            gate.answer_now if isinstance(gate, ApiGate) and not self.access_log else None
+        )
+        self._starting = False  # inside uvicorn's on_headers_complete
+        self._held: tuple[RequestResponseCycle, Any] | None = None  # for the express lane
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         coalescing = CoalescingTransport(transport, asyncio.get_running_loop())
@@ -99,24 +117,82 @@ class KeyportHttpProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         self._reading_head = True
         self._head_bytes = 0
+        # A request arrives: no keep-alive timeout runs while it is answered (an express
+        # answer arms one from inside the parser, before a request pipelined behind it).
+        self._unset_keepalive_if_required()
         super().on_message_begin()
 
     def on_headers_complete(self) -> None:
         self._reading_head = False
-        super().on_headers_complete()
+        self._starting = True
+        try:
+            super().on_headers_complete()
+        finally:
+            self._starting = False
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        if self._starting and app is self.app and self._answer_now is not None:
+            self._held = (cycle, app)  # until the request is complete: on_message_complete
+            return
+        super()._start_asgi_task(cycle, app)
+
+    def on_body(self, body: bytes) -> None:
+        self._release_held()  # a request with a body goes the usual way
+        super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        held = self._held
+        if held is None:
+            return
+        cycle = held[0]
+        answer = self._answer_now(cast(Any, cycle.scope)) if self._answer_now else None
+        if answer is None:
+            self._release_held()
+            return
+        self._held = None
+        self._answer(cycle, *answer)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._held = None  # never started: nothing to cancel
+        super().connection_lost(exc)
+
+    def _release_held(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            super()._start_asgi_task(*held)
+
+    def _answer(
+        self, cycle: RequestResponseCycle, status: int, headers: errors.Headers, body: bytes
+    ) -> None:
+        """Write a whole answer as uvicorn's cycle would have, and finish the request.
+
+        uvicorn's checks of header names and values are not run: the express lane's headers
+        are Keyport's own (constants, ids, numbers, scopes validated when the key was made)."""
+        cycle.response_started = cycle.response_complete = True
+        if not cycle.keep_alive:
+            headers = [*headers, (b"connection", b"close")]
+        self.transport.write(self._response(status, headers, body))
+        if not cycle.keep_alive:
+            self.transport.close()
+        self.on_response_complete()
 
     def send_400_response(self, msg: str) -> None:
         self._answer_and_close(400, _UNREADABLE)
 
     def _answer_and_close(self, status: int, body: bytes) -> None:
-        head = [STATUS_LINE[status]]
-        for name, value in self.server_state.default_headers:
-            head += [name, b": ", value, b"\r\n"]
-        head += [
-            b"content-type: application/json\r\n",
-            b"content-length: " + str(len(body)).encode() + b"\r\n",
-            b"connection: close\r\n\r\n",
-            body,
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
         ]
-        self.transport.write(b"".join(head))
+        self.transport.write(self._response(status, headers, body))
         self.transport.close()
+
+    def _response(self, status: int, headers: errors.Headers, body: bytes) -> bytes:
+        """Status line, uvicorn's default headers (`date`), `headers`, then the body."""
+        head = [STATUS_LINE[status]]
+        for name, value in (*self.server_state.default_headers, *headers):
+            head += [name, b": ", value, b"\r\n"]
+        head += [b"\r\n", body]
+        return b"".join(head)

@@ -70,3 +70,19 @@ class Throttle:
         if decision.allowed:
             return None
         return errors.render(RateLimited(whole_seconds(decision.retry_after)))
+
+    def admit_now(self, principal: Principal, headers: errors.Headers) -> bool:
+        """`admit` when it admits without I/O: True, the request taken from the budget and
+        the RateLimit headers added. False when it would need I/O or refuse, having taken
+        nothing (whoever needs the answer then awaits `admit`)."""
+        keys = self._keys
+        if keys is None:
+            return True
+        policy = keys.policy_for(principal)
+        if policy is None:
+            return True
+        decision = keys.take_now(principal, policy)  # a refusal takes no token
+        if decision is None or not decision.allowed:
+            return False
+        headers.extend(rate_limit_headers(decision))
+        return True

@@ -44,6 +44,18 @@ def key_id_of(authorization: str | None) -> str:
     return bearer_token(authorization)[_KEY_ID]
 
 
+def _acting_user_id(principal: Principal, header: str | None, *, required: bool) -> str:
+    """The id of the user named in the user header, else the owner's where that is allowed."""
+    if header is None or not header.strip():
+        if required:
+            raise MissingActingUserHeader()
+        return principal.owner_id
+    parsed = parse_uuid(header.strip())
+    if parsed is None:
+        raise InvalidActingUserHeader()
+    return parsed
+
+
 def _retrieved(read: asyncio.Future[User | None]) -> None:
     """A failed background refresh has no one waiting: the next miss reads (and fails) again."""
     if not read.cancelled():
@@ -71,14 +83,38 @@ class Authenticator:
         if len(token) != KEY_LENGTH:
             raise InvalidApiKey()
         digest = hashlib.sha256(token.encode()).hexdigest()
-        found, principal = self._principals.lookup(digest)
-        if self._principals.due:
-            self._refresh_ahead()
+        found, principal = self._cached_principal(digest)
         if not found:
             if parse_key_id(token) is None:
                 raise InvalidApiKey()  # malformed or bad checksum
             principal = await self._load_principal(digest)
         return self.check(principal, token[_KEY_ID])
+
+    def known(self, authorization: str | None) -> Principal | None:
+        """`authenticate` when the cache holds the key and it may be used now; None for a
+        miss and for every refusal (whoever needs to know which awaits `authenticate`)."""
+        try:
+            token = bearer_token(authorization)
+        except (MissingAuthorization, InvalidApiKey):
+            return None
+        if len(token) != KEY_LENGTH:
+            return None
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        _, principal = self._cached_principal(digest, count_miss=False)
+        if principal is None:
+            return None
+        try:
+            return self.check(principal, token[_KEY_ID])
+        except (InvalidApiKey, ExpiredApiKey, DeactivatedApiKey):
+            return None
+
+    def _cached_principal(
+        self, digest: str, *, count_miss: bool = True
+    ) -> tuple[bool, Principal | None]:
+        found = self._principals.lookup(digest, count_miss=count_miss)
+        if self._principals.due:
+            self._refresh_ahead()
+        return found
 
     def check(self, principal: Principal | None, key_id: str) -> Principal:
         # Unknown digest and a digest of another key id answer alike: no oracle for either.
@@ -149,30 +185,40 @@ class Authenticator:
         self, principal: Principal, header: str | None, *, required: bool
     ) -> User:
         """The user a request acts as: the one named, else the owner where that is allowed."""
-        if header is None or not header.strip():
-            if required:
-                raise MissingActingUserHeader()
-            user_id = principal.owner_id
-        else:
-            parsed = parse_uuid(header.strip())
-            if parsed is None:
-                raise InvalidActingUserHeader()
-            user_id = parsed
-        user = await self.company_user(principal.company_id, user_id)
+        user = await self.company_user(
+            principal.company_id, _acting_user_id(principal, header, required=required)
+        )
         if user is None:
             raise UnknownActingUser()
         return user
 
+    def known_acting_user(
+        self, principal: Principal, header: str | None, *, required: bool
+    ) -> User | None:
+        """`acting_user` when the cache holds the user; None for a miss and every refusal."""
+        try:
+            user_id = _acting_user_id(principal, header, required=required)
+        except (MissingActingUserHeader, InvalidActingUserHeader):
+            return None
+        _, user = self._cached_user(user_id, count_miss=False)
+        if user is None or user.company_id != principal.company_id:
+            return None
+        return user
+
     async def company_user(self, company_id: str, user_id: str) -> User | None:
-        found, user = self._users.lookup(user_id)
-        if self._users.due:
-            for due in self._users.take_due():
-                self._fill_user(due)  # in the background; this request goes on with `user`
+        found, user = self._cached_user(user_id)
         if not found:
             user = await asyncio.shield(self._fill_user(user_id))
         if user is None or user.company_id != company_id:
             return None
         return user
+
+    def _cached_user(self, user_id: str, *, count_miss: bool = True) -> tuple[bool, User | None]:
+        found = self._users.lookup(user_id, count_miss=count_miss)
+        if self._users.due:
+            for due in self._users.take_due():
+                self._fill_user(due)  # in the background; this request goes on with `user`
+        return found
 
     def _fill_user(self, user_id: str) -> asyncio.Future[User | None]:
         """One database read of a user however many requests want it meanwhile (when the

@@ -16,6 +16,11 @@ never staler than the TTL says. (The window was the second half of the life: wit
 in use that read each key every ~6 s for a 10 s TTL; within 2 s, every ~9 s, a third fewer
 reads, and the same staleness bound.)
 
+`lookup(..., count_miss=False)` is for a look that the usual lookup follows after a miss (the
+gate's express lane, web/gate.py), so that a miss is counted once. (A hit is counted twice
+when the express lane hands its request on for another reason: a key cached, its acting user
+not; rare once the caches are warm.)
+
 Acting users are refreshed ahead the same way, without the sweep (`UserCache`): a company's
 few users are hit all the time.
 """
@@ -151,7 +156,7 @@ class PrincipalCache(_RefreshedAhead[Principal]):
         self._used: set[str] = set()  # digests hit since their entry was stored
         self._next_sweep = 0.0
 
-    def lookup(self, key: str) -> tuple[bool, Principal | None]:
+    def lookup(self, key: str, *, count_miss: bool = True) -> tuple[bool, Principal | None]:
         now = self._monotonic()
         if now >= self._next_sweep:
             self._sweep(now)
@@ -166,7 +171,8 @@ class PrincipalCache(_RefreshedAhead[Principal]):
                     else:
                         self._ask_once(key, entry[1])
                 return True, entry[0]
-        self.misses += 1
+        if count_miss:
+            self.misses += 1
         return False, None
 
     def _sweep(self, now: float) -> None:
@@ -208,7 +214,7 @@ class PrincipalCache(_RefreshedAhead[Principal]):
 class UserCache(_RefreshedAhead[User]):
     """User id → User, refreshed ahead (no sweep: a company's few users are hit all the time)."""
 
-    def lookup(self, key: str) -> tuple[bool, User | None]:
+    def lookup(self, key: str, *, count_miss: bool = True) -> tuple[bool, User | None]:
         entry = self._entries.get(key)
         if entry is not None:
             left = entry[1] - self._monotonic()
@@ -217,7 +223,8 @@ class UserCache(_RefreshedAhead[User]):
                 if left < self._refresh_after:
                     self._ask_once(key, entry[1])
                 return True, entry[0]
-        self.misses += 1
+        if count_miss:
+            self.misses += 1
         return False, None
 
 

@@ -26,10 +26,11 @@ from keyport.domain.users import User
 from keyport.services.access.authentication import Authenticator
 from keyport.web.api.context import acting_user, principal_of
 from keyport.web.api.schemas import iso_utc
+from keyport.web.gate import ExpressAnswer
 from keyport.web.openapi import UserHeader, api_operation
 from keyport.web.request_context import context_of
-from keyport.web.request_headers import MINIMAL
-from keyport.web.required_scopes import is_authorize
+from keyport.web.request_headers import MINIMAL, RequestHeaders
+from keyport.web.required_scopes import AUTHORIZE_PATH, is_authorize
 
 _MAX_CACHED = 10_000
 _Answer = tuple[bytes, list[tuple[bytes, bytes]]]
@@ -120,6 +121,8 @@ def authorize_route(authenticator: Authenticator) -> HTTPRouteHandler:
 
 
 class AuthorizeEndpoint:
+    template = AUTHORIZE_PATH
+
     def __init__(self, authenticator: Authenticator) -> None:
         self._authenticator = authenticator
         # (id(principal), id(user), minimal) → (principal, user, answer). The cached principal
@@ -139,6 +142,13 @@ class AuthorizeEndpoint:
         body, headers = self._cached(principal_of(scope), user, minimal)
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+    def answer_now(self, principal: Principal, headers: RequestHeaders) -> ExpressAnswer | None:
+        user = self._authenticator.known_acting_user(principal, headers.user_id, required=False)
+        if user is None:
+            return None
+        body, answer_headers = self._cached(principal, user, headers.minimal)
+        return ExpressAnswer(user.id, answer_headers, body)
 
     def _cached(self, principal: Principal, user: User, minimal: bool) -> _Answer:
         key = (id(principal), id(user), minimal)

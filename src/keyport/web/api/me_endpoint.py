@@ -18,12 +18,14 @@ import msgspec
 from litestar import Request, get
 from litestar.handlers import HTTPRouteHandler
 
+from keyport.domain.principal import Principal
 from keyport.domain.users import User
 from keyport.services.access.authentication import Authenticator
 from keyport.web.api.context import acting_user
 from keyport.web.api.schemas import UserOut
+from keyport.web.gate import ExpressAnswer
 from keyport.web.openapi import UserHeader, api_operation
-from keyport.web.request_context import context_of
+from keyport.web.request_headers import RequestHeaders
 
 PATH = "/v4/user/me"
 _MAX_CACHED_BODIES = 10_000
@@ -51,6 +53,8 @@ def me_route(authenticator: Authenticator) -> HTTPRouteHandler:
 
 
 class MeEndpoint:
+    template = PATH
+
     def __init__(self, authenticator: Authenticator) -> None:
         self._authenticator = authenticator
         # (user id, updated_at) → encoded body: a changed user has a new key.
@@ -62,20 +66,16 @@ class MeEndpoint:
 
     async def __call__(self, scope: Any, send: Any) -> None:
         """Raises the acting-user errors of DESIGN.md §1 for the gate to render."""
-        context_of(scope).route = PATH
-        user = await whoami(self._authenticator, scope)
-        body = self._body(user)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
+        body = self._body(await whoami(self._authenticator, scope))
+        await send({"type": "http.response.start", "status": 200, "headers": _headers(body)})
         await send({"type": "http.response.body", "body": body})
+
+    def answer_now(self, principal: Principal, headers: RequestHeaders) -> ExpressAnswer | None:
+        user = self._authenticator.known_acting_user(principal, headers.user_id, required=False)
+        if user is None:
+            return None
+        body = self._body(user)
+        return ExpressAnswer(user.id, _headers(body), body)
 
     def _body(self, user: User) -> bytes:
         key = (user.id, user.updated_at)
@@ -85,3 +85,7 @@ class MeEndpoint:
                 self._bodies.clear()
             body = self._bodies[key] = _encode(UserOut.of(user))
         return body
+
+
+def _headers(body: bytes) -> list[tuple[bytes, bytes]]:
+    return [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]

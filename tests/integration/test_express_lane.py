@@ -1,0 +1,299 @@
+"""The express lane (`ApiGate.answer_now`, called by the HTTP protocol before it builds an ASGI
+cycle) answers exactly what the gate's usual path answers, or hands the request on having
+changed nothing: no token taken, nothing reported."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from keyport.bootstrap import Container
+from keyport.domain.audit import Actor
+from keyport.domain.clock import FixedClock
+from keyport.services.observability.request_record import RequestRecord
+from keyport.web.api.authorize_endpoint import AuthorizeEndpoint
+from keyport.web.api.me_endpoint import MeEndpoint
+from keyport.web.app import create_app
+from keyport.web.gate import HSTS, ApiGate
+from keyport.web.throttling import Throttle
+from tests.conftest import Tenant
+
+PEER = "203.0.113.7"
+UNKNOWN_USER = "00000000-0000-4000-8000-000000000000"
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.records: list[RequestRecord] = []
+
+    def observe(self, record: RequestRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+async def gate(container: Container, recorder: Recorder) -> AsyncIterator[ApiGate]:
+    """The application's gate as create_app wires it, reporting to `recorder`."""
+    framework = create_app(container, run_background=False).app
+    yield ApiGate(
+        framework,
+        container.authenticator,
+        [recorder],
+        clock=container.clock,
+        throttle=Throttle(container.key_limits, container.failed_auth),
+        trusted_proxies=container.settings.trusted_proxies,
+        fast_routes=[
+            MeEndpoint(container.authenticator),
+            AuthorizeEndpoint(container.authenticator),
+        ],
+    )
+
+
+def scope_of(
+    path: str,
+    headers: dict[str, str],
+    *,
+    method: str = "GET",
+    query: bytes = b"",
+    raw_path: bytes | None = None,
+    peer: str = PEER,
+) -> dict[str, Any]:
+    """What uvicorn's protocol builds for a request."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "server": ("127.0.0.1", 8000),
+        "client": (peer, 50000),
+        "scheme": "http",
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "state": {},
+        "method": method,
+        "path": path,
+        "raw_path": raw_path if raw_path is not None else path.encode(),
+        "query_string": query,
+    }
+
+
+async def usual_path(gate: ApiGate, scope: dict[str, Any]) -> tuple[int, list[Any], bytes]:
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await gate(scope, receive, send)
+    start, *bodies = sent
+    return start["status"], list(start["headers"]), b"".join(m.get("body", b"") for m in bodies)
+
+
+MOVING = {b"x-request-id", b"ratelimit-remaining", b"ratelimit-reset"}  # differ per request
+
+
+def masked(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    return [(n, b"<moves>" if n in MOVING else v) for n, v in headers]
+
+
+def comparable(record: RequestRecord) -> RequestRecord:
+    return record._replace(request_id="", latency=0.0, started_at=0.0, verification_latency=None)
+
+
+def remaining(headers: list[tuple[bytes, bytes]]) -> int:
+    return int(dict(headers)[b"ratelimit-remaining"])
+
+
+def reset(headers: list[tuple[bytes, bytes]]) -> int:
+    return int(dict(headers)[b"ratelimit-reset"])
+
+
+def express_cases(tenant: Tenant) -> dict[str, tuple[str, dict[str, str], bytes]]:
+    auth = tenant.auth()
+    return {
+        "me, the owner": ("/v4/user/me", auth, b""),
+        "me, a member named": ("/v4/user/me", tenant.auth(tenant.member), b""),
+        "authorize": ("/v1/authorize", auth, b""),
+        "authorize, scope asked": ("/v1/authorize", auth, b"scope=users:read"),
+        "authorize, minimal": ("/v1/authorize", {**auth, "Prefer": "return=minimal"}, b""),
+        "authorize, as a member": ("/v1/authorize", tenant.auth(tenant.member), b""),
+    }
+
+
+async def test_the_express_lane_answers_what_the_usual_path_answers(
+    gate: ApiGate, recorder: Recorder, tenant: Tenant
+) -> None:
+    assert gate.answer_now(scope_of("/v4/user/me", tenant.auth())) is None  # caches cold
+    assert recorder.records == []  # handed on: nothing reported
+    for case, (path, headers, query) in express_cases(tenant).items():
+        first = await usual_path(gate, scope_of(path, headers, query=query))  # fills the caches
+        usual = await usual_path(gate, scope_of(path, headers, query=query))
+        express = gate.answer_now(scope_of(path, headers, query=query))
+        assert express is not None, case
+        status, answer_headers, body = express
+        assert (status, body) == (usual[0], usual[2]) == (200, first[2]), case
+        # Same headers in the same order, the budget one request further on.
+        assert masked(answer_headers) == masked(usual[1]), case
+        assert remaining(answer_headers) == remaining(usual[1]) - 1, case
+        assert reset(answer_headers) >= reset(usual[1]), case
+        *_, from_usual, from_express = recorder.records
+        assert comparable(from_express) == comparable(from_usual), case
+        assert from_express.verification_latency is not None, case
+        assert from_express.request_id != from_usual.request_id, case
+        recorder.records.clear()
+
+
+async def test_https_from_a_trusted_proxy_gets_hsts_in_the_express_lane_too(
+    container: Container, recorder: Recorder, tenant: Tenant
+) -> None:
+    gate = ApiGate(
+        create_app(container, run_background=False).app,
+        container.authenticator,
+        [recorder],
+        throttle=Throttle(container.key_limits, container.failed_auth),
+        trusted_proxies=(ipaddress.ip_network("127.0.0.1/32"),),
+        fast_routes=[MeEndpoint(container.authenticator)],
+    )
+    headers = {**tenant.auth(), "X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.9"}
+    usual = await usual_path(gate, scope_of("/v4/user/me", headers, peer="127.0.0.1"))
+    scope = scope_of("/v4/user/me", headers, peer="127.0.0.1")
+    express = gate.answer_now(scope)
+    assert express is not None and scope["scheme"] == "https"
+    assert HSTS in express[1] and HSTS in usual[1]
+    assert recorder.records[-1].client_ip == recorder.records[-2].client_ip == "198.51.100.9"
+
+
+async def test_what_the_express_lane_cannot_answer_it_hands_on_unchanged(
+    gate: ApiGate,
+    recorder: Recorder,
+    container: Container,
+    tenant: Tenant,
+    other_tenant: Tenant,
+) -> None:
+    auth = tenant.auth()
+    restricted = await container.keys.issue_key(
+        tenant.company_id,
+        name="restricted",
+        days=30,
+        actor=Actor.cli(),
+        scopes=["orders:read"],
+        allowed_ips=["10.0.0.0/8"],
+    )
+    restricted_auth = {"Authorization": f"Bearer {restricted.key}"}
+    # Warm every cache the express lane reads, so that only the case itself can refuse.
+    await usual_path(gate, scope_of("/v4/user/me", auth))
+    await usual_path(gate, scope_of("/v4/user/me", tenant.auth(tenant.member)))
+    await usual_path(gate, scope_of("/v1/authorize", restricted_auth, peer="10.1.2.3"))
+    await usual_path(gate, scope_of("/v4/user/me", other_tenant.auth()))
+    before = remaining((await usual_path(gate, scope_of("/v4/user/me", auth)))[1])
+    cases: dict[str, dict[str, Any]] = {
+        "POST": {"path": "/v4/user/me", "headers": auth, "method": "POST"},
+        "HEAD": {"path": "/v1/authorize", "headers": auth, "method": "HEAD"},
+        "not a fast route": {"path": "/v4/user", "headers": auth},
+        "no key": {"path": "/v4/user/me", "headers": {}},
+        "not a bearer": {"path": "/v4/user/me", "headers": {"Authorization": "Basic eDp5"}},
+        "a wrong key": {
+            "path": "/v4/user/me",
+            "headers": {"Authorization": "Bearer " + tenant.key[:-4] + "AAAA"},
+        },
+        "a user header that is not a uuid": {
+            "path": "/v4/user/me",
+            "headers": {**auth, "x-meetergo-api-user-id": "nope"},
+        },
+        "an unknown user": {
+            "path": "/v4/user/me",
+            "headers": {**auth, "x-meetergo-api-user-id": UNKNOWN_USER},
+        },
+        "a user of another company": {
+            "path": "/v4/user/me",
+            "headers": {**auth, "x-meetergo-api-user-id": other_tenant.owner.id},
+        },
+        "a duplicated header": {
+            "path": "/v4/user/me",
+            "headers": auth,
+            "extra": [(b"x-meetergo-api-user-id", tenant.member.id.encode())] * 2,
+        },
+        "a path not in canonical form": {
+            "path": "/v4/user/me",
+            "headers": auth,
+            "raw_path": b"/v4/user%2Fme",
+        },
+        "oversized headers": {
+            "path": "/v4/user/me",
+            "headers": {**auth, "x-big": "a" * 17_000},
+        },
+        "an IP off the allowlist": {
+            "path": "/v1/authorize",
+            "headers": restricted_auth,
+            "peer": "192.0.2.1",
+        },
+        "a scope the key lacks": {
+            "path": "/v1/authorize",
+            "headers": restricted_auth,
+            "query": b"scope=users:read",
+            "peer": "10.1.2.3",
+        },
+        "a malformed scope": {
+            "path": "/v1/authorize",
+            "headers": auth,
+            "query": b"scope=nope",
+        },
+    }
+    recorder.records.clear()
+    for case, spec in cases.items():
+        scope = scope_of(
+            spec["path"],
+            spec["headers"],
+            method=spec.get("method", "GET"),
+            query=spec.get("query", b""),
+            raw_path=spec.get("raw_path"),
+            peer=spec.get("peer", PEER),
+        )
+        scope["headers"] += spec.get("extra", [])
+        assert gate.answer_now(scope) is None, case
+        assert "keyport" not in scope and scope["scheme"] == "http", case  # scope untouched
+    assert recorder.records == []
+    after = remaining((await usual_path(gate, scope_of("/v4/user/me", auth)))[1])
+    assert after == before - 1  # none of the cases took a token
+
+
+async def test_a_spent_budget_a_deactivated_key_and_an_expired_one_go_the_usual_way(
+    gate: ApiGate, recorder: Recorder, container: Container, clock: FixedClock, tenant: Tenant
+) -> None:
+    auth = tenant.auth()
+    limited = await container.keys.issue_key(
+        tenant.company_id, name="limited", days=1, actor=Actor.cli(), rate_limit=1
+    )
+    limited_auth = {"Authorization": f"Bearer {limited.key}"}
+    status, _, _ = await usual_path(gate, scope_of("/v4/user/me", limited_auth))
+    assert status == 200
+    while gate.answer_now(scope_of("/v4/user/me", limited_auth)) is not None:
+        pass  # spends the burst (the fixed clock refills nothing)
+    status, headers, _ = await usual_path(gate, scope_of("/v4/user/me", limited_auth))
+    assert (status, dict(headers)[b"ratelimit-remaining"]) == (429, b"0")
+
+    await usual_path(gate, scope_of("/v4/user/me", auth))
+    assert gate.answer_now(scope_of("/v4/user/me", auth)) is not None
+    await container.keys.deactivate_key(tenant.company_id, tenant.key_id, actor=Actor.cli())
+    # The key's cache entry is evicted: cold again, then refused by the usual path.
+    assert gate.answer_now(scope_of("/v4/user/me", auth)) is None
+    status, _, body = await usual_path(gate, scope_of("/v4/user/me", auth))
+    assert status == 401
+    assert gate.answer_now(scope_of("/v4/user/me", auth)) is None  # cached, but refused
+    recorder.records.clear()
+
+    # A key that expires while cached: the express lane checks the clock as the usual path does.
+    await usual_path(gate, scope_of("/v4/user/me", limited_auth))
+    clock.advance(timedelta(days=2))
+    assert gate.answer_now(scope_of("/v4/user/me", limited_auth)) is None
+    status, _, body = await usual_path(gate, scope_of("/v4/user/me", limited_auth))
+    assert status == 401 and b"expired" in body.lower()
