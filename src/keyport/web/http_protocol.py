@@ -11,10 +11,10 @@
 - the express lane: a complete GET that the gate can answer from memory alone
   (`ApiGate.answer_now`: a fast route, its key and acting user cached, a token in hand) is
   answered inside the parser's callback, without an ASGI cycle, a task, or the ASGI messages
-  and their checks — about half of what uvicorn and the gate spent on such a request
-  (bench/README.md). Anything else, and any request while uvicorn's access log is on, goes the
-  usual way, in order: a request is held only from its headers to its end, and only when no
-  earlier request on the connection is still being answered.
+  and their checks — a third of such a request's CPU in one process (bench/README.md).
+  Anything else, and any request while uvicorn's access log is on, goes the usual way, in
+  order: a request is held only from its headers to its end, and only when no earlier request
+  on the connection is still being answered.
 
 `keyport serve` passes this class to uvicorn as its HTTP protocol.
 """
