@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.support.seed import create_keys, init_company
-from tests.support.server import ServerProcess, keyport_env
+from tests.support.seed import served_with_one_key
+from tests.support.server import ServerProcess
 
 
 @dataclass
@@ -28,15 +28,8 @@ class Answer:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, str]]:
-    folder = tmp_path_factory.mktemp("express")
-    env = keyport_env(f"sqlite:///{folder / 'express.db'}")
-    init_company(env, "Acme", "o@acme.test")
-    key = create_keys(env, 1)[0]["key"]
-    server = ServerProcess(env, folder / "server.log").start()
-    try:
-        yield server, key
-    finally:
-        server.stop()
+    with served_with_one_key(tmp_path_factory.mktemp("express")) as served:
+        yield served
 
 
 def request(path: str, key: str, *extra: bytes, version: bytes = b"1.1") -> bytes:

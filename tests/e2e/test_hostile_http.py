@@ -10,21 +10,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.seed import create_keys, init_company
-from tests.support.server import ServerProcess, keyport_env
+from tests.support.seed import served_with_one_key
+from tests.support.server import ServerProcess
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, str]]:
-    folder = tmp_path_factory.mktemp("hostile")
-    env = keyport_env(f"sqlite:///{folder / 'hostile.db'}")
-    init_company(env, "Acme", "o@acme.test")
-    key = create_keys(env, 1)[0]["key"]
-    server = ServerProcess(env, folder / "server.log").start()
-    try:
-        yield server, key
-    finally:
-        server.stop()
+    with served_with_one_key(tmp_path_factory.mktemp("hostile")) as served:
+        yield served
 
 
 def exchange(port: int, raw: bytes) -> tuple[int, dict[str, str], object]:

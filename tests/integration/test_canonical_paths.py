@@ -24,6 +24,7 @@ from keyport.bootstrap import Container, build_container
 from keyport.web.app import create_app
 from keyport.web.gate import ApiGate
 from tests.conftest import Tenant
+from tests.support import asgi
 
 # Canonical API paths, the `/v1` ones included before they exist on this branch: once they
 # do, the property below covers them without a change.
@@ -54,19 +55,9 @@ async def call(app: ApiGate, raw_path: bytes, headers: list[tuple[bytes, bytes]]
         "client": ("203.0.113.9", 50000),
         "server": ("keyport.test", 80),
     }
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    await app(scope, receive, send)
-    start = next(m for m in sent if m["type"] == "http.response.start")
-    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    headers_out = {k.decode().lower(): v.decode() for k, v in start["headers"]}
-    return Answer(start["status"], headers_out, json.loads(body) if body else None)
+    status, headers_out, body = await asgi.call(app, scope)
+    named = {k.decode().lower(): v.decode() for k, v in headers_out}
+    return Answer(status, named, json.loads(body) if body else None)
 
 
 def _percent_encode(char: str) -> str:

@@ -5,7 +5,7 @@ changed nothing: no token taken, nothing reported."""
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -15,12 +15,11 @@ from keyport.bootstrap import Container
 from keyport.domain.audit import Actor
 from keyport.domain.clock import FixedClock
 from keyport.services.observability.request_record import RequestRecord
-from keyport.web.api.authorize_endpoint import AuthorizeEndpoint
-from keyport.web.api.me_endpoint import MeEndpoint
 from keyport.web.app import create_app
 from keyport.web.gate import HSTS, ApiGate
-from keyport.web.throttling import Throttle
 from tests.conftest import Tenant
+from tests.support import asgi
+from tests.support.containers import migrated
 
 PEER = "203.0.113.7"
 UNKNOWN_USER = "00000000-0000-4000-8000-000000000000"
@@ -40,21 +39,9 @@ def recorder() -> Recorder:
 
 
 @pytest.fixture
-async def gate(container: Container, recorder: Recorder) -> AsyncIterator[ApiGate]:
-    """The application's gate as create_app wires it, reporting to `recorder`."""
-    framework = create_app(container, run_background=False).app
-    yield ApiGate(
-        framework,
-        container.authenticator,
-        [recorder],
-        clock=container.clock,
-        throttle=Throttle(container.key_limits, container.failed_auth),
-        trusted_proxies=container.settings.trusted_proxies,
-        fast_routes=[
-            MeEndpoint(container.authenticator),
-            AuthorizeEndpoint(container.authenticator),
-        ],
-    )
+def gate(container: Container, recorder: Recorder) -> ApiGate:
+    """The application's gate as `keyport serve` has it, reporting to `recorder`."""
+    return create_app(container, run_background=False, observers=[recorder])
 
 
 def scope_of(
@@ -82,20 +69,6 @@ def scope_of(
         "raw_path": raw_path if raw_path is not None else path.encode(),
         "query_string": query,
     }
-
-
-async def usual_path(gate: ApiGate, scope: dict[str, Any]) -> tuple[int, list[Any], bytes]:
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    await gate(scope, receive, send)
-    start, *bodies = sent
-    return start["status"], list(start["headers"]), b"".join(m.get("body", b"") for m in bodies)
 
 
 MOVING = {b"x-request-id", b"ratelimit-remaining", b"ratelimit-reset"}  # differ per request
@@ -135,8 +108,8 @@ async def test_the_express_lane_answers_what_the_usual_path_answers(
     assert gate.answer_now(scope_of("/v4/user/me", tenant.auth())) is None  # caches cold
     assert recorder.records == []  # handed on: nothing reported
     for case, (path, headers, query) in express_cases(tenant).items():
-        first = await usual_path(gate, scope_of(path, headers, query=query))  # fills the caches
-        usual = await usual_path(gate, scope_of(path, headers, query=query))
+        first = await asgi.call(gate, scope_of(path, headers, query=query))  # fills the caches
+        usual = await asgi.call(gate, scope_of(path, headers, query=query))
         express = gate.answer_now(scope_of(path, headers, query=query))
         assert express is not None, case
         status, answer_headers, body = express
@@ -153,20 +126,21 @@ async def test_the_express_lane_answers_what_the_usual_path_answers(
 
 
 async def test_https_from_a_trusted_proxy_gets_hsts_in_the_express_lane_too(
-    container: Container, recorder: Recorder, tenant: Tenant
+    container: Container, clock: FixedClock, recorder: Recorder, tenant: Tenant
 ) -> None:
-    gate = ApiGate(
-        create_app(container, run_background=False).app,
-        container.authenticator,
-        [recorder],
-        throttle=Throttle(container.key_limits, container.failed_auth),
-        trusted_proxies=(ipaddress.ip_network("127.0.0.1/32"),),
-        fast_routes=[MeEndpoint(container.authenticator)],
+    behind_proxy = replace(
+        container.settings, trusted_proxies=(ipaddress.ip_network("127.0.0.1/32"),)
     )
-    headers = {**tenant.auth(), "X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.9"}
-    usual = await usual_path(gate, scope_of("/v4/user/me", headers, peer="127.0.0.1"))
-    scope = scope_of("/v4/user/me", headers, peer="127.0.0.1")
-    express = gate.answer_now(scope)
+    async with migrated(behind_proxy, clock) as proxied:
+        gate = create_app(proxied, run_background=False, observers=[recorder])
+        headers = {
+            **tenant.auth(),
+            "X-Forwarded-Proto": "https",
+            "X-Forwarded-For": "198.51.100.9",
+        }
+        usual = await asgi.call(gate, scope_of("/v4/user/me", headers, peer="127.0.0.1"))
+        scope = scope_of("/v4/user/me", headers, peer="127.0.0.1")
+        express = gate.answer_now(scope)
     assert express is not None and scope["scheme"] == "https"
     assert HSTS in express[1] and HSTS in usual[1]
     assert recorder.records[-1].client_ip == recorder.records[-2].client_ip == "198.51.100.9"
@@ -190,11 +164,11 @@ async def test_what_the_express_lane_cannot_answer_it_hands_on_unchanged(
     )
     restricted_auth = {"Authorization": f"Bearer {restricted.key}"}
     # Warm every cache the express lane reads, so that only the case itself can refuse.
-    await usual_path(gate, scope_of("/v4/user/me", auth))
-    await usual_path(gate, scope_of("/v4/user/me", tenant.auth(tenant.member)))
-    await usual_path(gate, scope_of("/v1/authorize", restricted_auth, peer="10.1.2.3"))
-    await usual_path(gate, scope_of("/v4/user/me", other_tenant.auth()))
-    before = remaining((await usual_path(gate, scope_of("/v4/user/me", auth)))[1])
+    await asgi.call(gate, scope_of("/v4/user/me", auth))
+    await asgi.call(gate, scope_of("/v4/user/me", tenant.auth(tenant.member)))
+    await asgi.call(gate, scope_of("/v1/authorize", restricted_auth, peer="10.1.2.3"))
+    await asgi.call(gate, scope_of("/v4/user/me", other_tenant.auth()))
+    before = remaining((await asgi.call(gate, scope_of("/v4/user/me", auth)))[1])
     cases: dict[str, dict[str, Any]] = {
         "POST": {"path": "/v4/user/me", "headers": auth, "method": "POST"},
         "HEAD": {"path": "/v1/authorize", "headers": auth, "method": "HEAD"},
@@ -262,7 +236,7 @@ async def test_what_the_express_lane_cannot_answer_it_hands_on_unchanged(
         assert gate.answer_now(scope) is None, case
         assert "keyport" not in scope and scope["scheme"] == "http", case  # scope untouched
     assert recorder.records == []
-    after = remaining((await usual_path(gate, scope_of("/v4/user/me", auth)))[1])
+    after = remaining((await asgi.call(gate, scope_of("/v4/user/me", auth)))[1])
     assert after == before - 1  # none of the cases took a token
 
 
@@ -274,26 +248,26 @@ async def test_a_spent_budget_a_deactivated_key_and_an_expired_one_go_the_usual_
         tenant.company_id, name="limited", days=1, actor=Actor.cli(), rate_limit=1
     )
     limited_auth = {"Authorization": f"Bearer {limited.key}"}
-    status, _, _ = await usual_path(gate, scope_of("/v4/user/me", limited_auth))
+    status, _, _ = await asgi.call(gate, scope_of("/v4/user/me", limited_auth))
     assert status == 200
     while gate.answer_now(scope_of("/v4/user/me", limited_auth)) is not None:
         pass  # spends the burst (the fixed clock refills nothing)
-    status, headers, _ = await usual_path(gate, scope_of("/v4/user/me", limited_auth))
+    status, headers, _ = await asgi.call(gate, scope_of("/v4/user/me", limited_auth))
     assert (status, dict(headers)[b"ratelimit-remaining"]) == (429, b"0")
 
-    await usual_path(gate, scope_of("/v4/user/me", auth))
+    await asgi.call(gate, scope_of("/v4/user/me", auth))
     assert gate.answer_now(scope_of("/v4/user/me", auth)) is not None
     await container.keys.deactivate_key(tenant.company_id, tenant.key_id, actor=Actor.cli())
     # The key's cache entry is evicted: cold again, then refused by the usual path.
     assert gate.answer_now(scope_of("/v4/user/me", auth)) is None
-    status, _, body = await usual_path(gate, scope_of("/v4/user/me", auth))
+    status, _, body = await asgi.call(gate, scope_of("/v4/user/me", auth))
     assert status == 401
     assert gate.answer_now(scope_of("/v4/user/me", auth)) is None  # cached, but refused
     recorder.records.clear()
 
     # A key that expires while cached: the express lane checks the clock as the usual path does.
-    await usual_path(gate, scope_of("/v4/user/me", limited_auth))
+    await asgi.call(gate, scope_of("/v4/user/me", limited_auth))
     clock.advance(timedelta(days=2))
     assert gate.answer_now(scope_of("/v4/user/me", limited_auth)) is None
-    status, _, body = await usual_path(gate, scope_of("/v4/user/me", limited_auth))
+    status, _, body = await asgi.call(gate, scope_of("/v4/user/me", limited_auth))
     assert status == 401 and b"expired" in body.lower()

@@ -9,7 +9,9 @@ test_lifecycle_cli.py and test_team_cli.py.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 from keyport.bootstrap import Container, build_container
@@ -18,6 +20,7 @@ from keyport.config import Settings
 from keyport.domain.audit import Actor
 from keyport.domain.users import NewUser, Role, User
 from tests.support.databases import run_blocking
+from tests.support.server import ServerProcess, keyport_env
 
 T = TypeVar("T")
 
@@ -130,3 +133,17 @@ def add_webhook(
         return {"id": added.endpoint.id, "secret": added.secret}
 
     return in_process(env, work)
+
+
+@contextmanager
+def served_with_one_key(folder: Path) -> Iterator[tuple[ServerProcess, str]]:
+    """A served Keyport on an SQLite file in `folder`: one company, one key (the server and the
+    key); stopped when the block ends."""
+    env = keyport_env(f"sqlite:///{folder / 'keyport.db'}")
+    init_company(env, "Acme", "o@acme.test")
+    key: str = create_keys(env, 1)[0]["key"]
+    server = ServerProcess(env, folder / "server.log").start()
+    try:
+        yield server, key
+    finally:
+        server.stop()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from http import HTTPStatus
@@ -16,6 +16,7 @@ from keyport.db.engine import ping
 from keyport.domain.auth_outcomes import failure_of
 from keyport.domain.errors import KeyportError, PayloadTooLarge
 from keyport.services.access.lookup_limits import LookupLimiter
+from keyport.services.observability.request_record import RequestObserver
 from keyport.web import errors
 from keyport.web.admin.router import admin_router
 from keyport.web.api.authorize_endpoint import AuthorizeEndpoint, authorize_route
@@ -85,7 +86,15 @@ def _on_unexpected(_: Request, error: Exception) -> Response[bytes]:  # type: ig
     return _respond(*errors.render_unexpected(error))
 
 
-def create_app(container: Container, *, run_background: bool = True) -> ApiGate:
+def create_app(
+    container: Container,
+    *,
+    run_background: bool = True,
+    observers: Sequence[RequestObserver] | None = None,
+) -> ApiGate:
+    """The application; every request is reported to `observers` (default: the container's
+    usage, metrics and request log)."""
+
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         if run_background:
@@ -137,11 +146,10 @@ def create_app(container: Container, *, run_background: bool = True) -> ApiGate:
         debug=False,
         logging_config=None,
     )
-    observers = container.observability.observers
     return ApiGate(
         framework,
         container.authenticator,
-        observers,
+        container.observability.observers if observers is None else observers,
         clock=container.clock,
         throttle=Throttle(container.key_limits, container.failed_auth),
         trusted_proxies=container.settings.trusted_proxies,
