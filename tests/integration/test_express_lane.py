@@ -16,7 +16,7 @@ from keyport.domain.audit import Actor
 from keyport.domain.clock import FixedClock
 from keyport.services.observability.request_record import RequestRecord
 from keyport.web.app import create_app
-from keyport.web.gate import HSTS, ApiGate
+from keyport.web.gate import HSTS, ApiGate, ExpressMemo
 from tests.conftest import Tenant
 from tests.support import asgi
 from tests.support.containers import migrated
@@ -271,3 +271,71 @@ async def test_a_spent_budget_a_deactivated_key_and_an_expired_one_go_the_usual_
     assert gate.answer_now(scope_of("/v4/user/me", limited_auth)) is None
     status, _, body = await asgi.call(gate, scope_of("/v4/user/me", limited_auth))
     assert status == 401 and b"expired" in body.lower()
+
+
+async def test_a_connections_repeated_request_is_prepared_once_and_checked_every_time(
+    gate: ApiGate, recorder: Recorder, container: Container, tenant: Tenant
+) -> None:
+    memo = ExpressMemo()  # one connection's, as the HTTP protocol keeps it
+    auth, as_member = tenant.auth(), tenant.auth(tenant.member)
+    await asgi.call(gate, scope_of("/v4/user/me", auth))
+    await asgi.call(gate, scope_of("/v4/user/me", as_member))
+    first = gate.answer_now(scope_of("/v4/user/me", auth), memo)
+    prepared = memo.prepared
+    again = gate.answer_now(scope_of("/v4/user/me", auth), memo)
+    assert first is not None and again is not None and memo.prepared is prepared
+    assert again[2] == first[2] and remaining(again[1]) == remaining(first[1]) - 1
+    assert comparable(recorder.records[-1]) == comparable(recorder.records[-2])
+    assert recorder.records[-1].request_id != recorder.records[-2].request_id
+
+    # Anything else on the same connection is prepared afresh: another acting user, another
+    # address (a memo is never shared, but it does not rely on that), another path.
+    member = gate.answer_now(scope_of("/v4/user/me", as_member), memo)
+    assert member is not None and memo.prepared is not prepared
+    assert tenant.member.id.encode() in member[2] and recorder.records[-1].acting_user_id == (
+        tenant.member.id
+    )
+    elsewhere = gate.answer_now(scope_of("/v4/user/me", as_member, peer="198.51.100.1"), memo)
+    assert elsewhere is not None and recorder.records[-1].client_ip == "198.51.100.1"
+    assert gate.answer_now(scope_of("/v4/user/me", as_member, query=b"x=1"), memo) is not None
+    assert gate.answer_now(scope_of("/v4/user", as_member), memo) is None
+
+    # What may change between two identical requests is asked every time.
+    assert gate.answer_now(scope_of("/v4/user/me", auth), memo) is not None
+    await container.keys.deactivate_key(tenant.company_id, tenant.key_id, actor=Actor.cli())
+    assert gate.answer_now(scope_of("/v4/user/me", auth), memo) is None
+    status, _, _ = await asgi.call(gate, scope_of("/v4/user/me", auth))
+    assert status == 401
+    assert gate.answer_now(scope_of("/v4/user/me", auth), memo) is None  # cached, refused
+
+
+async def test_an_address_refused_for_failures_is_refused_on_a_prepared_connection(
+    gate: ApiGate, tenant: Tenant
+) -> None:
+    memo = ExpressMemo()
+    auth = tenant.auth()
+    await asgi.call(gate, scope_of("/v4/user/me", auth))
+    assert gate.answer_now(scope_of("/v4/user/me", auth), memo) is not None
+    wrong = {"Authorization": "Bearer " + tenant.key[:-4] + "AAAA"}
+    for _ in range(1000):  # far beyond any burst: stops at the first 429
+        status, _, _ = await asgi.call(gate, scope_of("/v4/user/me", wrong))
+        if status == 429:
+            break
+    assert status == 429
+    assert gate.answer_now(scope_of("/v4/user/me", auth), memo) is None
+    status, _, _ = await asgi.call(gate, scope_of("/v4/user/me", auth))
+    assert status == 429  # the usual path says why
+
+
+async def test_a_key_whose_allowlist_refuses_the_address_is_refused_every_time(
+    gate: ApiGate, container: Container, tenant: Tenant
+) -> None:
+    restricted = await container.keys.issue_key(
+        tenant.company_id, name="r", days=30, actor=Actor.cli(), allowed_ips=["10.0.0.0/8"]
+    )
+    auth = {"Authorization": f"Bearer {restricted.key}"}
+    memo = ExpressMemo()
+    await asgi.call(gate, scope_of("/v4/user/me", auth, peer="10.1.2.3"))
+    for _ in range(2):
+        assert gate.answer_now(scope_of("/v4/user/me", auth, peer="10.1.2.3"), memo)
+        assert gate.answer_now(scope_of("/v4/user/me", auth, peer="192.0.2.1"), memo) is None

@@ -38,7 +38,7 @@ class ScriptedGate(ApiGate):
         self.asked: list[str] = []
         self.called: list[str] = []
 
-    def answer_now(self, scope: Any) -> Any:
+    def answer_now(self, scope: Any, memo: Any = None) -> Any:
         self.asked.append(scope["path"])
         return self.express
 
@@ -48,13 +48,15 @@ class ScriptedGate(ApiGate):
         await send({"type": "http.response.body", "body": b""})
 
 
-def connect(gate: ApiGate, **config: Any) -> tuple[KeyportHttpProtocol, Transport]:
+def connect(
+    gate: ApiGate, loop: Any = None, **config: Any
+) -> tuple[KeyportHttpProtocol, Transport]:
     settings = {"access_log": False, **config}  # as `keyport serve` runs it, by default
     loaded = Config(app=gate, proxy_headers=False, lifespan="off", log_config=None, **settings)
     loaded.load()
     state = ServerState()
     state.default_headers = [(b"date", b"Tue, 01 Dec 2026 12:00:00 GMT")]
-    protocol = KeyportHttpProtocol(config=loaded, server_state=state, app_state={})
+    protocol = KeyportHttpProtocol(config=loaded, server_state=state, app_state={}, _loop=loop)
     transport = Transport()
     protocol.connection_made(transport)  # type: ignore[arg-type]
     return protocol, transport
@@ -136,3 +138,84 @@ async def test_with_uvicorns_access_log_on_every_request_goes_the_usual_way() ->
     assert (gate.asked, gate.called) == ([], ["/v4/user/me"])
     assert transport.sent[0].startswith(b"HTTP/1.1 204 No Content\r\n")
     protocol.connection_lost(None)
+
+
+class Timer:
+    def __init__(self, when: float, callback: Any) -> None:
+        self.when, self.callback, self.cancelled = when, callback, False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class Timers:
+    """The protocol's loop for its keep-alive timer: time moves only when the test says."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.armed: list[Timer] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def call_later(self, delay: float, callback: Any) -> Timer:
+        timer = Timer(self.now + delay, callback)
+        self.armed.append(timer)
+        return timer
+
+    def create_task(self, coroutine: Any, **options: Any) -> asyncio.Task[Any]:
+        return asyncio.get_running_loop().create_task(coroutine, **options)
+
+    def advance(self, seconds: float) -> None:
+        """Moves time on, running the timers that come due, in order."""
+        self.now += seconds
+        while due := sorted(
+            (t for t in self.armed if t.when <= self.now and not t.cancelled),
+            key=lambda t: t.when,
+        ):
+            self.armed.remove(due[0])
+            due[0].callback()
+
+    def live(self) -> int:
+        return sum(not t.cancelled for t in self.armed)
+
+
+GET = b"GET /v4/user/me HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+async def test_an_idle_connection_is_closed_a_keep_alive_timeout_after_its_last_answer() -> None:
+    timers = Timers()
+    protocol, transport = connect(ScriptedGate(ANSWER), timers, timeout_keep_alive=5)
+    for _ in range(3):
+        protocol.data_received(GET)
+        timers.advance(3)  # each request comes within the timeout of the last answer
+    assert not transport.closed and timers.live() == 1  # one timer for all three
+    timers.advance(1.9)  # 4.9 s idle since the last answer
+    assert not transport.closed
+    timers.advance(0.1)
+    assert transport.closed
+
+
+async def test_no_timeout_closes_a_connection_while_its_request_is_answered() -> None:
+    timers = Timers()
+    gate = ScriptedGate(None)  # the usual way: answered by a task, later
+    protocol, transport = connect(gate, timers, timeout_keep_alive=5)
+    protocol.data_received(b"GET /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n")
+    timers.advance(60)
+    assert not transport.closed  # headers still arriving: busy, as uvicorn has it
+    protocol.data_received(b"\r\nx")
+    await settle()
+    assert transport.sent[0].startswith(b"HTTP/1.1 204")
+    timers.advance(4.9)
+    assert not transport.closed
+    timers.advance(0.1)
+    assert transport.closed
+
+
+async def test_a_closed_connection_leaves_no_timer_behind() -> None:
+    timers = Timers()
+    protocol, _ = connect(ScriptedGate(ANSWER), timers, timeout_keep_alive=5)
+    protocol.data_received(GET)
+    assert timers.live() == 1
+    protocol.connection_lost(None)
+    assert timers.live() == 0

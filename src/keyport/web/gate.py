@@ -27,7 +27,12 @@ from keyport.domain import errors as domain
 from keyport.domain.auth_outcomes import KEY_STATE_REFUSALS, AuthOutcome, failure_of
 from keyport.domain.clock import Clock, SystemClock
 from keyport.domain.principal import Principal
-from keyport.services.access.authentication import Authenticator, key_id_of
+from keyport.services.access.authentication import (
+    Authenticator,
+    PresentedKey,
+    key_id_of,
+    presented_key,
+)
 from keyport.services.observability.request_record import RequestObserver, RequestRecord
 from keyport.web import errors
 from keyport.web.client_ip import TrustedProxies, forwarded_scheme, resolve_client_ip
@@ -104,6 +109,84 @@ def new_request_id() -> str:
 
 
 _ids = random.Random(os.urandom(32))
+
+
+class Prepared(NamedTuple):
+    """What the express lane finds from a request alone (its path, query and headers, and the
+    connection's address and scheme), before the key's state, the budget or anything else that
+    changes between two requests: the same again for an identical request."""
+
+    route: FastRoute
+    headers: RequestHeaders
+    client_ip: str | None
+    via_proxy: bool
+    scheme: str
+    key: PresentedKey
+    needed: tuple[str, ...]  # the scopes the request needs
+
+    def allows(self, principal: Principal) -> bool:
+        """The key's IP allowlist and scopes let this request through (`_check_restrictions`
+        without the error: the express lane only asks)."""
+        if principal.allowed_networks and not principal.allows_ip(self.client_ip):
+            return False
+        return not self.needed or principal.missing_scope(self.needed) is None
+
+
+class ExpressMemo:
+    """One connection's last express request, so that the next one that sends exactly the same
+    (a client calling again with the same key and headers: nearly every request on a
+    keep-alive connection) skips what depends on the request alone: reading its headers, its
+    path's checks, the key's digest, the client's address, the scopes it needs. What may change
+    between two requests — the key's cached state, its user, the budget, an IP's failures —
+    is asked again every time.
+
+    It holds the last request's headers, the key among them, for as long as the connection is
+    open: the HTTP protocol keeps one per connection and drops it when the connection closes.
+    """
+
+    __slots__ = (
+        "_client",
+        "_headers",
+        "_path",
+        "_query",
+        "_raw_path",
+        "_scheme",
+        "cleared",
+        "prepared",
+    )
+
+    def __init__(self) -> None:
+        self._path: str | None = None
+        self._headers: list[tuple[bytes, bytes]] | None = None
+        self._query: bytes | None = None
+        self._raw_path: bytes | None = None
+        self._client: Any = None
+        self._scheme: str | None = None
+        self.prepared: Prepared | None = None
+        self.cleared: Principal | None = None  # the principal `prepared.allows` said yes to
+
+    def recall(self, scope: Scope) -> Prepared | None:
+        """What was prepared for the last request, if this one is the same."""
+        if (
+            scope["path"] == self._path
+            and scope["headers"] == self._headers
+            and scope["query_string"] == self._query
+            and scope.get("raw_path") == self._raw_path
+            and scope.get("client") == self._client
+            and scope.get("scheme") == self._scheme
+        ):
+            return self.prepared
+        return None
+
+    def keep(self, scope: Scope, prepared: Prepared) -> None:
+        self._path = scope["path"]
+        self._headers = scope["headers"]
+        self._query = scope["query_string"]
+        self._raw_path = scope.get("raw_path")
+        self._client = scope.get("client")
+        self._scheme = scope.get("scheme")
+        self.prepared = prepared
+        self.cleared = None
 
 
 class ApiGate:
@@ -191,10 +274,13 @@ class ApiGate:
                 return
         await self.app(scope, receive, send)
 
-    def answer_now(self, scope: Scope) -> tuple[int, errors.Headers, bytes] | None:
+    def answer_now(
+        self, scope: Scope, memo: ExpressMemo | None = None
+    ) -> tuple[int, errors.Headers, bytes] | None:
         """The whole answer (status, headers, body) to a GET that a fast route answers with
         200 from memory alone, reported to the observers like any other; the HTTP server
-        calls this before it builds an ASGI cycle for the request (web/http_protocol.py).
+        calls this before it builds an ASGI cycle for the request (web/http_protocol.py),
+        with its connection's `memo`.
 
         The same checks in the same order as `__call__`, each asked only whether it can pass
         without I/O: None as soon as one cannot say yes (a cache miss, a lease to ask for, any
@@ -203,10 +289,48 @@ class ApiGate:
         """
         if scope["method"] != "GET":
             return None
+        started = time.perf_counter()
+        found = memo.recall(scope) if memo is not None else None
+        if found is None:
+            found = self._prepare(scope)
+            if found is None:
+                return None
+            if memo is not None:
+                memo.keep(scope, found)
+        if self._throttle.refuse_client(found.client_ip) is not None:
+            return None
+        verifying = time.perf_counter()
+        principal = self._authenticator.known_key(found.key)
+        verified = time.perf_counter()
+        if principal is None:
+            return None
+        if memo is None or memo.cleared is not principal:
+            if not found.allows(principal):
+                return None
+            if memo is not None:
+                memo.cleared = principal
+        answer = found.route.answer_now(principal, found.headers)
+        if answer is None:
+            return None
+        context = RequestContext(new_request_id(), found.client_ip, found.headers, found.via_proxy)
+        added = self._added_headers(context, found.scheme)
+        if not self._throttle.admit_now(principal, added):
+            return None
+        context.principal = principal
+        context.verification_seconds = verified - verifying
+        context.acting_user_id = answer.acting_user_id
+        context.route = found.route.template
+        attach(scope, context)
+        scope["scheme"] = found.scheme
+        if self._observers:
+            self._report(scope, context, 200, time.perf_counter() - started)
+        return 200, [*answer.headers, *added], answer.body
+
+    def _prepare(self, scope: Scope) -> Prepared | None:
+        """What the express lane's checks find from the request alone, when they all pass."""
         route = self._fast_route(scope)
         if route is None:
             return None
-        started = time.perf_counter()
         headers = scan(scope["headers"])
         if (
             headers.size > MAX_HEADER_BYTES
@@ -214,33 +338,15 @@ class ApiGate:
             or refuse_malformed(headers) is not None
         ):
             return None
-        context, scheme = self._context(scope, headers)
-        if self._throttle.refuse_client(context.client_ip) is not None:
-            return None
-        verifying = time.perf_counter()
-        principal = self._authenticator.known(headers.authorization)
-        verified = time.perf_counter()
-        if principal is None:
+        key = presented_key(headers.authorization)
+        if key is None:
             return None
         try:
-            self._check_restrictions(scope, principal, context.client_ip)
+            needed = required_scopes(scope)
         except domain.KeyportError:
             return None
-        answer = route.answer_now(principal, headers)
-        if answer is None:
-            return None
-        added = self._added_headers(context, scheme)
-        if not self._throttle.admit_now(principal, added):
-            return None
-        context.principal = principal
-        context.verification_seconds = verified - verifying
-        context.acting_user_id = answer.acting_user_id
-        context.route = route.template
-        attach(scope, context)
-        scope["scheme"] = scheme
-        if self._observers:
-            self._report(scope, context, 200, time.perf_counter() - started)
-        return 200, [*answer.headers, *added], answer.body
+        client_ip, via_proxy, scheme = self._client(scope, headers)
+        return Prepared(route, headers, client_ip, via_proxy, scheme, key, needed)
 
     def _fast_route(self, scope: Scope) -> FastRoute | None:
         for route in self._fast_routes:
@@ -250,20 +356,21 @@ class ApiGate:
 
     def _context(self, scope: Scope, headers: RequestHeaders) -> tuple[RequestContext, str]:
         """The request's context, and its scheme (as a trusted proxy says, else its own)."""
+        client_ip, via_proxy, scheme = self._client(scope, headers)
+        return RequestContext(new_request_id(), client_ip, headers, via_proxy), scheme
+
+    def _client(self, scope: Scope, headers: RequestHeaders) -> tuple[str | None, bool, str]:
+        """The client's address, whether the peer is a trusted proxy, and the scheme (as a
+        trusted proxy says, else the connection's own)."""
         proxies = self._proxies
         client = scope.get("client")
         peer = client[0] if client else None
         via_proxy = proxies.trusts(peer)
-        context = RequestContext(
-            new_request_id(),
-            resolve_client_ip(peer, proxies, headers.forwarded_for, peer_trusted=via_proxy),
-            headers,
-            via_proxy,
-        )
+        client_ip = resolve_client_ip(peer, proxies, headers.forwarded_for, peer_trusted=via_proxy)
         own_scheme: str = scope.get("scheme", "http")
         if via_proxy:
-            return context, forwarded_scheme(own_scheme, headers.forwarded_proto)
-        return context, own_scheme
+            return client_ip, via_proxy, forwarded_scheme(own_scheme, headers.forwarded_proto)
+        return client_ip, via_proxy, own_scheme
 
     @staticmethod
     def _added_headers(context: RequestContext, scheme: str) -> errors.Headers:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from typing import NamedTuple
 
 from keyport.domain.clock import Clock
 from keyport.domain.errors import (
@@ -37,6 +38,25 @@ def bearer_token(authorization: str | None) -> str:
     if authorization[:7].lower() != _BEARER:
         raise InvalidApiKey()
     return authorization[7:].strip()
+
+
+class PresentedKey(NamedTuple):
+    """A bearer token of a key's length, as the caches know it: its digest and claimed id.
+    (Not checked further: a token that is no key is simply never found.)"""
+
+    digest: str
+    key_id: str
+
+
+def presented_key(authorization: str | None) -> PresentedKey | None:
+    """The key a header presents, for a cache lookup; None for anything that cannot be one."""
+    try:
+        token = bearer_token(authorization)
+    except (MissingAuthorization, InvalidApiKey):
+        return None
+    if len(token) != KEY_LENGTH:
+        return None
+    return PresentedKey(hashlib.sha256(token.encode()).hexdigest(), token[_KEY_ID])
 
 
 def key_id_of(authorization: str | None) -> str:
@@ -93,18 +113,16 @@ class Authenticator:
     def known(self, authorization: str | None) -> Principal | None:
         """`authenticate` when the cache holds the key and it may be used now; None for a
         miss and for every refusal (whoever needs to know which awaits `authenticate`)."""
-        try:
-            token = bearer_token(authorization)
-        except (MissingAuthorization, InvalidApiKey):
-            return None
-        if len(token) != KEY_LENGTH:
-            return None
-        digest = hashlib.sha256(token.encode()).hexdigest()
-        _, principal = self._cached_principal(digest, count_miss=False)
+        presented = presented_key(authorization)
+        return self.known_key(presented) if presented is not None else None
+
+    def known_key(self, presented: PresentedKey) -> Principal | None:
+        """`known` for a key already read from its header (`presented_key`)."""
+        _, principal = self._cached_principal(presented.digest, count_miss=False)
         if principal is None:
             return None
         try:
-            return self.check(principal, token[_KEY_ID])
+            return self.check(principal, presented.key_id)
         except (InvalidApiKey, ExpiredApiKey, DeactivatedApiKey):
             return None
 
