@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 
+from keyport.domain.auth_outcomes import AuthOutcome
 from keyport.services.observability.request_log import (
     PIPE_BUF,
     RequestLog,
@@ -116,3 +118,35 @@ def test_the_stdout_sink_writes_to_its_file_descriptor(tmp_path: Path) -> None:
         assert sink.ready()
         sink.write(log_line(record()))
     assert json.loads(target.read_bytes())["request_id"] == "a1"
+
+
+def test_lines_that_share_their_fields_with_earlier_ones_still_say_their_own() -> None:
+    """A line is joined from fields encoded for earlier lines: every line must still read as
+    its own record encoded whole, whatever its fields hold."""
+    base = record()
+    variants = [
+        base,
+        base._replace(request_id="b2", started_at=1_800_000_001.999, latency=0.25),
+        base._replace(request_id='not hex: "quoted"\n', latency=0.0),
+        base._replace(path='/v4/"odd"\\path\x01', route=None, status=404),
+        base._replace(key_id=None, acting_user_id=None, client_ip=None),
+        base._replace(auth_failure=AuthOutcome.INVALID, status=401, latency=12.3456789),
+        base._replace(method="PATCH", client_ip="2001:db8::1", acting_user_id="é"),
+    ]
+    for _ in range(2):  # the second time, every fragment is a reused one
+        for each in variants:
+            seconds, millis = divmod(round(each.started_at * 1000), 1000)
+            assert json.loads(log_line(each)) == {
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03}Z",
+                "event": "request",
+                "request_id": each.request_id,
+                "method": each.method,
+                "path": each.path,
+                "route": each.route,
+                "status": each.status,
+                "latency_ms": int(each.latency * 1_000_000) / 1000,
+                "key_id": each.key_id,
+                "acting_user_id": each.acting_user_id,
+                "auth_failure": each.auth_failure,
+                "client_ip": each.client_ip,
+            }

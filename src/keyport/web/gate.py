@@ -459,20 +459,21 @@ class ApiGate:
 
     def _report(self, scope: Scope, context: RequestContext, status: int, latency: float) -> None:
         method, path = self._requested(scope, context)
+        # Positional: a NamedTuple built from keywords costs a third more, on every request.
         record = RequestRecord(
-            request_id=context.request_id,
-            method=method,
-            path=path,
-            route=context.route or self._route_of(scope),
-            status=status,
-            latency=latency,
-            client_ip=context.client_ip,
-            user_agent=context.headers.user_agent,
-            key_id=context.key_id,
-            acting_user_id=context.acting_user_id,
-            auth_failure=context.auth_failure,
-            started_at=self._time() - latency,
-            verification_latency=context.verification_seconds,
+            context.request_id,
+            method,
+            path,
+            context.route or self._route_of(scope),
+            status,
+            latency,
+            context.client_ip,
+            context.headers.user_agent,
+            context.key_id,
+            context.acting_user_id,
+            context.auth_failure,
+            self._time() - latency,
+            context.verification_seconds,
         )
         for observer in self._observers:
             try:

@@ -33,6 +33,7 @@ from keyport.services.observability.usage_recorder import UsageRecorder
 
 UNROUTED = "unrouted"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_STATUS_LABELS = {status: str(status) for status in range(100, 600)}  # not str() per request
 REQUEST_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # A cache hit takes a few microseconds, a miss a database round trip.
 VERIFICATION_SECONDS = (
@@ -90,7 +91,8 @@ class Metrics:
     def observe(self, record: RequestRecord) -> None:
         route = record.route or UNROUTED
         method = record.method if record.method in _METHODS else "OTHER"
-        self.requests.inc((method, route, str(record.status)))
+        status = record.status
+        self.requests.inc((method, route, _STATUS_LABELS.get(status) or str(status)))
         self.durations.observe(record.latency, (route,))
         if record.verification_latency is not None:
             self.verification.observe(record.verification_latency)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import select
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 
@@ -61,19 +61,42 @@ class StdoutSink:
             view = view[os.write(self._fd, view) :]
 
 
-class _Line(msgspec.Struct, gc=False):
-    time: str
-    event: str
-    request_id: str
+class _Route(msgspec.Struct, gc=False):
+    """A line's fields that a route's requests share."""
+
     method: str
     path: str
     route: str | None
     status: int
-    latency_ms: float
+
+
+class _Caller(msgspec.Struct, gc=False):
+    """A line's fields that a client's requests with one key share."""
+
     key_id: str | None
     acting_user_id: str | None
     auth_failure: str | None
     client_ip: str | None
+
+
+class _Fragments:
+    """Encoded fields (`"name":value,...`, no braces) by what they encode, so that a line is
+    mostly joined from bytes made before: lines repeat everything but the time, the request id
+    and the latency. At most `limit` are kept (then they start over): ids and paths are
+    unbounded."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._encoded: dict[tuple[Any, ...], bytes] = {}
+
+    def get(self, values: tuple[Any, ...]) -> bytes | None:
+        return self._encoded.get(values)
+
+    def add(self, values: tuple[Any, ...], fields: msgspec.Struct) -> bytes:
+        if len(self._encoded) >= self._limit:
+            self._encoded.clear()
+        encoded = self._encoded[values] = _encoder.encode(fields)[1:-1]
+        return encoded
 
 
 class _Timestamps:
@@ -81,36 +104,57 @@ class _Timestamps:
 
     def __init__(self) -> None:
         self._second = -1
-        self._prefix = ""
+        self._prefix = b""
 
-    def __call__(self, posix_seconds: float) -> str:
+    def __call__(self, posix_seconds: float) -> bytes:
         second, millisecond = divmod(int(posix_seconds * 1000), 1000)
         if second != self._second:
-            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second)).encode()
             self._second = second
-        return f"{self._prefix}{millisecond:03}Z"
+        return self._prefix + _MILLISECONDS[millisecond]
 
 
+_MILLISECONDS = [f"{n:03}Z".encode() for n in range(1000)]
 _encoder = msgspec.json.Encoder()
 _timestamp = _Timestamps()
+_routes = _Fragments(4096)
+_callers = _Fragments(65_536)  # a few per key in use
 
 
 def log_line(record: RequestRecord) -> bytes:
-    line = _Line(
-        time=_timestamp(record.started_at),
-        event="request",
-        request_id=record.request_id,
-        method=record.method[:16],
-        path=without_keys(record.path, MAX_PATH_LENGTH),
-        route=record.route,
-        status=record.status,
-        latency_ms=int(record.latency * 1_000_000) / 1000,
-        key_id=record.key_id,
-        acting_user_id=record.acting_user_id,
-        auth_failure=record.auth_failure,
-        client_ip=record.client_ip,
+    """`{"time", "event", "request_id", "method", "path", "route", "status", "latency_ms",
+    "key_id", "acting_user_id", "auth_failure", "client_ip"}` and a newline."""
+    method, path, route, status = shared = (
+        record.method,
+        record.path,
+        record.route,
+        record.status,
     )
-    return _encoder.encode(line) + b"\n"
+    of_route = _routes.get(shared)
+    if of_route is None:
+        fields = _Route(method[:16], without_keys(path, MAX_PATH_LENGTH), route, status)
+        of_route = _routes.add(shared, fields)
+    caller = (record.key_id, record.acting_user_id, record.auth_failure, record.client_ip)
+    of_caller = _callers.get(caller)
+    if of_caller is None:
+        of_caller = _callers.add(caller, _Caller(*caller))
+    request_id = record.request_id
+    return b"".join(
+        (
+            b'{"time":"',
+            _timestamp(record.started_at),
+            b'","event":"request","request_id":',
+            # The gate's ids are hex; anything else is encoded as JSON wants it.
+            b'"%s"' % request_id.encode() if request_id.isalnum() else _encoder.encode(request_id),
+            b",",
+            of_route,
+            b',"latency_ms":',
+            repr(int(record.latency * 1_000_000) / 1000).encode(),
+            b",",
+            of_caller,
+            b"}\n",
+        )
+    )
 
 
 def chunks(lines: list[bytes], limit: int = PIPE_BUF) -> list[bytes]:
