@@ -100,7 +100,6 @@ class KeyportHttpProtocol(HttpToolsProtocol):
         self._answer_now = (
             gate.answer_now if isinstance(gate, ApiGate) and not self.access_log else None
         )
-        self._starting = False  # inside uvicorn's on_headers_complete
         self._held: tuple[RequestResponseCycle, Any] | None = None  # for the express lane
         self._memo = ExpressMemo()  # this connection's last express request
         self._idle_since: float | None = None  # loop time of the last answer; None: busy
@@ -126,14 +125,12 @@ class KeyportHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._reading_head = False
-        self._starting = True
-        try:
-            super().on_headers_complete()
-        finally:
-            self._starting = False
+        super().on_headers_complete()
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
-        if self._starting and app is self.app and self._answer_now is not None:
+        # Called by uvicorn only from on_headers_complete (its other caller, on_response_complete,
+        # is replaced below): a request whose head has just been read.
+        if app is self.app and self._answer_now is not None:
             self._held = (cycle, app)  # until the request is complete: on_message_complete
             return
         super()._start_asgi_task(cycle, app)
@@ -182,7 +179,7 @@ class KeyportHttpProtocol(HttpToolsProtocol):
         self.flow.resume_reading()
         if self.pipeline:
             self._idle_since = None
-            self._start_asgi_task(*self.pipeline.pop())
+            super()._start_asgi_task(*self.pipeline.pop())
             return
         self._idle_since = self.loop.time()
         if self.timeout_keep_alive_task is None:
@@ -236,8 +233,12 @@ class KeyportHttpProtocol(HttpToolsProtocol):
 
     def _response(self, status: int, headers: errors.Headers, body: bytes) -> bytes:
         """Status line, uvicorn's default headers (`date`), `headers`, then the body."""
-        head = [STATUS_LINE[status]]
-        for name, value in (*self.server_state.default_headers, *headers):
-            head += [name, b": ", value, b"\r\n"]
-        head += [b"\r\n", body]
-        return b"".join(head)
+        defaults = self.server_state.default_headers
+        if defaults is not _defaults[0]:  # uvicorn sets a new list when the date changes
+            _defaults[:] = defaults, b"".join(b"%s: %s\r\n" % header for header in defaults)
+        lines = [b"%s: %s\r\n" % header for header in headers]
+        return b"".join((STATUS_LINE[status], _defaults[1], *lines, b"\r\n", body))
+
+
+# uvicorn's default headers (shared by every connection), and the same encoded.
+_defaults: list[Any] = [None, b""]

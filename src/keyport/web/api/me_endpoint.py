@@ -23,6 +23,7 @@ from keyport.domain.users import User
 from keyport.services.access.authentication import Authenticator
 from keyport.web.api.context import acting_user
 from keyport.web.api.schemas import UserOut
+from keyport.web.errors import Headers
 from keyport.web.gate import ExpressAnswer
 from keyport.web.openapi import UserHeader, api_operation
 from keyport.web.request_headers import RequestHeaders
@@ -57,8 +58,8 @@ class MeEndpoint:
 
     def __init__(self, authenticator: Authenticator) -> None:
         self._authenticator = authenticator
-        # (user id, updated_at) → encoded body: a changed user has a new key.
-        self._bodies: dict[tuple[str, datetime], bytes] = {}
+        # (user id, updated_at) → encoded body and its headers: a changed user has a new key.
+        self._answers: dict[tuple[str, datetime], tuple[bytes, Headers]] = {}
 
     @staticmethod
     def handles(scope: Any) -> bool:
@@ -66,26 +67,29 @@ class MeEndpoint:
 
     async def __call__(self, scope: Any, send: Any) -> None:
         """Raises the acting-user errors of DESIGN.md §1 for the gate to render."""
-        body = self._body(await whoami(self._authenticator, scope))
-        await send({"type": "http.response.start", "status": 200, "headers": _headers(body)})
+        body, headers = self._answer(await whoami(self._authenticator, scope))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    def answer_now(self, principal: Principal, headers: RequestHeaders) -> ExpressAnswer | None:
-        user = self._authenticator.known_acting_user(principal, headers.user_id, required=False)
+    def answer_now(self, principal: Principal, asked: RequestHeaders) -> ExpressAnswer | None:
+        user = self._authenticator.known_acting_user(principal, asked.user_id, required=False)
         if user is None:
             return None
-        body = self._body(user)
-        return ExpressAnswer(user.id, _headers(body), body)
+        body, headers = self._answer(user)
+        return ExpressAnswer(user.id, headers, body)
 
-    def _body(self, user: User) -> bytes:
+    def _answer(self, user: User) -> tuple[bytes, Headers]:
+        """The body and its headers (never changed by whoever sends them: they add theirs
+        to a copy)."""
         key = (user.id, user.updated_at)
-        body = self._bodies.get(key)
-        if body is None:
-            if len(self._bodies) >= _MAX_CACHED_BODIES:
-                self._bodies.clear()
-            body = self._bodies[key] = _encode(UserOut.of(user))
-        return body
-
-
-def _headers(body: bytes) -> list[tuple[bytes, bytes]]:
-    return [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        answer = self._answers.get(key)
+        if answer is None:
+            if len(self._answers) >= _MAX_CACHED_BODIES:
+                self._answers.clear()
+            body = _encode(UserOut.of(user))
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", b"%d" % len(body)),
+            ]
+            answer = self._answers[key] = (body, headers)
+        return answer
