@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from pathlib import Path
 
 from keyport.domain.auth_outcomes import AuthOutcome
 from keyport.services.observability.request_log import (
     PIPE_BUF,
+    WRITE_AT_MOST,
     RequestLog,
     StdoutSink,
-    chunks,
+    cut,
     log_line,
 )
 from keyport.services.observability.request_record import RequestRecord
@@ -59,15 +61,43 @@ def test_a_key_in_a_path_is_redacted() -> None:
     assert line["path"] == "/v4/ak_live:[redacted]"
 
 
-def test_lines_are_written_in_chunks_no_larger_than_an_atomic_pipe_write() -> None:
-    lines = [b"x" * 999 + b"\n"] * 9
-    assert [len(c) for c in chunks(lines)] == [4000, 4000, 1000]
-    assert all(len(c) <= PIPE_BUF for c in chunks(lines))
-    assert chunks([b"y" * 5000 + b"\n"]) == [b"y" * 5000 + b"\n"]
+def test_writes_end_after_the_last_whole_line_that_fits() -> None:
+    buffer = bytes((b"x" * 999 + b"\n") * 9)
+    assert cut(buffer, 0, 4096) == 4000 and cut(buffer, 4000, 4096) == 8000
+    assert cut(buffer, 8000, 4096) == 9000
+    long = bytes(b"y" * 5000 + b"\n" + b"z\n")
+    assert cut(long, 0, 4096) == 5001  # a longer line goes alone, whole
+    assert cut(bytes(b"no newline at all" * 500), 0, 4096) == 8500
+
+
+def test_a_pipe_gets_chunks_of_whole_lines_no_larger_than_an_atomic_pipe_write() -> None:
+    sink = Sink()
+    log = RequestLog(sink)
+    for n in range(40):
+        log.observe(record(request_id=f"r{n:02}"))
+    log.observe(record(request_id="long" * 2000))
+    log.write_pending(wait=False)
+    assert sink.request_ids() == [*(f"r{n:02}" for n in range(40)), "long" * 2000]
+    assert all(chunk.endswith(b"\n") for chunk in sink.written)
+    assert [len(chunk) > PIPE_BUF for chunk in sink.written].count(True) == 1  # the long line
+
+
+def test_a_file_takes_the_whole_buffer_in_one_write(tmp_path: Path) -> None:
+    with (tmp_path / "out.log").open("wb") as file:
+        sink = StdoutSink(file.fileno())
+    assert sink.write_limit == WRITE_AT_MOST
+    reading, writing = os.pipe()
+    try:
+        assert StdoutSink(writing).write_limit == PIPE_BUF
+    finally:
+        os.close(reading)
+        os.close(writing)
 
 
 class Sink:
     """Takes writes while `open`; a closed one is a stdout whose reader stalls."""
+
+    write_limit = PIPE_BUF  # as for a pipe
 
     def __init__(self) -> None:
         self.open = True
@@ -76,8 +106,8 @@ class Sink:
     def ready(self) -> bool:
         return self.open
 
-    def write(self, chunk: bytes) -> None:
-        self.written.append(chunk)
+    def write(self, chunk: bytes | memoryview) -> None:
+        self.written.append(bytes(chunk))
 
     def request_ids(self) -> list[str]:
         return [json.loads(line)["request_id"] for line in b"".join(self.written).splitlines()]

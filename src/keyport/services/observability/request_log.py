@@ -13,15 +13,18 @@ background task writes the buffer every LOG_INTERVAL seconds. Two measured choic
 Lines carry ids, never credentials: no header is logged (the user agent neither), and a path
 that contains something shaped like a key is redacted.
 
-Writes are cut at line boundaries into chunks of at most PIPE_BUF bytes, which the OS writes
-to a pipe atomically (and accepts whenever poll says it is writable): lines of several
-workers sharing one stdout never interleave.
+Lines of several workers sharing one stdout never interleave. Writes to a pipe or a socket are
+cut at line boundaries into chunks of at most PIPE_BUF bytes, which the OS writes to a pipe
+atomically (and accepts whenever poll says it is writable); a regular file (or /dev/null)
+takes up to WRITE_AT_MOST in one write, appended whole under the file's lock. The buffer is
+joined once and cut where its newlines are: no Python work per line once it is encoded.
 """
 
 from __future__ import annotations
 
 import os
 import select
+import stat
 import time
 from typing import Any, Protocol
 
@@ -34,14 +37,18 @@ from keyport.services.runtime.periodic import PeriodicTask
 LOG_INTERVAL = 0.25
 MAX_BUFFERED_LINES = 100_000  # beyond this (stdout blocked for long), lines are dropped
 PIPE_BUF = 4096
+WRITE_AT_MOST = 1024 * 1024  # a write to a file: lines are kept whole, the loop not held long
 
 
 class Sink(Protocol):
+    # The most bytes of whole lines one write may carry (PIPE_BUF for a pipe or a socket).
+    write_limit: int
+
     def ready(self) -> bool:
-        """True when a write of up to PIPE_BUF bytes will not block."""
+        """True when a write of up to `write_limit` bytes will not block."""
         ...
 
-    def write(self, chunk: bytes) -> None: ...
+    def write(self, chunk: bytes | memoryview) -> None: ...
 
 
 class StdoutSink:
@@ -51,11 +58,14 @@ class StdoutSink:
         self._fd = fd
         self._poll = select.poll()
         self._poll.register(fd, select.POLLOUT)
+        mode = os.fstat(fd).st_mode
+        whole = stat.S_ISREG(mode) or stat.S_ISCHR(mode)  # a file, a terminal, /dev/null
+        self.write_limit = WRITE_AT_MOST if whole else PIPE_BUF
 
     def ready(self) -> bool:
         return bool(self._poll.poll(0))
 
-    def write(self, chunk: bytes) -> None:
+    def write(self, chunk: bytes | memoryview) -> None:
         view = memoryview(chunk)
         while view:
             view = view[os.write(self._fd, view) :]
@@ -100,18 +110,25 @@ class _Fragments:
 
 
 class _Timestamps:
-    """`2026-11-27T20:11:23.999Z`, formatting each whole second once (lines come in bursts)."""
+    """`2026-11-27T20:11:23.999Z`, formatting each whole second once and each millisecond's
+    text once (at thousands of lines a second, several share a millisecond)."""
 
     def __init__(self) -> None:
         self._second = -1
         self._prefix = b""
+        self._millisecond = -1
+        self._text = b""
 
     def __call__(self, posix_seconds: float) -> bytes:
-        second, millisecond = divmod(int(posix_seconds * 1000), 1000)
-        if second != self._second:
-            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second)).encode()
-            self._second = second
-        return self._prefix + _MILLISECONDS[millisecond]
+        milliseconds = int(posix_seconds * 1000)
+        if milliseconds != self._millisecond:
+            second, millisecond = divmod(milliseconds, 1000)
+            if second != self._second:
+                self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second)).encode()
+                self._second = second
+            self._millisecond = milliseconds
+            self._text = self._prefix + _MILLISECONDS[millisecond]
+        return self._text
 
 
 _MILLISECONDS = [f"{n:03}Z".encode() for n in range(1000)]
@@ -139,45 +156,37 @@ def log_line(record: RequestRecord) -> bytes:
     if of_caller is None:
         of_caller = _callers.add(caller, _Caller(*caller))
     request_id = record.request_id
-    return b"".join(
-        (
-            b'{"time":"',
-            _timestamp(record.started_at),
-            b'","event":"request","request_id":',
-            # The gate's ids are hex; anything else is encoded as JSON wants it.
-            b'"%s"' % request_id.encode() if request_id.isalnum() else _encoder.encode(request_id),
-            b",",
-            of_route,
-            b',"latency_ms":',
-            repr(int(record.latency * 1_000_000) / 1000).encode(),
-            b",",
-            of_caller,
-            b"}\n",
-        )
+    return _LINE % (
+        _timestamp(record.started_at),
+        # The gate's ids are hex; anything else is escaped as JSON wants it.
+        request_id.encode() if request_id.isalnum() else _encoder.encode(request_id)[1:-1],
+        of_route,
+        *divmod(int(record.latency * 1_000_000), 1000),  # milliseconds, to the microsecond
+        of_caller,
     )
 
 
-def chunks(lines: list[bytes], limit: int = PIPE_BUF) -> list[bytes]:
-    """Lines joined into as few chunks of at most `limit` bytes as possible (a longer line
-    is a chunk of its own)."""
-    out: list[bytes] = []
-    current: list[bytes] = []
-    size = 0
-    for line in lines:
-        if current and size + len(line) > limit:
-            out.append(b"".join(current))
-            current, size = [], 0
-        current.append(line)
-        size += len(line)
-    if current:
-        out.append(b"".join(current))
-    return out
+_LINE = b'{"time":"%s","event":"request","request_id":"%s",%s,"latency_ms":%d.%03d,%s}\n'
+
+
+def cut(buffer: bytes, start: int, limit: int) -> int:
+    """Where the write from `start` ends: after the last whole line within `limit` bytes (a
+    longer line is written alone, whole)."""
+    if len(buffer) - start <= limit:
+        return len(buffer)
+    newline = buffer.rfind(b"\n", start, start + limit)
+    if newline < 0:
+        newline = buffer.find(b"\n", start + limit)
+        if newline < 0:
+            return len(buffer)
+    return newline + 1
 
 
 class RequestLog:
     def __init__(self, sink: Sink | None = None, *, interval: float = LOG_INTERVAL) -> None:
         self._sink = sink or StdoutSink()
-        self._pending: list[bytes] = []
+        self._pending: list[bytes] = []  # of lines, or (after a stall) of many lines
+        self._lines = 0  # in _pending
         # Graceful: a write in progress finishes; stop() then writes the rest.
         self._loop = PeriodicTask(
             "request-log", self._tick, interval=interval, wait_first=True, graceful=True
@@ -185,8 +194,9 @@ class RequestLog:
         self.dropped = 0
 
     def observe(self, record: RequestRecord) -> None:
-        if len(self._pending) < MAX_BUFFERED_LINES:
+        if self._lines < MAX_BUFFERED_LINES:
             self._pending.append(log_line(record))
+            self._lines += 1
         else:
             self.dropped += 1
 
@@ -204,13 +214,19 @@ class RequestLog:
     def write_pending(self, *, wait: bool) -> None:
         """Write the buffer; without `wait`, stop at the first chunk stdout cannot take now
         and keep the rest for the next tick."""
-        pieces = chunks(self._pending)
-        self._pending = []
-        for index, chunk in enumerate(pieces):
-            if not wait and not self._sink.ready():
-                self._pending = pieces[index:]  # nothing is added while this runs
-                return
-            try:
-                self._sink.write(chunk)
-            except OSError:  # stdout closed: nothing sensible is left to do
-                self.dropped += chunk.count(b"\n")
+        pending = b"".join(self._pending)
+        self._pending, self._lines = [], 0
+        limit = self._sink.write_limit
+        start = 0
+        with memoryview(pending) as view:
+            while start < len(pending):
+                if not wait and not self._sink.ready():
+                    rest = pending[start:]  # nothing is added while this runs
+                    self._pending, self._lines = [rest], rest.count(b"\n")
+                    return
+                end = cut(pending, start, limit)
+                try:
+                    self._sink.write(view[start:end])
+                except OSError:  # stdout closed: nothing sensible is left to do
+                    self.dropped += pending.count(b"\n", start, end)
+                start = end
