@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import time
@@ -180,3 +181,14 @@ def test_lines_that_share_their_fields_with_earlier_ones_still_say_their_own() -
                 "auth_failure": each.auth_failure,
                 "client_ip": each.client_ip,
             }
+
+
+def test_what_the_log_keeps_until_it_writes_is_soon_no_work_for_the_collector() -> None:
+    """RequestLog keeps each record's fields until it writes them: the collector must not walk
+    thousands of them again and again (a plain tuple of strings and numbers is untracked the
+    first time a collection looks at it; a NamedTuple would stay tracked)."""
+    log = RequestLog(Sink())
+    log.observe(record(request_id=f"id{time.time_ns()}"))
+    gc.collect(0)
+    assert not any(map(gc.is_tracked, log._records))
+    log.write_pending(wait=True)

@@ -21,10 +21,13 @@ from keyport.services.observability.prometheus import (
     Family,
     GaugeMerge,
     Histogram,
+    Labels,
     Reading,
     Sample,
+    Series,
     Snapshot,
     exposition,
+    observe_into,
 )
 from keyport.services.observability.request_log import RequestLog
 from keyport.services.observability.request_record import RequestRecord
@@ -34,6 +37,7 @@ from keyport.services.observability.usage_recorder import UsageRecorder
 UNROUTED = "unrouted"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _STATUS_LABELS = {status: str(status) for status in range(100, 600)}  # not str() per request
+_MAX_LANES = 4096
 REQUEST_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # A cache hit takes a few microseconds, a miss a database round trip.
 VERIFICATION_SECONDS = (
@@ -80,6 +84,8 @@ class Metrics:
             "Time to verify an API key (cache hit: no I/O; miss: one database read).",
             VERIFICATION_SECONDS,
         )
+        self._verifications = self.verification.series()
+        self._lanes: dict[tuple[str, str | None, int], tuple[Labels, Series]] = {}
         self._readings: list[Family] = []
         self.sharing: SharedMetrics | None = None
 
@@ -89,14 +95,32 @@ class Metrics:
         return self.sharing
 
     def observe(self, record: RequestRecord) -> None:
-        route = record.route or UNROUTED
-        method = record.method if record.method in _METHODS else "OTHER"
-        status = record.status
-        self.requests.inc((method, route, _STATUS_LABELS.get(status) or str(status)))
-        self.durations.observe(record.latency, (route,))
+        # A request's counter key and duration series are found once per method, route and
+        # status (`_lane`), then updated in place: no labels built or looked up per request.
+        lane = self._lanes.get((record.method, record.route, record.status))
+        if lane is None:
+            lane = self._lane(record.method, record.route, record.status)
+        requests, durations = lane
+        counts = self.requests.values
+        counts[requests] += 1
+        observe_into(self.durations.bounds, durations, record.latency)
         if record.verification_latency is not None:
-            self.verification.observe(record.verification_latency)
+            verification = self.verification
+            observe_into(verification.bounds, self._verifications, record.verification_latency)
             self.auth.inc((record.auth_failure or AuthOutcome.SUCCESS,))
+
+    def _lane(self, method: str, route: str | None, status: int) -> tuple[Labels, Series]:
+        if len(self._lanes) >= _MAX_LANES:
+            self._lanes.clear()  # label sets are bounded; this only bounds odd methods' keys
+        label = route or UNROUTED
+        requests = (
+            method if method in _METHODS else "OTHER",
+            label,
+            _STATUS_LABELS.get(status) or str(status),
+        )
+        self.requests.inc(requests, 0)
+        lane = self._lanes[(method, route, status)] = (requests, self.durations.series((label,)))
+        return lane
 
     def add_reading(
         self,

@@ -54,6 +54,17 @@ class Counter:
         return _snapshot(self.name, self.help, "counter", self.label_names, samples)
 
 
+# A histogram's series: counts per bucket (not cumulative; the last is +Inf), and [sum, count].
+Series = tuple[list[int], list[float]]
+
+
+def observe_into(bounds: tuple[float, ...], series: Series, value: float) -> None:
+    series[0][bisect_left(bounds, value)] += 1
+    totals = series[1]
+    totals[0] += value
+    totals[1] += 1
+
+
 class Histogram:
     def __init__(
         self, name: str, help_text: str, bounds: Sequence[float], label_names: Labels = ()
@@ -61,16 +72,18 @@ class Histogram:
         self.name, self.help, self.label_names = name, help_text, label_names
         self.bounds = tuple(bounds)
         # Per label set: counts per bucket (not cumulative; the last is +Inf), sum, count.
-        self._series: dict[Labels, tuple[list[int], list[float]]] = {}
+        self._series: dict[Labels, Series] = {}
 
     def observe(self, value: float, labels: Labels = ()) -> None:
+        observe_into(self.bounds, self.series(labels), value)
+
+    def series(self, labels: Labels = ()) -> Series:
+        """The series of these labels (made empty if new), for a caller that observes into it
+        directly (`observe_into`) many times."""
         series = self._series.get(labels)
         if series is None:
             series = self._series[labels] = ([0] * (len(self.bounds) + 1), [0.0, 0.0])
-        series[0][bisect_left(self.bounds, value)] += 1
-        totals = series[1]
-        totals[0] += value
-        totals[1] += 1
+        return series
 
     def count(self, labels: Labels = ()) -> int:
         series = self._series.get(labels)

@@ -1,10 +1,14 @@
 """One JSON line per request on stdout, written in the background.
 
-`observe` encodes the line (a few microseconds) and appends the bytes to a buffer; a
-background task writes the buffer every LOG_INTERVAL seconds. Two measured choices:
-- it buffers bytes, not records: bytes are invisible to the garbage collector, while
-  thousands of buffered records would survive into its old generation and set off full
-  collections;
+`observe` keeps the request's record; a background task encodes the records kept and writes
+their lines every LOG_INTERVAL seconds. Three measured choices:
+- lines are encoded in one loop at write time, not one by one on each request's path: a line
+  encoded among a request's other work cost about three times what it costs in a loop
+  (bench/README.md, session 10). What is kept meanwhile costs the garbage collector little:
+  each record's fields as a plain tuple of strings and numbers (an AuthOutcome at most),
+  which the first young collection it lives through stops tracking;
+- a line is mostly joined from fields encoded before (per route, per caller): only the time,
+  the request id and the latency are encoded for each;
 - it writes from the event loop, never a thread: a writer thread fights the loop for the GIL
   after every write, which cost 10-15 % of throughput. A write is made only when stdout can
   take it without blocking (poll), so a stalled log reader costs lines (counted in
@@ -26,6 +30,7 @@ import os
 import select
 import stat
 import time
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 import msgspec
@@ -89,23 +94,20 @@ class _Caller(msgspec.Struct, gc=False):
     client_ip: str | None
 
 
-class _Fragments:
+class _Fragments(dict[tuple[Any, ...], bytes]):
     """Encoded fields (`"name":value,...`, no braces) by what they encode, so that a line is
     mostly joined from bytes made before: lines repeat everything but the time, the request id
     and the latency. At most `limit` are kept (then they start over): ids and paths are
-    unbounded."""
+    unbounded. (A dict: `get` is the dict's own, the cheapest lookup there is.)"""
 
     def __init__(self, limit: int) -> None:
+        super().__init__()
         self._limit = limit
-        self._encoded: dict[tuple[Any, ...], bytes] = {}
-
-    def get(self, values: tuple[Any, ...]) -> bytes | None:
-        return self._encoded.get(values)
 
     def add(self, values: tuple[Any, ...], fields: msgspec.Struct) -> bytes:
-        if len(self._encoded) >= self._limit:
-            self._encoded.clear()
-        encoded = self._encoded[values] = _encoder.encode(fields)[1:-1]
+        if len(self) >= self._limit:
+            self.clear()
+        encoded = self[values] = _encoder.encode(fields)[1:-1]
         return encoded
 
 
@@ -141,29 +143,40 @@ _callers = _Fragments(65_536)  # a few per key in use
 def log_line(record: RequestRecord) -> bytes:
     """`{"time", "event", "request_id", "method", "path", "route", "status", "latency_ms",
     "key_id", "acting_user_id", "auth_failure", "client_ip"}` and a newline."""
-    method, path, route, status = shared = (
-        record.method,
-        record.path,
-        record.route,
-        record.status,
-    )
-    of_route = _routes.get(shared)
-    if of_route is None:
-        fields = _Route(method[:16], without_keys(path, MAX_PATH_LENGTH), route, status)
-        of_route = _routes.add(shared, fields)
-    caller = (record.key_id, record.acting_user_id, record.auth_failure, record.client_ip)
-    of_caller = _callers.get(caller)
-    if of_caller is None:
-        of_caller = _callers.add(caller, _Caller(*caller))
-    request_id = record.request_id
-    return _LINE % (
-        _timestamp(record.started_at),
-        # The gate's ids are hex; anything else is escaped as JSON wants it.
-        request_id.encode() if request_id.isalnum() else _encoder.encode(request_id)[1:-1],
-        of_route,
-        *divmod(int(record.latency * 1_000_000), 1000),  # milliseconds, to the microsecond
-        of_caller,
-    )
+    return encoded_lines([record])
+
+
+def encoded_lines(records: Iterable[tuple[Any, ...]]) -> bytes:
+    """The lines of RequestRecords (or their fields as plain tuples), encoded in one loop: its
+    names stay bound, and its code and the fragments stay in the CPU's caches, where a line
+    encoded among each request's other work cost about three times as much (bench/README.md,
+    session 10)."""
+    routes, callers, timestamp, line = _routes, _callers, _timestamp, _LINE
+    lines = []
+    for fields in records:
+        request_id, method, path, route, status, latency, client_ip = fields[:7]
+        key_id, user_id, auth_failure, started_at = fields[8:12]  # not [7], the user agent
+        shared = (method, path, route, status)
+        of_route = routes.get(shared)
+        if of_route is None:
+            encoded = _Route(method[:16], without_keys(path, MAX_PATH_LENGTH), route, status)
+            of_route = routes.add(shared, encoded)
+        caller = (key_id, user_id, auth_failure, client_ip)
+        of_caller = callers.get(caller)
+        if of_caller is None:
+            of_caller = callers.add(caller, _Caller(*caller))
+        lines.append(
+            line
+            % (
+                timestamp(started_at),
+                # The gate's ids are hex; anything else is escaped as JSON wants it.
+                request_id.encode() if request_id.isalnum() else _encoder.encode(request_id)[1:-1],
+                of_route,
+                *divmod(int(latency * 1_000_000), 1000),  # ms, to the microsecond
+                of_caller,
+            )
+        )
+    return b"".join(lines)
 
 
 _LINE = b'{"time":"%s","event":"request","request_id":"%s",%s,"latency_ms":%d.%03d,%s}\n'
@@ -185,8 +198,9 @@ def cut(buffer: bytes, start: int, limit: int) -> int:
 class RequestLog:
     def __init__(self, sink: Sink | None = None, *, interval: float = LOG_INTERVAL) -> None:
         self._sink = sink or StdoutSink()
-        self._pending: list[bytes] = []  # of lines, or (after a stall) of many lines
-        self._lines = 0  # in _pending
+        self._records: list[tuple[Any, ...]] = []  # RequestRecords' fields, not yet encoded
+        self._unwritten = b""  # lines encoded that stdout did not take yet (it stalled)
+        self._unwritten_lines = 0
         # Graceful: a write in progress finishes; stop() then writes the rest.
         self._loop = PeriodicTask(
             "request-log", self._tick, interval=interval, wait_first=True, graceful=True
@@ -194,9 +208,10 @@ class RequestLog:
         self.dropped = 0
 
     def observe(self, record: RequestRecord) -> None:
-        if self._lines < MAX_BUFFERED_LINES:
-            self._pending.append(log_line(record))
-            self._lines += 1
+        # Its fields are kept as a plain tuple: the collector stops tracking a tuple of strings
+        # and numbers the first time it looks at it (a NamedTuple it tracks for ever).
+        if len(self._records) + self._unwritten_lines < MAX_BUFFERED_LINES:
+            self._records.append(tuple(record))
         else:
             self.dropped += 1
 
@@ -212,17 +227,17 @@ class RequestLog:
         self.write_pending(wait=False)
 
     def write_pending(self, *, wait: bool) -> None:
-        """Write the buffer; without `wait`, stop at the first chunk stdout cannot take now
-        and keep the rest for the next tick."""
-        pending = b"".join(self._pending)
-        self._pending, self._lines = [], 0
+        """Encode what was observed and write it; without `wait`, stop at the first chunk
+        stdout cannot take now and keep the rest for the next tick."""
+        pending = self._unwritten + encoded_lines(self._records)
+        self._records, self._unwritten, self._unwritten_lines = [], b"", 0
         limit = self._sink.write_limit
         start = 0
         with memoryview(pending) as view:
             while start < len(pending):
                 if not wait and not self._sink.ready():
                     rest = pending[start:]  # nothing is added while this runs
-                    self._pending, self._lines = [rest], rest.count(b"\n")
+                    self._unwritten, self._unwritten_lines = rest, rest.count(b"\n")
                     return
                 end = cut(pending, start, limit)
                 try:
