@@ -11,6 +11,7 @@ from pathlib import Path
 
 from keyport.domain.auth_outcomes import AuthOutcome
 from keyport.services.observability.request_log import (
+    ENCODE_STEP,
     PIPE_BUF,
     WRITE_AT_MOST,
     RequestLog,
@@ -160,6 +161,7 @@ def test_lines_that_share_their_fields_with_earlier_ones_still_say_their_own() -
         base._replace(request_id="b2", started_at=1_800_000_001.999, latency=0.25),
         base._replace(request_id='not hex: "quoted"\n', latency=0.0),
         base._replace(path='/v4/"odd"\\path\x01', route=None, status=404),
+        base._replace(path="/v4/100%25/%s%d%%", client_ip="%s"),
         base._replace(key_id=None, acting_user_id=None, client_ip=None),
         base._replace(auth_failure=AuthOutcome.INVALID, status=401, latency=12.3456789),
         base._replace(method="PATCH", client_ip="2001:db8::1", acting_user_id="é"),
@@ -192,3 +194,19 @@ def test_what_the_log_keeps_until_it_writes_is_soon_no_work_for_the_collector() 
     gc.collect(0)
     assert not any(map(gc.is_tracked, log._records))
     log.write_pending(wait=True)
+
+
+async def test_a_write_encodes_a_step_at_a_time_and_lets_requests_in_between() -> None:
+    sink = Sink()
+    log = RequestLog(sink)
+    count = 3 * ENCODE_STEP + 7
+    for n in range(count):
+        log.observe(record(request_id=f"r{n}"))
+    turns = 0
+    ticking = asyncio.create_task(log._tick())
+    while not ticking.done():
+        turns += 1  # what a request would do between two steps
+        await asyncio.sleep(0)
+    await ticking
+    assert turns >= 3
+    assert sink.request_ids() == [f"r{n}" for n in range(count)]

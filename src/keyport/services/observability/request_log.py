@@ -26,6 +26,7 @@ joined once and cut where its newlines are: no Python work per line once it is e
 
 from __future__ import annotations
 
+import asyncio
 import os
 import select
 import stat
@@ -41,6 +42,7 @@ from keyport.services.runtime.periodic import PeriodicTask
 
 LOG_INTERVAL = 0.25
 MAX_BUFFERED_LINES = 100_000  # beyond this (stdout blocked for long), lines are dropped
+ENCODE_STEP = 500  # lines encoded between two turns of the event loop (~1 ms)
 PIPE_BUF = 4096
 WRITE_AT_MOST = 1024 * 1024  # a write to a file: lines are kept whole, the loop not held long
 
@@ -76,68 +78,58 @@ class StdoutSink:
             view = view[os.write(self._fd, view) :]
 
 
-class _Route(msgspec.Struct, gc=False):
-    """A line's fields that a route's requests share."""
+class _Shared(msgspec.Struct, gc=False):
+    """A line's fields that many lines share (a client calling one route with one key)."""
 
     method: str
     path: str
     route: str | None
     status: int
-
-
-class _Caller(msgspec.Struct, gc=False):
-    """A line's fields that a client's requests with one key share."""
-
     key_id: str | None
     acting_user_id: str | None
     auth_failure: str | None
     client_ip: str | None
 
 
-class _Fragments(dict[tuple[Any, ...], bytes]):
-    """Encoded fields (`"name":value,...`, no braces) by what they encode, so that a line is
-    mostly joined from bytes made before: lines repeat everything but the time, the request id
-    and the latency. At most `limit` are kept (then they start over): ids and paths are
-    unbounded. (A dict: `get` is the dict's own, the cheapest lookup there is.)"""
+class _Templates(dict[tuple[Any, ...], bytes]):
+    """Line templates by the fields lines share: everything but the time, the request id and
+    the latency encoded once, so a line is one `%` away. At most `limit` are kept (then they
+    start over): ids and paths are unbounded."""
 
     def __init__(self, limit: int) -> None:
         super().__init__()
         self._limit = limit
 
-    def add(self, values: tuple[Any, ...], fields: msgspec.Struct) -> bytes:
+    def add(self, shared: tuple[Any, ...]) -> bytes:
         if len(self) >= self._limit:
             self.clear()
-        encoded = self[values] = _encoder.encode(fields)[1:-1]
-        return encoded
-
-
-class _Timestamps:
-    """`2026-11-27T20:11:23.999Z`, formatting each whole second once and each millisecond's
-    text once (at thousands of lines a second, several share a millisecond)."""
-
-    def __init__(self) -> None:
-        self._second = -1
-        self._prefix = b""
-        self._millisecond = -1
-        self._text = b""
-
-    def __call__(self, posix_seconds: float) -> bytes:
-        milliseconds = int(posix_seconds * 1000)
-        if milliseconds != self._millisecond:
-            second, millisecond = divmod(milliseconds, 1000)
-            if second != self._second:
-                self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second)).encode()
-                self._second = second
-            self._millisecond = milliseconds
-            self._text = self._prefix + _MILLISECONDS[millisecond]
-        return self._text
+        method, path, route, status, key_id, user_id, auth_failure, client_ip = shared
+        fields = _Shared(
+            method[:16],
+            without_keys(path, MAX_PATH_LENGTH),
+            route,
+            status,
+            key_id,
+            user_id,
+            auth_failure,
+            client_ip,
+        )
+        # {"method":..,"path":..,"route":..,"status":..,"key_id":..,...} split after "status"
+        encoded = _encoder.encode(fields)[1:-1].replace(b"%", b"%%")
+        by_route, _, by_caller = encoded.partition(b',"key_id":')
+        template = self[shared] = (
+            b'{"time":"%s.%s","event":"request","request_id":"%s",'
+            + by_route
+            + b',"latency_ms":%d.%03d,"key_id":'
+            + by_caller
+            + b"}\n"
+        )
+        return template
 
 
 _MILLISECONDS = [f"{n:03}Z".encode() for n in range(1000)]
 _encoder = msgspec.json.Encoder()
-_timestamp = _Timestamps()
-_routes = _Fragments(4096)
-_callers = _Fragments(65_536)  # a few per key in use
+_templates = _Templates(65_536)  # a few per key in use
 
 
 def log_line(record: RequestRecord) -> bytes:
@@ -148,38 +140,32 @@ def log_line(record: RequestRecord) -> bytes:
 
 def encoded_lines(records: Iterable[tuple[Any, ...]]) -> bytes:
     """The lines of RequestRecords (or their fields as plain tuples), encoded in one loop: its
-    names stay bound, and its code and the fragments stay in the CPU's caches, where a line
+    names stay bound, and its code and the templates stay in the CPU's caches, where a line
     encoded among each request's other work cost about three times as much (bench/README.md,
-    session 10)."""
-    routes, callers, timestamp, line = _routes, _callers, _timestamp, _LINE
+    session 10). Each whole second is formatted once, each millisecond looked up."""
+    templates, milliseconds = _templates, _MILLISECONDS
     lines = []
+    second, prefix = -1, b""
     for fields in records:
         request_id, method, path, route, status, latency, client_ip = fields[:7]
         key_id, user_id, auth_failure, started_at = fields[8:12]  # not [7], the user agent
-        shared = (method, path, route, status)
-        of_route = routes.get(shared)
-        if of_route is None:
-            encoded = _Route(method[:16], without_keys(path, MAX_PATH_LENGTH), route, status)
-            of_route = routes.add(shared, encoded)
-        caller = (key_id, user_id, auth_failure, client_ip)
-        of_caller = callers.get(caller)
-        if of_caller is None:
-            of_caller = callers.add(caller, _Caller(*caller))
+        shared = (method, path, route, status, key_id, user_id, auth_failure, client_ip)
+        template = templates.get(shared) or templates.add(shared)
+        at_second, at_millisecond = divmod(int(started_at * 1000), 1000)
+        if at_second != second:
+            second = at_second
+            prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)).encode()
         lines.append(
-            line
+            template
             % (
-                timestamp(started_at),
+                prefix,
+                milliseconds[at_millisecond],
                 # The gate's ids are hex; anything else is escaped as JSON wants it.
                 request_id.encode() if request_id.isalnum() else _encoder.encode(request_id)[1:-1],
-                of_route,
                 *divmod(int(latency * 1_000_000), 1000),  # ms, to the microsecond
-                of_caller,
             )
         )
     return b"".join(lines)
-
-
-_LINE = b'{"time":"%s","event":"request","request_id":"%s",%s,"latency_ms":%d.%03d,%s}\n'
 
 
 def cut(buffer: bytes, start: int, limit: int) -> int:
@@ -199,8 +185,8 @@ class RequestLog:
     def __init__(self, sink: Sink | None = None, *, interval: float = LOG_INTERVAL) -> None:
         self._sink = sink or StdoutSink()
         self._records: list[tuple[Any, ...]] = []  # RequestRecords' fields, not yet encoded
-        self._unwritten = b""  # lines encoded that stdout did not take yet (it stalled)
-        self._unwritten_lines = 0
+        self._encoded: list[bytes] = []  # lines encoded, not yet written (stdout may stall)
+        self._encoded_lines = 0
         # Graceful: a write in progress finishes; stop() then writes the rest.
         self._loop = PeriodicTask(
             "request-log", self._tick, interval=interval, wait_first=True, graceful=True
@@ -210,7 +196,7 @@ class RequestLog:
     def observe(self, record: RequestRecord) -> None:
         # Its fields are kept as a plain tuple: the collector stops tracking a tuple of strings
         # and numbers the first time it looks at it (a NamedTuple it tracks for ever).
-        if len(self._records) + self._unwritten_lines < MAX_BUFFERED_LINES:
+        if len(self._records) + self._encoded_lines < MAX_BUFFERED_LINES:
             self._records.append(tuple(record))
         else:
             self.dropped += 1
@@ -224,20 +210,32 @@ class RequestLog:
         self.write_pending(wait=True)
 
     async def _tick(self) -> None:
+        # ENCODE_STEP lines at a time, the requests waiting meanwhile answered in between: a
+        # quarter of a second of lines encoded at once held them up for milliseconds (p99).
+        for _ in range(len(self._records) // ENCODE_STEP):
+            self._encode(ENCODE_STEP)
+            await asyncio.sleep(0)
         self.write_pending(wait=False)
+
+    def _encode(self, count: int) -> None:
+        records = self._records[:count]
+        del self._records[:count]
+        self._encoded.append(encoded_lines(records))
+        self._encoded_lines += len(records)
 
     def write_pending(self, *, wait: bool) -> None:
         """Encode what was observed and write it; without `wait`, stop at the first chunk
         stdout cannot take now and keep the rest for the next tick."""
-        pending = self._unwritten + encoded_lines(self._records)
-        self._records, self._unwritten, self._unwritten_lines = [], b"", 0
+        self._encode(len(self._records))
+        pending = b"".join(self._encoded)
+        self._encoded, self._encoded_lines = [], 0
         limit = self._sink.write_limit
         start = 0
         with memoryview(pending) as view:
             while start < len(pending):
                 if not wait and not self._sink.ready():
                     rest = pending[start:]  # nothing is added while this runs
-                    self._unwritten, self._unwritten_lines = rest, rest.count(b"\n")
+                    self._encoded, self._encoded_lines = [rest], rest.count(b"\n")
                     return
                 end = cut(pending, start, limit)
                 try:
