@@ -14,7 +14,9 @@
   and their checks — a third of such a request's CPU in one process (bench/README.md).
   Anything else, and any request while uvicorn's access log is on, goes the usual way, in
   order: a request is held only from its headers to its end, and only when no earlier request
-  on the connection is still being answered.
+  on the connection is still being answered. Each connection keeps the gate's `ExpressMemo`,
+  so that a request repeating the one before it is prepared only once;
+- the keep-alive timeout is armed lazily, one timer per idle spell rather than one per answer.
 
 `keyport serve` passes this class to uvicorn as its HTTP protocol.
 """
