@@ -7,8 +7,7 @@ their lines every LOG_INTERVAL seconds. Three measured choices:
   (bench/README.md, session 10). What is kept meanwhile costs the garbage collector little:
   each record's fields as a plain tuple of strings and numbers (an AuthOutcome at most),
   which the first young collection it lives through stops tracking;
-- a line is mostly joined from fields encoded before (per route, per caller): only the time,
-  the request id and the latency are encoded for each;
+- the lines of a batch are encoded by msgspec in one call;
 - it writes from the event loop, never a thread: a writer thread fights the loop for the GIL
   after every write, which cost 10-15 % of throughput. A write is made only when stdout can
   take it without blocking (poll), so a stalled log reader costs lines (counted in
@@ -78,58 +77,23 @@ class StdoutSink:
             view = view[os.write(self._fd, view) :]
 
 
-class _Shared(msgspec.Struct, gc=False):
-    """A line's fields that many lines share (a client calling one route with one key)."""
-
+class _Line(msgspec.Struct, gc=False):
+    time: str
+    event: str
+    request_id: str
     method: str
     path: str
     route: str | None
     status: int
+    latency_ms: float
     key_id: str | None
     acting_user_id: str | None
     auth_failure: str | None
     client_ip: str | None
 
 
-class _Templates(dict[tuple[Any, ...], bytes]):
-    """Line templates by the fields lines share: everything but the time, the request id and
-    the latency encoded once, so a line is one `%` away. At most `limit` are kept (then they
-    start over): ids and paths are unbounded."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__()
-        self._limit = limit
-
-    def add(self, shared: tuple[Any, ...]) -> bytes:
-        if len(self) >= self._limit:
-            self.clear()
-        method, path, route, status, key_id, user_id, auth_failure, client_ip = shared
-        fields = _Shared(
-            method[:16],
-            without_keys(path, MAX_PATH_LENGTH),
-            route,
-            status,
-            key_id,
-            user_id,
-            auth_failure,
-            client_ip,
-        )
-        # {"method":..,"path":..,"route":..,"status":..,"key_id":..,...} split after "status"
-        encoded = _encoder.encode(fields)[1:-1].replace(b"%", b"%%")
-        by_route, _, by_caller = encoded.partition(b',"key_id":')
-        template = self[shared] = (
-            b'{"time":"%s.%s","event":"request","request_id":"%s",'
-            + by_route
-            + b',"latency_ms":%d.%03d,"key_id":'
-            + by_caller
-            + b"}\n"
-        )
-        return template
-
-
-_MILLISECONDS = [f"{n:03}Z".encode() for n in range(1000)]
+_MILLISECONDS = [f"{n:03}Z" for n in range(1000)]
 _encoder = msgspec.json.Encoder()
-_templates = _Templates(65_536)  # a few per key in use
 
 
 def log_line(record: RequestRecord) -> bytes:
@@ -139,33 +103,40 @@ def log_line(record: RequestRecord) -> bytes:
 
 
 def encoded_lines(records: Iterable[tuple[Any, ...]]) -> bytes:
-    """The lines of RequestRecords (or their fields as plain tuples), encoded in one loop: its
-    names stay bound, and its code and the templates stay in the CPU's caches, where a line
-    encoded among each request's other work cost about three times as much (bench/README.md,
-    session 10). Each whole second is formatted once, each millisecond looked up."""
-    templates, milliseconds = _templates, _MILLISECONDS
+    """The lines of RequestRecords (or their fields as plain tuples), encoded together: one
+    loop builds the lines' fields, msgspec encodes them all in one call. Encoded one at a time
+    among each request's other work, a line cost two to three times as much (bench/README.md,
+    session 10). Each whole second is formatted once, each millisecond's text made once."""
     lines = []
-    second, prefix = -1, b""
+    second, prefix, millisecond, stamp = -1, "", -1, ""
     for fields in records:
         request_id, method, path, route, status, latency, client_ip = fields[:7]
         key_id, user_id, auth_failure, started_at = fields[8:12]  # not [7], the user agent
-        shared = (method, path, route, status, key_id, user_id, auth_failure, client_ip)
-        template = templates.get(shared) or templates.add(shared)
-        at_second, at_millisecond = divmod(int(started_at * 1000), 1000)
-        if at_second != second:
-            second = at_second
-            prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)).encode()
+        at = int(started_at * 1000)
+        if at != millisecond:
+            millisecond = at
+            at_second, at_millisecond = divmod(at, 1000)
+            if at_second != second:
+                second = at_second
+                prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
+            stamp = prefix + _MILLISECONDS[at_millisecond]
         lines.append(
-            template
-            % (
-                prefix,
-                milliseconds[at_millisecond],
-                # The gate's ids are hex; anything else is escaped as JSON wants it.
-                request_id.encode() if request_id.isalnum() else _encoder.encode(request_id)[1:-1],
-                *divmod(int(latency * 1_000_000), 1000),  # ms, to the microsecond
+            _Line(
+                stamp,
+                "request",
+                request_id,
+                method[:16],
+                without_keys(path, MAX_PATH_LENGTH),
+                route,
+                status,
+                int(latency * 1_000_000) / 1000,
+                key_id,
+                user_id,
+                auth_failure,
+                client_ip,
             )
         )
-    return b"".join(lines)
+    return _encoder.encode_lines(lines)
 
 
 def cut(buffer: bytes, start: int, limit: int) -> int:
