@@ -20,7 +20,6 @@ from keyport.domain.keys import (
     KEY_LENGTH,
     PREFIX,
     KeyState,
-    KeyStatus,
     effective_state,
     parse_key_id,
 )
@@ -117,24 +116,15 @@ class Authenticator:
             principal = await self._load_principal(digest)
         return self.check(principal, token[_KEY_ID])
 
-    def known(self, authorization: str | None) -> Principal | None:
-        """`authenticate` when the cache holds the key and it may be used now; None for a
-        miss and for every refusal (whoever needs to know which awaits `authenticate`)."""
-        presented = presented_key(authorization)
-        return self.known_key(presented) if presented is not None else None
-
     def known_key(self, presented: PresentedKey) -> Principal | None:
-        """`known` for a key already read from its header (`presented_key`)."""
+        """`authenticate` for a key read from its header (`presented_key`) when the cache holds
+        it and it may be used now; None for a miss and for every refusal (whoever needs to know
+        which awaits `authenticate`)."""
         _, principal = self._cached_principal(presented.digest, count_miss=False)
-        if (
-            principal is not None
-            and principal.key_id == presented.key_id
-            # `check`'s KeyState.ACTIVE, without the refusals' reasons: nobody asks here.
-            and principal.status is KeyStatus.ACTIVE
-            and principal.expires_at > self._clock.time()
-        ):
-            return principal
-        return None
+        if principal is None or principal.key_id != presented.key_id:
+            return None
+        expired = principal.expires_at <= self._clock.time()
+        return principal if effective_state(principal.status, expired) is KeyState.ACTIVE else None
 
     def _cached_principal(
         self, digest: str, *, count_miss: bool = True
