@@ -309,6 +309,51 @@ async def test_a_connections_repeated_request_is_prepared_once_and_checked_every
     assert gate.answer_now(scope_of("/v4/user/me", auth), memo) is None  # cached, refused
 
 
+async def test_a_connection_cycling_through_keys_is_answered_for_each_key_it_sends(
+    gate: ApiGate, recorder: Recorder, container: Container, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    # A client (or a proxy) sending many keys on one connection: each request differs from the
+    # one before only in its key, which the memo reads afresh while keeping the rest.
+    restricted = await container.keys.issue_key(
+        tenant.company_id, name="r", days=30, actor=Actor.cli(), allowed_ips=["10.0.0.0/8"]
+    )
+    agent = {"User-Agent": "cycler/1.0"}
+    own, others = {**tenant.auth(), **agent}, {**other_tenant.auth(), **agent}
+    fenced = {"Authorization": f"Bearer {restricted.key}", **agent}
+    wrong = {"Authorization": "Bearer " + tenant.key[:-4] + "AAAA", **agent}
+    member_own = {**tenant.auth(tenant.member), **agent}
+    for headers in (own, others, fenced, member_own):
+        await asgi.call(gate, scope_of("/v4/user/me", headers))  # cached
+    memo = ExpressMemo()
+    for _ in range(2):
+        answer = gate.answer_now(scope_of("/v4/user/me", own), memo)
+        assert answer is not None and tenant.owner.id.encode() in answer[2]
+        assert recorder.records[-1].key_id == tenant.key_id
+        prepared = memo.prepared
+        answer = gate.answer_now(scope_of("/v4/user/me", others), memo)
+        assert answer is not None and other_tenant.owner.id.encode() in answer[2]
+        assert (recorder.records[-1].key_id, recorder.records[-1].acting_user_id) == (
+            other_tenant.key_id,
+            other_tenant.owner.id,
+        )
+        assert memo.prepared is not prepared and memo.prepared is not None
+        assert memo.prepared.headers.user_agent == "cycler/1.0"
+        # Its allowlist refuses this address, though the key before it passed.
+        assert gate.answer_now(scope_of("/v4/user/me", fenced), memo) is None
+        # A key never cached (a wrong secret), and no key at all, go the usual way.
+        assert gate.answer_now(scope_of("/v4/user/me", wrong), memo) is None
+        assert gate.answer_now(scope_of("/v4/user/me", agent), memo) is None
+    reported = len(recorder.records)
+    # The member named in the user header acts with his company's key; with another company's,
+    # sent next on the connection, he is refused.
+    member_other = {**other_tenant.auth(tenant.member), **agent}
+    assert gate.answer_now(scope_of("/v4/user/me", member_own), memo) is not None
+    assert gate.answer_now(scope_of("/v4/user/me", member_other), memo) is None
+    assert len(recorder.records) == reported + 1
+    status, _, _ = await asgi.call(gate, scope_of("/v4/user/me", member_other))
+    assert status == 403
+
+
 async def test_an_address_refused_for_failures_is_refused_on_a_prepared_connection(
     gate: ApiGate, tenant: Tenant
 ) -> None:

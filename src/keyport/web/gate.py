@@ -37,7 +37,7 @@ from keyport.web import errors
 from keyport.web.client_ip import TrustedProxies, forwarded_scheme, resolve_client_ip
 from keyport.web.paths import guarded_prefix, is_canonical
 from keyport.web.request_context import RequestContext, attach, context_of
-from keyport.web.request_headers import RequestHeaders, scan
+from keyport.web.request_headers import AUTHORIZATION, RequestHeaders, scan
 from keyport.web.required_scopes import AUTHORIZE_PATH, is_authorize, required_scopes
 from keyport.web.throttling import Throttle
 
@@ -128,6 +128,9 @@ def _forget_ids() -> None:
 os.register_at_fork(after_in_child=_forget_ids)
 
 
+_new_tuple = tuple.__new__  # a NamedTuple's own constructor costs a Python call more
+
+
 class Prepared(NamedTuple):
     """What the express lane finds from a request alone (its path, query and headers, and the
     connection's address and scheme), before the key's state, the budget or anything else that
@@ -150,12 +153,14 @@ class Prepared(NamedTuple):
 
 
 class ExpressMemo:
-    """One connection's last express request, so that the next one that sends exactly the same
-    (a client calling again with the same key and headers: nearly every request on a
-    keep-alive connection) skips what depends on the request alone: reading its headers, its
-    path's checks, the key's digest, the client's address, the scopes it needs. What may change
-    between two requests — the key's cached state, its user, the budget, an IP's failures —
-    is asked again every time.
+    """One connection's last express request, so that the next one that sends the same (a
+    client calling again with the same headers: nearly every request on a keep-alive
+    connection) skips what depends on the request alone: reading its headers, its path's
+    checks, the client's address, the scopes it needs, and with the same key its digest. A
+    request that differs only in its key (a client cycling through many keys, a proxy
+    forwarding many clients' calls) keeps all of that but the key, which is read afresh. What
+    may change between two requests — the key's cached state, its user, the budget, an IP's
+    failures — is asked again every time.
 
     It holds the last request's headers, the key among them, for as long as the connection is
     open: the HTTP protocol keeps one per connection and drops it when the connection closes.
@@ -164,6 +169,7 @@ class ExpressMemo:
     __slots__ = (
         "_client",
         "_headers",
+        "_key_at",
         "_path",
         "_query",
         "_raw_path",
@@ -175,6 +181,7 @@ class ExpressMemo:
     def __init__(self) -> None:
         self._path: str | None = None
         self._headers: list[tuple[bytes, bytes]] | None = None
+        self._key_at = -1  # where the kept headers hold the key (one Authorization header)
         self._query: bytes | None = None
         self._raw_path: bytes | None = None
         self._client: Any = None
@@ -183,27 +190,65 @@ class ExpressMemo:
         self.cleared: Principal | None = None  # the principal `prepared.allows` said yes to
 
     def recall(self, scope: Scope) -> Prepared | None:
-        """What was prepared for the last request, if this one is the same."""
+        """What was prepared for the last request, if this one is the same or differs from
+        it only in its Authorization header's value."""
         if (
-            scope["path"] == self._path
-            and scope["headers"] == self._headers
-            and scope["query_string"] == self._query
-            and scope.get("raw_path") == self._raw_path
-            and scope.get("client") == self._client
-            and scope.get("scheme") == self._scheme
+            scope["path"] != self._path
+            or scope["query_string"] != self._query
+            or scope.get("raw_path") != self._raw_path
+            or scope.get("client") != self._client
+            or scope.get("scheme") != self._scheme
         ):
+            return None
+        headers = scope["headers"]
+        if headers == self._headers:
             return self.prepared
-        return None
+        return self._with_other_key(headers)
+
+    def _with_other_key(self, headers: list[tuple[bytes, bytes]]) -> Prepared | None:
+        kept, at, prepared = self._headers, self._key_at, self.prepared
+        if at < 0 or kept is None or prepared is None or len(headers) != len(kept):
+            return None
+        presented = headers[at]
+        if presented[0] != kept[at][0]:
+            return None
+        # Compared with the kept key in its place: one comparison in C, no copies.
+        headers[at] = kept[at]
+        same_otherwise = headers == kept
+        headers[at] = presented
+        if not same_otherwise:
+            return None
+        authorization = presented[1].decode("latin-1")
+        key = presented_key(authorization)
+        if key is None:
+            return None
+        route, read, client_ip, via_proxy, scheme, _, needed = prepared
+        size = read.size - len(kept[at][1]) + len(presented[1])
+        if size > MAX_HEADER_BYTES:
+            return None
+        read = read.with_authorization(authorization, size)
+        found = _new_tuple(Prepared, (route, read, client_ip, via_proxy, scheme, key, needed))
+        self._headers, self.prepared, self.cleared = headers, found, None
+        return found
 
     def keep(self, scope: Scope, prepared: Prepared) -> None:
         self._path = scope["path"]
-        self._headers = scope["headers"]
+        headers = self._headers = scope["headers"]
+        self._key_at = _key_index(headers)
         self._query = scope["query_string"]
         self._raw_path = scope.get("raw_path")
         self._client = scope.get("client")
         self._scheme = scope.get("scheme")
         self.prepared = prepared
         self.cleared = None
+
+
+def _key_index(headers: list[tuple[bytes, bytes]]) -> int:
+    """Where the Authorization header is (-1 for none)."""
+    for at, (name, _) in enumerate(headers):
+        if len(name) == len(AUTHORIZATION) and name.lower() == AUTHORIZATION:
+            return at
+    return -1
 
 
 class ApiGate:

@@ -54,6 +54,9 @@ class PresentedKey(NamedTuple):
     key_id: str
 
 
+_new_tuple = tuple.__new__
+
+
 def presented_key(authorization: str | None) -> PresentedKey | None:
     """The key a header presents, for a cache lookup; None for anything that cannot be one."""
     try:
@@ -62,7 +65,8 @@ def presented_key(authorization: str | None) -> PresentedKey | None:
         return None
     if len(token) != KEY_LENGTH:
         return None
-    return PresentedKey(hashlib.sha256(token.encode()).hexdigest(), token[_KEY_ID])
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    return _new_tuple(PresentedKey, (digest, token[_KEY_ID]))  # NamedTuple's own is slower
 
 
 def key_id_of(authorization: str | None) -> str:
