@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 from keyport.domain import ip_allowlists
@@ -29,4 +30,8 @@ class Principal(NamedTuple):
 
     def missing_scope(self, required: tuple[str, ...]) -> str | None:
         """The first of `required` this key does not hold, in the order given."""
-        return first_missing(self.scopes, required)
+        return _first_missing(self.scopes, required)
+
+
+# Asked on every request with many keys cycling; keys hold few distinct sets of scopes.
+_first_missing = functools.lru_cache(maxsize=4096)(first_missing)
