@@ -5,11 +5,11 @@ each key is read from the database again every 10 s (ahead of its expiry, in the
 batched), and with Redis each key needs leases of its own, so this is where a per-key cost
 would show. Each scenario is warmed up 10 s (every key seen once) before it is measured.
 
-A third scenario, "one, numbered", sends one key with a header numbering each request: like
-many keys cycling (and unlike one plain key), no request repeats the one before it on its
-connection, so the express lane prepares every request afresh (web/gate.py `ExpressMemo`).
-Many keys / one key numbered is what many keys cost beyond one key, request for request;
-many keys / one key is the issue's figure, which also holds what the memo saves one key.
+A third scenario, "one, numbered", sends one key with a header numbering each request: no
+request repeats the one before it on its connection, so the express lane prepares every
+request afresh (web/gate.py `ExpressMemo`). Many keys cycling differ from the request before
+only in their key, which the memo reads afresh while keeping the rest; one key sends the same
+request again and again. Many keys / one key is the issue's figure.
 
 Run (from the repository root; needs wrk, PostgreSQL at --postgres and Redis at --redis):
     .venv/bin/python bench/many_keys.py --keys 10000 --rounds 2 --duration 5
@@ -122,8 +122,8 @@ def cycling_script(path: Path, keys: list[str]) -> Path:
 
 def numbered_script(path: Path, key: str) -> Path:
     """One key, each request with a header of its own (`X-Bench-Request: <n>`): no request
-    repeats the one before it on its connection, as with many keys cycling, so the express
-    lane's per-connection memo (web/gate.py `ExpressMemo`) never saves its work either."""
+    repeats the one before it on its connection, so the express lane's per-connection memo
+    (web/gate.py `ExpressMemo`) never saves its work: every request is prepared afresh."""
     path.write_text(
         "local n = 0\n"
         "request = function()\n"
