@@ -16,7 +16,7 @@ from keyport.domain.audit import Actor
 from keyport.domain.clock import FixedClock
 from keyport.services.observability.request_record import RequestRecord
 from keyport.web.app import create_app
-from keyport.web.gate import HSTS, ApiGate, ExpressMemo
+from keyport.web.gate import HSTS, MAX_HEADER_BYTES, ApiGate, ExpressMemo
 from tests.conftest import Tenant
 from tests.support import asgi
 from tests.support.containers import migrated
@@ -352,6 +352,24 @@ async def test_a_connection_cycling_through_keys_is_answered_for_each_key_it_sen
     assert len(recorder.records) == reported + 1
     status, _, _ = await asgi.call(gate, scope_of("/v4/user/me", member_other))
     assert status == 403
+
+
+async def test_a_key_sent_again_with_headers_grown_too_large_is_refused_with_431(
+    gate: ApiGate, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    # The same headers but the key: its value padded (`Bearer` and spaces, as allowed) past
+    # the limit the memo's first request stayed under.
+    auth = f"Bearer {tenant.key}"
+    filler = "x" * (MAX_HEADER_BYTES - len("authorization") - len(auth) - len("x-filler") - 10)
+    first = {"Authorization": auth, "X-Filler": filler}
+    padded = {"Authorization": "Bearer" + " " * 20 + other_tenant.key, "X-Filler": filler}
+    await asgi.call(gate, scope_of("/v4/user/me", first))
+    await asgi.call(gate, scope_of("/v4/user/me", {"Authorization": f"Bearer {other_tenant.key}"}))
+    memo = ExpressMemo()
+    assert gate.answer_now(scope_of("/v4/user/me", first), memo) is not None
+    assert gate.answer_now(scope_of("/v4/user/me", padded), memo) is None
+    status, _, _ = await asgi.call(gate, scope_of("/v4/user/me", padded))
+    assert status == 431
 
 
 async def test_an_address_refused_for_failures_is_refused_on_a_prepared_connection(

@@ -212,7 +212,8 @@ class ExpressMemo:
         presented = headers[at]
         if presented[0] != kept[at][0]:
             return None
-        # Compared with the kept key in its place: one comparison in C, no copies.
+        # Compared with the kept key put in its place (one comparison in C, no copies of the
+        # lists), then put back: nothing else runs in between.
         headers[at] = kept[at]
         same_otherwise = headers == kept
         headers[at] = presented
