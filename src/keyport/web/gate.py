@@ -25,6 +25,7 @@ from keyport.config import Network
 from keyport.domain import errors as domain
 from keyport.domain.auth_outcomes import KEY_STATE_REFUSALS, AuthOutcome, failure_of
 from keyport.domain.clock import Clock, SystemClock
+from keyport.domain.named_tuples import new_named_tuple
 from keyport.domain.principal import Principal
 from keyport.services.access.authentication import (
     Authenticator,
@@ -128,9 +129,6 @@ def _forget_ids() -> None:
 os.register_at_fork(after_in_child=_forget_ids)
 
 
-_new_tuple = tuple.__new__  # a NamedTuple's own constructor costs a Python call more
-
-
 class Prepared(NamedTuple):
     """What the express lane finds from a request alone (its path, query and headers, and the
     connection's address and scheme), before the key's state, the budget or anything else that
@@ -228,7 +226,7 @@ class ExpressMemo:
         if size > MAX_HEADER_BYTES:
             return None
         read = read.with_authorization(authorization, size)
-        found = _new_tuple(Prepared, (route, read, client_ip, via_proxy, scheme, key, needed))
+        found = new_named_tuple(Prepared, (route, read, client_ip, via_proxy, scheme, key, needed))
         self._headers, self.prepared, self.cleared = headers, found, None
         return found
 

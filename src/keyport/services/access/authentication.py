@@ -23,6 +23,7 @@ from keyport.domain.keys import (
     effective_state,
     parse_key_id,
 )
+from keyport.domain.named_tuples import new_named_tuple
 from keyport.domain.principal import Principal
 from keyport.domain.users import User, parse_uuid
 from keyport.services.access.cache import Caches
@@ -54,9 +55,6 @@ class PresentedKey(NamedTuple):
     key_id: str
 
 
-_new_tuple = tuple.__new__
-
-
 def presented_key(authorization: str | None) -> PresentedKey | None:
     """The key a header presents, for a cache lookup; None for anything that cannot be one."""
     try:
@@ -66,7 +64,7 @@ def presented_key(authorization: str | None) -> PresentedKey | None:
     if len(token) != KEY_LENGTH:
         return None
     digest = hashlib.sha256(token.encode()).hexdigest()
-    return _new_tuple(PresentedKey, (digest, token[_KEY_ID]))  # NamedTuple's own is slower
+    return new_named_tuple(PresentedKey, (digest, token[_KEY_ID]))
 
 
 def key_id_of(authorization: str | None) -> str:

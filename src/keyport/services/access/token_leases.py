@@ -39,6 +39,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from keyport.domain.named_tuples import new_named_tuple
 from keyport.domain.rate_limits import Decision, Policy
 
 LEASE_SECONDS = 5.0  # unspent tokens go back to the shared bucket after this
@@ -51,8 +52,6 @@ KEEP_FILL = 16  # an expired lease lives on if the bucket held this many times i
 MAX_LEASE_AGE = 60.0
 HEADROOM = 1.25  # an ask wants the demand of one lifetime and a quarter more
 MAX_GROWTH = 8  # an ask wants at most this many times the last grant (plus this many)
-
-_decision = tuple.__new__  # see domain/rate_limits.py: NamedTuple's own constructor is slow
 
 
 class LeaseStore(Protocol):
@@ -144,10 +143,12 @@ class LeasedBuckets:
         if tokens and (now < lease.expires or _keeps(lease, now)):
             tokens = lease.tokens = tokens - 1
             left = min(float(policy.burst), tokens + lease.shared)
-            return _decision(Decision, (True, policy.burst, left, policy.per_second))
+            return new_named_tuple(Decision, (True, policy.burst, left, policy.per_second))
         if now < lease.refused_until:
             left = 1.0 - (lease.refused_until - now) * policy.per_second
-            return _decision(Decision, (False, policy.burst, max(0.0, left), policy.per_second))
+            return new_named_tuple(
+                Decision, (False, policy.burst, max(0.0, left), policy.per_second)
+            )
         return None
 
     async def take(self, key: str, policy: Policy) -> Decision:
@@ -192,9 +193,9 @@ class LeasedBuckets:
             lease.expires = now + LEASE_SECONDS
             lease.refused_until = 0.0
             left = min(float(policy.burst), granted - 1 + shared)
-            return _decision(Decision, (True, policy.burst, left, policy.per_second))
+            return new_named_tuple(Decision, (True, policy.burst, left, policy.per_second))
         lease.refused_until = now + (1.0 - shared) / policy.per_second
-        return _decision(Decision, (False, policy.burst, shared, policy.per_second))
+        return new_named_tuple(Decision, (False, policy.burst, shared, policy.per_second))
 
     def _new_lease(self, key: str, policy: Policy, now: float) -> _Lease:
         if len(self._leases) >= MAX_LEASES:

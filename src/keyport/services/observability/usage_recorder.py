@@ -25,6 +25,7 @@ from typing import Protocol
 import msgspec
 
 from keyport.domain.auth_outcomes import KEY_STATE_REFUSALS
+from keyport.domain.named_tuples import new_named_tuple
 from keyport.domain.usage import (
     AGENT,
     IP,
@@ -173,10 +174,13 @@ class UsageRecorder:
             for key_id in key_ids[start : start + DRAIN_STEP]:
                 of_key = pending[key_id]
                 batch.counts += [
-                    _row(MinuteCount, (key_id, m, *c)) for m, c in sorted(of_key.counts.items())
+                    new_named_tuple(MinuteCount, (key_id, m, *c))
+                    for m, c in sorted(of_key.counts.items())
                 ]
                 if of_key.ring:
-                    batch.recent.append(_row(RecentRequests, (key_id, _encoded(of_key.ring))))
+                    batch.recent.append(
+                        new_named_tuple(RecentRequests, (key_id, _encoded(of_key.ring)))
+                    )
                 due: dict[Client, list[float]] = {}
                 for client, seen in of_key.clients.items():
                     pair = (key_id, client)
@@ -294,9 +298,6 @@ def _utc(posix_seconds: float, known: dict[float, datetime] | None = None) -> da
 
 
 _encode = msgspec.json.Encoder().encode
-# A row for every key each flush, with many keys: a NamedTuple's own constructor is a Python
-# call more than tuple's.
-_row = tuple.__new__
 
 
 def _encoded(ring: deque[bytes | RequestRecord]) -> list[bytes]:
