@@ -13,6 +13,7 @@ from keyport.domain.usage import MinuteCount, RecentEntry, RecentRequest, Recent
 from keyport.services.observability.request_record import RequestRecord
 from keyport.services.observability.usage_flush import UsageFlusher
 from keyport.services.observability.usage_recorder import (
+    ABSORB_EVERY,
     DRAIN_STEP,
     RING_SIZE,
     UsageBatch,
@@ -69,27 +70,31 @@ def test_requests_are_counted_per_key_and_minute_by_status_class() -> None:
     for status in (200, 201, 304, 400, 404, 500, 503):
         recorder.observe(record(status))
     recorder.observe(record(200, at=T0 + 60))
+    recorder.observe(record(503, at=T0 + 59.9))  # a late answer to a request of the minute before
     recorder.observe(record(200, key_id="k2"))
     recorder.observe(record(401, key_id=None))
 
     batch = recorder.drain()
     assert batch.counts == [
-        MinuteCount("k1", 30_000_000, 3, 2, 2),
+        MinuteCount("k1", 30_000_000, 3, 2, 3),
         MinuteCount("k1", 30_000_001, 1, 0, 0),
         MinuteCount("k2", 30_000_000, 1, 0, 0),
     ]
-    assert batch.requests == 9
+    assert batch.requests == 10
     assert not recorder.drain()
 
 
 def test_only_the_newest_requests_of_a_key_are_kept_for_the_ring() -> None:
     recorder = UsageRecorder(Clock())
-    for n in range(RING_SIZE + 5):
+    for n in range(3 * RING_SIZE + 5):
         recorder.observe(record(at=T0 + n))
     [ring] = recorder.drain().recent
     recent = recent_requests(ring)
     assert len(recent) == RING_SIZE
-    assert (recent[0].at.timestamp(), recent[-1].at.timestamp()) == (T0 + 5, T0 + RING_SIZE + 4)
+    assert (recent[0].at.timestamp(), recent[-1].at.timestamp()) == (
+        T0 + 2 * RING_SIZE + 5,
+        T0 + 3 * RING_SIZE + 4,
+    )
 
 
 def test_a_request_in_the_ring_keeps_every_field_to_the_microsecond() -> None:
@@ -227,6 +232,27 @@ async def test_the_background_task_flushes_every_interval(interval: float) -> No
         await flusher.stop()
 
 
+def test_requests_not_yet_tallied_count_in_the_lag_and_in_the_next_drain() -> None:
+    clock = Clock()
+    recorder = UsageRecorder(clock)
+    flusher = UsageFlusher(recorder, FlakyStore(failures=0), interval=60, now=clock)
+    recorder.observe(record())
+    clock.now += 5
+    assert flusher.lag == 5  # kept, not yet tallied: already pending
+    for n in range(ABSORB_EVERY + 2):  # one tally of ABSORB_EVERY, two records kept after it
+        recorder.observe(record(404 if n % 2 else 200, key_id=f"k{n % 3}", at=T0 + n / 1000))
+    assert flusher.lag == 5
+
+    batch = recorder.drain()
+    assert [(c.key_id, c.success, c.client_error) for c in batch.counts] == [
+        ("k0", 43, 43),
+        ("k1", 44, 43),  # with the first request
+        ("k2", 43, 43),
+    ]
+    assert batch.requests == ABSORB_EVERY + 3
+    assert flusher.lag == 0
+
+
 def test_a_drain_of_many_keys_pauses_between_steps_and_loses_nothing() -> None:
     keys = [f"k{n:04d}" for n in range(2 * DRAIN_STEP + 1)]
     recorder = UsageRecorder(Clock())
@@ -260,6 +286,18 @@ def sightings_of(batch: UsageBatch) -> dict[tuple[str, str], tuple[float, float,
     return {
         (s.kind, s.value): (s.first_seen.timestamp(), s.last_seen.timestamp(), s.requests)
         for s in batch.sightings
+    }
+
+
+def test_a_key_called_from_several_clients_in_turn_has_each_one_added_up() -> None:
+    recorder = UsageRecorder(Clock())
+    for n, ip in enumerate(["192.0.2.1", "192.0.2.2", "192.0.2.1", "192.0.2.3", "192.0.2.2"]):
+        recorder.observe(record(at=T0 + n, ip=ip))
+    assert sightings_of(recorder.drain()) == {
+        ("ip", "192.0.2.1"): (T0, T0 + 2, 2),
+        ("ip", "192.0.2.2"): (T0 + 1, T0 + 4, 2),
+        ("ip", "192.0.2.3"): (T0 + 3, T0 + 3, 1),
+        ("agent", "app/1"): (T0, T0 + 4, 5),
     }
 
 

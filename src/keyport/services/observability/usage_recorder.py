@@ -1,6 +1,7 @@
 """Recording API key usage in memory, to be written in batches by the UsageFlusher.
 
-`observe` runs on the request path for every request, so it only touches dicts: per key and
+`observe` runs on the request path for every request, so it only keeps the record; every
+ABSORB_EVERY records (and at each drain) they are tallied together, in memory: per key and
 minute a count by status class, a bounded ring of the key's newest requests, the client
 addresses and user agents seen, and the key's last use. `drain` hands all of it over as one
 UsageBatch; a batch that could not be written is given back with `restore` and retried.
@@ -16,7 +17,6 @@ a minute instead of one every flush, the largest share of the database's work af
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -44,6 +44,7 @@ from keyport.services.observability.request_record import RequestRecord
 RING_SIZE = 100  # newest requests kept per key, in memory and in the database
 LAST_USED_EVERY = 60.0  # seconds between two last_used_at writes of one key
 SIGHTING_EVERY = 60.0  # seconds between two writes of one key's client (after its first)
+ABSORB_EVERY = 256  # requests observed, then tallied together
 DRAIN_STEP = 500  # keys turned into rows between two pauses of a drain
 MAX_PENDING_SIGHTINGS = 20_000  # distinct new (key, client) pairs held between flushes
 MAX_HELD_SIGHTINGS = 20_000  # (key, client) pairs held back (SIGHTING_EVERY); beyond, written
@@ -82,15 +83,69 @@ Client = tuple[str | None, str | None]  # (address, user agent) as the request g
 
 
 class _Pending:
-    """What one key did since the last drain."""
+    """What one key did since the last drain, in as few objects as will do: with thousands of
+    keys in use a key's tallies are out of the CPU's caches at each of its requests, and every
+    object touched is another miss. A key's requests mostly fall in one minute and come from
+    one client, so those have fields of their own; other minutes and clients get dicts when
+    they come."""
 
-    __slots__ = ("clients", "counts", "ring")
+    __slots__ = ("client", "counts", "last_use", "minute", "more_clients", "ring", "seen", "tally")
 
     def __init__(self) -> None:
-        self.counts: dict[int, list[int]] = {}  # minute -> [success, client err, server err]
-        # Encoded entries while the ring has room, then records (see UsageRecorder.observe).
-        self.ring: deque[bytes | RequestRecord] = deque(maxlen=RING_SIZE)
-        self.clients: dict[Client, list[float]] = {}  # -> [first seen, last seen, requests]
+        self.minute = -1
+        self.tally = [0, 0, 0]  # this minute's [success, client error, server error]
+        self.counts: dict[int, list[int]] | None = None  # other minutes' tallies
+        # Encoded entries while the ring has room, then records (see UsageRecorder._absorb);
+        # a list cut back now and then (`trim_ring`), the newest RING_SIZE taken at the drain.
+        self.ring: list[bytes | RequestRecord] = []
+        self.client: Client | None = None  # the first client, seen [first, last, requests]
+        self.seen: list[float] = [0.0, 0.0, 0]
+        self.more_clients: dict[Client, list[float]] | None = None
+        self.last_use: tuple[float, str | None] | None = None  # (at, client address)
+
+    def other_minute(self, minute: int) -> None:
+        """Make `minute` the one `tally` counts (a minute turning, a late request)."""
+        counts = self.counts
+        if counts is None:
+            counts = self.counts = {}
+        if self.minute >= 0:
+            counts[self.minute] = self.tally
+        self.tally = counts.pop(minute, [0, 0, 0])
+        self.minute = minute
+
+    def all_counts(self) -> list[tuple[int, list[int]]]:
+        """(minute, tally) by minute."""
+        counts = dict(self.counts) if self.counts else {}
+        if self.minute >= 0:
+            counts[self.minute] = self.tally
+        return sorted(counts.items())
+
+    def trim_ring(self) -> None:
+        del self.ring[:-RING_SIZE]
+
+    def newest(self) -> list[bytes | RequestRecord]:
+        ring = self.ring
+        return ring[-RING_SIZE:] if len(ring) > RING_SIZE else ring
+
+    def seen_of(self, client: Client) -> list[float] | None:
+        if client == self.client:
+            return self.seen
+        return self.more_clients.get(client) if self.more_clients else None
+
+    def add_client(self, client: Client, seen: list[float]) -> None:
+        """A client this key has not met since the last drain."""
+        if self.client is None:
+            self.client, self.seen = client, seen
+        else:
+            if self.more_clients is None:
+                self.more_clients = {}
+            self.more_clients[client] = seen
+
+    def all_clients(self) -> Iterator[tuple[Client, list[float]]]:
+        if self.client is not None:
+            yield self.client, self.seen
+        if self.more_clients:
+            yield from self.more_clients.items()
 
 
 class UsageRecorder:
@@ -104,43 +159,72 @@ class UsageRecorder:
         self._last_used: dict[str, tuple[float, str | None]] = {}
         self._last_used_written: dict[str, float] = {}
         self._client_written: dict[tuple[str, Client], float] = {}  # -> when last handed over
-        self.oldest_pending: float | None = None  # started_at of the oldest unwritten request
+        self._kept: list[RequestRecord] = []  # observed, not yet absorbed
+        self._oldest: float | None = None  # started_at of the oldest absorbed, unwritten request
         self.dropped_sightings = 0
 
     def observe(self, record: RequestRecord) -> None:
-        key_id = record.key_id
-        if key_id is None:
+        # Kept as it came, added to the keys' tallies ABSORB_EVERY at a time (`_absorb`).
+        if record.key_id is None:
             return
-        at = record.started_at
-        if self.oldest_pending is None:
-            self.oldest_pending = at
-        pending = self._pending.get(key_id)
-        if pending is None:
-            pending = self._pending[key_id] = _Pending()
-        minute = int(at // 60)
-        counts = pending.counts.get(minute)
-        if counts is None:
-            counts = pending.counts[minute] = [0, 0, 0]
-        counts[status_class(record.status)] += 1
-        ring = pending.ring
-        # A key with room left in its ring (most keys, with many in use) keeps this request as
-        # it will be stored, encoded now while the record is fresh in the CPU's caches: at the
-        # drain, thousands of keys' records from seconds ago cost a cache miss a field. A busy
-        # key's full ring keeps the record: most are pushed out unencoded by newer ones.
-        ring.append(_encoded_entry(record) if len(ring) < RING_SIZE else record)
-        self._saw(pending, (record.client_ip, record.user_agent), at)
-        if record.auth_failure not in KEY_STATE_REFUSALS:
-            self._last_used[key_id] = (at, record.client_ip)
+        kept = self._kept
+        kept.append(record)
+        if len(kept) >= ABSORB_EVERY:
+            self._absorb()
+
+    @property
+    def oldest_pending(self) -> float | None:
+        """started_at of the oldest request not yet handed over by a drain."""
+        if self._oldest is not None:
+            return self._oldest
+        return self._kept[0].started_at if self._kept else None
+
+    def _absorb(self) -> None:
+        """The kept records added to their keys' tallies, in one loop. Each key's tallies are
+        cold in the CPU's caches with thousands of keys in use; a request's tallying among its
+        other work cost about three times what the same tallying costs in a loop (the request
+        log's encoding showed the same, bench/README.md sessions 10 and 12)."""
+        kept, self._kept = self._kept, []
+        if kept and self._oldest is None:
+            self._oldest = kept[0].started_at
+        all_pending, saw = self._pending, self._saw
+        for record in kept:
+            key_id = record.key_id
+            if key_id is None:  # never kept (observe): for the type checker
+                continue
+            at = record.started_at
+            pending = all_pending.get(key_id)
+            if pending is None:
+                pending = all_pending[key_id] = _Pending()
+            minute = int(at // 60)
+            if minute != pending.minute:
+                pending.other_minute(minute)
+            pending.tally[status_class(record.status)] += 1
+            ring = pending.ring
+            # A key with room left in its ring (most keys, with many in use) keeps this request
+            # as it will be stored; a busy key's full ring keeps the record: most are pushed
+            # out unencoded by newer ones.
+            ring.append(_encoded_entry(record) if len(ring) < RING_SIZE else record)
+            if len(ring) >= 2 * RING_SIZE:
+                pending.trim_ring()
+            client = (record.client_ip, record.user_agent)
+            if client == pending.client:
+                seen = pending.seen
+                seen[1] = at
+                seen[2] += 1
+            else:
+                saw(pending, client, at)
+            if record.auth_failure not in KEY_STATE_REFUSALS:
+                pending.last_use = (at, record.client_ip)
 
     def _saw(self, pending: _Pending, client: Client, at: float) -> None:
-        # A key's requests mostly come from the same few clients: one lookup per request,
-        # cleaning and splitting into addresses and agents waits for the drain.
-        seen = pending.clients.get(client)
+        # Cleaning and splitting into addresses and agents waits for the drain.
+        seen = pending.seen_of(client)
         if seen is not None:
             seen[1] = at
             seen[2] += 1
         elif self._clients < MAX_PENDING_SIGHTINGS:
-            pending.clients[client] = [at, at, 1]
+            pending.add_client(client, [at, at, 1])
             self._clients += 1
         else:
             self.dropped_sightings += 1
@@ -158,9 +242,14 @@ class UsageRecorder:
         turning a flush into rows takes long enough to hold up the requests waiting meanwhile.
         Everything is taken at the first step; what is recorded meanwhile is the next drain's.
         """
+        self._absorb()
         pending, self._pending = self._pending, {}
         self._clients = 0
-        self.oldest_pending = None
+        self._oldest = None
+        last_used = self._last_used
+        for key_id, of_key in pending.items():
+            if of_key.last_use is not None:
+                last_used[key_id] = of_key.last_use
         batch.last_uses += self._due_last_uses(final)
         now = self._now()
         written = self._client_written = {
@@ -174,15 +263,14 @@ class UsageRecorder:
             for key_id in key_ids[start : start + DRAIN_STEP]:
                 of_key = pending[key_id]
                 batch.counts += [
-                    new_named_tuple(MinuteCount, (key_id, m, *c))
-                    for m, c in sorted(of_key.counts.items())
+                    new_named_tuple(MinuteCount, (key_id, m, *c)) for m, c in of_key.all_counts()
                 ]
                 if of_key.ring:
                     batch.recent.append(
-                        new_named_tuple(RecentRequests, (key_id, _encoded(of_key.ring)))
+                        new_named_tuple(RecentRequests, (key_id, _encoded(of_key.newest())))
                     )
                 due: dict[Client, list[float]] = {}
-                for client, seen in of_key.clients.items():
+                for client, seen in of_key.all_clients():
                     pair = (key_id, client)
                     if final or pair not in written or held >= self._max_held:
                         due[client] = seen
@@ -201,9 +289,9 @@ class UsageRecorder:
         pending = self._pending.get(key_id)
         if pending is None:
             pending = self._pending[key_id] = _Pending()
-        since = pending.clients.get(client)
+        since = pending.seen_of(client)
         if since is None:
-            pending.clients[client] = seen
+            pending.add_client(client, seen)
         else:
             since[0], since[1] = min(since[0], seen[0]), max(since[1], seen[1])
             since[2] += seen[2]
@@ -226,11 +314,13 @@ class UsageRecorder:
         """Take back a batch that could not be written, so the next flush retries it."""
         for count in batch.counts:
             pending = self._pending.setdefault(count.key_id, _Pending())
-            counts = pending.counts.setdefault(count.minute, [0, 0, 0])
+            if count.minute != pending.minute:
+                pending.other_minute(count.minute)
+            counts = pending.tally
             counts[0] += count.success
             counts[1] += count.client_error
             counts[2] += count.server_error
-            self.oldest_pending = min(self.oldest_pending or float("inf"), count.minute * 60.0)
+            self._oldest = min(self._oldest or float("inf"), count.minute * 60.0)
         for sighting in batch.sightings:
             self._restore_sighting(sighting)
         if batch.sightings:  # not written after all: their next requests are no repeat
@@ -249,9 +339,9 @@ class UsageRecorder:
         pending = self._pending.setdefault(sighting.key_id, _Pending())
         client = (sighting.value, None) if sighting.kind == IP else (None, sighting.value)
         first, last = sighting.first_seen.timestamp(), sighting.last_seen.timestamp()
-        seen = pending.clients.get(client)
+        seen = pending.seen_of(client)
         if seen is None:
-            pending.clients[client] = [first, last, sighting.requests]
+            pending.add_client(client, [first, last, sighting.requests])
             self._clients += 1
         else:
             seen[0], seen[1] = min(seen[0], first), max(seen[1], last)
@@ -300,7 +390,7 @@ def _utc(posix_seconds: float, known: dict[float, datetime] | None = None) -> da
 _encode = msgspec.json.Encoder().encode
 
 
-def _encoded(ring: deque[bytes | RequestRecord]) -> list[bytes]:
+def _encoded(ring: list[bytes | RequestRecord]) -> list[bytes]:
     return [e if type(e) is bytes else _encoded_entry(e) for e in ring]  # type: ignore[arg-type]
 
 
