@@ -17,6 +17,7 @@ from keyport.services.observability.request_log import (
     RequestLog,
     StdoutSink,
     cut,
+    encoded_lines,
     log_line,
 )
 from keyport.services.observability.request_record import RequestRecord
@@ -61,6 +62,20 @@ def test_a_line_names_the_request_the_key_and_the_user_but_no_header() -> None:
 def test_a_key_in_a_path_is_redacted() -> None:
     line = json.loads(log_line(record("/v4/ak_live:abc:SECRET/x")))
     assert line["path"] == "/v4/ak_live:[redacted]"
+
+
+def test_a_batch_of_lines_cleans_each_path_of_its_own() -> None:
+    paths = ["/v4/user/me", "/v4/ak_live:abc:SECRET/x", "/v4/user/me", "/v4/user/u1", "/v4/x"]
+    lines = encoded_lines([tuple(record(path, f"r{n}")) for n, path in enumerate(paths)])
+    logged = [json.loads(line) for line in lines.splitlines()]
+    assert [(line["request_id"], line["path"]) for line in logged] == [
+        ("r0", "/v4/user/me"),
+        ("r1", "/v4/ak_live:[redacted]"),
+        ("r2", "/v4/user/me"),
+        ("r3", "/v4/user/u1"),
+        ("r4", "/v4/x"),
+    ]
+    assert b"SECRET" not in lines
 
 
 def test_writes_end_after_the_last_whole_line_that_fits() -> None:
@@ -196,17 +211,15 @@ def test_what_the_log_keeps_until_it_writes_is_soon_no_work_for_the_collector() 
     log.write_pending(wait=True)
 
 
-async def test_a_write_encodes_a_step_at_a_time_and_lets_requests_in_between() -> None:
+async def test_every_full_batch_is_written_at_once_and_the_rest_at_the_next_tick() -> None:
     sink = Sink()
     log = RequestLog(sink)
     count = 3 * ENCODE_STEP + 7
     for n in range(count):
         log.observe(record(request_id=f"r{n}"))
-    turns = 0
-    ticking = asyncio.create_task(log._tick())
-    while not ticking.done():
-        turns += 1  # what a request would do between two steps
-        await asyncio.sleep(0)
-    await ticking
-    assert turns >= 3
+        if n == ENCODE_STEP - 2:
+            assert sink.written == []  # a batch not yet full waits
+    assert sink.request_ids() == [f"r{n}" for n in range(3 * ENCODE_STEP)]
+    assert len(log._records) == 7  # nothing of a written batch is held any longer
+    await log._tick()
     assert sink.request_ids() == [f"r{n}" for n in range(count)]

@@ -1,12 +1,17 @@
 """One JSON line per request on stdout, written in the background.
 
-`observe` keeps the request's record; a background task encodes the records kept and writes
-their lines every LOG_INTERVAL seconds. Three measured choices:
-- lines are encoded in one loop at write time, not one by one on each request's path: a line
-  encoded among a request's other work cost about three times what it costs in a loop
-  (bench/README.md, session 10). What is kept meanwhile costs the garbage collector little:
-  each record's fields as a plain tuple of strings and numbers (an AuthOutcome at most),
-  which the first young collection it lives through stops tracking;
+`observe` keeps the request's record; every ENCODE_STEP records are encoded and written at
+once, and a background task writes what is left every LOG_INTERVAL seconds. Four measured
+choices:
+- lines are encoded in one loop, not one by one on each request's path: a line encoded among
+  a request's other work cost about three times what it costs in a loop (bench/README.md,
+  session 10). What is kept meanwhile costs the garbage collector little: each record's
+  fields as a plain tuple of strings and numbers (an AuthOutcome at most), which the first
+  young collection it lives through stops tracking;
+- a batch is written as soon as it is full, not kept for the next tick: a quarter second's
+  records (thousands, a megabyte and more with their strings) were freed all at once on each
+  tick, and the allocator handed their memory back to the OS and took it again (page faults:
+  0.08 a request, against 0.002 with the log off; bench/README.md, session 12);
 - the lines of a batch are encoded by msgspec in one call;
 - it writes from the event loop, never a thread: a writer thread fights the loop for the GIL
   after every write, which cost 10-15 % of throughput. A write is made only when stdout can
@@ -19,13 +24,12 @@ that contains something shaped like a key is redacted.
 Lines of several workers sharing one stdout never interleave. Writes to a pipe or a socket are
 cut at line boundaries into chunks of at most PIPE_BUF bytes, which the OS writes to a pipe
 atomically (and accepts whenever poll says it is writable); a regular file (or /dev/null)
-takes up to WRITE_AT_MOST in one write, appended whole under the file's lock. The buffer is
-joined once and cut where its newlines are: no Python work per line once it is encoded.
+takes up to WRITE_AT_MOST in one write, appended whole under the file's lock. Each encoded
+batch is cut where its newlines are: no Python work per line once it is encoded.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import select
 import stat
@@ -41,7 +45,7 @@ from keyport.services.runtime.periodic import PeriodicTask
 
 LOG_INTERVAL = 0.25
 MAX_BUFFERED_LINES = 100_000  # beyond this (stdout blocked for long), lines are dropped
-ENCODE_STEP = 500  # lines encoded between two turns of the event loop (~1 ms)
+ENCODE_STEP = 500  # records encoded and written together (~0.3 ms)
 PIPE_BUF = 4096
 WRITE_AT_MOST = 1024 * 1024  # a write to a file: lines are kept whole, the loop not held long
 
@@ -106,12 +110,29 @@ def encoded_lines(records: Iterable[tuple[Any, ...]]) -> bytes:
     """The lines of RequestRecords (or their fields as plain tuples), encoded together: one
     loop builds the lines' fields, msgspec encodes them all in one call. Encoded one at a time
     among each request's other work, a line cost two to three times as much (bench/README.md,
-    session 10). Each whole second is formatted once, each millisecond's text made once."""
-    lines = []
+    session 10). Each whole second is formatted once, each millisecond's text made once, each
+    distinct path cleaned once a batch (a batch's requests mostly share a few paths)."""
+    lines: list[_Line] = []
+    append = lines.append
     second, prefix, millisecond, stamp = -1, "", -1, ""
+    cleaned: dict[str, str] = {}
     for fields in records:
-        request_id, method, path, route, status, latency, client_ip = fields[:7]
-        key_id, user_id, auth_failure, started_at = fields[8:12]  # not [7], the user agent
+        # All of RequestRecord's fields, in its order: one unpacking (a slice costs a tuple).
+        (
+            request_id,
+            method,
+            path,
+            route,
+            status,
+            latency,
+            client_ip,
+            _,  # the user agent: never logged
+            key_id,
+            user_id,
+            auth_failure,
+            started_at,
+            _,  # verification latency
+        ) = fields
         at = int(started_at * 1000)
         if at != millisecond:
             millisecond = at
@@ -120,13 +141,16 @@ def encoded_lines(records: Iterable[tuple[Any, ...]]) -> bytes:
                 second = at_second
                 prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
             stamp = prefix + _MILLISECONDS[at_millisecond]
-        lines.append(
+        clean = cleaned.get(path)
+        if clean is None:
+            clean = cleaned[path] = without_keys(path, MAX_PATH_LENGTH)
+        append(
             _Line(
                 stamp,
                 "request",
                 request_id,
                 method[:16],
-                without_keys(path, MAX_PATH_LENGTH),
+                clean,
                 route,
                 status,
                 int(latency * 1_000_000) / 1000,
@@ -167,8 +191,11 @@ class RequestLog:
     def observe(self, record: RequestRecord) -> None:
         # Its fields are kept as a plain tuple: the collector stops tracking a tuple of strings
         # and numbers the first time it looks at it (a NamedTuple it tracks for ever).
-        if len(self._records) + self._encoded_lines < MAX_BUFFERED_LINES:
-            self._records.append(tuple(record))
+        records = self._records
+        if len(records) + self._encoded_lines < MAX_BUFFERED_LINES:
+            records.append(tuple(record))
+            if len(records) >= ENCODE_STEP:
+                self.write_pending(wait=False)  # a batch: ~0.3 ms, every ENCODE_STEP requests
         else:
             self.dropped += 1
 
@@ -181,36 +208,38 @@ class RequestLog:
         self.write_pending(wait=True)
 
     async def _tick(self) -> None:
-        # ENCODE_STEP lines at a time, the requests waiting meanwhile answered in between: a
-        # quarter of a second of lines encoded at once held them up for milliseconds (p99).
-        for _ in range(len(self._records) // ENCODE_STEP):
-            self._encode(ENCODE_STEP)
-            await asyncio.sleep(0)
+        # Fewer than ENCODE_STEP records wait here (observe writes every full batch), and the
+        # lines a stalled stdout did not take.
         self.write_pending(wait=False)
 
     def _encode(self, count: int) -> None:
+        if not count:
+            return
         records = self._records[:count]
         del self._records[:count]
         self._encoded.append(encoded_lines(records))
         self._encoded_lines += len(records)
 
     def write_pending(self, *, wait: bool) -> None:
-        """Encode what was observed and write it; without `wait`, stop at the first chunk
-        stdout cannot take now and keep the rest for the next tick."""
+        """Encode what was observed and write it, batch by batch; without `wait`, stop at the
+        first chunk stdout cannot take now and keep the rest for the next tick. (The batches
+        are not joined first: a quarter second's lines joined were a fresh megabyte whose
+        pages the kernel faulted in on every tick.)"""
         self._encode(len(self._records))
-        pending = b"".join(self._encoded)
-        self._encoded, self._encoded_lines = [], 0
+        batches, self._encoded, self._encoded_lines = self._encoded, [], 0
         limit = self._sink.write_limit
-        start = 0
-        with memoryview(pending) as view:
-            while start < len(pending):
-                if not wait and not self._sink.ready():
-                    rest = pending[start:]  # nothing is added while this runs
-                    self._encoded, self._encoded_lines = [rest], rest.count(b"\n")
-                    return
-                end = cut(pending, start, limit)
-                try:
-                    self._sink.write(view[start:end])
-                except OSError:  # stdout closed: nothing sensible is left to do
-                    self.dropped += pending.count(b"\n", start, end)
-                start = end
+        for at, batch in enumerate(batches):
+            start = 0
+            with memoryview(batch) as view:
+                while start < len(batch):
+                    if not wait and not self._sink.ready():
+                        rest = [batch[start:], *batches[at + 1 :]]  # nothing is added meanwhile
+                        self._encoded = rest
+                        self._encoded_lines = sum(b.count(b"\n") for b in rest)
+                        return
+                    end = cut(batch, start, limit)
+                    try:
+                        self._sink.write(view[start:end])
+                    except OSError:  # stdout closed: nothing sensible is left to do
+                        self.dropped += batch.count(b"\n", start, end)
+                    start = end
