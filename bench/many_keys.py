@@ -146,6 +146,12 @@ def principal_cache(base_url: str) -> tuple[float, float]:
     return found["hits"], found["misses"]
 
 
+def minor_faults(pid: int) -> int:
+    """Page faults of a process so far (/proc/PID/stat field 10)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[7])
+
+
 def profile(pid: int, output: Path, url: str, script: Path, connections: int) -> None:
     """py-spy, 8 s at 500 Hz, raw (folded) stacks, while wrk drives the server."""
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -202,8 +208,10 @@ def main() -> int:
                     run_wrk(url, script, args.warmup, args.connections)
                     hits_before, misses_before = principal_cache(server.base_url)
                     before = _cpu.sample(server.process.pid)
+                    faults_before = minor_faults(server.process.pid)
                     database_before = _cpu.command_cpu_ticks("postgres")
                     result = run_wrk(url, script, args.duration, args.connections)
+                    faults = minor_faults(server.process.pid) - faults_before
                     after = _cpu.sample(server.process.pid)
                     database_after = _cpu.command_cpu_ticks("postgres")
                     hits, misses = principal_cache(server.base_url)
@@ -220,6 +228,7 @@ def main() -> int:
                         f"  {cpu_us:6.1f} µs CPU/req (PostgreSQL {database_us:5.1f})"
                         f"  p99 {result.p99_ms:6.1f} ms"
                         f"  cache misses {misses / max(hits + misses, 1):.2%}"
+                        f"  page faults/req {faults / result.requests:.4f}"
                     )
                 if args.profile is not None and round_number == 0:
                     labels = ("one", "numbered", "many")
