@@ -98,6 +98,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--connections", type=int, default=64)
+    add_service_options(parser)
+    args = parser.parse_args(argv)
+    args.configs = [config_named(name, args.main_keyport) for name in args.configs.split(",")]
+    return args
+
+
+def add_service_options(parser: argparse.ArgumentParser) -> None:
+    """Where PostgreSQL and Redis are, and which keyport NAME@main configurations run."""
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     parser.add_argument(
@@ -106,9 +114,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=Path("/work/main/.venv/bin/keyport"),
         help="the keyport that NAME@main configurations run (the code before this branch)",
     )
-    args = parser.parse_args(argv)
-    args.configs = [config_named(name, args.main_keyport) for name in args.configs.split(",")]
-    return args
+
+
+def server_extra_env(config: Config, redis_url: str) -> dict[str, str]:
+    """The limits raised, and the configuration's own environment with Redis's URL put in."""
+    env = dict(RAISED)
+    env.update({k: (redis_url if v == "<redis>" else v) for k, v in config.env.items()})
+    return env
 
 
 def config_named(name: str, main_keyport: Path) -> Config:
@@ -228,8 +240,7 @@ def measure(
     args: argparse.Namespace,
     workdir: Path,
 ) -> tuple[float, float]:
-    env = dict(RAISED)
-    env.update({k: (args.redis if v == "<redis>" else v) for k, v in config.env.items()})
+    env = server_extra_env(config, args.redis)
     headers: dict[str, str] = {}
     path = "/"
     if config.database:

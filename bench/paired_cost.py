@@ -33,13 +33,14 @@ import _keyport
 from _procs import Server, free_port, http_status, start_server, stop_server, wait_idle, wait_ready
 from _wrk import WrkResult, run_wrk, write_script
 from hotpath_compare import (
-    RAISED,
     RATIOS,
     Config,
+    add_service_options,
     argv_for,
     config_named,
     drop_postgres,
     fresh_postgres,
+    server_extra_env,
     set_up,
 )
 
@@ -51,14 +52,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=10, help="seconds of each round")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32, help="for each wrk")
-    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
-    parser.add_argument(
-        "--main-keyport",
-        type=Path,
-        default=Path("/work/main/.venv/bin/keyport"),
-        help="the keyport that NAME@main configurations run",
-    )
+    add_service_options(parser)
     return parser.parse_args()
 
 
@@ -78,9 +72,7 @@ class Side:
             self.database = fresh_postgres(args.postgres)
             self.postgres_base = args.postgres
         self.setup = set_up(self.database, self.folder, config.keyport)
-        extra = dict(RAISED)
-        extra.update({k: (args.redis if v == "<redis>" else v) for k, v in config.env.items()})
-        self.env = _keyport.server_env(self.database, extra)
+        self.env = _keyport.server_env(self.database, server_extra_env(config, args.redis))
         self.headers = {"Authorization": f"Bearer {self.setup.key}"}
         self.script = write_script(self.folder / "wrk.lua", self.headers)
         self.server: Server | None = None
