@@ -1,5 +1,6 @@
-"""Migrations 0008 (usage tables without foreign keys) and 0009 (recent requests in batches)
-keep every usage row, go down and up again on both backends, and match db/tables.py."""
+"""Migrations 0008 (usage tables without foreign keys), 0009 (recent requests in batches) and
+0010 (the ring index holds request counts) keep every usage row, go down and up again on both
+backends, and match db/tables.py."""
 
 from __future__ import annotations
 
@@ -165,3 +166,30 @@ async def test_0009_turns_each_key_s_recent_requests_into_one_batch_and_back(
             )
         async with connection.begin():
             await connection.run_sync(_upgrade, "head")
+
+
+def _ring_indexes(connection: Connection) -> dict[str, list[str]]:
+    return {
+        index["name"]: list(index["column_names"])
+        for index in inspect(connection).get_indexes("key_recent_batches")
+        if index["name"] is not None
+    }
+
+
+async def test_0010_puts_each_batch_s_request_count_in_the_ring_index_and_back(
+    container: Container,
+) -> None:
+    async with container.engine.connect() as connection:
+        async with connection.begin():
+            await connection.run_sync(_downgrade, "0009")
+        async with connection.begin():
+            assert await connection.run_sync(_ring_indexes) == {
+                "ix_key_recent_batches_key_id_id": ["key_id", "id"]
+            }
+        async with connection.begin():
+            await connection.run_sync(_upgrade, "head")
+        async with connection.begin():
+            assert await connection.run_sync(_ring_indexes) == {
+                "ix_key_recent_batches_key_id_id_requests": ["key_id", "id", "requests"]
+            }
+            assert await connection.run_sync(_usage_differences) == []

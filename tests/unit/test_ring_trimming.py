@@ -30,3 +30,19 @@ def test_a_write_that_did_not_commit_changes_nothing() -> None:
     rings.written(Counter({"a": 5}), [])
     assert rings.due(Counter({"a": 4})) == []  # 5 + 4; that write fails: `written` not called
     assert rings.due(Counter({"a": 5})) == ["a"]  # 5 + 5
+
+
+def test_at_most_first_trims_rings_are_trimmed_for_the_first_time_by_one_write() -> None:
+    rings = RingTrimming(ring_size=10, first_trims=2)
+    first = Counter({"d": 1, "c": 1, "b": 2, "a": 12})
+    assert rings.due(first) == ["a", "b"]  # the most requests first; c and d wait
+    rings.written(first, ["a", "b"])
+
+    second = Counter({"d": 1, "c": 1, "a": 10, "e": 1})
+    assert rings.due(second) == ["a", "c", "d"]  # a again (10 since its trim), c and d first
+    rings.written(second, ["a", "c", "d"])
+
+    third = Counter({"e": 1, "c": 9, "b": 10})
+    assert rings.due(third) == ["b", "e"]  # b: 10 since its trim; c: 9; e waited a write
+    rings.written(third, ["b", "e"])
+    assert rings.due(Counter({"c": 1, "d": 9, "e": 9})) == ["c"]

@@ -247,7 +247,8 @@ WHERE id IN (
   FROM unnest($1::varchar[]) AS k(key_id)
   CROSS JOIN LATERAL (
     SELECT w.id FROM (
-      SELECT n.id, sum(n.requests) OVER (ORDER BY n.id DESC) - n.requests AS newer
+      SELECT n.id,
+        sum(n.requests) OVER (ORDER BY n.id DESC ROWS UNBOUNDED PRECEDING) - n.requests AS newer
       FROM key_recent_batches AS n
       WHERE n.key_id = k.key_id
     ) AS w
@@ -265,7 +266,7 @@ _held_by_newer = (
         _batches.id,
         (
             func.sum(_batches.requests).over(
-                partition_by=_batches.key_id, order_by=_batches.id.desc()
+                partition_by=_batches.key_id, order_by=_batches.id.desc(), rows=(None, 0)
             )
             - _batches.requests
         ).label("newer"),
