@@ -31,7 +31,11 @@ from keyport.domain.errors import (
 from keyport.domain.keys import BASE62, PREFIX, KeyStatus, checksum, generate_key
 from keyport.domain.principal import Principal
 from keyport.domain.users import User
-from keyport.services.access.authentication import Authenticator
+from keyport.services.access.authentication import (
+    Authenticator,
+    presented_key,
+    presented_key_in,
+)
 from keyport.services.access.cache import Caches
 from tests.support.users import a_user
 
@@ -129,6 +133,17 @@ def test_any_authorization_header_is_a_principal_or_a_documented_401(value: str 
         assert error.message in {e.message for e in KEY_ERRORS}
     else:
         assert principal.status is KeyStatus.ACTIVE and (value or "").endswith(KEYS[0][0])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(authorization_values.filter(lambda value: value is not None))
+@example("Bearer " + KEYS[0][0])
+@example("bearer " + KEYS[0][0])
+@example("Bearer  " + KEYS[0][0][:-1])
+@example("Bearer " + "é" * 95)
+def test_a_raw_authorization_value_presents_the_key_its_text_presents(value: str) -> None:
+    # The express lane reads a cycling client's key from the header's bytes (web/gate.py).
+    assert presented_key_in(value.encode("latin-1")) == presented_key(value)
 
 
 @settings(max_examples=1500, deadline=None)

@@ -32,6 +32,7 @@ from keyport.services.access.authentication import (
     PresentedKey,
     key_id_of,
     presented_key,
+    presented_key_in,
 )
 from keyport.services.observability.request_record import RequestObserver, RequestRecord
 from keyport.web import errors
@@ -217,15 +218,18 @@ class ExpressMemo:
         headers[at] = presented
         if not same_otherwise:
             return None
-        authorization = presented[1].decode("latin-1")
-        key = presented_key(authorization)
+        key = presented_key_in(presented[1])
         if key is None:
             return None
         route, read, client_ip, via_proxy, scheme, _, needed = prepared
         size = read.size - len(kept[at][1]) + len(presented[1])
         if size > MAX_HEADER_BYTES:
             return None
-        read = read.with_authorization(authorization, size)
+        # The kept headers are changed in place, not copied: the request they were read for
+        # was answered and reported before this one was parsed (a request the express lane
+        # handed on reads its headers afresh, `ApiGate.__call__`).
+        read.authorization = presented[1].decode("latin-1")
+        read.size = size
         found = new_named_tuple(Prepared, (route, read, client_ip, via_proxy, scheme, key, needed))
         self._headers, self.prepared, self.cleared = headers, found, None
         return found

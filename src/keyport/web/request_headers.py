@@ -55,22 +55,6 @@ class RequestHeaders:
     original_uri: str | None = None
     minimal: bool = False  # a `Prefer` header asked for `return=minimal`
 
-    def with_authorization(self, authorization: str, size: int) -> RequestHeaders:
-        """The same headers with another Authorization value (`size` the new total)."""
-        return RequestHeaders(
-            size,
-            authorization,
-            self.user_id,
-            self.user_agent,
-            self.duplicated,
-            self.forwarded_for,
-            self.forwarded_proto,
-            self.forwarded_method,
-            self.forwarded_uri,
-            self.original_uri,
-            self.minimal,
-        )
-
 
 def scan(headers: Iterable[tuple[bytes, bytes]]) -> RequestHeaders:
     found = RequestHeaders()

@@ -67,6 +67,29 @@ def presented_key(authorization: str | None) -> PresentedKey | None:
     return new_named_tuple(PresentedKey, (digest, token[_KEY_ID]))
 
 
+_BEARER_BYTES = b"Bearer "
+_SPACE = ord(" ")  # ASCII whitespace is this or below
+_KEY_ID_BYTES = slice(len(_BEARER_BYTES) + len(PREFIX), len(_BEARER_BYTES) + len(PREFIX) + 36)
+
+
+def presented_key_in(value: bytes) -> PresentedKey | None:
+    """`presented_key` of an Authorization header's raw value. The form every client sends,
+    `Bearer <key>` with nothing around it, is read from the bytes without decoding and
+    re-encoding the key (a client cycling through many keys reads one at every request);
+    anything else goes through `presented_key`. Alike for every ASCII value; a value with
+    other bytes is never a key either way."""
+    if (
+        len(value) == len(_BEARER_BYTES) + KEY_LENGTH
+        and value.startswith(_BEARER_BYTES)
+        and value[len(_BEARER_BYTES)] > _SPACE  # nothing `bearer_token` would strip
+        and value[-1] > _SPACE
+        and value.isascii()
+    ):
+        digest = hashlib.sha256(value[len(_BEARER_BYTES) :]).hexdigest()
+        return new_named_tuple(PresentedKey, (digest, value[_KEY_ID_BYTES].decode()))
+    return presented_key(value.decode("latin-1"))
+
+
 def key_id_of(authorization: str | None) -> str:
     """The key id of a bearer token that `Authenticator.authenticate` already verified."""
     return bearer_token(authorization)[_KEY_ID]
