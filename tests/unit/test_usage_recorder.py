@@ -154,6 +154,34 @@ def test_last_use_is_handed_over_at_most_once_a_minute_per_key_except_at_the_end
     assert [u.at.timestamp() for u in recorder.drain(final=True).last_uses] == [T0 + 61]
 
 
+def test_keys_first_written_together_come_due_again_spread_over_half_a_minute() -> None:
+    # A restart with thousands of keys in use: their second writes do not all fall in one
+    # flush a minute later. The phase (random in service) says how much of half a minute a
+    # key's (or a client's) first write counts as earlier than it was.
+    clock = Clock()
+    phases = iter([0.0, 0.5, 0.999, 0.999])  # k0, k1, k2's last uses; k0's client; then 0
+    recorder = UsageRecorder(clock, phase=lambda: next(phases, 0.0))
+    for key_id in ("k0", "k1", "k2"):
+        recorder.observe(record(at=T0, key_id=key_id))
+    first = recorder.drain()
+    assert [u.key_id for u in first.last_uses] == ["k0", "k1", "k2"]
+    assert sorted({s.key_id for s in first.sightings}) == ["k0", "k1", "k2"]
+
+    def due_at(seconds: float) -> tuple[list[str], list[str]]:
+        clock.now = T0 + seconds
+        for key_id in ("k0", "k1", "k2"):
+            recorder.observe(record(at=T0 + seconds, key_id=key_id))
+        batch = recorder.drain()
+        return [u.key_id for u in batch.last_uses], sorted({s.key_id for s in batch.sightings})
+
+    assert due_at(29.9) == ([], [])  # never within half a minute
+    assert due_at(30.1) == (["k2"], ["k0"])  # 0.999 of half a minute earlier
+    assert due_at(45.1) == (["k1"], [])  # half of half a minute earlier
+    assert due_at(60.1) == (["k0"], ["k1", "k2"])  # no phase: a minute
+    assert due_at(75.1) == ([], [])
+    assert due_at(90.2) == (["k2"], ["k0"])  # from then on a minute apart
+
+
 def test_a_refused_attempt_with_a_deactivated_key_is_counted_but_is_no_use() -> None:
     recorder = UsageRecorder(Clock())
     recorder.observe(record(401, refusal="deactivated"))

@@ -13,10 +13,17 @@ client already written for a key: a client new to this process goes out with the
 last sighting and request count adding up in memory, until a minute has passed (or shutdown).
 With many keys each used from the same client all day, that is one upsert per key and client
 a minute instead of one every flush, the largest share of the database's work after the ring.
+
+A key's (or client's) first write is counted as made up to half a minute earlier than it was,
+at random, so its second write comes 30-60 s after its first: keys first seen together (a
+restart with 10,000 in use) then come due in six flushes each minute, not all in one (10,000
+`last_used_at` updates in one flush took PostgreSQL about half a second, bench/README.md
+session 13). Never more often than once in 30 s, and still at least once a minute.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -150,10 +157,15 @@ class _Pending:
 
 class UsageRecorder:
     def __init__(
-        self, now: Callable[[], float], *, max_held_sightings: int = MAX_HELD_SIGHTINGS
+        self,
+        now: Callable[[], float],
+        *,
+        max_held_sightings: int = MAX_HELD_SIGHTINGS,
+        phase: Callable[[], float] = random.random,
     ) -> None:
         self._now = now
         self._max_held = max_held_sightings
+        self._phase = phase  # in [0, 1): how much of half a minute a first write is moved back
         self._pending: dict[str, _Pending] = {}
         self._clients = 0  # (key, client) pairs pending, bounded by MAX_PENDING_SIGHTINGS
         self._last_used: dict[str, tuple[float, str | None]] = {}
@@ -274,7 +286,7 @@ class UsageRecorder:
                     pair = (key_id, client)
                     if final or pair not in written or held >= self._max_held:
                         due[client] = seen
-                        written[pair] = now
+                        written[pair] = now if pair in written else self._first(now, SIGHTING_EVERY)
                     else:
                         self._hold(key_id, client, seen)
                         held += 1
@@ -304,11 +316,16 @@ class UsageRecorder:
             if final or now - self._last_used_written.get(key_id, 0.0) >= LAST_USED_EVERY
         ]
         uses = []
+        written = self._last_used_written
         for key_id in sorted(due):
             at, ip = self._last_used.pop(key_id)
-            self._last_used_written[key_id] = now
+            written[key_id] = now if key_id in written else self._first(now, LAST_USED_EVERY)
             uses.append(LastUse(key_id, _utc(at), ip))
         return uses
+
+    def _first(self, now: float, every: float) -> float:
+        """When a first write at `now` counts as made (see the module docstring)."""
+        return now - self._phase() * every / 2
 
     def restore(self, batch: UsageBatch) -> None:
         """Take back a batch that could not be written, so the next flush retries it."""
