@@ -11,8 +11,15 @@ request afresh (web/gate.py `ExpressMemo`). Many keys cycling differ from the re
 only in their key, which the memo reads afresh while keeping the rest; one key sends the same
 request again and again. Many keys / one key is the issue's figure.
 
+Each round starts the server afresh and measures every scenario `--segments` times in turn
+(after `--warmup` seconds the first time, `--rewarm` later): the ratios compare runs seconds
+apart, as the machine's speed drifts by up to 2x over minutes. It prints each segment's
+ratios and their medians: many keys / one key in requests a second (the issue's figure) and
+in capacity (the server's CPU a request, inverted: what one worker sustains when CPU-bound,
+less moved by PostgreSQL and wrk competing for the same two cores).
+
 Run (from the repository root; needs wrk, PostgreSQL at --postgres and Redis at --redis):
-    .venv/bin/python bench/many_keys.py --keys 10000 --rounds 2 --duration 5
+    .venv/bin/python bench/many_keys.py --keys 10000 --rounds 2 --duration 5 --full-rings
 
 `--full-rings` first gives every key a full ring of recent requests in the database (RING_SIZE
 rows of one request each, as a key seen once a flush leaves it), so the flushes' ring trimming
@@ -36,7 +43,7 @@ from pathlib import Path
 
 import _cpu
 import _keyport
-from _procs import free_port, http_status, start_server, stop_server, wait_idle, wait_ready
+from _procs import Server, free_port, http_status, start_server, stop_server, wait_idle, wait_ready
 from _wrk import DONE_FUNCTION, lua_string, run_wrk, write_script
 from hotpath_compare import KEYPORT, RAISED, drop_postgres, fresh_postgres
 from keyport.bootstrap import build_container
@@ -53,6 +60,16 @@ def parse_args() -> argparse.Namespace:
     # Long enough for wrk to reach every one of 10,000 keys once even at ~2,000 req/s, so the
     # measured run is the steady state (entries expiring and refreshed), not first-ever reads.
     parser.add_argument("--warmup", type=int, default=10, help="seconds of wrk before each run")
+    parser.add_argument(
+        "--segments",
+        type=int,
+        default=3,
+        help="measurements of each scenario a round, one after the other in turn: each "
+        "segment's ratio compares runs seconds apart (the machine's speed drifts over minutes)",
+    )
+    parser.add_argument(
+        "--rewarm", type=int, default=3, help="seconds of wrk before each later segment's run"
+    )
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
@@ -62,8 +79,8 @@ def parse_args() -> argparse.Namespace:
         "--profile",
         type=Path,
         default=None,
-        help="after round 1's measurements, profile each scenario with py-spy (8 s, raw, "
-        "after its warm-up) "
+        help="in round 1, profile each scenario with py-spy right after its measurement "
+        "(8 s, raw) "
         "into DIR/many_keys_one.txt, DIR/many_keys_numbered.txt and DIR/many_keys_many.txt "
         "(summarise with bench/profile_summary.py)",
     )
@@ -103,7 +120,8 @@ FROM api_keys AS k, generate_series(1, {RING_SIZE}) AS g
 def fill_rings(url: str) -> None:
     print(f"  filling every key's ring with {RING_SIZE} rows of one request")
     subprocess.run(["psql", url, "-q", "-c", FILL_RINGS], check=True)
-    subprocess.run(["psql", url, "-q", "-c", "ANALYZE"], check=True)
+    # As autovacuum leaves a table long in use: visibility map set, statistics taken.
+    subprocess.run(["psql", url, "-q", "-c", "VACUUM ANALYZE key_recent_batches"], check=True)
 
 
 def cycling_script(path: Path, keys: list[str]) -> Path:
@@ -167,6 +185,60 @@ def profile(pid: int, output: Path, url: str, script: Path, connections: int) ->
         recorder.wait(timeout=60)
 
 
+def measure(
+    server: Server, url: str, name: str, script: Path, args: argparse.Namespace
+) -> tuple[float, float]:
+    """One wrk run of a scenario: (requests a second, the server's CPU µs a request)."""
+    hits_before, misses_before = principal_cache(server.base_url)
+    before = _cpu.sample(server.process.pid)
+    faults_before = minor_faults(server.process.pid)
+    database_before = _cpu.command_cpu_ticks("postgres")
+    result = run_wrk(url, script, args.duration, args.connections)
+    faults = minor_faults(server.process.pid) - faults_before
+    after = _cpu.sample(server.process.pid)
+    database_after = _cpu.command_cpu_ticks("postgres")
+    hits, misses = principal_cache(server.base_url)
+    hits, misses = hits - hits_before, misses - misses_before
+    if result.non_2xx_3xx:
+        raise SystemExit(f"{name}: {result.non_2xx_3xx} answers were not 2xx")
+    ticks = _cpu.ticks_since(before.group_ticks, after.group_ticks)
+    cpu_us = ticks / _cpu.CLOCK_TICKS / result.requests * 1e6
+    database_ticks = _cpu.ticks_since(database_before, database_after)
+    database_us = database_ticks / _cpu.CLOCK_TICKS / result.requests * 1e6
+    print(
+        f"  {name:<14} {result.requests_per_sec:>9,.0f} req/s"
+        f"  {cpu_us:6.1f} µs CPU/req (PostgreSQL {database_us:5.1f})"
+        f"  p99 {result.p99_ms:6.1f} ms"
+        f"  cache misses {misses / max(hits + misses, 1):.2%}"
+        f"  page faults/req {faults / result.requests:.4f}",
+        flush=True,
+    )
+    return result.requests_per_sec, cpu_us
+
+
+def report(rps: dict[str, list[float]], cpu: dict[str, list[float]], many_name: str) -> None:
+    """Ratios of the runs measured next to each other (one segment), and their medians."""
+    one_key, one_numbered, many_keys = rps.values()
+    ratios = [m / o for m, o in zip(many_keys, one_key, strict=True)]
+    verdict = "PASS" if statistics.median(ratios) >= 0.8 else "FAIL"
+    print(
+        f"{verdict}  {many_name} / one key, req/s (target >= 0.8): "
+        f"{statistics.median(ratios):.2f} {[round(r, 2) for r in ratios]}"
+    )
+    # What one worker sustains when CPU-bound: the inverse ratio of CPU a request.
+    capacity = [o / m for o, m in zip(cpu["one key"], cpu[many_name], strict=True)]
+    print(
+        f"      {many_name} / one key, capacity (CPU a request): "
+        f"{statistics.median(capacity):.2f} {[round(r, 2) for r in capacity]}"
+    )
+    # What many keys cost beyond one when no request repeats its predecessor either way.
+    per_key = [m / o for m, o in zip(many_keys, one_numbered, strict=True)]
+    print(
+        f"      {many_name} / one key numbered, req/s: "
+        f"{statistics.median(per_key):.2f} {[round(r, 2) for r in per_key]}"
+    )
+
+
 def main() -> int:
     args = parse_args()
     database = fresh_postgres(args.postgres)
@@ -190,6 +262,8 @@ def main() -> int:
         many_name = f"{args.keys:,} keys"
         rps: dict[str, list[float]] = {"one key": [], "one, numbered": [], many_name: []}
         scripts = list(zip(rps, (one, numbered, many), strict=True))
+        labels = dict(zip(rps, ("one", "numbered", "many"), strict=True))  # profiles' names
+        cpu: dict[str, list[float]] = {name: [] for name in rps}
         for round_number in range(args.rounds):
             print(f"Round {round_number + 1} of {args.rounds}")
             port = free_port()
@@ -203,57 +277,23 @@ def main() -> int:
                 status, body = http_status(url, {"Authorization": f"Bearer {keys[-1]}"})
                 if status != 200:
                     raise SystemExit(f"expected 200, got {status}: {body!r}")
-                order = scripts if round_number % 2 == 0 else scripts[::-1]
-                for name, script in order:
-                    run_wrk(url, script, args.warmup, args.connections)
-                    hits_before, misses_before = principal_cache(server.base_url)
-                    before = _cpu.sample(server.process.pid)
-                    faults_before = minor_faults(server.process.pid)
-                    database_before = _cpu.command_cpu_ticks("postgres")
-                    result = run_wrk(url, script, args.duration, args.connections)
-                    faults = minor_faults(server.process.pid) - faults_before
-                    after = _cpu.sample(server.process.pid)
-                    database_after = _cpu.command_cpu_ticks("postgres")
-                    hits, misses = principal_cache(server.base_url)
-                    hits, misses = hits - hits_before, misses - misses_before
-                    if result.non_2xx_3xx:
-                        raise SystemExit(f"{name}: {result.non_2xx_3xx} answers were not 2xx")
-                    ticks = _cpu.ticks_since(before.group_ticks, after.group_ticks)
-                    cpu_us = ticks / _cpu.CLOCK_TICKS / result.requests * 1e6
-                    database_ticks = _cpu.ticks_since(database_before, database_after)
-                    database_us = database_ticks / _cpu.CLOCK_TICKS / result.requests * 1e6
-                    rps[name].append(result.requests_per_sec)
-                    print(
-                        f"  {name:<14} {result.requests_per_sec:>9,.0f} req/s"
-                        f"  {cpu_us:6.1f} µs CPU/req (PostgreSQL {database_us:5.1f})"
-                        f"  p99 {result.p99_ms:6.1f} ms"
-                        f"  cache misses {misses / max(hits + misses, 1):.2%}"
-                        f"  page faults/req {faults / result.requests:.4f}"
-                    )
-                if args.profile is not None and round_number == 0:
-                    labels = ("one", "numbered", "many")
-                    for (name, script), label in zip(scripts, labels, strict=True):
-                        output = args.profile / f"many_keys_{label}.txt"
-                        # Warmed up as when measured: with many keys, their cache entries
-                        # expired during the other scenarios' runs (a burst of misses).
-                        run_wrk(url, script, args.warmup, args.connections)
-                        profile(server.process.pid, output, url, script, args.connections)
-                        print(f"  profiled {name} into {output}")
+                for segment in range(args.segments):
+                    order = scripts if (round_number + segment) % 2 == 0 else scripts[::-1]
+                    for name, script in order:
+                        warmup = args.warmup if segment == 0 else args.rewarm
+                        run_wrk(url, script, warmup, args.connections)
+                        requests_per_sec, cpu_us = measure(server, url, name, script, args)
+                        rps[name].append(requests_per_sec)
+                        cpu[name].append(cpu_us)
+                        if args.profile is not None and round_number == segment == 0:
+                            # Right after the measurement, in the state it measured: later,
+                            # the many keys' cache entries and leases would have expired.
+                            output = args.profile / f"many_keys_{labels[name]}.txt"
+                            profile(server.process.pid, output, url, script, args.connections)
+                            print(f"  profiled {name} into {output}")
             finally:
                 stop_server(server)
-        one_key, one_numbered, many_keys = rps.values()
-        ratios = [m / o for m, o in zip(many_keys, one_key, strict=True)]
-        verdict = "PASS" if statistics.median(ratios) >= 0.8 else "FAIL"
-        print(
-            f"{verdict}  {args.keys:,} keys / one key (target >= 0.8): "
-            f"{statistics.median(ratios):.2f} {[round(r, 2) for r in ratios]}"
-        )
-        # What many keys cost beyond one when no request repeats its predecessor either way.
-        per_key = [m / o for m, o in zip(many_keys, one_numbered, strict=True)]
-        print(
-            f"      {args.keys:,} keys / one key numbered: "
-            f"{statistics.median(per_key):.2f} {[round(r, 2) for r in per_key]}"
-        )
+        report(rps, cpu, many_name)
         return 0
     finally:
         drop_postgres(args.postgres, database)
