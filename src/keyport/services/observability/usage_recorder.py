@@ -111,18 +111,23 @@ class _Pending:
         self.last_use: tuple[float, str | None] | None = None  # (at, client address)
 
     def other_minute(self, minute: int) -> None:
-        """Make `minute` the one `tally` counts (a minute turning, a late request)."""
+        """Make `minute` the one `tally` counts (a key's first request since the drain, a
+        minute turning, a late request)."""
+        if self.minute < 0:  # the first: nothing counted yet, no other minute to keep
+            self.minute = minute
+            return
         counts = self.counts
         if counts is None:
             counts = self.counts = {}
-        if self.minute >= 0:
-            counts[self.minute] = self.tally
+        counts[self.minute] = self.tally
         self.tally = counts.pop(minute, [0, 0, 0])
         self.minute = minute
 
     def all_counts(self) -> list[tuple[int, list[int]]]:
         """(minute, tally) by minute."""
-        counts = dict(self.counts) if self.counts else {}
+        if not self.counts:  # most keys: one minute since the last drain
+            return [(self.minute, self.tally)] if self.minute >= 0 else []
+        counts = dict(self.counts)
         if self.minute >= 0:
             counts[self.minute] = self.tally
         return sorted(counts.items())
@@ -199,35 +204,35 @@ class UsageRecorder:
         kept, self._kept = self._kept, []
         if kept and self._oldest is None:
             self._oldest = kept[0].started_at
-        all_pending, saw = self._pending, self._saw
+        all_pending, saw, encoded = self._pending, self._saw, _Entries().encoded
         for record in kept:
-            key_id = record.key_id
+            # One unpacking: a NamedTuple's fields read by name cost more, for every request.
+            (_, _, _, _, status, _, client_ip, user_agent, key_id, _, refusal, at, _) = record
             if key_id is None:  # never kept (observe): for the type checker
                 continue
-            at = record.started_at
             pending = all_pending.get(key_id)
             if pending is None:
                 pending = all_pending[key_id] = _Pending()
             minute = int(at // 60)
             if minute != pending.minute:
                 pending.other_minute(minute)
-            pending.tally[status_class(record.status)] += 1
+            pending.tally[status_class(status)] += 1
             ring = pending.ring
             # A key with room left in its ring (most keys, with many in use) keeps this request
             # as it will be stored; a busy key's full ring keeps the record: most are pushed
             # out unencoded by newer ones.
-            ring.append(_encoded_entry(record) if len(ring) < RING_SIZE else record)
+            ring.append(encoded(record) if len(ring) < RING_SIZE else record)
             if len(ring) >= 2 * RING_SIZE:
                 pending.trim_ring()
-            client = (record.client_ip, record.user_agent)
+            client = (client_ip, user_agent)
             if client == pending.client:
                 seen = pending.seen
                 seen[1] = at
                 seen[2] += 1
             else:
                 saw(pending, client, at)
-            if record.auth_failure not in KEY_STATE_REFUSALS:
-                pending.last_use = (at, record.client_ip)
+            if refusal not in KEY_STATE_REFUSALS:
+                pending.last_use = (at, client_ip)
 
     def _saw(self, pending: _Pending, client: Client, at: float) -> None:
         # Cleaning and splitting into addresses and agents waits for the drain.
@@ -269,6 +274,7 @@ class UsageRecorder:
         }
         held = 0
         key_ids = sorted(pending)
+        encoded = _Entries().encoded_ring
         for start in range(0, len(key_ids), DRAIN_STEP):
             if start:
                 yield
@@ -279,7 +285,7 @@ class UsageRecorder:
                 ]
                 if of_key.ring:
                     batch.recent.append(
-                        new_named_tuple(RecentRequests, (key_id, _encoded(of_key.newest())))
+                        new_named_tuple(RecentRequests, (key_id, encoded(of_key.newest())))
                     )
                 due: dict[Client, list[float]] = {}
                 for client, seen in of_key.all_clients():
@@ -407,27 +413,47 @@ def _utc(posix_seconds: float, known: dict[float, datetime] | None = None) -> da
 _encode = msgspec.json.Encoder().encode
 
 
-def _encoded(ring: list[bytes | RequestRecord]) -> list[bytes]:
-    return [e if type(e) is bytes else _encoded_entry(e) for e in ring]  # type: ignore[arg-type]
+class _Entries:
+    """Records encoded as ring entries, for one absorb or one drain: with many keys every
+    request becomes an entry (a busy key's full ring keeps records, most pushed out before
+    they are encoded). Each distinct path and user agent of the batch is cleaned once; the
+    raw ones are forgotten with the batch (a client may paste a key into either)."""
 
+    __slots__ = ("_agents", "_paths")
 
-def _encoded_entry(record: RequestRecord) -> bytes:
-    return _encode(_entry(record))
+    def __init__(self) -> None:
+        self._paths: dict[str, str] = {}
+        self._agents: dict[str, str] = {}
 
+    def encoded(self, record: RequestRecord) -> bytes:
+        return _encode(self.entry(record))
 
-def _entry(record: RequestRecord) -> RecentEntry:
-    """With many keys this runs for every request: a tuple in RecentEntry's order."""
-    route, client_ip, user_agent = record.route, record.client_ip, record.user_agent
-    return (
-        round(record.started_at * 1_000_000),
-        record.request_id,
-        record.method[:16],
-        without_keys(record.path, MAX_PATH_LENGTH),
-        route[:MAX_PATH_LENGTH] if route else None,
-        record.status,
-        int(record.latency * 1_000_000) / 1000,  # latency_ms, as the request log has it
-        client_ip[:64] if client_ip else None,
-        without_keys(user_agent, MAX_AGENT_LENGTH) if user_agent else None,
-        record.acting_user_id,
-        record.auth_failure,  # refusal
-    )
+    def encoded_ring(self, ring: list[bytes | RequestRecord]) -> list[bytes]:
+        return [e if type(e) is bytes else self.encoded(e) for e in ring]  # type: ignore[arg-type]
+
+    def entry(self, record: RequestRecord) -> RecentEntry:
+        """A tuple in RecentEntry's order (one unpacking: a NamedTuple's fields read by name
+        cost more, on every request)."""
+        (request_id, method, path, route, status, latency, client_ip, user_agent, _, user_id,
+         refusal, started_at, _) = record  # fmt: skip
+        clean_path = self._paths.get(path)
+        if clean_path is None:
+            clean_path = self._paths[path] = without_keys(path, MAX_PATH_LENGTH)
+        clean_agent = None
+        if user_agent:
+            clean_agent = self._agents.get(user_agent)
+            if clean_agent is None:
+                clean_agent = self._agents[user_agent] = without_keys(user_agent, MAX_AGENT_LENGTH)
+        return (
+            round(started_at * 1_000_000),
+            request_id,
+            method[:16],
+            clean_path,
+            route[:MAX_PATH_LENGTH] if route else None,
+            status,
+            int(latency * 1_000_000) / 1000,  # latency_ms, as the request log has it
+            client_ip[:64] if client_ip else None,
+            clean_agent,
+            user_id,
+            refusal,
+        )
