@@ -94,19 +94,22 @@ class Side:
         self.setup = set_up(self.database, self.folder, config.keyport)
         self.env = _keyport.server_env(self.database, server_extra_env(config, args.redis))
         self.headers = {"Authorization": f"Bearer {self.setup.key}"}
-        self.script = write_script(self.folder / "wrk.lua", self.headers)
         self.name = config.name
-        if args.keys > 1:  # both sides' wrk build each request in Lua, as many keys need
-            self.script = cycling_script(self.folder / "wrk.lua", [self.setup.key])
+        cycled = [self.setup.key]
         if keys > 1:
             if self.postgres_base is None:
                 raise SystemExit("--keys needs a PostgreSQL configuration first")
             print(f"making {keys - 1:,} more keys for {config.name}")
-            more = asyncio.run(make_keys(self.database, keys - 1))
+            cycled += asyncio.run(make_keys(self.database, keys - 1))
             if args.full_rings:
                 fill_rings(self.database)
-            self.script = cycling_script(self.folder / "wrk.lua", [self.setup.key, *more])
             self.name = f"{config.name}, {keys:,} keys"
+        script = self.folder / "wrk.lua"
+        # With --keys both sides' wrk build each request in Lua, as many keys need.
+        if args.keys > 1:
+            self.script = cycling_script(script, cycled)
+        else:
+            self.script = write_script(script, self.headers)
         self.server: Server | None = None
 
     @property

@@ -69,7 +69,7 @@ def presented_key(authorization: str | None) -> PresentedKey | None:
 
 _BEARER_BYTES = b"Bearer "
 _SPACE = ord(" ")  # ASCII whitespace is this or below
-_KEY_ID_BYTES = slice(len(_BEARER_BYTES) + len(PREFIX), len(_BEARER_BYTES) + len(PREFIX) + 36)
+_KEY_ID_BYTES = slice(_KEY_ID.start + len(_BEARER_BYTES), _KEY_ID.stop + len(_BEARER_BYTES))
 
 
 def presented_key_in(value: bytes) -> PresentedKey | None:
