@@ -20,6 +20,7 @@ from keyport.domain.users import User
 from keyport.services.access.authentication import Authenticator
 from keyport.services.access.cache import Caches, PrincipalCache
 from tests.support.stepping import Ticking, until
+from tests.support.waiting import eventually
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 COMPANY = str(uuid.uuid4())
@@ -142,10 +143,13 @@ async def test_an_unknown_key_is_refused_after_its_read() -> None:
     assert len(reader.reads) == 1
 
 
-def setup_with_clock() -> tuple[SlowReader, Caches, Authenticator, Ticking]:
+def setup_with_clock(
+    refresh_gather: float = 0.0,
+) -> tuple[SlowReader, Caches, Authenticator, Ticking]:
     reader, caches, clock = SlowReader(), Caches(ttl=10), Ticking()
     caches.principals = PrincipalCache(10, negative_ttl=2, monotonic=clock)
-    return reader, caches, Authenticator(reader, caches, FixedClock(NOW)), clock
+    authenticator = Authenticator(reader, caches, FixedClock(NOW), refresh_gather=refresh_gather)
+    return reader, caches, authenticator, clock
 
 
 async def test_a_key_hit_late_in_its_entry_life_is_read_again_without_waiting() -> None:
@@ -225,3 +229,33 @@ async def test_an_entry_not_used_since_it_was_stored_is_not_read_again() -> None
     await until(lambda: not authenticator._principal_fills)
     assert [read for read in reader.reads if digest_of(idle) in read] == [[digest_of(idle)]]
     assert len([read for read in reader.reads if digest_of(busy) in read]) > 1  # refreshed
+
+
+async def test_keys_named_for_refreshing_while_the_gathering_lasts_are_read_together() -> None:
+    reader, _, authenticator, clock = setup_with_clock(refresh_gather=1.0)
+    first, second = add_keys(reader, 2)
+    reader.gate.set()
+    await authenticator.authenticate(f"Bearer {first}")
+    await authenticator.authenticate(f"Bearer {second}")
+    clock.now += 8.5  # 1.5 s of the 10 s life left: a hit names its key for refreshing
+    await authenticator.authenticate(f"Bearer {first}")
+    for _ in range(20):  # the loop runs on: a read started at once would be on its way now
+        await asyncio.sleep(0)
+    assert len(reader.reads) == 2
+    clock.now += 0.1
+    await authenticator.authenticate(f"Bearer {second}")
+    await eventually(lambda: len(reader.reads) == 3, "the gathered refresh read")
+    assert sorted(reader.reads[2]) == sorted([digest_of(first), digest_of(second)])
+    await until(lambda: not authenticator._principal_fills)
+
+
+async def test_a_miss_is_read_at_once_while_refreshes_gather() -> None:
+    reader, _, authenticator, clock = setup_with_clock(refresh_gather=3600.0)
+    known, unknown = add_keys(reader, 2)
+    reader.gate.set()
+    await authenticator.authenticate(f"Bearer {known}")
+    clock.now += 8.5
+    await authenticator.authenticate(f"Bearer {known}")  # named for refreshing: gathering
+    principal = await asyncio.wait_for(authenticator.authenticate(f"Bearer {unknown}"), 15)
+    assert principal.key_id == key_id(unknown)
+    assert reader.reads[1:] == [[digest_of(unknown)]]  # the refresh still gathers

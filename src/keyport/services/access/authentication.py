@@ -30,6 +30,12 @@ from keyport.services.access.cache import Caches
 from keyport.services.ports import HotPathReader
 
 _BEARER = "bearer "
+# Seconds a key named for refreshing ahead waits, so that the keys named meanwhile are read
+# with it. With 10,000 keys in use about 1,000 a second come due, one by one, each soon after
+# the previous read returned: read as they came that was ~60 small reads a second (bench/README
+# session 14). Far below the refresh window (cache.REFRESH_WITHIN, SWEEP_HORIZON): a key still
+# is read again before its entry expires. A miss is never held back: its request waits for it.
+REFRESH_GATHER = 0.25
 _KEY_ID = slice(len(PREFIX), len(PREFIX) + 36)
 _REFUSED_STATES: dict[KeyState, type[InvalidApiKey | ExpiredApiKey | DeactivatedApiKey]] = {
     KeyState.REVOKED: InvalidApiKey,  # a revoked key answers like an unknown one
@@ -114,7 +120,14 @@ def _retrieved(read: asyncio.Future[User | None]) -> None:
 
 
 class Authenticator:
-    def __init__(self, reader: HotPathReader, caches: Caches, clock: Clock) -> None:
+    def __init__(
+        self,
+        reader: HotPathReader,
+        caches: Caches,
+        clock: Clock,
+        *,
+        refresh_gather: float = REFRESH_GATHER,
+    ) -> None:
         self._reader = reader
         self._principals = caches.principals
         self._users = caches.users
@@ -122,6 +135,8 @@ class Authenticator:
         self._principal_fills: dict[str, asyncio.Future[Principal | None]] = {}
         self._queued: list[str] = []  # digests missed, for the next read
         self._loader: asyncio.Task[None] | None = None
+        self._refresh_gather = refresh_gather
+        self._gathering: asyncio.TimerHandle | None = None  # refreshes to read when it fires
         self._user_fills: dict[str, asyncio.Future[User | None]] = {}
 
     async def authenticate(self, authorization: str | None) -> Principal:
@@ -155,8 +170,10 @@ class Authenticator:
         self, digest: str, *, count_miss: bool = True
     ) -> tuple[bool, Principal | None]:
         found = self._principals.lookup(digest, count_miss=count_miss)
-        if self._principals.due:
-            self._refresh_ahead()
+        if self._principals.due and self._gathering is None:
+            self._gathering = asyncio.get_running_loop().call_later(
+                self._refresh_gather, self._refresh_ahead
+            )
         return found
 
     def check(self, principal: Principal | None, key_id: str) -> Principal:
@@ -181,8 +198,10 @@ class Authenticator:
         return await asyncio.shield(pending)
 
     def _refresh_ahead(self) -> None:
-        """Queue the cached principals hit late in their life for the next batched read; the
-        request that noticed goes on with the cached one."""
+        """Queue the cached principals named for refreshing (hit late in their life, or swept)
+        since the gathering began for the next batched read; the requests that named them went
+        on with the cached ones."""
+        self._gathering = None
         loop = asyncio.get_running_loop()
         for digest in self._principals.take_due():
             if digest not in self._principal_fills:

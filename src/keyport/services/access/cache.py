@@ -7,8 +7,9 @@ database read is in flight cannot be undone by that read.
 
 Principals are refreshed ahead: a hit in the last REFRESH_WITHIN seconds of an entry's life
 (the second half, for a TTL under twice that) names the key in `PrincipalCache.due`, and the
-authenticator reads it again in the background (one batched read for many keys), so a key in
-use never waits for the database when its entry expires. A key used earlier in its entry's
+authenticator reads it again in the background (the keys named within a quarter of a second
+in one read: authentication.REFRESH_GATHER), so a key in use never waits for the database when
+its entry expires. A key used earlier in its entry's
 life but not hit in that window (a client calling every few seconds among many keys) is named
 in `due` by a sweep SWEEP_HORIZON seconds before its entry expires, so it is read again ahead
 too; an entry not used since it was stored is not. A refreshed entry is read afresh, so it is
