@@ -151,9 +151,13 @@ async def ring_rows(container: Container, key_id: str) -> list[tuple[int, int]]:
         return [(row_id, requests) for row_id, requests in rows]
 
 
-def entry(request_id: str, at_us: int) -> bytes:
-    fields: RecentEntry = (at_us, request_id, "GET", "/v4/user/me", None, 200, 1.0, *[None] * 4)
-    return msgspec.json.encode(fields)
+def entry(request_id: str, at_us: int) -> RecentEntry:
+    return (at_us, request_id, "GET", "/v4/user/me", None, 200, 1.0, *[None] * 4)
+
+
+def ring_of(key_id: str, entries: list[RecentEntry]) -> RecentRequests:
+    """A key's requests of one flush, encoded as the recorder hands them over."""
+    return RecentRequests(key_id, len(entries), msgspec.json.encode(entries))
 
 
 async def test_one_row_per_key_and_flush_rings_trimmed_at_first_write_and_every_ring_size(
@@ -195,7 +199,7 @@ async def test_one_row_per_key_and_flush_rings_trimmed_at_first_write_and_every_
     # once newer rows hold RING_SIZE requests, a row holding some of them stays whole.
     store = SqlUsageStore(container.engine, container.settings.database_url)
     now_us = int(clock.now().timestamp() * 1_000_000)
-    later = RecentRequests(ids[1], [entry(f"r{n}", now_us + n) for n in range(5)])
+    later = ring_of(ids[1], [entry(f"r{n}", now_us + n) for n in range(5)])
     try:
         await store.write(UsageBatch(recent=[later]))
     finally:
@@ -221,7 +225,7 @@ async def test_a_flush_of_more_rows_than_one_statement_takes_writes_them_all(
     first_minute = int(now.timestamp() // 60) - rows
     batch = UsageBatch(
         counts=[MinuteCount(key_id, first_minute + i, 1, 0, 0) for i in range(rows)],
-        recent=[RecentRequests(key_id, [entry(f"r{i}", now_us + i)]) for i in range(rows)],
+        recent=[ring_of(key_id, [entry(f"r{i}", now_us + i)]) for i in range(rows)],
         sightings=[
             Sighting(key_id, IP, f"10.0.{i // 256}.{i % 256}", now, now, 1) for i in range(rows)
         ],

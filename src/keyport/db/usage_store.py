@@ -63,7 +63,7 @@ class SqlUsageStore:
     async def write(self, batch: UsageBatch) -> None:
         written: Counter[str] = Counter()
         for ring in batch.recent:
-            written[ring.key_id] += len(ring.entries)
+            written[ring.key_id] += ring.requests
         trim = self._rings.due(written)
         await self._in_transaction(_write_batch, _Write(batch, trim))
         self._rings.written(written, trim)
@@ -140,8 +140,8 @@ def _add_counts(connection: Connection, counts: Sequence[MinuteCount]) -> None:
 
 
 def _ring_rows(recent: Sequence[RecentRequests]) -> list[tuple[str, int, str]]:
-    """Each key's requests of this flush as one row: its encoded entries in one JSON array."""
-    return [(r.key_id, len(r.entries), f"[{b','.join(r.entries).decode()}]") for r in recent]
+    """Each key's requests of this flush as one row: its entries, one JSON array."""
+    return [(r.key_id, r.requests, r.entries.decode()) for r in recent]
 
 
 def _write_batch_postgres(connection: Connection, write: _Write) -> None:

@@ -144,11 +144,12 @@ RecentEntry = tuple[
 
 class RecentRequests(NamedTuple):
     """A key's requests that one usage flush hands over, oldest first: the newest part of its
-    ring of recent requests, stored as one row (db/usage_store.py). Each entry is a RecentEntry
-    encoded as a JSON array (services/observability/usage_recorder.py)."""
+    ring of recent requests, stored as one row (db/usage_store.py), already encoded as it is
+    stored: a JSON array of RecentEntry arrays (services/observability/usage_recorder.py)."""
 
     key_id: str
-    entries: list[bytes]
+    requests: int  # entries in `entries`
+    entries: bytes
 
 
 class Sighting(NamedTuple):
