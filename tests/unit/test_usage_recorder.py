@@ -84,17 +84,31 @@ def test_requests_are_counted_per_key_and_minute_by_status_class() -> None:
     assert not recorder.drain()
 
 
-def test_only_the_newest_requests_of_a_key_are_kept_for_the_ring() -> None:
+@pytest.mark.parametrize(
+    "requests",
+    [
+        1,
+        RING_SIZE - 1,
+        RING_SIZE,
+        RING_SIZE + 1,  # the ring's first RING_SIZE as stored, then records
+        RING_SIZE + 37,
+        2 * RING_SIZE - 1,
+        2 * RING_SIZE,  # records alone hold the newest RING_SIZE
+        3 * RING_SIZE + 5,  # records cut back along the way
+    ],
+)
+def test_only_the_newest_requests_of_a_key_are_kept_for_the_ring_in_order(requests: int) -> None:
     recorder = UsageRecorder(Clock())
-    for n in range(3 * RING_SIZE + 5):
-        recorder.observe(record(at=T0 + n))
+    for n in range(requests):
+        recorder.observe(record(status=200 + n % 7, at=T0 + n))
     [ring] = recorder.drain().recent
     recent = recent_requests(ring)
-    assert len(recent) == RING_SIZE
-    assert (recent[0].at.timestamp(), recent[-1].at.timestamp()) == (
-        T0 + 2 * RING_SIZE + 5,
-        T0 + 3 * RING_SIZE + 4,
-    )
+    kept = min(requests, RING_SIZE)
+    assert ring.requests == kept
+    assert [(r.at.timestamp(), r.status) for r in recent] == [
+        (T0 + n, 200 + n % 7) for n in range(requests - kept, requests)
+    ]
+    assert not recorder.drain().recent  # the next flush starts a ring of its own
 
 
 def test_a_request_in_the_ring_keeps_every_field_to_the_microsecond() -> None:

@@ -27,7 +27,7 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 
@@ -95,15 +95,29 @@ class _Pending:
     one client, so those have fields of their own; other minutes and clients get dicts when
     they come."""
 
-    __slots__ = ("client", "counts", "last_use", "minute", "more_clients", "ring", "seen", "tally")
+    __slots__ = (
+        "client",
+        "counts",
+        "encoded",
+        "entries",
+        "last_use",
+        "minute",
+        "more_clients",
+        "records",
+        "seen",
+        "tally",
+    )
 
     def __init__(self) -> None:
         self.minute = -1
         self.tally = [0, 0, 0]  # this minute's [success, client error, server error]
         self.counts: dict[int, list[int]] | None = None  # other minutes' tallies
-        # Entries while the ring has room, then records (see UsageRecorder._absorb); a list
-        # cut back now and then (`trim_ring`), the newest RING_SIZE encoded at the drain.
-        self.ring: list[RecentEntry | RequestRecord] = []
+        # The ring: the first RING_SIZE requests since the drain as they are stored, then the
+        # later ones as records, cut back to the newest RING_SIZE now and then (see
+        # UsageRecorder._absorb; `ring` puts them together at the drain).
+        self.encoded: bytearray | None = None  # "[" and each entry followed by ","
+        self.entries = 0  # in `encoded`
+        self.records: list[RequestRecord] | None = None
         self.client: Client | None = None  # the first client, seen [first, last, requests]
         self.seen: list[float] = [0.0, 0.0, 0]
         self.more_clients: dict[Client, list[float]] | None = None
@@ -131,12 +145,23 @@ class _Pending:
             counts[self.minute] = self.tally
         return sorted(counts.items())
 
-    def trim_ring(self) -> None:
-        del self.ring[:-RING_SIZE]
-
-    def newest(self) -> list[RecentEntry | RequestRecord]:
-        ring = self.ring
-        return ring[-RING_SIZE:] if len(ring) > RING_SIZE else ring
+    def ring(self, entries: _Entries) -> tuple[int, bytes] | None:
+        """The newest RING_SIZE requests since the drain, oldest first, as stored: (how many,
+        one JSON array of entries); None for none."""
+        records = self.records or ()
+        if len(records) >= RING_SIZE:
+            return RING_SIZE, _encode([entries.entry(r) for r in records[-RING_SIZE:]])
+        encoded = self.encoded
+        if encoded is None:
+            return None
+        encoded[-1] = _CLOSING_BRACKET  # in place of the last entry's comma
+        if not records:
+            return self.entries, bytes(encoded)
+        # RING_SIZE entries, then fewer records than that: the newest of the entries, then all
+        # the records (a key with between RING_SIZE and twice that many requests a flush).
+        older: list[Any] = _decode(encoded)[len(records) :]
+        newer = [entries.entry(r) for r in records]
+        return RING_SIZE, _encode([*older, *newer])
 
     def seen_of(self, client: Client) -> list[float] | None:
         if client == self.client:
@@ -204,6 +229,7 @@ class UsageRecorder:
         if kept and self._oldest is None:
             self._oldest = kept[0].started_at
         all_pending, saw, entry = self._pending, self._saw, _Entries().entry
+        encode_into = _encoder.encode_into
         for record in kept:
             # One unpacking: a NamedTuple's fields read by name cost more, for every request.
             (_, _, _, _, status, _, client_ip, user_agent, key_id, _, refusal, at, _) = record
@@ -217,13 +243,28 @@ class UsageRecorder:
                 pending.other_minute(minute)
             # status_class, inline: a call per request costs more than its two comparisons.
             pending.tally[0 if status < 400 else 1 if status < 500 else 2] += 1
-            ring = pending.ring
             # A key with room left in its ring (most keys, with many in use) keeps this request
-            # as its entry (the raw path and agent let go); a busy key's full ring keeps the
-            # record: most are pushed out by newer ones before an entry is made of them.
-            ring.append(entry(record) if len(ring) < RING_SIZE else record)
-            if len(ring) >= 2 * RING_SIZE:
-                pending.trim_ring()
+            # as it will be stored (the raw path and agent let go), in one growing buffer of
+            # the key's: no objects kept per request. Thousands of small objects kept for a
+            # flush interval (an entry's tuple, its numbers) slowed the whole server, not only
+            # the recording: the short-lived objects of every request then came from memory
+            # scattered among them (bench/README.md, session 14). A busy key's full ring keeps
+            # the records: most are pushed out by newer ones before an entry is made of them.
+            count = pending.entries
+            if count < RING_SIZE:
+                encoded = pending.encoded
+                if encoded is None:
+                    encoded = pending.encoded = bytearray(b"[")
+                encode_into(entry(record), encoded, -1)
+                encoded.append(_COMMA)
+                pending.entries = count + 1
+            else:
+                records = pending.records
+                if records is None:
+                    records = pending.records = []
+                records.append(record)
+                if len(records) >= 2 * RING_SIZE:
+                    del records[:-RING_SIZE]
             client = (client_ip, user_agent)
             if client == pending.client:
                 seen = pending.seen
@@ -274,7 +315,7 @@ class UsageRecorder:
         }
         held = 0
         key_ids = sorted(pending)
-        encoded = _Entries().encoded_ring
+        entries = _Entries()
         for start in range(0, len(key_ids), DRAIN_STEP):
             if start:
                 yield
@@ -283,11 +324,9 @@ class UsageRecorder:
                 batch.counts += [
                     new_named_tuple(MinuteCount, (key_id, m, *c)) for m, c in of_key.all_counts()
                 ]
-                if of_key.ring:
-                    ring = of_key.newest()
-                    batch.recent.append(
-                        new_named_tuple(RecentRequests, (key_id, len(ring), encoded(ring)))
-                    )
+                ring = of_key.ring(entries)
+                if ring is not None:
+                    batch.recent.append(new_named_tuple(RecentRequests, (key_id, *ring)))
                 due: dict[Client, list[float]] = {}
                 for client, seen in of_key.all_clients():
                     pair = (key_id, client)
@@ -411,7 +450,10 @@ def _utc(posix_seconds: float, known: dict[float, datetime] | None = None) -> da
     return moment
 
 
-_encode = msgspec.json.Encoder().encode
+_encoder = msgspec.json.Encoder()
+_encode = _encoder.encode
+_decode = msgspec.json.decode
+_COMMA, _CLOSING_BRACKET = ord(","), ord("]")
 
 
 class _Entries:
@@ -425,12 +467,6 @@ class _Entries:
     def __init__(self) -> None:
         self._paths: dict[str, str] = {}
         self._agents: dict[str, str] = {}
-
-    def encoded_ring(self, ring: list[RecentEntry | RequestRecord]) -> bytes:
-        """A ring as it is stored: one JSON array of entries, in one call of the encoder (a
-        call per entry and joining them cost a third more)."""
-        # An entry is a plain tuple; a RequestRecord is a NamedTuple, a type of its own.
-        return _encode([e if type(e) is tuple else self.entry(e) for e in ring])  # type: ignore[arg-type]
 
     def entry(self, record: RequestRecord) -> RecentEntry:
         """A tuple in RecentEntry's order (one unpacking: a NamedTuple's fields read by name
