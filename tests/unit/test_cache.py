@@ -59,3 +59,20 @@ def test_the_cache_stays_bounded() -> None:
     for number in range(1000):
         cache.store(str(number), number, cache.generation)
     assert len(cache) <= 100
+
+
+def test_a_value_read_again_unchanged_keeps_the_cached_one_and_lives_a_new_ttl() -> None:
+    tick = Ticking()
+    cache = PrincipalCache(10.0, negative_ttl=1.0, monotonic=tick)
+    first = principal("k1")
+    cache.store("digest", first, cache.generation)
+    tick.now += 9.0
+    cache.store("digest", principal("k1"), cache.generation)  # a refresh: equal, not the same
+    tick.now += 9.0  # past the first read's TTL, within the second's
+    found, value = cache.lookup("digest")
+    assert found and value is first
+    changed = principal("k1")._replace(status=KeyStatus.INACTIVE)
+    cache.store("digest", changed, cache.generation)
+    assert cache.lookup("digest") == (True, changed)
+    cache.evict_key("k1")
+    assert cache.lookup("digest") == (False, None)
