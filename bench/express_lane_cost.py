@@ -139,19 +139,12 @@ def main() -> None:
             low, middle = min(values) * 1e6, statistics.median(values) * 1e6
             print(f"  {name:22} min {low:6.2f}   median {middle:6.2f}")
         return
-    import _keyport
-    from hotpath_compare import KEYPORT, RAISED, drop_postgres, fresh_postgres
-    from many_keys import make_keys
+    from hotpath_compare import drop_postgres, fresh_postgres
+    from many_keys import company_with_keys
 
     database = fresh_postgres(args.postgres)
     try:
-        with tempfile.TemporaryDirectory(prefix="keyport-express-") as folder:
-            init = ["init", "--company", "Bench", "--owner-email", "owner@bench.example"]
-            env = _keyport.server_env(database, RAISED)
-            _keyport.run_cli_json(KEYPORT, [*init, "--json"], env, Path(folder))
-        print(f"making {args.keys:,} keys in {database}")
-        keys = asyncio.run(make_keys(database, args.keys))
-        measure_in_child(args, database, keys)
+        measure_in_child(args, database, company_with_keys(database, args.keys))
     finally:
         drop_postgres(args.postgres, database)
 

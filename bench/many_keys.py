@@ -110,6 +110,15 @@ async def make_keys(url: str, count: int) -> list[str]:
         await container.close()
 
 
+def company_with_keys(database: str, count: int) -> list[str]:
+    """A company made by `keyport init` on `database` (a fresh one), then `count` keys of it."""
+    with tempfile.TemporaryDirectory(prefix="keyport-bench-") as folder:
+        init = ["init", "--company", "Bench", "--owner-email", "owner@bench.example", "--json"]
+        _keyport.run_cli_json(KEYPORT, init, _keyport.server_env(database, RAISED), Path(folder))
+    print(f"making {count:,} keys in {database}")
+    return asyncio.run(make_keys(database, count))
+
+
 # A full ring as a key seen about once a flush leaves it: RING_SIZE rows of one request each.
 FILL_RINGS = f"""
 INSERT INTO key_recent_batches (key_id, requests, entries)
