@@ -147,7 +147,8 @@ class _Pending:
 
     def ring(self, entries: _Entries) -> tuple[int, bytes] | None:
         """The newest RING_SIZE requests since the drain, oldest first, as stored: (how many,
-        one JSON array of entries); None for none."""
+        one JSON array of entries); None for none. Once, at the drain that took this key's
+        tallies: the buffer is closed in place."""
         records = self.records or ()
         if len(records) >= RING_SIZE:
             return RING_SIZE, _encode([entries.entry(r) for r in records[-RING_SIZE:]])
@@ -246,10 +247,10 @@ class UsageRecorder:
             # A key with room left in its ring (most keys, with many in use) keeps this request
             # as it will be stored (the raw path and agent let go), in one growing buffer of
             # the key's: no objects kept per request. Thousands of small objects kept for a
-            # flush interval (an entry's tuple, its numbers) slowed the whole server, not only
-            # the recording: the short-lived objects of every request then came from memory
-            # scattered among them (bench/README.md, session 14). A busy key's full ring keeps
-            # the records: most are pushed out by newer ones before an entry is made of them.
+            # flush interval (an entry's tuple, its numbers) slowed the whole express lane, not
+            # only the recording, as if every request's short-lived objects then came from
+            # memory scattered among them (bench/README.md, session 14). A busy key's full ring
+            # keeps the records: most are pushed out by newer ones before an entry is made.
             count = pending.entries
             if count < RING_SIZE:
                 encoded = pending.encoded
