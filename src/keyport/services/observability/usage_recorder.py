@@ -43,6 +43,7 @@ from keyport.domain.usage import (
     RecentEntry,
     RecentRequests,
     Sighting,
+    status_class,
     without_keys,
 )
 from keyport.services.observability.request_record import RequestRecord
@@ -242,8 +243,7 @@ class UsageRecorder:
             minute = int(at // 60)
             if minute != pending.minute:
                 pending.other_minute(minute)
-            # status_class, inline: a call per request costs more than its two comparisons.
-            pending.tally[0 if status < 400 else 1 if status < 500 else 2] += 1
+            pending.tally[status_class(status)] += 1
             # A key with room left in its ring (most keys, with many in use) keeps this request
             # as it will be stored (the raw path and agent let go), in one growing buffer of
             # the key's: no objects kept per request. Thousands of small objects kept for a
