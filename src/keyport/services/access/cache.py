@@ -9,13 +9,13 @@ Principals are refreshed ahead: a hit in the last REFRESH_WITHIN seconds of an e
 (the second half, for a TTL under twice that) names the key in `PrincipalCache.due`, and the
 authenticator reads it again in the background (the keys named within a quarter of a second
 in one read: authentication.REFRESH_GATHER), so a key in use never waits for the database when
-its entry expires. A key used earlier in its entry's
-life but not hit in that window (a client calling every few seconds among many keys) is named
-in `due` by a sweep SWEEP_HORIZON seconds before its entry expires, so it is read again ahead
-too; an entry not used since it was stored is not. A refreshed entry is read afresh, so it is
-never staler than the TTL says. (The window was the second half of the life: with 10,000 keys
-in use that read each key every ~6 s for a 10 s TTL; within 2 s, every ~9 s, a third fewer
-reads, and the same staleness bound.)
+its entry expires. A key used earlier in its entry's life but not hit in that window (a client
+calling every few seconds among many keys) is named in `due` by a sweep SWEEP_HORIZON seconds
+before its entry expires, so it is read again ahead too; an entry not used since it was stored
+is not. A refreshed entry is read afresh, so it is never staler than the TTL says (a value read
+again unchanged keeps its entry and object, with a new TTL). (The window was the second half
+of the life: with 10,000 keys in use that read each key every ~6 s for a 10 s TTL; within 2 s,
+every ~9 s, a third fewer reads, and the same staleness bound.)
 
 `lookup(..., count_miss=False)` is for a look that the usual lookup follows after a miss (the
 gate's express lane, web/gate.py), so that a miss is counted once. (A hit is counted twice
