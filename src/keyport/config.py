@@ -1,197 +1,249 @@
-"""Settings, read once from KEYPORT_* environment variables and validated."""
+"""Settings, read once from KEYPORT_* environment variables and validated.
+
+Each setting is declared once below: its type, default and bound. Its variable is
+`KEYPORT_` + the field's name in capitals, an empty value leaves the default, and a refused
+value names the variable (`SettingsError`). The class is a pydantic dataclass, so a
+`Settings(...)` built directly, or changed with `dataclasses.replace`, is checked the same way
+(pydantic's `ValidationError`, a `ValueError`). README.md's settings tables are tested against
+this declaration (tests/unit/test_settings.py).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from typing import Annotated, Any
 from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
+from pydantic.dataclasses import dataclass
 
 from keyport.db.engine import async_url
 
+ENV_PREFIX = "KEYPORT_"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./keyport.db"
 DEFAULT_PUBLIC_URL = "http://localhost:8000"
 MIN_SECRET_KEY_LENGTH = 32
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 MAX_INT_SETTING = 1_000_000
+MAX_EXPIRY_CHECK_INTERVAL = 60.0
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class SettingsError(ValueError):
     """A setting has a value Keyport cannot use; the message names it."""
 
 
-def _float(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number, not {raw!r}") from None
-    if value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}")
-    return value
+def env_name(field: str) -> str:
+    return ENV_PREFIX + field.upper()
 
 
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in {"1", "true", "yes", "on"}:
+# Refusals raised by the parsers below are the message after the variable's name.
+def _flag(raw: object) -> object:
+    if not isinstance(raw, str):
+        return raw
+    word = raw.strip().lower()
+    if word in {"1", "true", "yes", "on"}:
         return True
-    if raw in {"0", "false", "no", "off"}:
+    if word in {"0", "false", "no", "off"}:
         return False
-    raise SettingsError(f"{name} must be true or false, not {raw!r}")
+    raise ValueError(f"must be true or false, not {word!r}")
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
-    value = _float(env, name, default, minimum)
-    if value != int(value) or value > MAX_INT_SETTING:
-        raise SettingsError(f"{name} must be a whole number up to {MAX_INT_SETTING}")
-    return int(value)
-
-
-def _networks(env: Mapping[str, str], name: str) -> tuple[Network, ...]:
+def _networks(raw: object) -> object:
     """`10.0.0.1, 10.1.0.0/16, ::1` → networks."""
+    if not isinstance(raw, str):
+        return raw
     networks = []
-    for item in env.get(name, "").split(","):
+    for item in raw.split(","):
         if item.strip():
             try:
                 networks.append(ipaddress.ip_network(item.strip(), strict=False))
             except ValueError:
-                raise SettingsError(f"{name}: not an IP address or network: {item!r}") from None
+                raise ValueError(f": not an IP address or network: {item!r}") from None
     return tuple(networks)
 
 
-def _public_url(env: Mapping[str, str]) -> str:
-    raw = (env.get("KEYPORT_PUBLIC_URL") or DEFAULT_PUBLIC_URL).strip().rstrip("/")
-    parsed = urlsplit(raw)
+def _database_url(raw: str) -> str:
+    try:
+        return async_url(raw)
+    except ValueError as error:
+        raise ValueError(f": {error}") from None
+
+
+def _public_url(raw: str) -> str:
+    url = raw.strip().rstrip("/")
+    parsed = urlsplit(url)
     if parsed.scheme not in {"http", "https"} or not parsed.netloc or parsed.query:
-        raise SettingsError(f"KEYPORT_PUBLIC_URL must be an http(s) URL, not {raw!r}")
-    return raw
+        raise ValueError(f"must be an http(s) URL, not {url!r}")
+    return url
 
 
-def _secret_key(env: Mapping[str, str]) -> str | None:
-    raw = env.get("KEYPORT_SECRET_KEY") or None
+def _secret_key(raw: str | None) -> str | None:
     if raw is not None and len(raw) < MIN_SECRET_KEY_LENGTH:
-        raise SettingsError(
-            f"KEYPORT_SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters "
+        raise ValueError(
+            f"must be at least {MIN_SECRET_KEY_LENGTH} characters "
             "(e.g. `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
         )
     return raw
 
 
+def _at_most_a_minute(seconds: float) -> float:
+    return min(seconds, MAX_EXPIRY_CHECK_INTERVAL)
+
+
+def _none_if_empty(raw: object) -> object:
+    return raw or None
+
+
+def _seconds(default: float, at_least: float) -> Any:
+    """A number (of seconds, minutes or hours) with its floor."""
+    return Field(default, ge=at_least, allow_inf_nan=False)
+
+
+def _count(default: int, at_least: int) -> Any:
+    """A whole number with its floor, at most `MAX_INT_SETTING`."""
+    return Field(default, ge=at_least, le=MAX_INT_SETTING)
+
+
+Flag = Annotated[bool, BeforeValidator(_flag)]
+Text = Annotated[str | None, BeforeValidator(_none_if_empty)]  # empty: None
+
+
 @dataclass(frozen=True)
 class Settings:
-    database_url: str = DEFAULT_DATABASE_URL
-    redis_url: str | None = None
-    cache_ttl: float = 10.0  # seconds a cached key or user may be stale if evictions are lost
-    negative_cache_ttl: float = 2.0
-    invalidation_poll_interval: float = 0.2
+    database_url: Annotated[str, AfterValidator(_database_url)] = DEFAULT_DATABASE_URL
+    redis_url: Text = None
+    # Seconds a cached key or user may be stale if evictions are lost.
+    cache_ttl: float = _seconds(10.0, at_least=0.1)
+    negative_cache_ttl: float = _seconds(2.0, at_least=0.0)
+    invalidation_poll_interval: float = _seconds(0.2, at_least=0.01)
     # argon2id cost; tests lower it. 64 MiB and 3 passes is the OWASP-recommended floor.
-    password_time_cost: int = 3
-    password_memory_cost: int = 65536
-    access_log: bool = False
+    password_time_cost: int = _count(3, at_least=1)
+    password_memory_cost: int = _count(65536, at_least=64)
+    access_log: Flag = False
     # Dashboard sessions end after this long without a request, and after max hours anyway.
-    session_idle_minutes: float = 30.0
-    session_max_hours: float = 12.0
+    session_idle_minutes: float = _seconds(30.0, at_least=1.0)
+    session_max_hours: float = _seconds(12.0, at_least=0.1)
     # Dashboard cookies are Secure with the `__Host-` prefix: browsers keep them over https and
     # from http://localhost. false only for plain http under another host name (insecure).
-    secure_cookies: bool = True
+    secure_cookies: Flag = True
     # Sign-in failures allowed per (account, client IP) and per client IP within the window;
     # per account, attempts are slowed (1 s doubling to the max) instead
     # (services/accounts/sign_in_limiter.py).
-    sign_in_max_failures: int = 10
-    sign_in_ip_max_failures: int = 30
-    sign_in_window_minutes: float = 15.0
-    sign_in_delay_seconds: float = 1.0
-    sign_in_max_delay_seconds: float = 10.0
+    sign_in_max_failures: int = _count(10, at_least=1)
+    sign_in_ip_max_failures: int = _count(30, at_least=1)
+    sign_in_window_minutes: float = _seconds(15.0, at_least=0.1)
+    sign_in_delay_seconds: float = _seconds(1.0, at_least=0.0)
+    sign_in_max_delay_seconds: float = _seconds(10.0, at_least=0.0)
     # Usage per key is counted in memory and written every this many seconds: a crash loses
     # at most this much of it, a clean shutdown nothing (services/observability/usage_flush.py).
-    usage_recording: bool = True
-    usage_flush_interval: float = 5.0
-    request_log: bool = True  # one JSON line per request on stdout
+    usage_recording: Flag = True
+    usage_flush_interval: float = _seconds(5.0, at_least=0.05)
+    request_log: Flag = True  # one JSON line per request on stdout
     # Per key: `rate_limit` requests a minute, bursts to `rate_limit_burst` (0: no default
     # limit; a key's own limit still applies). Shared through Redis when it is configured.
-    rate_limit: int = 100
-    rate_limit_burst: int = 200
+    # Unset, the burst is twice the rate (or 200 when the rate is 0).
+    rate_limit: int = _count(100, at_least=0)
+    rate_limit_burst: int = _count(200, at_least=1)
     # User creations and slug changes per API key and hour: each can tell whether an email or
     # slug is taken in another company (services/access/lookup_limits.py). 0: no such limit.
-    user_write_limit: int = 100
+    user_write_limit: int = _count(100, at_least=0)
     # Failed authentications (401s) per client IP and minute before it is refused (0: off).
-    auth_failure_limit: int = 60
+    auth_failure_limit: int = _count(60, at_least=0)
     # Proxies whose X-Forwarded-For is believed (web/client_ip.py); none by default.
-    trusted_proxies: tuple[Network, ...] = ()
+    trusted_proxies: Annotated[tuple[Network, ...], BeforeValidator(_networks)] = ()
     # The dashboard's address as people reach it: the base of invitation links.
-    public_url: str = DEFAULT_PUBLIC_URL
+    public_url: Annotated[str, AfterValidator(_public_url)] = DEFAULT_PUBLIC_URL
     # Seals TOTP secrets and signs sign-in challenges. None: generated once and kept in a
     # file (`secret_key_file`, else `keyport.secret` beside the SQLite database or in the
     # working directory). Every process and host of one installation needs the same value.
-    secret_key: str | None = None
-    secret_key_file: str | None = None
+    secret_key: Annotated[Text, AfterValidator(_secret_key)] = None
+    secret_key_file: Text = None
     # Webhooks (services/webhooks/delivery.py): private and loopback targets are refused
     # unless allowed; the worker looks for due deliveries this often (seconds).
-    webhook_allow_private: bool = False
-    webhook_poll_interval: float = 1.0
+    webhook_allow_private: Flag = False
+    webhook_poll_interval: float = _seconds(1.0, at_least=0.05)
     # Seconds the worker's lease lasts: a crashed worker's process hands delivery over after
     # this long. A tick (up to 3 batches, 5 s timeout each) should end well inside it; one
     # that does not may let another process send again (at least once: same webhook-id).
-    webhook_lease_seconds: float = 30.0
-    # Expiry reminders are looked for at start and this often (seconds; at most a minute).
-    expiry_check_interval: float = 30.0
+    # It must be more than twice the poll interval.
+    webhook_lease_seconds: float = _seconds(30.0, at_least=2.0)
+    # Expiry reminders are looked for at start and this often (seconds; at most a minute:
+    # a longer value is taken as a minute).
+    expiry_check_interval: Annotated[float, AfterValidator(_at_most_a_minute)] = _seconds(
+        30.0, at_least=0.05
+    )
     # Where the workers of one server share their metrics
     # (services/observability/metrics_sharing.py);
     # `keyport serve --workers N` makes one per run. None: /metrics reports this process.
-    metrics_dir: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
+    metrics_dir: Text = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _burst_follows_the_rate(cls, given: Any) -> Any:
+        kwargs = getattr(given, "kwargs", given)
+        if isinstance(kwargs, dict) and kwargs.get("rate_limit_burst") is None:
+            rate = kwargs.get("rate_limit")
+            if rate is not None:
+                kwargs["rate_limit_burst"] = 2 * _whole(rate) or 200
+        return given
+
+    @model_validator(mode="after")
+    def _lease_outlasts_two_polls(self) -> Settings:
+        if self.webhook_lease_seconds <= 2 * self.webhook_poll_interval:
+            raise ValueError(
+                f"{env_name('webhook_lease_seconds')} must be more than twice"
+                f" {env_name('webhook_poll_interval')}"
+            )
+        return self
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """The settings whose `KEYPORT_*` variables are in `env`; unset or empty: the default."""
+        given: dict[str, Any] = {
+            field.name: env[env_name(field.name)]
+            for field in dataclasses.fields(cls)
+            if env.get(env_name(field.name))
+        }
         try:
-            database_url = async_url(env.get("KEYPORT_DATABASE_URL") or DEFAULT_DATABASE_URL)
-        except ValueError as error:
-            raise SettingsError(f"KEYPORT_DATABASE_URL: {error}") from None
-        rate_limit = _int(env, "KEYPORT_RATE_LIMIT", 100, 0)
-        webhook_poll_interval = _float(env, "KEYPORT_WEBHOOK_POLL_INTERVAL", 1.0, 0.05)
-        webhook_lease_seconds = _float(env, "KEYPORT_WEBHOOK_LEASE_SECONDS", 30.0, 2.0)
-        if webhook_lease_seconds <= 2 * webhook_poll_interval:
-            raise SettingsError(
-                "KEYPORT_WEBHOOK_LEASE_SECONDS must be more than twice"
-                " KEYPORT_WEBHOOK_POLL_INTERVAL"
-            )
-        return cls(
-            database_url=database_url,
-            redis_url=env.get("KEYPORT_REDIS_URL") or None,
-            cache_ttl=_float(env, "KEYPORT_CACHE_TTL", 10.0, 0.1),
-            negative_cache_ttl=_float(env, "KEYPORT_NEGATIVE_CACHE_TTL", 2.0, 0.0),
-            invalidation_poll_interval=_float(env, "KEYPORT_INVALIDATION_POLL_INTERVAL", 0.2, 0.01),
-            password_time_cost=int(_float(env, "KEYPORT_PASSWORD_TIME_COST", 3, 1)),
-            password_memory_cost=int(_float(env, "KEYPORT_PASSWORD_MEMORY_COST", 65536, 64)),
-            access_log=_bool(env, "KEYPORT_ACCESS_LOG", False),
-            session_idle_minutes=_float(env, "KEYPORT_SESSION_IDLE_MINUTES", 30.0, 1.0),
-            session_max_hours=_float(env, "KEYPORT_SESSION_MAX_HOURS", 12.0, 0.1),
-            secure_cookies=_bool(env, "KEYPORT_SECURE_COOKIES", True),
-            sign_in_max_failures=int(_float(env, "KEYPORT_SIGN_IN_MAX_FAILURES", 10, 1)),
-            sign_in_ip_max_failures=_int(env, "KEYPORT_SIGN_IN_IP_MAX_FAILURES", 30, 1),
-            sign_in_window_minutes=_float(env, "KEYPORT_SIGN_IN_WINDOW_MINUTES", 15.0, 0.1),
-            sign_in_delay_seconds=_float(env, "KEYPORT_SIGN_IN_DELAY_SECONDS", 1.0, 0.0),
-            sign_in_max_delay_seconds=_float(env, "KEYPORT_SIGN_IN_MAX_DELAY_SECONDS", 10.0, 0.0),
-            usage_recording=_bool(env, "KEYPORT_USAGE_RECORDING", True),
-            usage_flush_interval=_float(env, "KEYPORT_USAGE_FLUSH_INTERVAL", 5.0, 0.05),
-            request_log=_bool(env, "KEYPORT_REQUEST_LOG", True),
-            rate_limit=rate_limit,
-            rate_limit_burst=_int(env, "KEYPORT_RATE_LIMIT_BURST", 2 * rate_limit or 200, 1),
-            auth_failure_limit=_int(env, "KEYPORT_AUTH_FAILURE_LIMIT", 60, 0),
-            user_write_limit=_int(env, "KEYPORT_USER_WRITE_LIMIT", 100, 0),
-            trusted_proxies=_networks(env, "KEYPORT_TRUSTED_PROXIES"),
-            public_url=_public_url(env),
-            secret_key=_secret_key(env),
-            secret_key_file=env.get("KEYPORT_SECRET_KEY_FILE") or None,
-            webhook_allow_private=_bool(env, "KEYPORT_WEBHOOK_ALLOW_PRIVATE", False),
-            webhook_poll_interval=webhook_poll_interval,
-            webhook_lease_seconds=webhook_lease_seconds,
-            expiry_check_interval=min(
-                60.0, _float(env, "KEYPORT_EXPIRY_CHECK_INTERVAL", 30.0, 0.05)
-            ),
-            metrics_dir=env.get("KEYPORT_METRICS_DIR") or None,
-        )
+            return cls(**given)
+        except ValidationError as error:
+            raise SettingsError(_refusal(error.errors()[0])) from None
+
+
+def _whole(raw: object) -> int:
+    """The rate as the burst's default reads it; a rate that is no whole number is refused by
+    its own field, so 0 will do for it here."""
+    try:
+        return int(float(raw))  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return 0
+
+
+def _refusal(error: Any) -> str:
+    """Pydantic's first error as today's message: the variable's name, then what is wrong."""
+    if not error["loc"]:  # a rule across settings: its message names them
+        return str(error["ctx"]["error"])
+    name, kind, raw, ctx = (
+        env_name(str(error["loc"][0])),
+        error["type"],
+        error["input"],
+        error.get("ctx", {}),
+    )
+    if kind == "value_error":
+        detail = str(ctx["error"])
+        return f"{name}{detail}" if detail.startswith(":") else f"{name} {detail}"
+    if kind == "greater_than_equal":
+        return f"{name} must be at least {ctx['ge']}"
+    if kind in {"less_than_equal", "int_from_float"} or (kind == "int_parsing" and _is_number(raw)):
+        return f"{name} must be a whole number up to {MAX_INT_SETTING}"
+    return f"{name} must be a number, not {raw!r}"
+
+
+def _is_number(raw: object) -> bool:
+    try:
+        float(str(raw))
+    except ValueError:
+        return False
+    return True
