@@ -1,7 +1,7 @@
 """Keyport through its CLI: is it runnable, a bench database with one key, invalid keys.
 
 Keys look like `ak_live:<key-id>:<random><6-char base62 CRC32 of everything before it>`
-(DESIGN.md). A "wrong secret" key must keep a valid checksum so that it reaches the digest
+(docs/contract.md §1). A "wrong secret" key must keep a valid checksum so that it reaches the digest
 lookup; the checksum scheme is recognised by testing a few base62 encodings against the real
 key, so this file does not import Keyport.
 """

@@ -1,6 +1,6 @@
 """Keyport as the gate of another service: the configurations `keyport proxy-config` prints,
 run as is by Debian's nginx and Caddy in front of an upstream that echoes what it received
-(DESIGN.md §6). Every client answer comes from one check by a real `keyport serve`."""
+(docs/contract.md §7). Every client answer comes from one check by a real `keyport serve`."""
 
 from __future__ import annotations
 
@@ -149,7 +149,7 @@ def test_the_named_user_is_passed_on(proxy: Proxy, keyport: ServerProcess) -> No
     assert answer.json()["headers"]["x-keyport-user-id"] == owner_id
 
 
-# --- every row of the §1 table through the proxy -------------------------------------------
+# --- every row of the §2 table through the proxy -------------------------------------------
 
 
 def test_missing_and_invalid_credentials(proxy: Proxy) -> None:

@@ -1,4 +1,4 @@
-"""DESIGN.md §1 error table, row by row, in order, on SQLite and PostgreSQL."""
+"""docs/contract.md §2 error table, row by row, in order, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Scopes and allowlists on the v4 user API (DESIGN.md §6): users:read to read, users:write to
-write, the exact 403 bodies, and the order against the acting-user checks."""
+"""Scopes and allowlists on the v4 user API (docs/contract.md §6): users:read to read,
+users:write to write, the exact 403 bodies, and the order against the acting-user checks."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`/v1/authorize` (DESIGN.md §6): the §1 table, the order of checks, scopes, allowlists, the
+"""`/v1/authorize` (docs/contract.md §7): the §2 table, the order of checks, scopes, allowlists, the
 answer's body and headers, and the refusal headers nginx needs — on SQLite and PostgreSQL."""
 
 from __future__ import annotations

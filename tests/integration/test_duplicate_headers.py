@@ -1,6 +1,6 @@
 """Issue 9, item 8: `Authorization` or `x-meetergo-api-user-id` sent twice is refused with 400
 `Duplicate header: <name>` before any other check and is not a failed authentication
-(DESIGN.md §1 and §6): a proxy that reads the other copy must never disagree with us about
+(docs/contract.md §2): a proxy that reads the other copy must never disagree with us about
 who is calling. On SQLite and PostgreSQL."""
 
 from __future__ import annotations

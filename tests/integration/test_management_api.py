@@ -1,4 +1,4 @@
-"""`/v1/keys` (DESIGN.md §7): every operation, every refusal, cross-company, escalation."""
+"""`/v1/keys` (docs/contract.md §8): every operation, every refusal, cross-company, escalation."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Property tests: whatever arrives in `Authorization` or `x-meetergo-api-user-id`, the
-authenticator answers with success or one of DESIGN.md §1's errors, never anything else.
+authenticator answers with success or one of docs/contract.md §2's errors, never anything else.
 
 Headers reach the authenticator decoded as latin-1 (every byte is a character), so the
 strategies draw from all 256 byte values as well as from text near the real formats.

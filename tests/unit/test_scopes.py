@@ -1,4 +1,4 @@
-"""Scopes and IP allowlists: the rules a restricted key is held to (DESIGN.md §6)."""
+"""Scopes and IP allowlists: the rules a restricted key is held to (docs/contract.md §6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A Python client for Keyport's management API (DESIGN.md §7).
+"""A Python client for Keyport's management API (docs/contract.md §10).
 
     from keyport.client import Keyport, KeyportError
 

@@ -1,4 +1,4 @@
-"""Typed results: the key object of §7 in snake_case, and what authorize answers."""
+"""Typed results: docs/contract.md §8's key object in snake_case, and what authorize answers."""
 
 from __future__ import annotations
 

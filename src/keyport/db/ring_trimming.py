@@ -10,7 +10,7 @@ every flush. So a process trims a key's ring
   to that ring, but for at most FIRST_TRIMS_PER_WRITE keys a write — the others wait for the
   next writes, the keys with the most requests in a write first (their rings grow fastest).
   A process that starts with 10,000 keys in use would otherwise trim all of their rings in
-  its first flush: about 5 s of PostgreSQL's CPU at once (bench/README.md, session 13), taken
+  its first flush: about 5 s of PostgreSQL's CPU at once (measured), taken
   from the requests served meanwhile; and
 - whenever it has written RING_SIZE requests to it since it last trimmed it.
 

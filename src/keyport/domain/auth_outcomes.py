@@ -25,7 +25,7 @@ class AuthOutcome(StrEnum):
     INSUFFICIENT_SCOPE = "insufficient_scope"  # the key lacks a scope the request needs (403)
 
 
-# Every way a request can be refused before its route's logic, in DESIGN.md §1 order.
+# Every way a request can be refused before its route's logic, in docs/contract.md §2 order.
 AUTH_FAILURES = tuple(outcome for outcome in AuthOutcome if outcome is not AuthOutcome.SUCCESS)
 # A refusal that still names a real key: the key exists but may not be used now.
 KEY_STATE_REFUSALS = frozenset({AuthOutcome.EXPIRED, AuthOutcome.DEACTIVATED})

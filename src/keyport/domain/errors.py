@@ -4,7 +4,7 @@
     ├── MalformedRequest               400, refused before any other check
     │   ├── DuplicateHeader            Authorization or x-meetergo-api-user-id sent twice
     │   └── NonCanonicalPath           `//`, dot segments, encoded `/`, control characters
-    ├── AuthenticationError            401, checked in the order of DESIGN.md §1
+    ├── AuthenticationError            401, checked in the order of docs/contract.md §2
     │   ├── MissingAuthorization       no or empty Authorization header
     │   ├── InvalidApiKey              malformed, bad checksum, unknown, wrong secret, revoked
     │   ├── ExpiredApiKey              expires_at <= now

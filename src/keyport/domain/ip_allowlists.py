@@ -1,4 +1,4 @@
-"""Where a key may be used from: an optional list of IPv4/IPv6 networks (DESIGN.md §6).
+"""Where a key may be used from: an optional list of IPv4/IPv6 networks (docs/contract.md §6).
 
 An empty list means anywhere. A network is written `address/prefix` (a bare address is one
 host); one with host bits set (`10.0.0.1/8`) is refused rather than silently widened, since

@@ -1,4 +1,4 @@
-"""The key object of §7 (management API answers and webhook `data`): never a secret."""
+"""The key object of docs/contract.md §8 (API answers and webhook `data`): never a secret."""
 
 from __future__ import annotations
 

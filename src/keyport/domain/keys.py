@@ -68,7 +68,7 @@ class KeyState(StrEnum):
 
 
 def effective_state(status: KeyStatus, expired: bool) -> KeyState:
-    """Revoked beats expired beats deactivated (DESIGN.md §1): the one home of that rule."""
+    """Revoked beats expired beats deactivated (docs/contract.md §1): the one home of that rule."""
     if status is KeyStatus.REVOKED:
         return KeyState.REVOKED
     if expired:

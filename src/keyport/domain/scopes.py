@@ -1,4 +1,4 @@
-"""What a key may do: its scopes (DESIGN.md §6).
+"""What a key may do: its scopes (docs/contract.md §6).
 
 A key holds a list of scopes. `*` (full access, the default) grants every scope except
 `keys:manage`, so a key made without scopes behaves exactly as a meetergo key. Keyport's own

@@ -8,7 +8,7 @@ not in its canonical form is refused (400) before anything else, for every prefi
 gate and the router always decide on the same path (web/paths.py). Order for API paths: a
 duplicated identity header (400, not a failed authentication), an IP refused for failed
 authentications (429), the key (401, counted against the IP), the key's IP allowlist (403), the
-scopes the request needs (403), the key's budget (429) — DESIGN.md §6.
+scopes the request needs (403), the key's budget (429) — docs/contract.md §2.
 `/v1/authorize` refusals also carry their status and body in headers of their own
 (REFUSAL_STATUS, REFUSAL_BODY) for proxies that keep only the status (nginx `auth_request`).
 """
@@ -89,7 +89,7 @@ HSTS = (b"strict-transport-security", b"max-age=31536000")
 
 
 def refuse_malformed(headers: RequestHeaders) -> tuple[int, bytes, errors.Headers] | None:
-    """The pre-checks every API request passes before any other check (DESIGN.md §1, §6)."""
+    """The pre-checks every API request passes before any other check (docs/contract.md §2)."""
     if headers.duplicated is not None:
         return errors.render(domain.DuplicateHeader(headers.duplicated))
     return None

@@ -6,7 +6,7 @@ attached to each handler with `**api_operation(...)` or `**ops_operation(...)` i
 decorator:
 
 - the request body: handlers read it themselves (`decode_body`), so that the error order of
-  DESIGN.md §1 holds; `body=CreateUserIn` documents it from the same msgspec type;
+  docs/contract.md §2 holds; `body=CreateUserIn` documents it from the same msgspec type;
 - the user header (`x-meetergo-api-user-id`), read by `acting_user`, required or optional;
 - every error the operation can answer, all in one shape (`ErrorOut`), including those the
   gate answers before routing (401, 429, 431, 503), with their headers (`WWW-Authenticate`,

@@ -1,8 +1,8 @@
-"""Which scopes a guarded request needs (DESIGN.md §6).
+"""Which scopes a guarded request needs (docs/contract.md §6).
 
 `/v4/user…` needs `users:read` to read (GET, HEAD, OPTIONS) and `users:write` otherwise;
 other `/v4` paths need none (they are 404 anyway). The management API `/v1/keys…` needs
-`keys:manage` (§7), except `/v1/keys/self/rotate`, which any key may call for itself.
+`keys:manage` (§8), except `/v1/keys/self/rotate`, which any key may call for itself.
 `/v1/authorize` needs every scope named in its `?scope=` parameters, in the order given, so
 that the first missing one is named.
 """

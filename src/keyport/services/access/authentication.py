@@ -1,4 +1,4 @@
-"""Authenticating an API request: the key, then the user it acts as (DESIGN.md §1 order)."""
+"""Authenticating an API request: the key, then the user it acts as (docs/contract.md §2 order)."""
 
 from __future__ import annotations
 
@@ -32,8 +32,8 @@ from keyport.services.ports import HotPathReader
 _BEARER = "bearer "
 # Seconds a key named for refreshing ahead waits, so that the keys named meanwhile are read
 # with it. With 10,000 keys in use about 1,000 a second come due, one by one, each soon after
-# the previous read returned: read as they came that was ~60 small reads a second (bench/README
-# session 14). Far below the refresh window (cache.REFRESH_WITHIN, SWEEP_HORIZON): a key still
+# the previous read returned: read as they came that was ~60 small reads a second
+# (measured). Far below the refresh window (cache.REFRESH_WITHIN, SWEEP_HORIZON): a key still
 # is read again before its entry expires. A miss is never held back: its request waits for it.
 REFRESH_GATHER = 0.25
 _KEY_ID = slice(len(PREFIX), len(PREFIX) + 36)
@@ -140,7 +140,7 @@ class Authenticator:
         self._user_fills: dict[str, asyncio.Future[User | None]] = {}
 
     async def authenticate(self, authorization: str | None) -> Principal:
-        """The key's principal, or the first error of DESIGN.md §1's table that applies.
+        """The key's principal, or the first error of docs/contract.md §2's table that applies.
 
         A cache hit costs one SHA-256 and one dict lookup. The checksum is checked only on a
         miss: a key that fails it can never be in the cache, and is refused before any I/O.

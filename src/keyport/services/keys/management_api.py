@@ -1,4 +1,4 @@
-"""The management API's use cases (`/v1/keys`, DESIGN.md §7): who may do what with which key.
+"""The management API's use cases (`/v1/keys`, docs/contract.md §8): who may do what with which key.
 
 A caller is an API key (its Principal) acting as a user. Managing keys needs the scope
 `keys:manage` and an owner or admin; a key never hands out a scope it does not hold itself,

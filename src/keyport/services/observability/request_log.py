@@ -4,14 +4,14 @@
 once, and a background task writes what is left every LOG_INTERVAL seconds. Four measured
 choices:
 - lines are encoded in one loop, not one by one on each request's path: a line encoded among
-  a request's other work cost about three times what it costs in a loop (bench/README.md,
-  session 10). What is kept meanwhile costs the garbage collector little: each record's
+  a request's other work cost about three times what it costs in a loop (measured under
+  load). What is kept meanwhile costs the garbage collector little: each record's
   fields as a plain tuple of strings and numbers (an AuthOutcome at most), which the first
   young collection it lives through stops tracking;
 - a batch is written as soon as it is full, not kept for the next tick: a quarter second's
   records (thousands, a megabyte and more with their strings) were freed all at once on each
   tick, and the allocator handed their memory back to the OS and took it again (page faults:
-  0.08 a request, against 0.002 with the log off; bench/README.md, session 12);
+  0.08 a request, against 0.002 with the log off);
 - the lines of a batch are encoded by msgspec in one call;
 - it writes from the event loop, never a thread: a writer thread fights the loop for the GIL
   after every write, which cost 10-15 % of throughput. A write is made only when stdout can
@@ -109,8 +109,8 @@ def log_line(record: RequestRecord) -> bytes:
 def encoded_lines(records: Iterable[tuple[Any, ...]]) -> bytes:
     """The lines of RequestRecords (or their fields as plain tuples), encoded together: one
     loop builds the lines' fields, msgspec encodes them all in one call. Encoded one at a time
-    among each request's other work, a line cost two to three times as much (bench/README.md,
-    session 10). Each whole second is formatted once, each millisecond's text made once, each
+    among each request's other work, a line cost two to three times as much (measured under
+    load). Each whole second is formatted once, each millisecond's text made once, each
     distinct path cleaned once a batch (a batch's requests mostly share a few paths)."""
     lines: list[_Line] = []
     append = lines.append

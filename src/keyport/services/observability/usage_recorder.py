@@ -17,8 +17,8 @@ a minute instead of one every flush, the largest share of the database's work af
 A key's (or client's) first write is counted as made up to half a minute earlier than it was,
 at random, so its second write comes 30-60 s after its first: keys first seen together (a
 restart with 10,000 in use) then come due in six flushes each minute, not all in one (10,000
-`last_used_at` updates in one flush took PostgreSQL about half a second, bench/README.md
-session 13). Never more often than once in 30 s, and still at least once a minute.
+`last_used_at` updates in one flush took PostgreSQL about half a second, measured with
+bench/many_keys.py). Never more often than once in 30 s, and still at least once a minute.
 """
 
 from __future__ import annotations
@@ -226,7 +226,7 @@ class UsageRecorder:
         """The kept records added to their keys' tallies, in one loop. Each key's tallies are
         cold in the CPU's caches with thousands of keys in use; a request's tallying among its
         other work cost about three times what the same tallying costs in a loop (the request
-        log's encoding showed the same, bench/README.md sessions 10 and 12)."""
+        log's encoding showed the same)."""
         kept, self._kept = self._kept, []
         if kept and self._oldest is None:
             self._oldest = kept[0].started_at
@@ -249,7 +249,7 @@ class UsageRecorder:
             # the key's: no objects kept per request. Thousands of small objects kept for a
             # flush interval (an entry's tuple, its numbers) slowed the whole express lane, not
             # only the recording, as if every request's short-lived objects then came from
-            # memory scattered among them (bench/README.md, session 14). A busy key's full ring
+            # memory scattered among them (measured with 10,000 keys in use). A busy key's full ring
             # keeps the records: most are pushed out by newer ones before an entry is made.
             count = pending.entries
             if count < RING_SIZE:

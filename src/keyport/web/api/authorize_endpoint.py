@@ -1,5 +1,5 @@
 """`/v1/authorize`: a reverse proxy asks whether a request to the operator's own service may
-pass, and learns who is calling (DESIGN.md §6).
+pass, and learns who is calling (docs/contract.md §7).
 
 The gate has already run every check up to the key's rate limit (throttle, key, allowlist,
 scopes, budget) and added the RateLimit headers; this resolves the acting user — the header
@@ -101,7 +101,7 @@ def authorize_route(authenticator: Authenticator) -> HTTPRouteHandler:
         operation_id="authorize",
         tags=["gateway"],
         summary="May this request pass the reverse proxy, and who is calling? "
-        "(any method; DESIGN.md §6)",
+        "(any method; docs/contract.md §7)",
         **api_operation(errors=(400, 403), user_header=UserHeader.OPTIONAL),
     )
     async def authorize(
@@ -136,7 +136,7 @@ class AuthorizeEndpoint:
         return is_authorize(scope["path"])
 
     async def __call__(self, scope: Any, send: Any) -> None:
-        """Raises the acting-user errors of DESIGN.md §1 for the gate to render."""
+        """Raises the acting-user errors of docs/contract.md §3 for the gate to render."""
         user = await acting_user(self._authenticator, scope, required=False)
         minimal = context_of(scope).headers.minimal
         body, headers = self._cached(principal_of(scope), user, minimal)

@@ -1,4 +1,4 @@
-"""The wire shapes of `/v1/keys` (DESIGN.md §7): the key object, bodies, pages."""
+"""The wire shapes of `/v1/keys` (docs/contract.md §8): the key object, bodies, pages."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The management API `/v1/keys` (DESIGN.md §7): parse, call services.keys.management_api, shape.
+"""The management API `/v1/keys` (docs/contract.md §8): parse, call its use cases, shape.
 
 The gate has authenticated the key (401s, allowlist, rate limit) before any of this runs;
 services.keys.management_api decides on scopes, roles and companies.

@@ -66,7 +66,7 @@ class MeEndpoint:
         return bool(scope["path"] == PATH and scope["method"] == "GET")
 
     async def __call__(self, scope: Any, send: Any) -> None:
-        """Raises the acting-user errors of DESIGN.md §1 for the gate to render."""
+        """Raises the acting-user errors of docs/contract.md §3 for the gate to render."""
         body, headers = self._answer(await whoami(self._authenticator, scope))
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})

@@ -1,4 +1,4 @@
-"""The v4 user endpoints (DESIGN.md §1): parse, call one service, shape the answer."""
+"""The v4 user endpoints (docs/contract.md §4): parse, call one service, shape the answer."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""key scopes and IP allowlists: what a key may do and where from (DESIGN.md §6)
+"""key scopes and IP allowlists: what a key may do and where from (docs/contract.md §6)
 
 Revision ID: 0005
 Revises: 0004

@@ -4,7 +4,7 @@ A usage flush trims a key's ring to the rows holding its RING_SIZE newest reques
 (db/usage_store.py `_PG_TRIM_RINGS`): a running sum of `requests` over the key's rows, newest
 first. With `requests` in the index that sum is read from the index alone (PostgreSQL: an
 index-only scan) instead of from the row of every batch, each on a page of its own: with
-10,000 full rings a trim read about a hundred table pages a key (bench/README.md, session 13).
+10,000 full rings a trim read about a hundred table pages a key (measured on PostgreSQL).
 
 Revision ID: 0010
 Revises: 0009
