@@ -1,8 +1,16 @@
-"""The `keyport` command: serve, init, user, key, db, scan. Thin: parse, call a service, print."""
+"""The `keyport` command: serve, init, user, key, db, scan. Thin: parse, call a service, print.
+
+Rule for every command module (this one, cli_lifecycle.py, and any added beside them):
+commands import the server lazily. At import time a command module may load only the
+standard library, click, keyport.domain and keyport.proxy_config; keyport.config,
+keyport.bootstrap, the services, keyport.web, keyport.db, msgspec, uvicorn and the like are
+imported inside the function that needs them (types for annotations under TYPE_CHECKING).
+So `keyport --help`, a typo'd option and `keyport proxy-config` answer without loading
+SQLAlchemy, Alembic, Redis or Litestar (~0.6 s). tests/unit/test_cli_imports.py checks it.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import secrets
@@ -12,23 +20,22 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from keyport.bootstrap import Container, build_container
 from keyport.cli_lifecycle import key_company, register
-from keyport.config import Settings, SettingsError
 from keyport.domain.audit import Actor
 from keyport.domain.errors import KeyportError, ValidationFailed
+from keyport.domain.key_events import iso_utc
 from keyport.domain.keys import ApiKey, IssuedKey
 from keyport.domain.scopes import describe as describe_scopes
 from keyport.domain.users import NewUser, Role
-from keyport.proxy_config.caddy import render_caddy
-from keyport.proxy_config.nginx import render_nginx
-from keyport.proxy_config.spec import SpecError, build_spec
-from keyport.services.accounts.invitations import Invitee, IssuedInvitation
-from keyport.web.api.schemas import UserOut, iso_utc
+
+if TYPE_CHECKING:
+    from keyport.bootstrap import Container
+    from keyport.config import Settings
+    from keyport.services.accounts.invitations import IssuedInvitation
 
 T = TypeVar("T")
 DEMO_COMPANY = "Demo Company"
@@ -46,10 +53,11 @@ def _describe(error: KeyportError) -> str:
 
 def _run(work: Callable[[Container], Awaitable[T]]) -> T:
     """Build the container, migrate the database if needed, run `work`, close everything."""
-    try:
-        settings = Settings.from_env(os.environ)
-    except SettingsError as error:
-        _fail(str(error))
+    import asyncio
+
+    from keyport.bootstrap import build_container
+
+    settings = _settings()
 
     async def main() -> T:
         container = build_container(settings)
@@ -65,6 +73,15 @@ def _run(work: Callable[[Container], Awaitable[T]]) -> T:
         _fail(_describe(error))
     except OSError as error:
         _fail(f"cannot reach the database: {error}", code=1)
+
+
+def _settings() -> Settings:
+    from keyport.config import Settings, SettingsError
+
+    try:
+        return Settings.from_env(os.environ)
+    except SettingsError as error:
+        _fail(str(error))
 
 
 def issued_key_json(issued: IssuedKey) -> dict[str, Any]:
@@ -142,7 +159,7 @@ def serve(host: str, port: int, workers: int) -> None:
         )
         click.echo("  (shown once; change it with `keyport user set-password`)")
     click.echo(f"API: {base}/v4/user/me   docs: {base}/schema   OpenAPI: {base}/openapi.json")
-    settings = Settings.from_env(os.environ)
+    settings = _settings()
     # uvicorn shuts down gracefully on SIGTERM (stops accepting, finishes requests in flight,
     # runs the lifespan end that writes usage), then raises SIGTERM again so that the default
     # action kills the process. A clean shutdown should exit 0: that second SIGTERM is ignored.
@@ -251,6 +268,8 @@ def user_create(
 def _encode_user(created: Any) -> bytes:
     import msgspec
 
+    from keyport.web.api.schemas import UserOut
+
     return msgspec.json.encode(UserOut.of(created))
 
 
@@ -283,6 +302,8 @@ def user_invite(
     company_id: str | None,
     as_json: bool,
 ) -> None:
+    from keyport.services.accounts.invitations import Invitee
+
     invitee = Invitee(email, Role(role), given_name, family_name)
 
     async def work(c: Container) -> IssuedInvitation:
@@ -507,6 +528,10 @@ _key_change("revoke", lambda c, co, k: c.keys.revoke_key(co, k, Actor.cli()))
 def proxy_config(
     proxy: str, listen: str, keyport_url: str, upstream: str, rules: tuple[str, ...]
 ) -> None:
+    from keyport.proxy_config.caddy import render_caddy
+    from keyport.proxy_config.nginx import render_nginx
+    from keyport.proxy_config.spec import SpecError, build_spec
+
     try:
         spec = build_spec(listen, keyport_url, upstream, rules)
     except SpecError as error:

@@ -1,17 +1,22 @@
-"""`keyport key rotate` and `keyport webhook add|list|remove`: parse, call a service, print."""
+"""`keyport key rotate` and `keyport webhook add|list|remove`: parse, call a service, print.
+
+Commands import the server lazily (the rule at the top of cli.py).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from keyport.bootstrap import Container
 from keyport.domain.audit import Actor
 from keyport.domain.key_events import iso_utc
 from keyport.domain.rotation import parse_duration
-from keyport.services.keys.lifecycle import RotatedKey
+
+if TYPE_CHECKING:
+    from keyport.bootstrap import Container
+    from keyport.services.keys.lifecycle import RotatedKey
 
 
 async def key_company(c: Container, company_id: str | None, key_id: str) -> str:
@@ -21,7 +26,7 @@ async def key_company(c: Container, company_id: str | None, key_id: str) -> str:
     return await c.keys.company_of_key(key_id)
 
 
-Run = Callable[[Callable[[Container], Awaitable[Any]]], Any]
+Run = Callable[[Callable[["Container"], Awaitable[Any]]], Any]
 Option = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
