@@ -1,4 +1,9 @@
-"""The `keyport` command as an operator uses it: JSON output, one-line errors, exit codes."""
+"""The `keyport` command as an operator uses it: JSON output, one-line errors, exit codes.
+
+The commands run in-process (`run_cli`, Click's runner on the real entry point); the tests
+named `..._through_the_installed_script` run the `keyport` script as a process, for what
+only a process shows: its exit status, and stdout and stderr as separate streams.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.server import cli_json, keyport_env, run_cli
+from tests.support.server import cli_json, keyport_env, run_cli, run_cli_process
 
 
 @pytest.fixture
@@ -50,11 +55,24 @@ def test_init_user_and_key_commands_print_json(env: dict[str, str]) -> None:
     assert "key" not in listed[0] and key["key"].split(":")[2] not in str(listed)
 
 
-def test_key_create_without_json_warns_it_is_shown_once(env: dict[str, str]) -> None:
+def test_key_create_through_the_installed_script_warns_on_stderr_it_is_shown_once(
+    env: dict[str, str],
+) -> None:
     run_cli(env, "init", "--company", "Acme", "--owner-email", "o@acme.test")
-    result = run_cli(env, "key", "create", "--days", "30")
+    result = run_cli_process(env, "key", "create", "--days", "30")
     assert result.stdout.splitlines()[1].startswith("ak_live:")
-    assert "will not be shown again" in result.stderr
+    assert result.stderr == "Copy it now: it will not be shown again.\n"
+
+
+def test_bad_input_through_the_installed_script_exits_2_with_one_line(
+    env: dict[str, str],
+) -> None:
+    result = run_cli_process(env, "key", "create", "--days", "ten", check=False)
+    assert (result.returncode, result.stdout, result.stderr) == (
+        2,
+        "",
+        "keyport: Invalid value for '--days': 'ten' is not a valid integer.\n",
+    )
 
 
 def test_lifecycle_commands(env: dict[str, str]) -> None:
