@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
+
+import pytest
 
 from keyport.bootstrap import Container
 from keyport.db.leases import SqlLeaseStore
@@ -54,3 +57,41 @@ async def test_a_clean_stop_hands_over_at_once(container: Container, clock: Fixe
     await leaving.stop()
     assert await next_one.tick() is True
     assert runs == ["a", "b"]
+
+
+class _DownLeases:
+    """A lease store whose database is down until `up` is set."""
+
+    def __init__(self) -> None:
+        self.up = False
+
+    async def acquire(self, *_args: object) -> bool:
+        if not self.up:
+            raise ConnectionRefusedError(111, "Connection refused")
+        return True
+
+    async def release(self, *_args: object) -> None:
+        pass
+
+
+async def test_a_lease_that_cannot_be_taken_is_told_once_per_outage(
+    clock: FixedClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    leases = _DownLeases()
+    runs: list[str] = []
+
+    async def work() -> None:
+        runs.append("ran")
+
+    loop = SingletonLoop("test-loop", work, leases, clock.now, interval=1, ttl=30)  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING, logger="keyport.services.runtime.singleton_loop"):
+        for _ in range(5):
+            assert await loop.tick() is False
+        leases.up = True
+        assert await loop.tick() is True
+
+    assert [r.getMessage() for r in caplog.records] == [
+        "lease test-loop could not be taken",
+        "lease test-loop can be taken again",
+    ]
+    assert runs == ["ran"]

@@ -73,6 +73,8 @@ def _on_http_error(request: Request, error: HTTPException) -> Response[bytes]:  
     status = error.status_code
     if status == 413:
         return _respond(*errors.render(PayloadTooLarge()))
+    if errors.is_client_gone(error):
+        status = 400  # never read: recorded as the client's doing, not a server error
     if status == 404:
         message = f"Cannot {request.method} {request.url.path}"
     elif status < 500:

@@ -8,6 +8,7 @@ import os
 
 from keyport.bootstrap import build_container
 from keyport.config import Settings
+from keyport.web import log_lines
 from keyport.web.app import create_app
 from keyport.web.gate import ApiGate
 
@@ -23,6 +24,7 @@ FULL_COLLECTION_EVERY = 100  # collections of the middle generation (CPython's d
 
 
 def create_app_from_env() -> ApiGate:
+    log_lines.install()
     app = create_app(build_container(Settings.from_env(os.environ)))
     settle_heap()
     return app

@@ -11,6 +11,7 @@ from http import HTTPStatus
 from typing import Any
 
 import msgspec
+from litestar.exceptions import HTTPException
 
 from keyport.db import integrity, outages
 from keyport.domain import errors as domain
@@ -95,6 +96,15 @@ def render_domain_error(error: domain.KeyportError) -> tuple[int, bytes, Headers
 def is_storage_unavailable(error: BaseException) -> bool:
     """Errors that mean 'the database or Redis cannot answer now': 503, never 500."""
     return outages.is_storage_unavailable(error)
+
+
+# Litestar's words when a request's body never came: the client (or a proxy that gave up on a
+# slow answer) closed the connection. Nobody is left to answer and nothing is broken.
+CLIENT_GONE = "client disconnected prematurely"
+
+
+def is_client_gone(error: BaseException) -> bool:
+    return isinstance(error, HTTPException) and error.detail == CLIENT_GONE
 
 
 _OUTAGE_LOG_EVERY = 10.0  # seconds: an outage under load must not flood the log

@@ -56,6 +56,7 @@ class SingletonLoop:
         self._periodic = PeriodicTask(name, self._tick_or_raise, interval=interval, graceful=True)
         self.is_holder = False
         self.ticks = 0
+        self._lease_failing = False
 
     async def start(self) -> None:
         await self._periodic.start()
@@ -75,8 +76,14 @@ class SingletonLoop:
                 self.name, self._holder, now, now + self._ttl
             )
         except Exception:
-            logger.warning("lease %s could not be taken", self.name, exc_info=True)
+            if not self._lease_failing:  # once per outage, not once per tick
+                logger.warning("lease %s could not be taken", self.name, exc_info=True)
+            self._lease_failing = True
             self.is_holder = False
+        else:
+            if self._lease_failing:
+                logger.warning("lease %s can be taken again", self.name)
+            self._lease_failing = False
         if not self.is_holder:
             return False
         await self._work()

@@ -88,6 +88,8 @@ def exception_handlers(pages: Pages, cookies: Cookies) -> ExceptionHandlersMap:
         status = error.status_code
         if status == 404:
             return error_page(pages, request, 404, "There is no page at this address.")
+        if errors.is_client_gone(error):  # never read: the client's doing, not a server error
+            return error_page(pages, request, 400, HTTPStatus(400).description)
         if status >= 500:
             return unexpected(request, error)
         return error_page(pages, request, status, HTTPStatus(status).description)
