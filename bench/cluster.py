@@ -23,6 +23,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=600.0, help="traffic time (600)")
     parser.add_argument("--seed", type=int, default=int(time.time()) % 1_000_000)
+    parser.add_argument(
+        "--steady", type=float, default=30.0, help="seconds measured after the faults (30)"
+    )
     parser.add_argument("--keep", type=Path, help="a new folder to keep the hosts' logs in")
     options = parser.parse_args()
     schedule = random_schedule(options.seed, options.seconds)
@@ -31,10 +34,12 @@ def main() -> None:
         print(f"  {fault.describe()}", flush=True)
     if options.keep:
         options.keep.mkdir(parents=True)
-        report = run(options.seconds, options.seed, schedule, options.keep)
+        report = run(options.seconds, options.seed, schedule, options.keep, steady=options.steady)
     else:
         with tempfile.TemporaryDirectory(prefix="keyport-cluster-") as folder:
-            report = run(options.seconds, options.seed, schedule, Path(folder))
+            report = run(
+                options.seconds, options.seed, schedule, Path(folder), steady=options.steady
+            )
     print(report.text())
     raise SystemExit(0 if report.clean else 1)
 

@@ -251,6 +251,37 @@ class Cluster:
             sock.sendall(b"CLIENT KILL TYPE pubsub\r\n")
             sock.recv(64)
 
+    def postgres_usage(self) -> tuple[float, int]:
+        """PostgreSQL's CPU seconds since its last start (the postmaster, its ended children and
+        its live ones) and the keyport database's commits so far."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        postmaster = int((self.postgres.folder / "data" / "postmaster.pid").read_text().split()[0])
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # ended while we looked
+            pid, ppid = int(stat.parent.name), int(fields[1])
+            if pid == postmaster:
+                total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+            elif ppid == postmaster:
+                total += int(fields[11]) + int(fields[12])
+        commits = subprocess.run(
+            [
+                "psql",
+                self.postgres.url,
+                "-At",
+                "-c",
+                "SELECT xact_commit FROM pg_stat_database WHERE datname = 'keyport'",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout.strip()
+        return total / ticks, int(commits or 0)
+
     def tracebacks(self) -> dict[str, int]:
         return {h.name: h.log.read_text(errors="replace").count("Traceback") for h in self.hosts}
 

@@ -53,6 +53,7 @@ class Report:
     examples: dict[str, list[str]] = field(default_factory=dict)
     availability: float = 1.0
     outside_windows: int = 0
+    steady: str = ""  # what PostgreSQL did while no fault was in effect
 
     @property
     def clean(self) -> bool:
@@ -71,6 +72,7 @@ class Report:
             f"{self.changes} acknowledged changes, {self.events} webhook deliveries",
             f"availability outside fault windows: {self.availability:.4%} "
             f"of {self.outside_windows} requests",
+            *([f"steady state after the faults: {self.steady}"] if self.steady else []),
             "faults:",
             *(f"  {f}" for f in self.faults),
             "violations:",

@@ -70,7 +70,27 @@ def final_keys(port: int, manager_key: str, ids: set[str]) -> dict[str, dict[str
     return found
 
 
-def run(seconds: float, seed: int, schedule: list[Fault], folder: Path) -> invariants.Report:
+def _steady_state(cluster: Cluster, work: Workload, seconds: float) -> str:
+    """Verifications a second through the balancer and what they cost PostgreSQL, measured
+    over `seconds` without faults (docs/deployment.md quotes the long run's)."""
+    if seconds <= 0:
+        return ""
+    cpu, commits = cluster.postgres_usage()
+    answered, began = len(work.exchanges), time.monotonic()
+    time.sleep(seconds)
+    cpu_after, commits_after = cluster.postgres_usage()
+    elapsed = time.monotonic() - began
+    requests = (len(work.exchanges) - answered) / elapsed
+    return (
+        f"{requests:.0f} requests/s through the balancer for {elapsed:.0f} s; PostgreSQL "
+        f"{(cpu_after - cpu) / elapsed:.1%} of one core, {(commits_after - commits) / elapsed:.1f} "
+        "commits/s"
+    )
+
+
+def run(
+    seconds: float, seed: int, schedule: list[Fault], folder: Path, *, steady: float = 0.0
+) -> invariants.Report:
     report = invariants.Report(seed=seed, seconds=seconds)
     cluster = Cluster(folder, SETTINGS)
     try:
@@ -94,6 +114,7 @@ def run(seconds: float, seed: int, schedule: list[Fault], folder: Path) -> invar
             # The traffic goes on until the last fault has been undone and a while after.
             injector.wait(work.started + seconds)
             time.sleep(max(0.0, work.started + seconds - time.monotonic()))
+            report.steady = _steady_state(cluster, work, steady)
             injector.stop()
             work.stop()
             if injector.error is not None:
