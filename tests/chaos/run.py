@@ -141,7 +141,7 @@ def _check(
     invariants.check_sign_ins(report, work, injector, int(limit))
     ids = {c.key_id for c in work.changes} | {c.new_key_id for c in work.changes if c.new_key_id}
     final = final_keys(cluster.balancer_port, work.manager_key, ids)
-    invariants.check_changes(report, work.changes, final)
+    invariants.check_changes(report, work.changes, work.unacknowledged, final)
     # Deliveries interrupted by a fault are picked up again once the worker's lease moves on.
     deadline = time.monotonic() + 40
     missing = invariants.check_events(report, work.changes, received)

@@ -91,6 +91,8 @@ class Workload:
     started: float = 0.0  # time.monotonic() when the traffic began
     exchanges: list[Exchange] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
+    # Changes that got no 2xx (a 502/504, no answer): they may or may not have been applied.
+    unacknowledged: list[Change] = field(default_factory=list)
     churn: list[ChurnKey] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -184,6 +186,8 @@ class Workload:
         body = {"gracePeriodSeconds": 0} if verb == "rotate" else {}
         status, answer, at = self._call(connection, f"/v1/keys/{key.id}/{verb}", body)
         if status not in (200, 201):
+            if status == 0 or status >= 500:
+                self.unacknowledged.append(Change(verb, key.id, at))
             return
         key.refused_since = at  # from here the old key must be refused everywhere within 1 s
         key.deactivated = verb == "deactivate"

@@ -114,24 +114,35 @@ class PostgresHotReader:
                     )
         return self._pool
 
-    async def principal_by_digest(self, digest: str) -> Principal | None:
+    async def _fetch(self, query: str, *args: object) -> list[Any]:
+        """One read. A connection the driver left in a broken state (seen while PostgreSQL shut
+        down under load: "cannot switch to state 12; another operation is in progress") is not
+        a bug of the request: every pooled connection is dropped and the read tried once more
+        on a fresh one, which either answers or fails as an outage (503)."""
+        import asyncpg
+
         pool = await self._acquire_pool()
-        row = await pool.fetchrow(principals.POSTGRES, digest)
-        return principals.to_principal(row) if row is not None else None
+        try:
+            return list(await pool.fetch(query, *args))
+        except asyncpg.exceptions.InternalClientError:
+            await pool.expire_connections()
+            return list(await pool.fetch(query, *args))
+
+    async def principal_by_digest(self, digest: str) -> Principal | None:
+        found = await self._fetch(principals.POSTGRES, digest)
+        return principals.to_principal(found[0]) if found else None
 
     async def principals_by_digests(self, digests: Sequence[str]) -> dict[str, Principal | None]:
-        pool = await self._acquire_pool()
         found: dict[str, Principal | None] = dict.fromkeys(digests)
         for start in range(0, len(digests), principals.MAX_MANY):
             chunk = list(digests[start : start + principals.MAX_MANY])
-            for row in await pool.fetch(principals.POSTGRES_MANY, chunk):
+            for row in await self._fetch(principals.POSTGRES_MANY, chunk):
                 found[row[8]] = principals.to_principal(row)
         return found
 
     async def user_by_id(self, user_id: str) -> User | None:
-        pool = await self._acquire_pool()
-        row = await pool.fetchrow(_POSTGRES_USER, user_id)
-        return rows.to_user(_RecordRow(row)) if row else None
+        found = await self._fetch(_POSTGRES_USER, user_id)
+        return rows.to_user(_RecordRow(found[0])) if found else None
 
     async def close(self) -> None:
         if self._pool is not None:
