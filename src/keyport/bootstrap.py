@@ -159,7 +159,7 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
     limits_redis = (
         _redis(settings.redis_url, timeout=LIMITS_REDIS_TIMEOUT) if settings.redis_url else None
     )
-    buckets, key_buckets = _buckets(clock, limits_redis)
+    buckets, key_buckets, sign_in_buckets = _buckets(clock, limits_redis)
     sessions = SessionService(
         _session_store(engine, redis),
         uow,
@@ -170,7 +170,7 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
         ),
     )
     limiter = SignInLimiter(
-        buckets,
+        sign_in_buckets,
         SignInLimits(
             max_failures=settings.sign_in_max_failures,
             ip_max_failures=settings.sign_in_ip_max_failures,
@@ -282,16 +282,22 @@ def _redis(url: str, *, timeout: float) -> Redis:
     )
 
 
-def _buckets(clock: Clock, redis: Redis | None) -> tuple[BucketStore, BucketStore]:
-    """(exact buckets, per-key budget buckets): with Redis, the exact ones ask it at every
-    decision (failed authentications are rare), the per-key budget spends leases."""
+def _buckets(clock: Clock, redis: Redis | None) -> tuple[BucketStore, BucketStore, BucketStore]:
+    """(exact buckets, per-key budget buckets, sign-in buckets): with Redis, the exact ones ask
+    it at every decision (failed authentications are rare), the per-key budget spends leases.
+    Sign-in limits never fall back to this process's own buckets: that would give every
+    process its own allowance of password guesses while Redis is away (the cluster run,
+    tests/chaos/, counted them), so a sign-in answers 503 until Redis is back — as the rest of
+    the dashboard does, whose sessions are there."""
     local = MemoryBuckets(clock.time)
     if redis is None:
-        return local, local
+        return local, local, local
     health = SharedStoreHealth()  # one outage, reported once
+    shared = RedisBuckets(redis)
     return (
-        FailoverBuckets(RedisBuckets(redis), local, health=health),
+        FailoverBuckets(shared, local, health=health),
         FailoverBuckets(LeasedBuckets(RedisLeases(redis)), local, health=health),
+        shared,
     )
 
 
