@@ -67,8 +67,7 @@ def cli_problem(keyport_bin: Path) -> str | None:
 
 
 def command(keyport_bin: Path) -> list[str]:
-    """How to run a `keyport`: an executable, or a Python script (bench/ablated_keyport.py) run
-    by this interpreter."""
+    """How to run a `keyport`: an executable, or a Python script run by this interpreter."""
     if keyport_bin.suffix == ".py":
         return [sys.executable, str(keyport_bin.resolve())]
     return [str(keyport_bin)]

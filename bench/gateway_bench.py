@@ -2,12 +2,13 @@
 hello world with and without Keyport's check (the configuration `keyport proxy-config` prints),
 and the same with Caddy.
 
-Run: .venv/bin/python bench/gateway_bench.py [--duration 10] [--connections 64]
+Run: .venv/bin/python bench/gateway_bench.py [--duration 10] [--connections 64] [--rounds 2]
 
 One Keyport worker (SQLite, rate limits too high to trip), one uvicorn worker for the
 upstream, one nginx worker, Caddy (its own threads); free 127.0.0.1 ports only. Every
 scenario is checked with one request first (a wrong status means "broken", not a number),
-then measured with wrk.
+then measured with wrk. Each round ends with its ratios: `/v1/authorize` / `/v4/user/me`, each
+proxy with the check / without it, and the latency the check adds at one connection.
 Results: bench/README.md ("Gateway").
 """
 
@@ -16,16 +17,19 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import _keyport
 from _cpu import CLOCK_TICKS, group_cpu_ticks, ticks_since
-from _plans import BENCH_DIR, VENV_BIN, python_bin
 from _procs import HOST, Server, free_port, http_status, start_server, stop_server, wait_ready
 from _wrk import WrkResult, run_wrk, write_script
 
+BENCH_DIR = Path(__file__).resolve().parent
+VENV_BIN = Path(sys.executable).parent
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 CADDY = shutil.which("caddy") or "/usr/bin/caddy"
 KEYPORT_ENV = {
@@ -157,6 +161,22 @@ def line(name: str, measured: tuple[WrkResult, dict[str, float]]) -> str:
     )
 
 
+def round_ratios(rps: dict[str, float], p50: dict[str, float]) -> dict[str, float]:
+    """One round's ratios (req/s over req/s, same round) and the check's added latency."""
+    return {
+        "/v1/authorize / /v4/user/me (target >= 0.9)": rps["Keyport GET /v1/authorize"]
+        / rps["Keyport GET /v4/user/me"],
+        "nginx with the check / without (req/s)": rps["nginx → Keyport check → hello"]
+        / rps["nginx → hello, no check"],
+        "Caddy with the check / without (req/s)": rps["Caddy → Keyport check → hello"]
+        / rps["Caddy → hello, no check"],
+        "latency the check adds through nginx at c=1, ms (p50)": p50[
+            "nginx → Keyport check → hello (c=1)"
+        ]
+        - p50["nginx → hello, no check (c=1)"],
+    }
+
+
 def main() -> None:
     args = parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="keyport-gateway-bench-"))
@@ -171,7 +191,7 @@ def main() -> None:
         servers.append(keyport)
         wait_ready(keyport, "/healthz", 60)
         port = free_port()
-        uvicorn = [python_bin(), "-m", "uvicorn", "starlette_hello:app", "--app-dir"]
+        uvicorn = [sys.executable, "-m", "uvicorn", "starlette_hello:app", "--app-dir"]
         uvicorn += [str(BENCH_DIR), "--host", HOST, "--port", str(port), "--no-access-log"]
         uvicorn += ["--loop", "uvloop", "--http", "httptools", "--log-level", "warning"]
         upstream = start_server(
@@ -212,7 +232,10 @@ def main() -> None:
             "| CPU µs a request |"
         )
         print("|---|---:|---:|---:|---:|---|")
+        ratios: dict[str, list[float]] = {}
         for _ in range(args.rounds):
+            rps: dict[str, float] = {}
+            p50: dict[str, float] = {}
             for name, url in [
                 ("Keyport GET /v4/user/me", keyport.base_url + "/v4/user/me"),
                 ("Keyport GET /v1/authorize", keyport.base_url + "/v1/authorize"),
@@ -223,13 +246,21 @@ def main() -> None:
             ]:
                 headers = auth if "Keyport" in name else {}
                 measured = measure(url, headers, workdir, args.duration, args.connections, servers)
+                rps[name] = measured[0].requests_per_sec
                 print(line(name, measured), flush=True)
             for name, url, headers in [
                 ("nginx → hello, no check (c=1)", plain.base_url + "/", {}),
                 ("nginx → Keyport check → hello (c=1)", guarded.base_url + "/", auth),
             ]:
                 measured = measure(url, headers, workdir, args.duration, 1, servers)
+                p50[name] = measured[0].p50_ms
                 print(line(name, measured), flush=True)
+            for label, value in round_ratios(rps, p50).items():
+                ratios.setdefault(label, []).append(value)
+        print()
+        for label, values in ratios.items():
+            rounds = ", ".join(f"{value:.2f}" for value in values)
+            print(f"{label}: median {statistics.median(values):.2f} [{rounds}]")
     finally:
         for server in reversed(servers):
             stop_server(server)

@@ -1,7 +1,8 @@
-"""Side by side, in alternating rounds: raw ASGI hello, Keyport on SQLite, PostgreSQL, with and
-without Redis, with and without the request log, on uvicorn and on Granian.
+"""Side by side, in alternating rounds: a raw ASGI hello and a Starlette hello, Keyport on
+SQLite or PostgreSQL, with and without Redis, the request log or usage recording, a key whose
+checksum fails (401), and `/v1/authorize`. bench/run.py names the usual sets of configurations.
 
-Run (from the worktree; needs wrk, PostgreSQL at --postgres, Redis at --redis):
+Run (from the repository root; needs wrk, PostgreSQL at --postgres, Redis at --redis):
     .venv/bin/python bench/hotpath_compare.py --rounds 3 --duration 5 \\
         --configs raw-uvicorn,sqlite,sqlite-nolog,pg,pg-redis
 
@@ -11,12 +12,14 @@ records requests/s and the server's CPU time per request (all its processes, fro
 On a shared 2-core VM absolute figures move 2-3x between runs, so the verdicts are ratios
 within a round (median over rounds): req/s of a configuration / req/s of its reference.
 Keyport's own work per request is estimated as 1/rps(Keyport) - 1/rps(raw hello), same round.
-Rate limits are raised so that they never trip (the limiter still runs on every request).
+Rate limits, and the failed-authentication limit, are raised so that they never trip (the
+limiters still run on every request): the 401 configuration measures 401s, not 429s.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import statistics
 import subprocess
@@ -45,23 +48,26 @@ RAISED = {
 @dataclass(frozen=True)
 class Config:
     name: str
-    server: str  # uvicorn | granian | keyport
+    server: str  # uvicorn | keyport
     database: str  # "" (no Keyport), sqlite, pg
     env: dict[str, str] = field(default_factory=dict)
     workers: int = 1
-    raw: bool = False
+    app: str = ""  # the hello a plain uvicorn serves (module:app in bench/)
     keyport: Path = KEYPORT
     path: str = "/v4/user/me"  # what wrk asks Keyport for
+    status: int = 200  # what every answer must be
 
 
 CONFIGS = {
     c.name: c
     for c in [
-        Config("raw-uvicorn", "uvicorn", "", raw=True),
-        Config("raw-granian", "granian", "", raw=True),
+        Config("raw-uvicorn", "uvicorn", "", app="raw_hello:app"),
+        Config("starlette", "uvicorn", "", app="starlette_hello:app"),
         Config("sqlite", "keyport", "sqlite"),
+        Config("sqlite-401", "keyport", "sqlite", status=401),  # a key whose checksum fails
         Config("sqlite-nolog", "keyport", "sqlite", {"KEYPORT_REQUEST_LOG": "false"}),
-        Config("sqlite-granian", "granian", "sqlite"),
+        Config("sqlite-nousage", "keyport", "sqlite", {"KEYPORT_USAGE_RECORDING": "false"}),
+        Config("sqlite-authorize", "keyport", "sqlite", path="/v1/authorize"),
         Config("pg", "keyport", "pg"),
         Config("pg-redis", "keyport", "pg", {"KEYPORT_REDIS_URL": "<redis>"}),
         Config("pg-redis-2w", "keyport", "pg", {"KEYPORT_REDIS_URL": "<redis>"}, workers=2),
@@ -75,15 +81,18 @@ CONFIGS = {
         ),
     ]
 }
-# (numerator, denominator, target): the issue's ratios, shown when both were measured.
+# (numerator, denominator, target or None): the ratios shown when both were measured.
 RATIOS = [
+    ("sqlite", "raw-uvicorn", 0.5),
+    ("sqlite", "starlette", None),
+    ("sqlite-401", "sqlite", 1.0),
+    ("sqlite-authorize", "sqlite", 0.9),
+    ("pg-authorize", "pg", 0.9),
     ("pg-redis", "pg", 0.9),
     ("pg-redis-2w", "pg-redis", 1.5),
     ("pg-redis-authorize", "pg-authorize", 0.9),
     ("sqlite", "sqlite-nolog", 0.95),
-    ("sqlite", "raw-uvicorn", 0.5),
-    ("sqlite-granian", "sqlite", 1.0),
-    ("raw-granian", "raw-uvicorn", 1.0),
+    ("sqlite", "sqlite-nousage", 0.95),
     ("sqlite", "sqlite@main", 1.0),
     ("pg-redis", "pg-redis@main", 1.0),
     ("sqlite@main", "sqlite-nolog@main", 0.95),
@@ -111,8 +120,8 @@ def add_service_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--main-keyport",
         type=Path,
-        default=Path("/work/main/.venv/bin/keyport"),
-        help="the keyport that NAME@main configurations run (the code before this branch)",
+        help="the keyport that NAME@main configurations run: another checkout's "
+        "(e.g. ../main/.venv/bin/keyport), for an A/B against earlier code",
     )
 
 
@@ -123,20 +132,16 @@ def server_extra_env(config: Config, redis_url: str) -> dict[str, str]:
     return env
 
 
-def config_named(name: str, main_keyport: Path) -> Config:
+def config_named(name: str, main_keyport: Path | None) -> Config:
     base, _, at = name.partition("@")
+    if base not in CONFIGS:
+        raise SystemExit(f"unknown configuration {base!r}: one of {', '.join(CONFIGS)}")
     config = CONFIGS[base]
     if not at:
         return config
-    return Config(
-        name,
-        config.server,
-        config.database,
-        config.env,
-        config.workers,
-        keyport=main_keyport,
-        path=config.path,
-    )
+    if main_keyport is None:
+        raise SystemExit(f"{name}: say which keyport it runs with --main-keyport PATH")
+    return dataclasses.replace(config, name=name, keyport=main_keyport)
 
 
 def fresh_postgres(base: str) -> str:
@@ -166,10 +171,10 @@ def set_up(url: str, workdir: Path, keyport: Path) -> _keyport.KeyportSetup:
 
 
 def argv_for(config: Config, port: int) -> list[str]:
-    if config.raw and config.server == "uvicorn":
+    if config.app:
         return [
             str(VENV_BIN / "uvicorn"),
-            "raw_hello:app",
+            config.app,
             "--app-dir",
             str(ROOT / "bench"),
             "--host",
@@ -183,44 +188,6 @@ def argv_for(config: Config, port: int) -> list[str]:
             "--no-access-log",
             "--log-level",
             "warning",
-        ]
-    if config.raw:
-        return [
-            str(VENV_BIN / "granian"),
-            "--interface",
-            "asgi",
-            "--host",
-            HOST,
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--loop",
-            "uvloop",
-            "--log-level",
-            "warning",
-            "--working-dir",
-            str(ROOT / "bench"),
-            "raw_hello:app",
-        ]
-    if config.server == "granian":
-        return [
-            str(VENV_BIN / "granian"),
-            "--interface",
-            "asgi",
-            "--factory",
-            "--host",
-            HOST,
-            "--port",
-            str(port),
-            "--workers",
-            str(config.workers),
-            "--loop",
-            "uvloop",
-            "--log-level",
-            "warning",
-            "--no-ws",
-            "keyport.web.asgi:create_app_from_env",
         ]
     return [
         *_keyport.command(config.keyport),
@@ -246,7 +213,8 @@ def measure(
     if config.database:
         setup = setups[(config.database, config.keyport)]
         env_all = _keyport.server_env(setup.database_url, env)
-        headers = {"Authorization": f"Bearer {setup.key}"}
+        key = _keyport.bad_checksum_key(setup.key) if config.status == 401 else setup.key
+        headers = {"Authorization": f"Bearer {key}"}
         path = config.path
     else:
         env_all = _keyport.server_env("", env)
@@ -258,17 +226,21 @@ def measure(
         wait_ready(server, path if not config.database else "/healthz", 60.0)
         wait_idle(server, timeout=20.0)
         status, body = http_status(server.base_url + path, headers)
-        if status != 200:
-            raise SystemExit(f"{config.name}: expected 200, got {status}: {body!r}")
+        if status != config.status:
+            raise SystemExit(f"{config.name}: expected {config.status}, got {status}: {body!r}")
         script = write_script(workdir / f"{config.name}.lua", headers)
         run_wrk(server.base_url + path, script, args.warmup, args.connections)
         before = _cpu.sample(server.process.pid)
         result = run_wrk(server.base_url + path, script, args.duration, args.connections)
         after = _cpu.sample(server.process.pid)
+        status, body = http_status(server.base_url + path, headers)  # still the same answer?
     finally:
         stop_server(server)
-    if result.non_2xx_3xx or any(result.socket_errors.values()):
-        raise SystemExit(f"{config.name}: {result.non_2xx_3xx} non-2xx, {result.socket_errors}")
+    refused = result.requests if config.status >= 400 else 0  # every answer is its 401
+    if status != config.status or result.non_2xx_3xx != refused:
+        raise SystemExit(f"{config.name}: {result.non_2xx_3xx} non-2xx, then {status}: {body!r}")
+    if any(result.socket_errors.values()):
+        raise SystemExit(f"{config.name}: socket errors {result.socket_errors}")
     ticks = _cpu.ticks_since(before.group_ticks, after.group_ticks)
     cpu_us = ticks / _cpu.CLOCK_TICKS / result.requests * 1e6
     busy = _cpu.usage_between(before, after).machine_busy_cores
@@ -329,9 +301,13 @@ def main(argv: list[str] | None = None) -> int:
             capacity, cap_pairs = median_ratio(
                 {k: [1 / v for v in vs] for k, vs in cpu.items()}, top, bottom
             )
-            verdict = "PASS" if min(ratio, capacity) >= target else "FAIL"
+            if target is None:
+                verdict, wanted = "    ", ""
+            else:
+                verdict = "PASS" if min(ratio, capacity) >= target else "FAIL"
+                wanted = f" (target >= {target})"
             print(
-                f"{verdict}  {top} / {bottom} (target >= {target}): req/s {ratio:.2f} "
+                f"{verdict}  {top} / {bottom}{wanted}: req/s {ratio:.2f} "
                 f"[{', '.join(f'{p:.2f}' for p in pairs)}], capacity {capacity:.2f} "
                 f"[{', '.join(f'{p:.2f}' for p in cap_pairs)}]"
             )

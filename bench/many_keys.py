@@ -86,7 +86,7 @@ def parse_args() -> argparse.Namespace:
         help="in round 1, profile each scenario with py-spy right after its measurement "
         "(8 s, raw) "
         "into DIR/many_keys_one.txt, DIR/many_keys_numbered.txt and DIR/many_keys_many.txt "
-        "(summarise with bench/profile_summary.py)",
+        "(py-spy's raw folded stacks, which flame-graph tools read)",
     )
     return parser.parse_args()
 

@@ -1,6 +1,7 @@
 """Plain Starlette hello world: the ceiling for a Python ASGI app on this machine.
 
-Served by `bench/http_bench.py` with
+Served by bench/hotpath_compare.py (configuration `starlette`) and, as the upstream a proxy
+guards, by bench/gateway_bench.py:
 `uvicorn starlette_hello:app --app-dir bench --loop uvloop --http httptools`.
 """
 
