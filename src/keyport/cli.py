@@ -525,20 +525,41 @@ _key_change("revoke", lambda c, co, k: c.keys.revoke_key(co, k, Actor.cli()))
     help="PATH_PREFIX=SCOPE (repeatable): requests under the prefix need the scope; "
     "the longest matching prefix decides.",
 )
+@click.option(
+    "--allow-encoded-slash",
+    "encoded_slash_prefixes",
+    multiple=True,
+    metavar="PATH_PREFIX",
+    help="Pass on paths with an encoded slash (%2F) under this prefix (repeatable); "
+    "elsewhere they are refused with 400.",
+)
+@click.option(
+    "--forward-authorization",
+    is_flag=True,
+    help="Pass the caller's Authorization header on to UPSTREAM (by default it stays at "
+    "the proxy).",
+)
 def proxy_config(
-    proxy: str, listen: str, keyport_url: str, upstream: str, rules: tuple[str, ...]
+    proxy: str,
+    listen: str,
+    keyport_url: str,
+    upstream: str,
+    rules: tuple[str, ...],
+    encoded_slash_prefixes: tuple[str, ...],
+    forward_authorization: bool,
 ) -> None:
     from keyport.proxy_config.caddy import render_caddy
     from keyport.proxy_config.nginx import render_nginx
     from keyport.proxy_config.spec import SpecError, build_spec
 
     try:
-        spec = build_spec(listen, keyport_url, upstream, rules)
+        spec = build_spec(
+            listen, keyport_url, upstream, rules, encoded_slash_prefixes, forward_authorization
+        )
     except SpecError as error:
         _fail(str(error))
-    command = " ".join(["keyport", "proxy-config", *sys.argv[2:]])
     render = render_nginx if proxy == "nginx" else render_caddy
-    click.echo(render(spec, command), nl=False)
+    click.echo(render(spec), nl=False)
 
 
 @cli.group(help="Database maintenance.")

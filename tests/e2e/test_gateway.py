@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from keyport.domain.keys import generate_key
-from tests.support.gateway import Answer, EchoUpstream, Proxy, request
+from tests.support.gateway import Answer, EchoUpstream, Proxy, request, send_raw
 from tests.support.seed import change_key, create_keys, init_company
 from tests.support.server import ServerProcess, keyport_env
 
@@ -124,8 +124,25 @@ def test_a_good_key_reaches_the_upstream_with_its_identity(
     assert headers["x-keyport-user-id"] == owner_id
     assert headers["x-keyport-user-role"] == "owner"
     assert headers["x-keyport-scopes"] == "*"
+    assert headers["x-keyport-credential"] == "api_key"
     assert "x-keyport-refusal-status" not in headers
     assert "x-keyport-refusal-body" not in headers
+    assert "authorization" not in headers  # the caller's key stays at the proxy
+
+
+@pytest.mark.parametrize("kind", PROXIES)
+def test_the_callers_key_is_forwarded_only_when_asked(
+    kind: str, tmp_path: Path, keyport: ServerProcess, upstream: EchoUpstream
+) -> None:
+    options = {"options": ("--forward-authorization",)}
+    running = start_proxy(kind, tmp_path / kind, keyport, upstream, **options)
+    try:
+        key = new_key(keyport)
+        seen = request(running.base_url + "/x", bearer(key)).json()["headers"]
+        assert seen["authorization"] == f"Bearer {key['key']}"
+        assert seen["x-keyport-key-id"] == key["id"]
+    finally:
+        running.stop()
 
 
 def test_spoofed_identity_headers_never_reach_the_upstream(
@@ -158,6 +175,10 @@ def test_missing_and_invalid_credentials(proxy: Proxy) -> None:
     assert_refused(request(url, {"Authorization": ""}), 401, "Missing authorization header")
     for value in ["Basic abc", "Bearer nope", f"Bearer {generate_key(uuid.uuid4())}"]:
         assert_refused(request(url, {"Authorization": value}), 401, "Invalid API key")
+    # One WWW-Authenticate, never two (nginx's auth_request copies it onto a 401 by itself).
+    answer = send_raw(proxy.base_url, "/orders", [("Authorization", "Bearer nope")])
+    challenges = [v for k, v in answer.header_lines if k == "www-authenticate"]
+    assert challenges == ["Bearer"]
 
 
 def send_twice(proxy: Proxy, headers: list[tuple[str, str]]) -> Answer:
@@ -196,6 +217,19 @@ def test_requests_the_proxy_will_not_read_get_the_json_400(
         assert_refused(answer, 400, "Invalid HTTP request")
     else:  # Caddy (Go's HTTP server) answers in plain text; documented in docs/gateway.md
         assert (answer.status, answer.body) == (400, b"400 Bad Request")
+
+
+def test_paths_the_proxy_cannot_read_get_a_json_400(proxy: Proxy, keyport: ServerProcess) -> None:
+    auth = [("Authorization", f"Bearer {new_key(keyport)['key']}")]
+    # A NUL: Caddy passes it to the printed check, nginx refuses it while reading the request.
+    nul = send_raw(proxy.base_url, "/%00", auth)
+    message = "Invalid request path" if proxy.kind == "caddy" else "Invalid HTTP request"
+    assert_refused(nul, 400, message)
+    broken = send_raw(proxy.base_url, "/a%zz", auth)
+    if proxy.kind == "nginx":
+        assert_refused(broken, 400, "Invalid HTTP request")
+    else:  # Go's HTTP server refuses a broken escape itself (docs/gateway.md lists these)
+        assert (broken.status, broken.body) == (400, b"400 Bad Request")
 
 
 def test_bad_acting_user_headers(proxy: Proxy, keyport: ServerProcess) -> None:

@@ -1,14 +1,18 @@
 """Real reverse proxies for the gateway tests: nginx and Caddy running the configuration that
-`keyport proxy-config` prints, in front of a tiny upstream that echoes what it received."""
+`keyport proxy-config` prints, in front of a tiny upstream that echoes what it received —
+Python's http.server, or one that reads the request as a common parser does (WHATWG URL
+parsing under Node, a percent-decoding ASGI server, WSGI)."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -22,6 +26,8 @@ from tests.support.server import free_port, run_cli
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 CADDY = shutil.which("caddy") or "/usr/bin/caddy"
+NODE = shutil.which("node") or "/usr/bin/node"
+_SUPPORT = Path(__file__).resolve().parent
 
 
 class _Echo(BaseHTTPRequestHandler):
@@ -72,18 +78,54 @@ class EchoUpstream:
         self.server.server_close()
 
 
+class ParsingUpstream:
+    """An echo upstream in a process of its own that reads paths and headers as one common
+    parser does: `whatwg` (Node's `new URL`), `asgi` (uvicorn) or `wsgi` (wsgiref). Its answer
+    names the path it read (`path`), the target received and the headers, lower-cased."""
+
+    def __init__(self, parser: str, directory: Path) -> None:
+        self.parser = parser
+        self.port = free_port()
+        if parser == "whatwg":
+            command = [NODE, str(_SUPPORT / "whatwg_echo.js"), str(self.port)]
+        else:
+            module = "tests.support.parsing_upstreams"
+            command = [sys.executable, "-m", module, parser, str(self.port)]
+        directory.mkdir(parents=True, exist_ok=True)
+        self._log = directory / f"{parser}.log"
+        self.process = subprocess.Popen(
+            command,
+            stdout=self._log.open("ab"),
+            stderr=subprocess.STDOUT,
+            cwd=_SUPPORT.parent.parent,
+            start_new_session=True,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ParsingUpstream:
+        wait_for_port("127.0.0.1", self.port, self.process, self._log)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        os.killpg(self.process.pid, signal.SIGTERM)
+        self.process.wait(10)
+
+
 def wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 30
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"proxy exited early:\n{log.read_text(errors='replace')}")
+            raise AssertionError(f"exited early:\n{log.read_text(errors='replace')}")
         with socket.socket(family) as probe:
             probe.settimeout(1)
             if probe.connect_ex((host, port)) == 0:
                 return
         time.sleep(0.05)
-    raise AssertionError(f"proxy did not listen on {host}:{port}:\n{log.read_text()}")
+    raise AssertionError(f"nothing listens on {host}:{port}:\n{log.read_text()}")
 
 
 @dataclass
@@ -96,6 +138,7 @@ class Proxy:
     upstream_url: str
     env: dict[str, str]
     rules: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()  # more `proxy-config` options, e.g. --forward-authorization
     host: str = "127.0.0.1"
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
@@ -119,6 +162,7 @@ class Proxy:
             "--upstream",
             self.upstream_url,
             *rules,
+            *self.options,
         )
         return printed.stdout
 
@@ -159,6 +203,7 @@ class Answer:
     status: int
     headers: dict[str, str]  # names lower-cased
     body: bytes
+    header_lines: list[tuple[str, str]] = field(default_factory=list)  # every line, in order
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -177,3 +222,22 @@ def request(
         return Answer(
             refused.code, {k.lower(): v for k, v in refused.headers.items()}, refused.read()
         )
+
+
+def send_raw(
+    base_url: str, target: str, headers: list[tuple[str, str]] | None = None, method: str = "GET"
+) -> Answer:
+    """A request with `target` exactly as given (a backslash, `#`, `%2F`, `..` stay as they
+    are) and headers in the given order and spelling, repeated names included."""
+    host, port = base_url.removeprefix("http://").rsplit(":", 1)
+    connection = http.client.HTTPConnection(host.strip("[]"), int(port), timeout=10)
+    try:
+        connection.putrequest(method, target, skip_accept_encoding=True)
+        for name, value in headers or []:
+            connection.putheader(name, value)
+        connection.endheaders()
+        raw = connection.getresponse()
+        lines = [(k.lower(), v) for k, v in raw.getheaders()]
+        return Answer(raw.status, dict(lines), raw.read(), lines)
+    finally:
+        connection.close()

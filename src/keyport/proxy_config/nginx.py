@@ -6,6 +6,12 @@ and 403 into 500), so Keyport also names a refusal's status and body in headers 
 a second call. Paths map to scopes through case-insensitive regex locations, longest prefix
 first (nginx tries regex locations in order), like Caddy's case-insensitive path matcher: a
 path spelled in another case can never skip the scope its prefix needs.
+
+nginx matches locations on its decoded, normalised `$uri` but forwards the raw request target,
+so a target whose path some upstream reads differently (`\\`, `%2F`, `%2E`, dot segments,
+doubled slashes) is refused before any location runs (spec.REFUSED_PATH). Client headers named
+`X-Keyport-*` that Keyport sets or reserves are set or removed on every request, names with `_`
+are dropped; stock nginx cannot delete the other names of that prefix (docs/gateway.md).
 """
 
 from __future__ import annotations
@@ -14,9 +20,15 @@ import re
 import textwrap
 
 from keyport.proxy_config.spec import (
+    CREDENTIAL_HEADER,
+    DEFAULT_CREDENTIAL,
+    ENCODED_SLASH,
     IDENTITY_HEADERS,
     RATE_LIMIT_HEADERS,
     REFUSAL_HEADERS,
+    REFUSED_PATH,
+    REFUSED_PATH_BODY,
+    RESERVED_HEADERS,
     UNAVAILABLE_BODY,
     UNREADABLE_BODY,
     Endpoint,
@@ -26,10 +38,13 @@ from keyport.proxy_config.spec import (
 _EMPTY = '""'
 _REFUSAL_STATUSES = (400, 401, 403, 429, 431, 503)
 # Headers of Keyport's refusal the client sees, and the nginx variable each is kept in.
+# (`WWW-Authenticate` is not among them: auth_request copies it onto a 401 itself, and a
+# copy of ours would make two.)
 _PASSED_ON = tuple(
     (name, name.lower().replace("-", "_"))
-    for name in ("WWW-Authenticate", "Retry-After", *RATE_LIMIT_HEADERS, "X-Request-Id")
+    for name in ("Retry-After", *RATE_LIMIT_HEADERS, "X-Request-Id")
 )
+_CREDENTIAL_SENT = "$keyport_credential_sent"
 
 
 def _variable(header: str) -> str:
@@ -78,10 +93,14 @@ def _guarded_location(match: str, check: str, spec: ProxySpec) -> str:
         for h, var in _PASSED_ON
     )
     # Set (or, when empty, removed) on every request: a client can never send its own.
+    values = {h: _variable(h) for h in IDENTITY_HEADERS} | {CREDENTIAL_HEADER: _CREDENTIAL_SENT}
     identity = "".join(
-        f"        proxy_set_header {h} {_variable(h) if h in IDENTITY_HEADERS else _EMPTY};\n"
-        for h in kept
+        f"        proxy_set_header {h} {values.get(h, _EMPTY)};\n"
+        for h in (*kept, *RESERVED_HEADERS)
     )
+    if not spec.forward_authorization:
+        # The caller's key stays here: the upstream learns who called from X-Keyport-*.
+        identity += f"        proxy_set_header Authorization {_EMPTY};\n"
     return f"""
     location {match} {{
         auth_request {check};
@@ -114,15 +133,45 @@ def _refusal_location() -> str:
 """
 
 
-def _unreadable_location() -> str:
+def _bad_request_location() -> str:
     return f"""
-    # nginx refuses some requests itself while reading their headers, before any location or
-    # check (two Authorization lines, two Host lines, a broken Host): the same 400 in JSON that
-    # Keyport gives a request it cannot read, instead of nginx's HTML page.
-    error_page 400 = @unreadable_request;
-    location @unreadable_request {{
-        default_type application/json;
+    # A path some upstream could read as another one is refused before any check (the map
+    # above). So is a request nginx itself will not read (two Authorization or Host lines, a
+    # broken Host, a NUL or a broken escape in the path): a URI error_page answers those with
+    # Keyport's JSON 400 instead of nginx's HTML page (a named location cannot: nginx has no
+    # usable URI to run it with). A refused return carries its body, so it never loops here.
+    # A path nginx cannot decode (`/%00`, `/%zz`, `..` above the root) is refused by nginx
+    # before the check above can look at it: that is the 400 of a request it cannot read.
+    error_page 400 /_keyport/bad-request;
+    if ($keyport_refused_path) {{
+        return 400 '{REFUSED_PATH_BODY}';
+    }}
+    location = /_keyport/bad-request {{
+        internal;
         return 400 '{UNREADABLE_BODY}';
+    }}
+"""
+
+
+def _path_map(spec: ProxySpec) -> str:
+    """1 for a request target whose path is refused (the first matching regex decides)."""
+    rows = [f'"~*{REFUSED_PATH}" 1;']
+    allowed = spec.encoded_slash_allowed()
+    if allowed is not None:
+        rows.append(f'"~*{allowed}" 0;  # --allow-encoded-slash')
+    rows.append(f'"~*{ENCODED_SLASH}" 1;')
+    body = "".join(f"        {row}\n" for row in rows)
+    return f"""
+    # The raw request target is what the service receives: refuse spellings of a path that a
+    # common parser reads as another path than the locations below matched.
+    map $request_uri $keyport_refused_path {{
+        default 0;
+{body}    }}
+
+    # The kind of credential Keyport checked, when its answer names none: an API key.
+    map $keyport_credential {_CREDENTIAL_SENT} {{
+        "" {DEFAULT_CREDENTIAL};
+        default $keyport_credential;
     }}
 """
 
@@ -131,7 +180,7 @@ def _indent(text: str) -> str:
     return textwrap.indent(text, "    ")
 
 
-def render_nginx(spec: ProxySpec, command: str) -> str:
+def render_nginx(spec: ProxySpec) -> str:
     checks = [_authorize_location("/_keyport/authorize", spec, spec.default_scope())]
     guarded = [_guarded_location("/", "/_keyport/authorize", spec)]
     for number, rule in enumerate(spec.prefixed_rules(), start=1):
@@ -139,7 +188,7 @@ def render_nginx(spec: ProxySpec, command: str) -> str:
         checks.append(_authorize_location(name, spec, rule.scope))
         guarded.append(f"\n    # {rule.prefix} and below, in any case, need {rule.scope}")
         guarded.append(_guarded_location(f"~* ^{re.escape(rule.prefix)}(/|$)", name, spec))
-    return f"""# Generated by: {command}
+    return f"""# Generated by: {spec.command_line("nginx")}
 # Run in the foreground, with its pid, temporary files and logs under DIR:
 #   nginx -p DIR -c THIS_FILE
 # Keyport must trust this proxy's address for X-Forwarded-For (KEYPORT_TRUSTED_PROXIES).
@@ -161,7 +210,11 @@ http {{
     scgi_temp_path scgi_temp;
     default_type application/octet-stream;
     server_tokens off;
-
+    # Header names with `_` are dropped, never passed on: a WSGI server reads X_Keyport_Key_Id
+    # as X-Keyport-Key-Id.
+    underscores_in_headers off;
+    ignore_invalid_headers on;
+{_path_map(spec)}
     # Idle connections kept open to each side, per worker: at least the requests in flight,
     # or every request beyond them pays a new TCP connection (Keyport's most costly part).
     upstream keyport {{
@@ -178,6 +231,7 @@ http {{
 
     server {{
         listen {spec.listen.host_port};
-{_indent(_unreadable_location() + "".join(checks) + _refusal_location() + "".join(guarded))}    }}
+        default_type application/json;
+{_indent(_bad_request_location() + "".join(checks) + _refusal_location() + "".join(guarded))}    }}
 }}
 """
