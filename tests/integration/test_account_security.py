@@ -101,7 +101,7 @@ async def test_a_wrong_current_password_changes_nothing(
         )
 
     assert wrong.status_code == 400
-    assert "Current password is not your current password." in text_of(wrong.text)
+    assert "The current password is wrong." in text_of(wrong.text)
     assert mismatch.status_code == 400
     assert "The two new passwords do not match." in text_of(mismatch.text)
     assert no_csrf.status_code == 403

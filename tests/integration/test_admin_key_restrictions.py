@@ -65,14 +65,14 @@ async def test_the_key_page_changes_scopes_and_networks(
     key = await container.keys.get_key(tenant.company_id, tenant.key_id)
     assert (key.scopes, key.allowed_ips) == (("users:read",), ("203.0.113.0/24",))
     page = (await http.get(saved.headers["location"])).text
-    assert "Scopes and allowed networks saved" in page
+    assert "Scopes, allowed networks and rate limit saved" in page
     assert "Scopes changed" in page and "Allowed IPs changed" in page
     refused = await http.post(
         f"/admin/api-keys/{tenant.key_id}/restrictions",
         data={"csrf_token": csrf, "scopes": "", "allowed_ips": "10.0.0.1/8"},
     )
     assert refused.status_code == 400
-    assert "allowedIps: 10.0.0.1/8 has host bits set" in refused.text
+    assert "Allowed IP networks 10.0.0.1/8 has host bits set" in text_of(refused.text)
     unchanged = await container.keys.get_key(tenant.company_id, tenant.key_id)
     assert unchanged.scopes == ("users:read",)  # nothing of a refused form is saved
     cleared = await http.post(
@@ -94,3 +94,46 @@ async def test_a_missing_csrf_token_changes_nothing(
     assert answer.status_code == 403
     key = await container.keys.get_key(tenant.company_id, tenant.key_id)
     assert key.scopes == ("*",)
+
+
+async def test_the_key_page_sets_the_rate_limit_and_names_every_bad_field_at_once(
+    owner: tuple[httpx.AsyncClient, str], container: Container, tenant: Tenant
+) -> None:
+    """Issue 33, items 4 and 8: the limit is shown and edited on the key page; a form with
+    several bad fields names each of them, and saves nothing."""
+    http, csrf = owner
+    detail = text_of((await http.get(f"/admin/api-keys/{tenant.key_id}")).text)
+    assert "Rate limit 100 requests a minute the server" in detail
+    saved = await http.post(
+        f"/admin/api-keys/{tenant.key_id}/restrictions",
+        data={"csrf_token": csrf, "scopes": "", "allowed_ips": "", "rate_limit": "250"},
+    )
+    assert saved.status_code == 303
+    assert (await container.keys.get_key(tenant.company_id, tenant.key_id)).rate_limit == 250
+    page = text_of((await http.get(saved.headers["location"])).text)
+    assert "Rate limit 250 requests a minute" in page and "Rate limit changed" in page
+
+    refused = await http.post(
+        f"/admin/api-keys/{tenant.key_id}/restrictions",
+        data={"csrf_token": csrf, "scopes": "Orders", "allowed_ips": "nowhere", "rate_limit": "x"},
+    )
+
+    assert refused.status_code == 400
+    errors = re.findall(r'class="field__error"[^>]*>(.*?)</p>', refused.text, re.S)
+    assert [text_of(e) for e in errors] == [
+        "Scopes 'Orders' is not a scope: use * or name:action.",
+        "Allowed IP networks nowhere is not an IPv4 or IPv6 network.",
+        "Rate limit must be a whole number of requests a minute from 1 to 1000000.",
+    ]
+    assert (await container.keys.get_key(tenant.company_id, tenant.key_id)).rate_limit == 250
+
+
+async def test_a_rate_limit_set_in_the_create_form_is_the_keys_own(
+    owner: tuple[httpx.AsyncClient, str], container: Container, tenant: Tenant
+) -> None:
+    http, csrf = owner
+    created = await create_key(http, csrf, name="Limited", rate_limit="30")
+    assert created.status_code == 201
+    key_id = parse_key_id(shown_key(created))
+    assert key_id is not None
+    assert (await container.keys.get_key(tenant.company_id, key_id)).rate_limit == 30

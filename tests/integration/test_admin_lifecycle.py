@@ -130,13 +130,17 @@ async def test_the_webhooks_page_adds_lists_logs_retries_and_removes(hooks: Cont
         row = re.search(r'<tr id="delivery-(\d+)">(.*?)</tr>', log.text, re.S)
         assert row is not None
         cells = text_of(row.group(2))
-        assert cells.startswith("api_key.revoked") and " pending 1 " in f" {cells} "
+        assert cells.startswith("Key revoked") and " pending 1 " in f" {cells} "
         retried = await http.post(
             f"/admin/webhooks/deliveries/{row.group(1)}/retry", data={"csrf_token": csrf}
         )
         assert retried.status_code == 303
         endpoint_id = re.search(r'<tr id="endpoint-([0-9a-f-]+)">', page.text)
         assert endpoint_id is not None
+        confirm = await http.get(f"/admin/webhooks/{endpoint_id.group(1)}/remove")
+        assert confirm.status_code == 200
+        assert "Remove this webhook endpoint?" in text_of(confirm.text)
+        assert f'id="endpoint-{endpoint_id.group(1)}"' in (await http.get("/admin/webhooks")).text
         removed = await http.post(
             f"/admin/webhooks/{endpoint_id.group(1)}/remove", data={"csrf_token": csrf}
         )

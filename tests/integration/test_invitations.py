@@ -205,7 +205,7 @@ async def test_an_admin_invites_members_but_not_admins(
 
     assert admin.status_code == 403
     assert "Only the owner can make or unmake admins" in text_of(admin.text)
-    assert owner.status_code == 400 and "role: must be admin or member" in text_of(owner.text)
+    assert owner.status_code == 400 and "Role must be admin or member." in text_of(owner.text)
     assert member.status_code == 201
     assert taken.status_code == 409
 

@@ -13,6 +13,7 @@ from keyport.db.tables import audit_events
 from keyport.domain.audit import Actor
 from keyport.domain.clock import FixedClock
 from keyport.domain.key_events import iso_utc
+from keyport.services.keys.management_api import DEFAULT_KEY_HINT
 from tests.conftest import Tenant
 from tests.support.api_calls import KEY_FIELDS, validation_failed
 
@@ -117,14 +118,21 @@ async def test_a_key_never_hands_out_a_scope_it_lacks(
     container: Container, client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
     limited = bearer(await manager_key(container, tenant, "keys:manage", "users:read"))
-    for scopes, missing in ((None, "*"), (["*"], "*"), (["users:write"], "users:write")):
+    # Issue 33, item 9: asking for a full-access key says what to do instead.
+    hint = {"errors": [{"field": "scopes", "message": DEFAULT_KEY_HINT.message}]}
+    for scopes, missing, more in (
+        (None, "*", hint),
+        (["*"], "*", hint),
+        (["users:write"], "users:write", {}),
+    ):
         answer = await client.post(
             "/v1/keys", headers=limited, json={"expiresInDays": 5, "scopes": scopes}
         )
         assert (answer.status_code, answer.json()) == (
             403,
-            forbidden(f"Insufficient scope: requires {missing}"),
+            forbidden(f"Insufficient scope: requires {missing}") | more,
         )
+    assert "Name the scopes the new key needs" in DEFAULT_KEY_HINT.message
     ok = await client.post(
         "/v1/keys", headers=limited, json={"expiresInDays": 5, "scopes": ["users:read"]}
     )

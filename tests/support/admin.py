@@ -72,6 +72,7 @@ async def create_key(
     custom_days: str = "",
     scopes: str = "",
     allowed_ips: str = "",
+    rate_limit: str = "",
 ) -> httpx.Response:
     form = await http.get("/admin/api-keys/new")
     return await http.post(
@@ -84,6 +85,7 @@ async def create_key(
             "custom_days": custom_days,
             "scopes": scopes,
             "allowed_ips": allowed_ips,
+            "rate_limit": rate_limit,
         },
     )
 

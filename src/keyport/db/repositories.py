@@ -357,6 +357,8 @@ class SqlAuditRepository(_Repository):
             conditions.append(audit_events.c.actor_user_id == filters.actor_user_id)
         if filters.target_id:
             conditions.append(audit_events.c.target_id == filters.target_id)
+        if filters.target_ids:
+            conditions.append(audit_events.c.target_id.in_(filters.target_ids))
         if filters.key_id:
             conditions.append(
                 or_(

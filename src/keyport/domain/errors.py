@@ -31,7 +31,12 @@ Only `keyport.web.errors` turns these into HTTP answers; the CLI prints their me
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
+V = TypeVar("V")
 
 
 class KeyportError(Exception):
@@ -121,6 +126,26 @@ class ValidationFailed(KeyportError):
         return "; ".join(f"{e.field}: {e.message}" for e in self.errors)
 
 
+class FieldProblems:
+    """Every field's problem collected, so that a request is refused once for all of them
+    instead of one field at a time."""
+
+    def __init__(self) -> None:
+        self.errors: list[FieldError] = []
+
+    def check(self, validate: Callable[[V], T], value: V, fallback: T) -> T:
+        """`validate(value)`, or `fallback` after noting its problems (raised by `done`)."""
+        try:
+            return validate(value)
+        except ValidationFailed as invalid:
+            self.errors.extend(invalid.errors)
+            return fallback
+
+    def done(self) -> None:
+        if self.errors:
+            raise ValidationFailed(self.errors)
+
+
 class PermissionDenied(KeyportError):
     message = "Forbidden"
 
@@ -130,9 +155,10 @@ class IpNotAllowed(PermissionDenied):
 
 
 class InsufficientScope(PermissionDenied):
-    def __init__(self, scope: str) -> None:
+    def __init__(self, scope: str, hint: FieldError | None = None) -> None:
         super().__init__(f"Insufficient scope: requires {scope}")
         self.scope = scope
+        self.hint = hint  # what to do instead, for the answer's `errors`
 
 
 class NotFound(KeyportError):

@@ -16,7 +16,10 @@ import httpx
 from keyport.domain.webhooks import DELIVERY_TIMEOUT, is_public_address
 from keyport.services.webhooks.delivery import Outcome
 
-PRIVATE_REFUSED = "must not point at a private, loopback or otherwise internal address"
+PRIVATE_REFUSED = (
+    "must not point at a private, loopback or otherwise internal address"
+    " (for local testing, start Keyport with KEYPORT_WEBHOOK_ALLOW_PRIVATE=true)"
+)
 
 
 class TargetGuard:
@@ -34,7 +37,7 @@ class TargetGuard:
                 host, port, type=socket.SOCK_STREAM
             )
         except OSError:
-            return "host name does not resolve"
+            return "names a host that does not resolve"
         addresses = {str(info[4][0]) for info in found}
         if not addresses or not all(is_public_address(a) for a in addresses):
             return PRIVATE_REFUSED

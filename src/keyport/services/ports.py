@@ -30,6 +30,7 @@ class AuditFilter:
     actor_user_id: str | None = None
     target_id: str | None = None
     key_id: str | None = None  # events about the key, or done with it
+    target_ids: tuple[str, ...] = ()  # events about any of these (none: no such filter)
 
 
 @dataclass(frozen=True, slots=True)

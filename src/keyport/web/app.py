@@ -133,6 +133,7 @@ def create_app(
                 two_factor=container.two_factor,
                 webhooks=container.webhooks,
                 clock=container.clock,
+                default_rate_limit=container.settings.rate_limit,
             ),
         ],
         exception_handlers={

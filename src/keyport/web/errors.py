@@ -88,6 +88,8 @@ def render_domain_error(error: domain.KeyportError) -> tuple[int, bytes, Headers
     details = None
     if isinstance(error, domain.ValidationFailed):
         details = [{"field": e.field, "message": e.message} for e in error.errors]
+    elif isinstance(error, domain.InsufficientScope) and error.hint is not None:
+        details = [{"field": error.hint.field, "message": error.hint.message}]
     retry_after = error.retry_after if isinstance(error, domain.RateLimited) else None
     body = error_body(status, error.message, details)
     return status, body, error_headers(status, retry_after=retry_after)

@@ -14,7 +14,7 @@ from keyport.services.accounts.sessions import SessionService, SignedIn
 from keyport.services.ports import UnitOfWorkFactory
 from keyport.services.runtime.changes import Changes
 
-WRONG_CURRENT = "is not your current password"
+WRONG_CURRENT = "is wrong"
 
 
 class AccountService:

@@ -85,6 +85,11 @@ class InvitationService:
         self._sessions = sessions
         self._public_url = public_url.rstrip("/")
 
+    @property
+    def link_base(self) -> str:
+        """What invitation links start with (KEYPORT_PUBLIC_URL, or where the server runs)."""
+        return self._public_url
+
     async def invite(self, acting: User, invitee: Invitee, actor: Actor) -> IssuedInvitation:
         rules.check_invitation(acting, invitee.role)
         return await self.invite_to(acting.company_id, invitee, actor, invited_by=acting.id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from keyport.domain.audit import AuditEvent
+from keyport.domain.audit import AuditAction, AuditEvent
 from keyport.domain.users import User
 from keyport.services.ports import AuditFilter, UnitOfWorkFactory
 
@@ -30,6 +30,27 @@ class AuditTrail:
             )
         people = await self.people(company_id, (e.actor.user_id for e in events))
         return Trail(events, total, people)
+
+    async def replacements(self, company_id: str, key_ids: Iterable[str]) -> dict[str, str]:
+        """Old key id → the id of the key that replaced it, for the rotated ones of `key_ids`
+        (the newest rotation, if one was rotated again during its grace)."""
+        wanted = tuple(dict.fromkeys(key_ids))
+        if not wanted:
+            return {}
+        found: dict[str, str] = {}
+        async with self._uow() as uow:
+            events, _ = await uow.audit.list(
+                AuditFilter(
+                    company_id=company_id, action=AuditAction.KEY_ROTATED, target_ids=wanted
+                ),
+                max(100, 4 * len(wanted)),
+                0,
+            )
+        for event in events:  # newest first
+            new_id = event.details.get("newKeyId")
+            if event.target_id and isinstance(new_id, str):
+                found.setdefault(event.target_id, new_id)
+        return found
 
     async def people(self, company_id: str, user_ids: Iterable[str | None]) -> dict[str, User]:
         """The company's live users among `user_ids`; others (deleted, foreign) are left out."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,7 +17,7 @@ from keyport.domain import keys as key_rules
 from keyport.domain import rotation as rotation_rules
 from keyport.domain.audit import Actor, AuditAction
 from keyport.domain.clock import Clock
-from keyport.domain.errors import NotFound, ValidationFailed
+from keyport.domain.errors import FieldProblems, NotFound, ValidationFailed
 from keyport.domain.key_events import key_object
 from keyport.domain.keys import ApiKey, IssuedKey, KeyState, KeyStatus
 from keyport.domain.users import parse_uuid
@@ -93,11 +93,14 @@ class KeyService:
 
         `scopes` None: full access (`*`); `allowed_ips` None or empty: usable from anywhere.
         """
-        clean_name = key_rules.validate_key_name(name)
-        valid_days = key_rules.validate_expiry_days(days)
-        valid_limit = key_rules.validate_rate_limit(rate_limit)
-        valid_scopes = key_rules.validate_scopes(scopes)
-        valid_networks = key_rules.validate_allowed_ips(allowed_ips)
+        problems = FieldProblems()
+        clean_name = problems.check(key_rules.validate_key_name, name, None)
+        valid_days = problems.check(key_rules.validate_expiry_days, days, 0)
+        valid_limit = problems.check(key_rules.validate_rate_limit, rate_limit, None)
+        nothing: tuple[str, ...] = ()
+        valid_scopes = problems.check(key_rules.validate_scopes, scopes, nothing)
+        valid_networks = problems.check(key_rules.validate_allowed_ips, allowed_ips, nothing)
+        problems.done()
         key_id = uuid.uuid4()
         secret_key = key_rules.generate_key(key_id)
         now = self._clock.now()
@@ -143,8 +146,12 @@ class KeyService:
     ) -> RotatedKey:
         """A new key with the old one's name, scopes, allowlist and limit; the old one ends
         after the grace (at once by default), and never later than it would have."""
-        grace = rotation_rules.validate_grace(grace_period_seconds)
-        valid_days = None if days is None else key_rules.validate_expiry_days(days)
+        problems = FieldProblems()
+        grace = problems.check(rotation_rules.validate_grace, grace_period_seconds, timedelta(0))
+        valid_days = (
+            None if days is None else problems.check(key_rules.validate_expiry_days, days, 0)
+        )
+        problems.done()
         async with self._changes.open() as change:
             now = change.now
             old = await self._find(change.uow, company_id, key_id, for_update=True)
@@ -249,15 +256,19 @@ class KeyService:
             raise ValidationFailed.single(sorted(unknown)[0], "is not a known field")
         if not changes:
             raise ValidationFailed.single("body", f"name at least one of {', '.join(_ORDER)}")
-        fields: dict[str, Any] = {}
-        if "name" in changes:
-            fields["name"] = key_rules.validate_key_name(_text(changes["name"], "name"))
-        if "scopes" in changes:
-            fields["scopes"] = key_rules.validate_scopes(changes["scopes"])
-        if "allowedIps" in changes:
-            fields["allowed_ips"] = key_rules.validate_allowed_ips(changes["allowedIps"])
-        if "rateLimit" in changes:
-            fields["rate_limit"] = key_rules.validate_rate_limit(changes["rateLimit"])
+        validators: dict[str, Callable[[Any], Any]] = {
+            "name": lambda value: key_rules.validate_key_name(_text(value, "name")),
+            "scopes": key_rules.validate_scopes,
+            "allowedIps": key_rules.validate_allowed_ips,
+            "rateLimit": key_rules.validate_rate_limit,
+        }
+        problems = FieldProblems()
+        fields: dict[str, Any] = {
+            _FIELD_NAMES[name]: problems.check(validators[name], changes[name], None)
+            for name in _ORDER
+            if name in changes
+        }
+        problems.done()
         return await self._set(company_id, key_id, fields, actor)
 
     async def _set(

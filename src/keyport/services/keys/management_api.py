@@ -17,7 +17,12 @@ from datetime import UTC, datetime
 
 from keyport.domain import scopes as scope_rules
 from keyport.domain.audit import Actor
-from keyport.domain.errors import InsufficientScope, PermissionDenied, ValidationFailed
+from keyport.domain.errors import (
+    FieldError,
+    InsufficientScope,
+    PermissionDenied,
+    ValidationFailed,
+)
 from keyport.domain.keys import ApiKey, IssuedKey, KeyState
 from keyport.domain.principal import Principal
 from keyport.domain.users import User, parse_uuid
@@ -48,11 +53,25 @@ def require_manager(caller: Caller) -> None:
         raise PermissionDenied(MANAGERS_ONLY)
 
 
-def require_grantable(caller: Caller, wanted: Iterable[str]) -> None:
-    """403 naming the first scope the caller would hand out without holding it."""
+# A keys:manage key that is not itself `*` cannot make a default (full access) key: it
+# would hand out what it does not hold. Said in the 403 so that the caller knows what to do.
+DEFAULT_KEY_HINT = FieldError(
+    "scopes",
+    "A key can only give the scopes it holds itself, and leaving out scopes asks for full "
+    'access (*). Name the scopes the new key needs, such as ["users:read"], or create a '
+    "full-access key in the dashboard or with `keyport key create`.",
+)
+
+
+def require_grantable(
+    caller: Caller, wanted: Iterable[str], *, creating: bool = False
+) -> None:
+    """403 naming the first scope the caller would hand out without holding it; one that
+    asks for a new full-access key says what to do instead."""
     for scope in wanted:
         if not scope_rules.grants(caller.principal.scopes, scope):
-            raise InsufficientScope(scope)
+            hint = DEFAULT_KEY_HINT if creating and scope == scope_rules.FULL_ACCESS else None
+            raise InsufficientScope(scope, hint)
 
 
 def encode_cursor(key: ApiKey) -> str:
@@ -114,7 +133,7 @@ class KeyApi:
         require_manager(caller)
         wanted = scopes if scopes is not None else scope_rules.DEFAULT_SCOPES
         if isinstance(wanted, list | tuple):
-            require_grantable(caller, (s for s in wanted if isinstance(s, str)))
+            require_grantable(caller, (s for s in wanted if isinstance(s, str)), creating=True)
         return await self._keys.issue_key(
             caller.principal.company_id,
             name=name,

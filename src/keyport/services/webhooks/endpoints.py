@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from keyport.domain import webhooks as rules
 from keyport.domain.audit import Actor, AuditAction
 from keyport.domain.clock import Clock
-from keyport.domain.errors import NotFound, ValidationFailed
+from keyport.domain.errors import FieldError, FieldProblems, NotFound
 from keyport.domain.key_events import event_payload
 from keyport.domain.users import parse_uuid
 from keyport.domain.webhooks import Delivery, Endpoint, NewEndpoint
@@ -59,11 +59,13 @@ class WebhookService:
     async def add_endpoint(
         self, company_id: str, url: str, event_types: Sequence[str], actor: Actor
     ) -> NewEndpoint:
-        clean_url = rules.validate_url(url)
-        types = rules.validate_event_types(list(event_types))
-        refusal = await self._targets.refusal(clean_url)
+        problems = FieldProblems()
+        clean_url = problems.check(rules.validate_url, url, "")
+        types = problems.check(rules.validate_event_types, list(event_types), list[str]())
+        refusal = await self._targets.refusal(clean_url) if clean_url else None
         if refusal is not None:
-            raise ValidationFailed.single("url", refusal)
+            problems.errors.insert(0, FieldError("url", refusal))
+        problems.done()
         now = self._clock.now()
         endpoint = Endpoint(
             id=str(uuid.uuid4()),
@@ -86,6 +88,10 @@ class WebhookService:
     async def list_endpoints(self, company_id: str) -> Sequence[Endpoint]:
         async with self._uow() as uow:
             return await uow.webhooks.endpoints(company_id)
+
+    async def get_endpoint(self, company_id: str, endpoint_id: str) -> Endpoint:
+        """One endpoint of the company; another company's is NotFound, like an unknown one."""
+        return await self._find(company_id, endpoint_id)
 
     async def company_of(self, endpoint_id: str) -> str:
         found = await self._find(None, endpoint_id)

@@ -38,7 +38,7 @@ NOTICES = {
     "welcome": "Welcome! You are signed in.",
 }
 ERRORS = {
-    "current_password": "Current password {}.",
+    "current_password": "The current password {}.",
     "password": "New password {}.",
     "confirm_password": "The two new passwords {}.",
     "code": "That code {}.",

@@ -19,9 +19,10 @@ from keyport.domain.clock import Clock
 from keyport.domain.users import User
 from keyport.services.audit.company_log import AuditChoices, AuditLog, AuditQuery
 from keyport.web.admin.access import AnyRequest, DashboardAccess
-from keyport.web.admin.audit_views import ACTION_WORDS, Names, audit_csv, audit_row
+from keyport.web.admin.audit_views import Names, audit_csv, audit_row
 from keyport.web.admin.rendering import Pages
 from keyport.web.admin.view_models import person, zone_of
+from keyport.web.admin.words import ACTION_WORDS
 
 PAGE_SIZE = 50
 Page = Annotated[int, QueryParameter(ge=1, le=100_000)]

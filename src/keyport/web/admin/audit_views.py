@@ -13,32 +13,8 @@ from keyport.domain.audit import AuditAction, AuditEvent
 from keyport.domain.keys import ApiKey
 from keyport.domain.users import User
 from keyport.web.admin.view_models import Moment, actor_words, event_note, moment, person
+from keyport.web.admin.words import action_words
 
-ACTION_WORDS: dict[str, str] = {
-    AuditAction.SIGN_IN_SUCCEEDED: "Signed in",
-    AuditAction.SIGN_IN_FAILED: "Sign-in failed",
-    AuditAction.SIGNED_OUT: "Signed out",
-    AuditAction.KEY_CREATED: "Key created",
-    AuditAction.KEY_DEACTIVATED: "Key deactivated",
-    AuditAction.KEY_ACTIVATED: "Key activated",
-    AuditAction.KEY_REVOKED: "Key revoked",
-    AuditAction.USER_CREATED: "User created",
-    AuditAction.USER_UPDATED: "User changed",
-    AuditAction.USER_DELETED: "User deleted",
-    AuditAction.USER_PASSWORD_SET: "Password set",
-    AuditAction.COMPANY_CREATED: "Company created",
-    AuditAction.USER_INVITED: "User invited",
-    AuditAction.INVITATION_ACCEPTED: "Invitation accepted",
-    AuditAction.USER_ROLE_CHANGED: "Role changed",
-    AuditAction.OWNERSHIP_TRANSFERRED: "Ownership transferred",
-    AuditAction.PASSWORD_CHANGED: "Password changed",
-    AuditAction.TWO_FACTOR_ENABLED: "Two-factor turned on",
-    AuditAction.TWO_FACTOR_DISABLED: "Two-factor turned off",
-    AuditAction.TWO_FACTOR_RESET: "Two-factor reset",
-    AuditAction.TWO_FACTOR_REQUIREMENT_SET: "Two-factor rule changed",
-    AuditAction.SECOND_FACTOR_FAILED: "Wrong two-factor code",
-    AuditAction.RECOVERY_CODE_USED: "Recovery code used",
-}
 _TONES: dict[str, str] = {
     AuditAction.KEY_CREATED: "created",
     AuditAction.USER_CREATED: "created",
@@ -108,7 +84,7 @@ def audit_row(event: AuditEvent, zone: tzinfo, names: Names) -> AuditRow:
     target, href = names.target(event)
     return AuditRow(
         when=moment(event.occurred_at, zone),
-        action=ACTION_WORDS.get(event.action, event.action),
+        action=action_words(event.action),
         tone=_TONES.get(event.action, "other"),
         who=who,
         who_detail=detail,
@@ -131,7 +107,7 @@ def audit_csv(events: Sequence[AuditEvent], names: Names) -> str:
                 for value in (
                     event.occurred_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                     event.action,
-                    ACTION_WORDS.get(event.action, event.action),
+                    action_words(event.action),
                     event.actor.label,
                     event.actor.user_id,
                     actor.email if actor else None,

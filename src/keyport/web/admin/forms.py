@@ -19,6 +19,9 @@ _FIELDS = {
     "name": ("name", "Name"),
     "scopes": ("scopes", "Scopes"),
     "allowedIps": ("allowed_ips", "Allowed IP networks"),
+    "rateLimit": ("rate_limit", "Rate limit"),
+    "url": ("url", "The URL"),
+    "events": ("events", "Events:"),
 }
 MAX_LIST_TEXT = 10_000
 
@@ -33,6 +36,36 @@ def scopes_of(text: str) -> list[str] | None:
     return listed(text) or None
 
 
+def rate_limit_of(text: str) -> object:
+    """None (the server's default) when nothing was typed; a number when one was; anything
+    else as typed, for the service to refuse in words."""
+    cleaned = text.strip()
+    if not cleaned:
+        return None
+    return int(cleaned) if cleaned.isascii() and cleaned.isdigit() else cleaned
+
+
+Fields = dict[str, tuple[str, str]]  # the service's field → (the form's field, its label)
+PEOPLE_FIELDS: Fields = {
+    "email": ("email", "Email"),
+    "role": ("role", "Role"),
+    "givenName": ("given_name", "First name"),
+    "familyName": ("family_name", "Last name"),
+    "password": ("password", "Password"),
+    "confirm_password": ("confirm_password", "The two passwords"),
+}
+
+
+def field_messages(error: ValidationFailed, fields: Fields | None = None) -> dict[str, str]:
+    """The service's field names → the form's, each with a sentence a person reads."""
+    known = _FIELDS if fields is None else fields
+    messages: dict[str, str] = {}
+    for item in error.errors:
+        form_field, label = known.get(item.field, (item.field, item.field.capitalize()))
+        messages.setdefault(form_field, f"{label} {item.message}.")
+    return messages
+
+
 @dataclass(frozen=True, slots=True)
 class CreateKeyForm:
     name: str = ""
@@ -40,6 +73,7 @@ class CreateKeyForm:
     custom_days: str = ""
     scopes: str = ""  # empty: full access
     allowed_ips: str = ""  # empty: anywhere
+    rate_limit: str = ""  # empty: the server's default
     nonce: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     errors: dict[str, str] = field(default_factory=dict)
 
@@ -51,6 +85,7 @@ class CreateKeyForm:
             custom_days=field_text(form, "custom_days")[:20],
             scopes=field_text(form, "scopes")[:MAX_LIST_TEXT],
             allowed_ips=field_text(form, "allowed_ips")[:MAX_LIST_TEXT],
+            rate_limit=field_text(form, "rate_limit")[:20],
             nonce=field_text(form, "nonce"),
         )
 
@@ -61,15 +96,12 @@ class CreateKeyForm:
 
     def with_errors(self, error: ValidationFailed) -> CreateKeyForm:
         """The same answers with a fresh nonce and each message next to its field."""
-        errors = {}
-        for item in error.errors:
-            form_field, label = _FIELDS.get(item.field, (item.field, item.field))
-            errors[form_field] = f"{label} {item.message}."
         return CreateKeyForm(
             self.name,
             self.expiry,
             self.custom_days,
             self.scopes,
             self.allowed_ips,
-            errors=errors,
+            self.rate_limit,
+            errors=field_messages(error),
         )

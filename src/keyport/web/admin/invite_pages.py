@@ -14,9 +14,10 @@ from litestar.params import FromPath
 from litestar.response import Redirect
 from litestar.types import RouteHandlerType
 
-from keyport.domain.errors import ValidationFailed
+from keyport.domain.errors import FieldError, FieldProblems, ValidationFailed
 from keyport.domain.users import UserChanges
 from keyport.services.accounts.invitations import INVITE_PATH, InvitationService, OpenInvitation
+from keyport.services.accounts.passwords import validate_password
 from keyport.web.admin.access import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -25,6 +26,7 @@ from keyport.web.admin.access import (
     client_ip,
     field_text,
 )
+from keyport.web.admin.forms import PEOPLE_FIELDS, field_messages
 from keyport.web.admin.rendering import Pages
 
 WELCOME = "/admin/account?notice=welcome"
@@ -81,8 +83,13 @@ def invite_handlers(
             family_name=field_text(form, "family_name")[:200],
         )
         try:
+            # Every problem at once: names, password, and whether it was typed the same twice.
+            problems = FieldProblems()
+            problems.check(UserChanges.validated, names, names)
+            problems.check(validate_password, password, password)
             if password != field_text(form, "confirm_password"):
-                raise ValidationFailed.single("password", "the two passwords do not match")
+                problems.errors.append(FieldError("confirm_password", "do not match"))
+            problems.done()
             _, session = await invitations.accept(token, password, names, client_ip(request))
         except ValidationFailed as invalid:
             return form_page(
@@ -90,7 +97,7 @@ def invite_handlers(
                 token,
                 found,
                 status=400,
-                error="Please check: " + str(invalid),
+                error=" ".join(field_messages(invalid, PEOPLE_FIELDS).values()),
                 given_name=names.given_name,
                 family_name=names.family_name,
             )

@@ -19,14 +19,21 @@ from litestar.types import RouteHandlerType
 from keyport.domain import keys as key_rules
 from keyport.domain.audit import Actor
 from keyport.domain.clock import Clock
-from keyport.domain.errors import ValidationFailed
+from keyport.domain.errors import FieldProblems, ValidationFailed
 from keyport.domain.keys import ApiKey
 from keyport.domain.users import User
 from keyport.services.accounts.sessions import SessionService
 from keyport.services.keys.dashboard import KeyManagement, require_key_manager
 from keyport.web.admin.access import AnyRequest, DashboardAccess, client_ip, field_text
 from keyport.web.admin.charts import sparkline
-from keyport.web.admin.forms import PRESET_DAYS, CreateKeyForm, listed, scopes_of
+from keyport.web.admin.forms import (
+    PRESET_DAYS,
+    CreateKeyForm,
+    field_messages,
+    listed,
+    rate_limit_of,
+    scopes_of,
+)
 from keyport.web.admin.rendering import Pages
 from keyport.web.admin.usage_views import BY_DAY, BY_HOUR, usage_view
 from keyport.web.admin.view_models import key_view, trail_entry, zone_of
@@ -37,7 +44,7 @@ NOTICES = {
     "deactivated": "API key deactivated. Requests with it are refused until you activate it.",
     "activated": "API key activated. It works again right away.",
     "revoked": "API key revoked. It can never be used again.",
-    "restricted": "Scopes and allowed networks saved. They apply to the next request.",
+    "restricted": "Scopes, allowed networks and rate limit saved. They apply to the next request.",
     "resubmitted": (
         "That form was already sent, so no second key was created. A key is "
         "shown only once: create a new one if you did not copy it."
@@ -77,7 +84,10 @@ def key_handlers(
     access: DashboardAccess,
     pages: Pages,
     clock: Clock,
+    default_rate_limit: int = 0,
 ) -> list[RouteHandlerType]:
+    """`default_rate_limit`: KEYPORT_RATE_LIMIT, what a key without its own limit gets."""
+
     @get("/api-keys", name="admin-keys")
     async def list_keys(request: AnyRequest, page: Page = 1) -> Response[str]:
         visitor = await access.visitor(request)
@@ -93,7 +103,10 @@ def key_handlers(
             page=page,
             page_size=PAGE_SIZE,
             total=listing.total,
-            keys=[key_view(k, now, zone, listing.creators) for k in listing.keys],
+            keys=[
+                key_view(k, now, zone, listing.creators, listing.replaced_by.get(k.id))
+                for k in listing.keys
+            ],
             sparklines={k: sparkline(days) for k, days in listing.daily_usage.items()},
             notice=NOTICES.get(request.query_params.get("notice") or ""),
             notice_key=notice_key,
@@ -103,7 +116,13 @@ def key_handlers(
     @get("/api-keys/new")
     async def new_key(request: AnyRequest) -> Response[str]:
         require_key_manager((await access.visitor(request)).user)
-        return pages.render(request, "key_new.html", form=CreateKeyForm(), presets=PRESET_DAYS)
+        return pages.render(
+            request,
+            "key_new.html",
+            form=CreateKeyForm(),
+            presets=PRESET_DAYS,
+            default_rate_limit=default_rate_limit,
+        )
 
     @post("/api-keys")
     async def create_key(request: AnyRequest) -> Response[Any]:
@@ -120,6 +139,7 @@ def key_handlers(
                 days=form.days,
                 scopes=scopes_of(form.scopes),
                 allowed_ips=listed(form.allowed_ips),
+                rate_limit=rate_limit_of(form.rate_limit),
             )
         except ValidationFailed as invalid:
             return pages.render(
@@ -128,6 +148,7 @@ def key_handlers(
                 status=400,
                 form=form.with_errors(invalid),
                 presets=PRESET_DAYS,
+                default_rate_limit=default_rate_limit,
             )
         # The secret is in this response only: never in a URL, a session, a log or a cache.
         view = key_view(issued.record, clock.now(), zone_of(visitor.user), {})
@@ -153,12 +174,13 @@ def key_handlers(
             request,
             "key_detail.html",
             status=status,
-            key=key_view(detail.key, now, zone, creators),
+            key=key_view(detail.key, now, zone, creators, detail.replaced_by),
             usage=usage_view(detail.usage, detail.key, zone, by),
             trail=[trail_entry(e, zone, detail.trail.people) for e in detail.trail.events],
             trail_total=detail.trail.total,
             notice=NOTICES.get(request.query_params.get("notice") or ""),
             restrictions=form,
+            default_rate_limit=default_rate_limit,
         )
 
     @get("/api-keys/{key_id:str}")
@@ -167,25 +189,33 @@ def key_handlers(
 
     @post("/api-keys/{key_id:str}/restrictions", name="admin-key-restrictions")
     async def set_restrictions(request: AnyRequest, key_id: KeyId) -> Response[Any]:
-        """Scopes and the IP allowlist together, as the detail page's form sends them."""
+        """Scopes, the IP allowlist and the rate limit together, as the detail page's form
+        sends them."""
         visitor, form = await access.form_post(request)
         actor = visitor.actor(client_ip(request))
-        scopes, networks = field_text(form, "scopes"), field_text(form, "allowed_ips")
+        typed = {name: field_text(form, name) for name in ("scopes", "allowed_ips", "rate_limit")}
         try:
-            # Both checked before either is saved: a form is saved whole or not at all.
-            wanted_scopes = key_rules.validate_scopes(scopes_of(scopes))
-            wanted_networks = key_rules.validate_allowed_ips(listed(networks))
+            # All checked before any is saved: a form is saved whole or not at all.
+            problems = FieldProblems()
+            nothing: tuple[str, ...] = ()
+            scopes = problems.check(key_rules.validate_scopes, scopes_of(typed["scopes"]), nothing)
+            networks = problems.check(
+                key_rules.validate_allowed_ips, listed(typed["allowed_ips"]), nothing
+            )
+            limit = problems.check(
+                key_rules.validate_rate_limit, rate_limit_of(typed["rate_limit"]), None
+            )
+            problems.done()
             current = await management.get_key(visitor.user, key_id)
-            if wanted_scopes != current.scopes:
-                await management.set_scopes(visitor.user, current.id, list(wanted_scopes), actor)
-            if wanted_networks != current.allowed_ips:
-                await management.set_allowed_ips(
-                    visitor.user, current.id, list(wanted_networks), actor
-                )
+            if scopes != current.scopes:
+                await management.set_scopes(visitor.user, current.id, list(scopes), actor)
+            if networks != current.allowed_ips:
+                await management.set_allowed_ips(visitor.user, current.id, list(networks), actor)
+            if limit != current.rate_limit:
+                await management.set_rate_limit(visitor.user, current.id, limit, actor)
         except ValidationFailed as invalid:
-            error = "; ".join(f"{e.field}: {e.message}" for e in invalid.errors)
             return await render_detail(
-                request, key_id, status=400, scopes=scopes, allowed_ips=networks, error=error
+                request, key_id, status=400, **typed, errors=field_messages(invalid)
             )
         return _after_change(key_id, "restricted", "detail")
 
@@ -202,12 +232,20 @@ def key_handlers(
         visitor = await access.visitor(request)
         key = await management.get_key(visitor.user, key_id)
         view = key_view(key, clock.now(), zone_of(visitor.user), {})
-        return pages.render(request, "key_rotate.html", key=view, graces=GRACE_CHOICES)
+        return pages.render(request, "key_rotate.html", key=view, graces=GRACE_CHOICES, error=None)
 
     @post("/api-keys/{key_id:str}/rotate")
     async def rotate_key(request: AnyRequest, key_id: KeyId) -> Response[Any]:
         visitor, form = await access.form_post(request)
-        grace = _grace_of(field_text(form, "grace"))
+        try:
+            grace = _grace_of(field_text(form, "grace"))
+        except ValidationFailed:
+            key = await management.get_key(visitor.user, key_id)
+            view = key_view(key, clock.now(), zone_of(visitor.user), {})
+            error = "Choose one of the grace periods offered."
+            return pages.render(
+                request, "key_rotate.html", status=400, key=view, graces=GRACE_CHOICES, error=error
+            )
         rotated = await management.rotate_key(
             visitor.user, key_id, visitor.actor(client_ip(request)), grace_period_seconds=grace
         )

@@ -57,6 +57,7 @@ def admin_router(
     two_factor: TwoFactorService,
     webhooks: WebhookService,
     clock: Clock,
+    default_rate_limit: int = 0,  # KEYPORT_RATE_LIMIT: requests a minute of a key without its own
 ) -> Router:
     pages = Pages()
     cookies = Cookies(secure_cookies)
@@ -72,7 +73,7 @@ def admin_router(
         route_handlers=[
             admin_home,
             *signin_handlers(sign_in, access, pages),
-            *key_handlers(key_management, sessions, access, pages, clock),
+            *key_handlers(key_management, sessions, access, pages, clock, default_rate_limit),
             *audit_handlers(audit_log, access, pages, clock),
             *team_handlers(team, invitations, access, pages, clock),
             *account_handlers(account, two_factor, access, pages),

@@ -15,13 +15,15 @@ from litestar.response import Redirect
 from litestar.types import RouteHandlerType
 
 from keyport.domain.clock import Clock
-from keyport.domain.errors import ValidationFailed
+from keyport.domain.errors import Conflict, FieldProblems, ValidationFailed
 from keyport.domain.team import INVITATION_LIFETIME, parse_assignable_role
 from keyport.domain.users import Role
 from keyport.services.accounts.invitations import InvitationService, Invitee
 from keyport.services.accounts.team import TeamService
 from keyport.services.accounts.users import require_admin
 from keyport.web.admin.access import AnyRequest, DashboardAccess, client_ip, field_text
+from keyport.web.admin.forms import PEOPLE_FIELDS, field_messages
+from keyport.web.admin.link_base import looks_elsewhere
 from keyport.web.admin.rendering import Pages
 from keyport.web.admin.view_models import moment, zone_of
 
@@ -48,7 +50,11 @@ def team_handlers(
     clock: Clock,
 ) -> list[RouteHandlerType]:
     async def team_page(
-        request: AnyRequest, *, status: int = 200, invite_error: str | None = None
+        request: AnyRequest,
+        *,
+        status: int = 200,
+        invite_form: dict[str, str] | None = None,
+        invite_errors: dict[str, str] | None = None,
     ) -> Response[str]:
         visitor = await access.visitor(request)
         members = await team.list_team(visitor.user)
@@ -63,7 +69,10 @@ def team_handlers(
             },
             is_owner=visitor.user.role is Role.OWNER,
             notice=NOTICES.get(request.query_params.get("notice") or ""),
-            invite_error=invite_error,
+            invite_form=invite_form or {},
+            invite_errors=invite_errors or {},
+            link_base=invitations.link_base,
+            link_base_looks_wrong=looks_elsewhere(invitations.link_base, request),
         )
 
     @get("/team", name="admin-team")
@@ -74,18 +83,27 @@ def team_handlers(
     async def invite(request: AnyRequest) -> Response[Any]:
         visitor, form = await access.form_post(request)
         require_admin(visitor.user)
+        typed = {
+            "email": field_text(form, "email")[:320],
+            "role": field_text(form, "role")[:20],
+            "given_name": field_text(form, "given_name")[:200],
+            "family_name": field_text(form, "family_name")[:200],
+        }
         try:
-            invitee = Invitee(
-                email=field_text(form, "email")[:320],
-                role=parse_assignable_role(field_text(form, "role")[:20]),
-                given_name=field_text(form, "given_name")[:200],
-                family_name=field_text(form, "family_name")[:200],
-            )
+            problems = FieldProblems()
+            role = problems.check(parse_assignable_role, typed["role"], Role.MEMBER)
+            invitee = Invitee(typed["email"], role, typed["given_name"], typed["family_name"])
+            problems.check(lambda who: who.as_new_user().validated(), invitee, None)
+            problems.done()
             issued = await invitations.invite(
                 visitor.user, invitee, visitor.actor(client_ip(request))
             )
         except ValidationFailed as invalid:
-            return await team_page(request, status=400, invite_error=str(invalid))
+            errors = field_messages(invalid, PEOPLE_FIELDS)
+            return await team_page(request, status=400, invite_form=typed, invite_errors=errors)
+        except Conflict as taken:  # the email is someone's already
+            errors = {"email": f"{taken.message}."}
+            return await team_page(request, status=409, invite_form=typed, invite_errors=errors)
         # The link is in this response only: never stored, logged or shown again.
         return pages.render(
             request,

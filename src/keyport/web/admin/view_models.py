@@ -14,6 +14,7 @@ from keyport.domain.keys import ApiKey, KeyState
 from keyport.domain.scopes import describe as describe_scopes
 from keyport.domain.usage import is_stale
 from keyport.domain.users import User
+from keyport.web.admin.words import action_words
 
 EXPIRING_SOON = timedelta(days=7)
 OPERATOR = "Operator (CLI)"
@@ -90,6 +91,27 @@ class KeyView:
     access: str = "Full access"  # its scopes for people: "Full access" for `*`
     scopes: tuple[str, ...] = ("*",)
     allowed_ips: tuple[str, ...] = ()  # empty: anywhere
+    rate_limit: int | None = None  # its own requests a minute; None: the server's default
+    # Rotated: the key that replaced it (id, hint); the old one works until `expires`.
+    replaced_by_id: str | None = None
+    replaced_by_hint: str | None = None
+
+    @property
+    def rotated(self) -> bool:
+        return self.replaced_by_id is not None
+
+    @property
+    def status_class(self) -> str:
+        """The badge's CSS modifier: its state, or `rotated` while a rotated key still works."""
+        return "rotated" if self.rotated and self._working else self.state.value
+
+    @property
+    def status_label(self) -> str:
+        return "Rotated" if self.rotated and self._working else self.state.label
+
+    @property
+    def _working(self) -> bool:
+        return self.state in (KeyState.ACTIVE, KeyState.DEACTIVATED)
 
     @property
     def can_deactivate(self) -> bool:
@@ -105,11 +127,18 @@ class KeyView:
 
     @property
     def can_rotate(self) -> bool:
-        """Active and deactivated keys; a revoked or expired one is past replacing (409)."""
-        return self.state in (KeyState.ACTIVE, KeyState.DEACTIVATED)
+        """Active and deactivated keys not replaced yet; a revoked or expired one is past
+        replacing (409), and a rotated one already has its replacement."""
+        return self._working and not self.rotated
 
 
-def key_view(key: ApiKey, now: datetime, zone: tzinfo, creators: Mapping[str, User]) -> KeyView:
+def key_view(
+    key: ApiKey,
+    now: datetime,
+    zone: tzinfo,
+    creators: Mapping[str, User],
+    replaced_by: ApiKey | None = None,
+) -> KeyView:
     state = key.state(now)
     live = state in (KeyState.ACTIVE, KeyState.DEACTIVATED)
     return KeyView(
@@ -121,13 +150,16 @@ def key_view(key: ApiKey, now: datetime, zone: tzinfo, creators: Mapping[str, Us
         created_by=created_by(key, creators),
         expires=moment(key.expires_at, zone),
         time_left=time_left(key.expires_at, now) if state is not KeyState.REVOKED else "",
-        expiring_soon=live and key.expires_at - now <= EXPIRING_SOON,
+        expiring_soon=live and replaced_by is None and key.expires_at - now <= EXPIRING_SOON,
         last_used=moment(key.last_used_at, zone) if key.last_used_at else None,
         last_used_ip=key.last_used_ip,
         stale=state is KeyState.ACTIVE and is_stale(key.last_used_at, key.created_at, now),
         access=describe_scopes(key.scopes),
         scopes=key.scopes,
         allowed_ips=key.allowed_ips,
+        rate_limit=key.rate_limit,
+        replaced_by_id=replaced_by.id if replaced_by else None,
+        replaced_by_hint=replaced_by.hint if replaced_by else None,
     )
 
 
@@ -138,7 +170,13 @@ _ACTION_WORDS: dict[str, str] = {
     AuditAction.KEY_REVOKED: "Revoked",
     AuditAction.KEY_SCOPES_SET: "Scopes changed",
     AuditAction.KEY_ALLOWED_IPS_SET: "Allowed IPs changed",
+    AuditAction.KEY_ROTATED: "Rotated",
+    AuditAction.KEY_RATE_LIMIT_SET: "Rate limit changed",
+    AuditAction.KEY_UPDATED: "Changed",
 }
+
+
+_TONES = frozenset({"created", "activated", "deactivated", "revoked"})  # .event--* styles
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,8 +235,8 @@ def event_note(event: AuditEvent) -> str | None:
 
 def trail_entry(event: AuditEvent, zone: tzinfo, people: Mapping[str, User]) -> TrailEntry:
     who, detail = actor_words(event, people)
-    action = _ACTION_WORDS.get(event.action, event.action)
-    tone = action.lower() if event.action in _ACTION_WORDS else "other"
+    action = _ACTION_WORDS.get(event.action) or action_words(event.action)
+    tone = action.lower() if action.lower() in _TONES else "other"
     return TrailEntry(
         moment(event.occurred_at, zone),
         action,

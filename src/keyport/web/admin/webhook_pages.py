@@ -17,15 +17,17 @@ from keyport.services.accounts.sessions import SignedIn
 from keyport.services.keys.dashboard import require_key_manager
 from keyport.services.webhooks.endpoints import WebhookService
 from keyport.web.admin.access import AnyRequest, DashboardAccess, client_ip, field_text
+from keyport.web.admin.forms import field_messages
 from keyport.web.admin.rendering import Pages
 from keyport.web.admin.view_models import moment, zone_of
+from keyport.web.admin.words import EVENT_WORDS
 
 HOME = "/admin/webhooks"
 NOTICES = {
     "removed": "Webhook endpoint removed. Nothing more is sent to it.",
     "retry": "The delivery is sent again within a few seconds.",
 }
-EVENT_TYPES = [t.value for t in EventType]
+EVENT_TYPES = [(t.value, EVENT_WORDS[t]) for t in EventType]
 
 
 def webhook_handlers(
@@ -59,6 +61,7 @@ def webhook_handlers(
                 for d in deliveries
             ],
             event_types=EVENT_TYPES,
+            event_words=EVENT_WORDS,
             notice=NOTICES.get(request.query_params.get("notice") or ""),
             **({"secret": None, "added": None, "errors": {}, "url": "", "chosen": []} | extra),
         )
@@ -80,7 +83,7 @@ def webhook_handlers(
                 visitor.user.company_id, url, chosen, visitor.actor(client_ip(request))
             )
         except ValidationFailed as invalid:
-            errors = {e.field: e.message for e in invalid.errors}
+            errors = field_messages(invalid)
             return await render(request, visitor, status=400, errors=errors, url=url, chosen=chosen)
         # The signing secret is in this response only, like a new key.
         response = await render(
@@ -88,6 +91,13 @@ def webhook_handlers(
         )
         response.headers.update({"Cache-Control": "no-store", "Pragma": "no-cache"})
         return response
+
+    @get("/webhooks/{endpoint_id:str}/remove")
+    async def confirm_remove(request: AnyRequest, endpoint_id: FromPath[str]) -> Response[str]:
+        visitor = await access.visitor(request)
+        require_key_manager(visitor.user)
+        endpoint = await webhooks.get_endpoint(visitor.user.company_id, endpoint_id)
+        return pages.render(request, "webhook_remove.html", endpoint=endpoint)
 
     @post("/webhooks/{endpoint_id:str}/remove")
     async def remove_webhook(request: AnyRequest, endpoint_id: FromPath[str]) -> Response[Any]:
@@ -105,4 +115,4 @@ def webhook_handlers(
         await webhooks.retry_now(visitor.user.company_id, delivery_id)
         return Redirect(f"{HOME}?{urlencode({'notice': 'retry'})}", status_code=303)
 
-    return [webhook_page, add_webhook, remove_webhook, retry_delivery]
+    return [webhook_page, add_webhook, confirm_remove, remove_webhook, retry_delivery]

@@ -13,7 +13,7 @@
     }
     button.hidden = false;
     button.addEventListener("click", function () {
-      navigator.clipboard.writeText(target.textContent.trim()).then(function () {
+      navigator.clipboard.writeText(textOf(target)).then(function () {
         button.classList.add("is-done");
         if (label) { label.textContent = "Copied"; }
         if (status) { status.textContent = "Copied to the clipboard."; }
@@ -25,6 +25,27 @@
         if (status) { status.textContent = "Copying failed: select it and copy it by hand."; }
         selectText(target);
       });
+    });
+  }
+
+  // A list (recovery codes) as one item a line; a single value as it is.
+  function textOf(element) {
+    var items = element.querySelectorAll("li");
+    if (!items.length) { return element.textContent.trim(); }
+    return Array.prototype.map.call(items, function (item) {
+      return item.textContent.trim();
+    }).join("\n") + "\n";
+  }
+
+  // "Download as a text file" for what is shown once (recovery codes).
+  function setUpDownload(link) {
+    var target = document.getElementById(link.getAttribute("data-download-target"));
+    if (!target || !window.Blob || !window.URL) { return; }
+    link.hidden = false;
+    link.addEventListener("click", function () {
+      var blob = new Blob([textOf(target)], { type: "text/plain" });
+      link.href = URL.createObjectURL(blob);
+      window.setTimeout(function () { URL.revokeObjectURL(link.href); link.href = "#"; }, 1000);
     });
   }
 
@@ -60,6 +81,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-copy-target]").forEach(setUpCopy);
     document.querySelectorAll("[data-selects]").forEach(setUpCustomDays);
+    document.querySelectorAll("[data-download-target]").forEach(setUpDownload);
     guardSecret();
   });
 })();
