@@ -159,6 +159,10 @@ def serve(host: str, port: int, workers: int) -> None:
         )
         click.echo("  (shown once; change it with `keyport user set-password`)")
     click.echo(f"API: {base}/v4/user/me   docs: {base}/schema   OpenAPI: {base}/openapi.json")
+    # Invitation links start with KEYPORT_PUBLIC_URL; unset, with the address printed above
+    # (the workers read it from the environment they inherit).
+    if not os.environ.get("KEYPORT_PUBLIC_URL"):
+        os.environ["KEYPORT_PUBLIC_URL"] = base
     settings = _settings()
     # uvicorn shuts down gracefully on SIGTERM (stops accepting, finishes requests in flight,
     # runs the lifespan end that writes usage), then raises SIGTERM again so that the default

@@ -96,7 +96,8 @@ def create_key(page: Page, site: Site, name: str, days: str = "30") -> str:
     page.get_by_label("Name").fill(name)
     if days in {"7", "30", "60", "90"}:
         page.locator(f"label.choice:has(input[value='{days}'])").click()
-    else:
+    else:  # the field shows once "Custom" is chosen
+        page.locator("label.choice:has(#expiry-custom)").click()
         page.get_by_label("Custom number of days").fill(days)
     page.get_by_role("button", name="Create API key").click()
     expect(page.get_by_role("heading", name="API key created")).to_be_visible()

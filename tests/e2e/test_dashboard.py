@@ -291,6 +291,8 @@ def test_an_expiry_outside_1_to_90_days_is_refused_next_to_the_field(
 ) -> None:
     sign_in(page, site, site.owner)
     page.goto(f"{site.base_url}/admin/api-keys/new")
+    expect(page.get_by_label("Custom number of days")).to_be_hidden()  # while a preset is chosen
+    page.locator("label.choice:has(#expiry-custom)").click()
     page.get_by_label("Custom number of days").fill("91")
     page.get_by_role("button", name="Create API key").click()
 

@@ -63,9 +63,7 @@ DEFAULT_KEY_HINT = FieldError(
 )
 
 
-def require_grantable(
-    caller: Caller, wanted: Iterable[str], *, creating: bool = False
-) -> None:
+def require_grantable(caller: Caller, wanted: Iterable[str], *, creating: bool = False) -> None:
     """403 naming the first scope the caller would hand out without holding it; one that
     asks for a new full-access key says what to do instead."""
     for scope in wanted:
