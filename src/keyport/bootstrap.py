@@ -61,7 +61,7 @@ from keyport.services.keys.expiry_reminders import ExpiryReminders
 from keyport.services.keys.lifecycle import KeyService
 from keyport.services.observability.metrics import Metrics
 from keyport.services.observability.observers import Observability
-from keyport.services.observability.request_log import RequestLog
+from keyport.services.observability.request_log import STATIC_ASSET_PATHS, RequestLog
 from keyport.services.observability.usage_flush import UsageFlusher
 from keyport.services.observability.usage_recorder import UsageRecorder
 from keyport.services.observability.usage_reports import UsageReports
@@ -341,7 +341,8 @@ def _observability(
             now=clock.time,
         )
         metrics.watch_usage(flusher, recorder)
-    request_log = RequestLog() if settings.request_log else None
+    assets = () if settings.request_log_assets else STATIC_ASSET_PATHS
+    request_log = RequestLog(leave_out=assets) if settings.request_log else None
     if request_log is not None:
         metrics.watch_request_log(request_log)
     return Observability(

@@ -47,8 +47,45 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     sys.exit(code)
 
 
+# A service's field → the parameters of a command that may carry it (the first one the
+# running command has is named in the message: `--days must be between 1 and 90 days.`).
+_FIELD_PARAMETERS = {
+    "expiresInDays": ("days",),
+    "rateLimit": ("rate_limit", "limit"),
+    "scopes": ("scopes",),
+    "allowedIps": ("allowed_ips", "networks"),
+    "name": ("name",),
+    "gracePeriodSeconds": ("grace",),
+    "events": ("events",),
+    "url": ("url",),
+    "email": ("email", "owner_email"),
+    "givenName": ("given_name", "owner_given_name"),
+    "familyName": ("family_name", "owner_family_name"),
+    "timezone": ("timezone",),
+    "password": ("password", "owner_password"),
+    "role": ("role",),
+    "company": ("company_name",),
+    "company-id": ("company_id",),
+}
+
+
 def _describe(error: KeyportError) -> str:
-    return f"{error.message}: {error}" if isinstance(error, ValidationFailed) else error.message
+    """One line: a refused field as plain sentences naming the command's own option."""
+    if not isinstance(error, ValidationFailed):
+        return error.message
+    return " ".join(f"{_option_for(e.field)} {e.message}." for e in error.errors)
+
+
+def _option_for(field: str) -> str:
+    context = click.get_current_context(silent=True)
+    parameters = {p.name: p for p in context.command.params} if context else {}
+    for name in _FIELD_PARAMETERS.get(field, ()):
+        parameter = parameters.get(name)
+        if isinstance(parameter, click.Option):
+            return max(parameter.opts, key=len)
+        if parameter is not None:
+            return parameter.human_readable_name
+    return field
 
 
 def _run(work: Callable[[Container], Awaitable[T]]) -> T:
@@ -119,7 +156,29 @@ def _key_json(key: ApiKey, now: Any) -> dict[str, Any]:
     }
 
 
-@click.group(help="Keyport: platform API keys compatible with the meetergo v4 model.")
+EXAMPLES = """\b
+Examples:
+  keyport serve                                  # the dashboard and the API on :8000
+  keyport init --company Acme --owner-email you@acme.example
+  keyport key create --name "CRM sync" --days 30 --scope users:read
+  keyport key list
+  keyport key rotate KEY_ID --grace 1h
+  keyport webhook add https://hooks.acme.example/keyport --event api_key.expiring
+  keyport proxy-config nginx --listen 0.0.0.0:8080 --keyport http://127.0.0.1:8000 \\
+      --upstream http://127.0.0.1:9000
+
+\b
+Data: the SQLite database and the server secret live in one data directory,
+KEYPORT_DATA_DIR, else $XDG_DATA_HOME/keyport, else ~/.local/share/keyport
+(KEYPORT_DATABASE_URL points elsewhere). `keyport COMMAND --help` for more."""
+
+
+@click.group(
+    help="Keyport: platform API keys compatible with the meetergo v4 model.",
+    epilog=EXAMPLES,
+    context_settings={"max_content_width": 100, "help_option_names": ["-h", "--help"]},
+)
+@click.version_option(package_name="keyport", message="keyport %(version)s")
 def cli() -> None:
     pass
 
@@ -513,6 +572,7 @@ _key_change("revoke", lambda c, co, k: c.keys.revoke_key(co, k, Actor.cli()))
 
 @cli.command(
     "proxy-config",
+    short_help="Print an nginx or Caddy config that guards a service.",
     help="Print an nginx or Caddy configuration that asks Keyport about every request "
     "before passing it to UPSTREAM (see docs/gateway.md).",
 )

@@ -141,6 +141,8 @@ class Settings:
     usage_recording: Flag = True
     usage_flush_interval: float = _seconds(5.0, at_least=0.05)
     request_log: Flag = True  # one JSON line per request on stdout
+    # Lines for the dashboard's and the docs' static files too (a page view fetches several).
+    request_log_assets: Flag = False
     # Per key: `rate_limit` requests a minute, bursts to `rate_limit_burst` (0: no default
     # limit; a key's own limit still applies). Shared through Redis when it is configured.
     # Unset, the burst is twice the rate (or 200 when the rate is 0).

@@ -100,11 +100,11 @@ def test_lifecycle_commands(env: dict[str, str]) -> None:
     [
         (
             ["key", "create", "--days", "91"],
-            "keyport: Validation failed: expiresInDays: must be between 1 and 90 days\n",
+            "keyport: --days must be between 1 and 90 days.\n",
         ),
         (
             ["key", "create", "--days", "0"],
-            "keyport: Validation failed: expiresInDays: must be between 1 and 90 days\n",
+            "keyport: --days must be between 1 and 90 days.\n",
         ),
         (
             ["key", "create", "--days", "ten"],
@@ -112,7 +112,7 @@ def test_lifecycle_commands(env: dict[str, str]) -> None:
         ),
         (
             ["key", "create", "--days", "5", "--name", "x" * 101],
-            "keyport: Validation failed: name: must be at most 100 characters\n",
+            "keyport: --name must be at most 100 characters.\n",
         ),
         (["key", "revoke", "not-a-key"], "keyport: API key not found\n"),
         (
@@ -121,13 +121,23 @@ def test_lifecycle_commands(env: dict[str, str]) -> None:
         ),
         (
             ["user", "create", "--email", "bad", "--given-name", "A", "--family-name", "B"],
-            "keyport: Validation failed: email: must be a valid email address\n",
+            "keyport: --email must be a valid email address.\n",
         ),
         (
             ["init", "--company", "Other", "--owner-email", "o@acme.test"],
             "keyport: A user with this email already exists\n",
         ),
         (["key", "create"], "keyport: Missing option '--days'.\n"),
+        (  # issue 33, item 8: every bad field at once, each by its option
+            ["key", "create", "--days", "91", "--scope", "Orders", "--rate-limit", "0"],
+            "keyport: --days must be between 1 and 90 days."
+            " --rate-limit must be a whole number of requests a minute from 1 to 1000000."
+            " --scope 'Orders' is not a scope: use * or name:action.\n",
+        ),
+        (
+            ["key", "rotate", "00000000-0000-4000-8000-000000000000", "--grace", "soon"],
+            "keyport: --grace 'soon' is not a duration: use 30s, 15m, 1h, 7d or seconds.\n",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_one_clear_line_and_writes_nothing(
@@ -147,7 +157,7 @@ def test_company_id_is_needed_once_there_are_two(env: dict[str, str]) -> None:
     result = run_cli(env, "key", "create", "--days", "5", check=False)
     assert (result.returncode, result.stderr) == (
         2,
-        "keyport: Validation failed: company-id: several companies exist: pass --company-id\n",
+        "keyport: --company-id is needed: several companies exist.\n",
     )
     key = cli_json(env, "key", "create", "--days", "5", "--company-id", second["companyId"])
     assert key["key"].startswith("ak_live:")

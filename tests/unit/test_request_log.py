@@ -13,6 +13,7 @@ from keyport.domain.auth_outcomes import AuthOutcome
 from keyport.services.observability.request_log import (
     ENCODE_STEP,
     PIPE_BUF,
+    STATIC_ASSET_PATHS,
     WRITE_AT_MOST,
     RequestLog,
     StdoutSink,
@@ -223,3 +224,19 @@ async def test_every_full_batch_is_written_at_once_and_the_rest_at_the_next_tick
     assert len(log._records) == 7  # nothing of a written batch is held any longer
     await log._tick()
     assert sink.request_ids() == [f"r{n}" for n in range(count)]
+
+
+def test_static_files_get_no_line_unless_asked_for() -> None:
+    """Issue 33, item 10: a page view's assets would bury the requests people look for."""
+    paths = ["/v4/user/me", "/admin/static/admin.css", "/admin/api-keys", "/schema/assets/x.js"]
+    quiet_sink, sink = Sink(), Sink()
+    quiet = RequestLog(quiet_sink, leave_out=STATIC_ASSET_PATHS)
+    everything = RequestLog(sink)
+    for n, path in enumerate(paths):
+        quiet.observe(record(path, request_id=f"r{n}"))
+        everything.observe(record(path, request_id=f"r{n}"))
+    quiet.write_pending(wait=False)
+    everything.write_pending(wait=False)
+
+    assert quiet_sink.request_ids() == ["r0", "r2"]
+    assert sink.request_ids() == ["r0", "r1", "r2", "r3"]

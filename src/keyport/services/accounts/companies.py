@@ -77,7 +77,5 @@ class CompanyService:
         if not existing:
             raise NotFound("No company exists yet: run `keyport init` first")
         if len(existing) > 1:
-            raise ValidationFailed.single(
-                "company-id", "several companies exist: pass --company-id"
-            )
+            raise ValidationFailed.single("company-id", "is needed: several companies exist")
         return existing[0]

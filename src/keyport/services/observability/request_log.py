@@ -176,9 +176,22 @@ def cut(buffer: bytes, start: int, limit: int) -> int:
     return newline + 1
 
 
+# The dashboard's and the API docs' static files: a page view fetches several, which would
+# bury the requests people look for. Logged only when asked (KEYPORT_REQUEST_LOG_ASSETS).
+STATIC_ASSET_PATHS = ("/admin/static/", "/schema/assets/")
+
+
 class RequestLog:
-    def __init__(self, sink: Sink | None = None, *, interval: float = LOG_INTERVAL) -> None:
+    def __init__(
+        self,
+        sink: Sink | None = None,
+        *,
+        interval: float = LOG_INTERVAL,
+        leave_out: tuple[str, ...] = (),
+    ) -> None:
+        """`leave_out`: path prefixes whose requests get no line (STATIC_ASSET_PATHS)."""
         self._sink = sink or StdoutSink()
+        self._leave_out = leave_out
         self._records: list[tuple[Any, ...]] = []  # RequestRecords' fields, not yet encoded
         self._encoded: list[bytes] = []  # lines encoded, not yet written (stdout may stall)
         self._encoded_lines = 0
@@ -191,6 +204,8 @@ class RequestLog:
     def observe(self, record: RequestRecord) -> None:
         # Its fields are kept as a plain tuple: the collector stops tracking a tuple of strings
         # and numbers the first time it looks at it (a NamedTuple it tracks for ever).
+        if self._leave_out and record.path.startswith(self._leave_out):
+            return
         records = self._records
         if len(records) + self._encoded_lines < MAX_BUFFERED_LINES:
             records.append(tuple(record))
