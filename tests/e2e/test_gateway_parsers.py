@@ -157,6 +157,7 @@ STRICTER_SPELLINGS = [
     "/files/x%2F..%2Fadmin",
     "/files/x%2F%2F..%2Fadmin",
     "/files/x%2F.%2E%2Fadmin",
+    "/orders;x/admin",  # Java servlet containers read /orders/admin
     "/orders/x?next=ok",  # not refused: the query is not the path
 ]
 

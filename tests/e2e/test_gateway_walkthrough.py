@@ -25,7 +25,7 @@ PRELUDE = r"""
 expect() {
   local status=$1 text=$2 answer code
   shift 2
-  for _ in $(seq 1 150); do
+  for _ in $(seq 1 600); do  # up to a minute: the servers start in the background
     answer=$("$@" -s -w '\n%{http_code}' 2>/dev/null || true)
     code=${answer##*$'\n'}
     if [ "$code" = "$status" ] && [[ "$answer" == *"$text"* ]]; then
@@ -89,7 +89,7 @@ def test_the_walkthrough_runs_as_written(tmp_path: Path) -> None:
         start_new_session=True,
     )
     try:
-        shell.wait(120)
+        shell.wait(300)
         output = log.read_text(errors="replace")
         said = [line for line in output.splitlines() if line.startswith(("PASS", "FAIL"))]
         assert said == checks, output

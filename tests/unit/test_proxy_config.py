@@ -108,7 +108,7 @@ REFUSED = re.compile(REFUSED_PATH, re.IGNORECASE)
     "target",
     [
         *("/a\\b", "/a%5Cb", "/a%2e%2E/b", "/a/./b", "/a/../b", "/a/..", "/a/.", "//a", "/a//b"),
-        *("/a#b", "/a%00", "/a%1f", "/a%7F", "/a%2F..%2Fb", "/a%2f%2fb", "/a/..?x"),
+        *("/a#b", "/a%00", "/a%1f", "/a%7F", "/a%2F..%2Fb", "/a%2f%2fb", "/a/..?x", "/a;b/c"),
     ],
 )
 def test_spellings_of_another_path_are_refused(target: str) -> None:
@@ -116,7 +116,8 @@ def test_spellings_of_another_path_are_refused(target: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "target", ["/", "/a/b", "/a/..b", "/a/b.", "/a/.b", "/a%20b", "/a?x=//..\\%2e", "/a%252F"]
+    "target",
+    ["/", "/a/b", "/a/..b", "/a/b.", "/a/.b", "/a%20b", "/a%3Bb", "/a?x=//..\\%2e;", "/a%252F"],
 )
 def test_plain_paths_and_any_query_pass(target: str) -> None:
     assert not REFUSED.search(target)

@@ -53,13 +53,14 @@ REFUSED_PATH_BODY = '{"statusCode":400,"message":"Invalid request path","error":
 
 # Request targets (as the proxy forwards them: path, then the query) whose path part holds a
 # spelling that a common parser reads as another path than the proxy matched: a backslash
-# (WHATWG URL parsing reads it as `/`), `#`, a control character or space, an encoded `\`, `.`
+# (WHATWG URL parsing reads it as `/`), `;` (Java servlet containers cut `;params` off a
+# segment), `#`, a control character or space, an encoded `\`, `.`
 # or control character (WHATWG reads `%2e` as a dot; ASGI and WSGI servers decode them all),
 # doubled slashes and `.`/`..` segments (resolved by some parsers and not others). An encoded
 # slash counts as a slash here, so that it can never hide a dot segment. Case-insensitive, in
 # the syntax both PCRE (nginx) and RE2 (Caddy) read.
 REFUSED_PATH = (
-    r"^[^?]*?(?:[\x00-\x20\x7f\x5c\x23]|%(?:5c|2e|[01][0-9a-f]|7f)"
+    r"^[^?]*?(?:[\x00-\x20\x7f\x5c\x23\x3b]|%(?:5c|2e|[01][0-9a-f]|7f)"
     r"|(?:/|%2f)(?:/|%2f)|(?:/|%2f)\.\.?(?:/|%2f|\?|$))"
 )
 # An encoded slash in the path part: a percent-decoding server reads it as a separator that
