@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, Dialog, Page, Playwright, expect, sync_playwright
 
 from tests.e2e.browser import (
     CHROMIUM,
@@ -253,7 +253,12 @@ def test_member_gets_the_403_page(page: Page, site: Site) -> None:
 def test_a_key_name_with_markup_renders_as_text(page: Page, site: Site) -> None:
     sign_in(page, site, site.owner)
     alerts: list[str] = []
-    page.on("dialog", lambda dialog: (alerts.append(dialog.message), dialog.dismiss()))
+
+    def dismiss(dialog: Dialog) -> None:
+        alerts.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", dismiss)
     create_key(page, site, "<script>alert(1)</script>")
     page.goto(f"{site.base_url}/admin/api-keys")
 

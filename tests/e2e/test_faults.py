@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -167,6 +168,10 @@ def accepted(statuses: dict[int, list[int]]) -> list[int]:
     return [answers.count(200) for answers in statuses.values()]
 
 
+def said(server: ServerProcess, line: str) -> bool:
+    return line in server.output()
+
+
 def limits_shared_again(server: ServerProcess, key: str) -> bool:
     """One request through the limiter, then whether it said it reached Redis again."""
     burst([server], key, 1)
@@ -226,11 +231,11 @@ def test_a_redis_outage_falls_back_to_each_process_and_heals_by_itself(
         # reconnects every second: until both have.
         for server in servers:
             wait_until(
-                lambda server=server: limits_shared_again(server, probe["key"]),
+                partial(limits_shared_again, server, probe["key"]),
                 "the rate limiter using Redis again",
             )
             wait_until(
-                lambda server=server: "redis-subscribe connected again" in server.output(),
+                partial(said, server, "redis-subscribe connected again"),
                 "the invalidation subscriber connected again",
             )
         # Redis back: one bucket again.

@@ -22,7 +22,7 @@ def me_requests(snapshot: list[dict[str, object]]) -> float:
     (requests,) = [f for f in snapshot if f["name"] == "keyport_http_requests_total"]
     samples = requests["samples"]
     assert isinstance(samples, list)
-    return sum(value for labels, value in samples if labels == ["GET", ME, "200"])
+    return float(sum(value for labels, value in samples if labels == ["GET", ME, "200"]))
 
 
 def call_me(base_url: str, key: str, count: int) -> None:

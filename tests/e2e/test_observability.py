@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -117,6 +118,10 @@ def sign_in(base_url: str, password: str) -> int:
 
 
 @pytest.mark.parametrize("flush_interval", ["0.2"])
+def refuses(base_url: str, key: str) -> bool:
+    return call(base_url, "/v1/authorize", key)[0] != 200
+
+
 def test_no_key_or_password_reaches_the_output_the_database_or_the_metrics(
     database_url: str, tmp_path: Path, flush_interval: str
 ) -> None:
@@ -133,7 +138,7 @@ def test_no_key_or_password_reaches_the_output_the_database_or_the_metrics(
             # Until the server's cache has heard of the change; outside /v4, so these checks
             # are not among the API lines counted below, and only the last is refused.
             wait_until(
-                lambda key=keys[changed]: call(server.base_url, "/v1/authorize", key)[0] != 200,
+                partial(refuses, server.base_url, keys[changed]),
                 f"the server refuses the key after `{verb}`",
             )
         for key in keys:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -261,7 +262,7 @@ async def test_secrets_are_stored_sealed_or_as_digests(
             select(users.c.totp_secret).where(users.c.id == tenant.owner.id)
         )
         digests = (await connection.execute(select(recovery_codes.c.digest))).scalars().all()
-        rows = []
+        rows: list[Any] = []
         for table in ("users", "audit_events", "recovery_codes", "admin_sessions"):
             rows.extend((await connection.execute(text(f"SELECT * FROM {table}"))).all())
         everything = " ".join(str(row) for row in rows)

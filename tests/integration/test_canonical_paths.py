@@ -39,7 +39,7 @@ class Answer:
     body: Any
 
 
-async def call(app: ApiGate, raw_path: bytes, headers: list[tuple[bytes, bytes]]) -> Answer:
+async def call(app: Any, raw_path: bytes, headers: list[tuple[bytes, bytes]]) -> Answer:
     """One GET as uvicorn would pass it on: the decoded path and the raw one."""
     scope = {
         "type": "http",

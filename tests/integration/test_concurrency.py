@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
+from collections.abc import Coroutine
 from typing import Any
 
 import httpx
@@ -150,7 +151,7 @@ async def test_traffic_racing_changes_never_fails_and_never_outlives_a_revocatio
         revoked_at[key_id] = loop.time()
 
     doomed = {k.record.id for k in spare}
-    work = [traffic(k.key, k.record.id, None) for k in spare]
+    work: list[Coroutine[Any, Any, object]] = [traffic(k.key, k.record.id, None) for k in spare]
     work += [traffic(tenant.key, tenant.key_id, tenant.member.id)]
     work += [revoke(k.record.id) for k in spare]
     work += [container.keys.deactivate_key(tenant.company_id, tenant.key_id, Actor.cli())]

@@ -27,7 +27,8 @@ async def test_a_database_that_does_not_answer_makes_the_process_unready() -> No
         return ""
 
     app = Litestar([ops_router(database=down, redis=up, scrape_metrics=no_metrics)])
-    transport = httpx.ASGITransport(app=app)
+    # Litestar types its ASGI scope more narrowly than httpx's ASGI callable does.
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://ops.test") as http:
         ready = await http.get("/readyz")
     assert ready.status_code == 503

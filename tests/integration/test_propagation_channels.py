@@ -10,6 +10,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -34,7 +35,7 @@ async def started(settings: Settings) -> Container:
 
 @pytest.fixture(params=["postgres-listen", "redis", "sqlite-poll"])
 async def pair(
-    request: pytest.FixtureRequest, tmp_path
+    request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[tuple[Container, Container]]:
     if request.param == "sqlite-poll":
         settings = Settings(

@@ -8,6 +8,7 @@ import ipaddress
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from typing import Any
 
 import httpx
 import pytest
@@ -22,7 +23,7 @@ PROXY = "10.0.0.5"
 
 
 @asynccontextmanager
-async def behind_proxy(container: Container, **changes: object) -> AsyncIterator[httpx.AsyncClient]:
+async def behind_proxy(container: Container, **changes: Any) -> AsyncIterator[httpx.AsyncClient]:
     """The service as nginx's default `proxy_pass http://127.0.0.1:8000` reaches it: plain
     http, a loopback Host, the client's scheme in X-Forwarded-Proto."""
     settings = replace(

@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,8 +33,8 @@ from tests.support import databases
 from tests.support.admin import dashboard, post_login
 from tests.support.containers import two_processes
 
-SLOW_ENOUGH = {"password_time_cost": 2, "password_memory_cost": 8192}
-NO_DELAY = {"sign_in_delay_seconds": 0.0, "sign_in_max_delay_seconds": 0.0}
+SLOW_ENOUGH: dict[str, Any] = {"password_time_cost": 2, "password_memory_cost": 8192}
+NO_DELAY: dict[str, Any] = {"sign_in_delay_seconds": 0.0, "sign_in_max_delay_seconds": 0.0}
 
 
 def an_ip() -> str:

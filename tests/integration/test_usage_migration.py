@@ -170,7 +170,7 @@ async def test_0009_turns_each_key_s_recent_requests_into_one_batch_and_back(
 
 def _ring_indexes(connection: Connection) -> dict[str, list[str]]:
     return {
-        index["name"]: list(index["column_names"])
+        index["name"]: [str(column) for column in index["column_names"]]
         for index in inspect(connection).get_indexes("key_recent_batches")
         if index["name"] is not None
     }

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import msgspec
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 
 from keyport.bootstrap import Container
 from keyport.db.tables import api_keys, key_recent_batches, key_sightings, key_usage_minutes
@@ -41,26 +41,23 @@ async def minute_totals(container: Container, key_id: str) -> tuple[int, int, in
         return await usage_totals(connection, key_id)
 
 
-async def table_count(container: Container, table: object, key_id: str) -> int:
+async def table_count(container: Container, table: Table, key_id: str) -> int:
     async with container.engine.connect() as connection:
-        return int(
-            await connection.scalar(
-                select(func.count()).select_from(table).where(table.c.key_id == key_id)  # type: ignore[attr-defined]
-            )
-            or 0
+        counted = await connection.scalar(
+            select(func.count()).select_from(table).where(table.c.key_id == key_id)
         )
+        return counted or 0
 
 
 async def ring_requests(container: Container, key_id: str) -> int:
     """Requests in the key's ring of recent requests, in all its rows."""
     async with container.engine.connect() as connection:
-        return int(
-            await connection.scalar(
-                select(func.coalesce(func.sum(key_recent_batches.c.requests), 0)).where(
-                    key_recent_batches.c.key_id == key_id
-                )
+        summed = await connection.scalar(
+            select(func.coalesce(func.sum(key_recent_batches.c.requests), 0)).where(
+                key_recent_batches.c.key_id == key_id
             )
         )
+        return int(summed or 0)
 
 
 async def make_mixed_requests(client: httpx.AsyncClient, tenant: Tenant) -> None:
@@ -152,7 +149,7 @@ async def ring_rows(container: Container, key_id: str) -> list[tuple[int, int]]:
 
 
 def entry(request_id: str, at_us: int) -> RecentEntry:
-    return (at_us, request_id, "GET", "/v4/user/me", None, 200, 1.0, *[None] * 4)
+    return (at_us, request_id, "GET", "/v4/user/me", None, 200, 1.0, None, None, None, None)
 
 
 def ring_of(key_id: str, entries: list[RecentEntry]) -> RecentRequests:

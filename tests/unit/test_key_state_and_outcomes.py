@@ -69,6 +69,7 @@ def test_the_reason_strings_stored_and_counted_are_unchanged() -> None:
         "ip_not_allowed",
         "insufficient_scope",
     ]
-    assert AuthOutcome.SUCCESS == "success"
+    success: str = AuthOutcome.SUCCESS  # a str: equal to the plain string
+    assert success == "success"
     assert "expired" in KEY_STATE_REFUSALS  # plain strings read back from the database match
     assert "invalid" not in KEY_STATE_REFUSALS

@@ -41,7 +41,7 @@ HOW = st.sampled_from(
         "bare encoded",
     ]
 )
-AROUND = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30)
+AROUND = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=30)
 
 
 @given(how=HOW, before=AROUND, after=st.sampled_from(["", " ", "/x", "?a=1", "\t", ")"]))

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 
+from keyport.domain.auth_outcomes import AuthOutcome
 from keyport.domain.usage import MinuteCount, RecentEntry, RecentRequest, RecentRequests
 from keyport.services.observability.request_record import RequestRecord
 from keyport.services.observability.usage_flush import UsageFlusher
@@ -39,7 +40,7 @@ def record(
     at: float = T0,
     ip: str = "192.0.2.1",
     agent: str | None = "app/1",
-    refusal: str | None = None,
+    refusal: AuthOutcome | None = None,
 ) -> RequestRecord:
     return RequestRecord(
         request_id="r",
@@ -113,7 +114,7 @@ def test_only_the_newest_requests_of_a_key_are_kept_for_the_ring_in_order(reques
 
 def test_a_request_in_the_ring_keeps_every_field_to_the_microsecond() -> None:
     recorder = UsageRecorder(Clock())
-    recorder.observe(record(404, at=T0 + 0.123456, refusal="deactivated"))
+    recorder.observe(record(404, at=T0 + 0.123456, refusal=AuthOutcome.DEACTIVATED))
     [ring] = recorder.drain().recent
     [request] = recent_requests(ring)
     assert request == RecentRequest(
@@ -198,7 +199,7 @@ def test_keys_first_written_together_come_due_again_spread_over_half_a_minute() 
 
 def test_a_refused_attempt_with_a_deactivated_key_is_counted_but_is_no_use() -> None:
     recorder = UsageRecorder(Clock())
-    recorder.observe(record(401, refusal="deactivated"))
+    recorder.observe(record(401, refusal=AuthOutcome.DEACTIVATED))
     batch = recorder.drain(final=True)
     assert batch.counts == [MinuteCount("k1", 30_000_000, 0, 1, 0)]
     assert batch.last_uses == []
