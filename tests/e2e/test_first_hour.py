@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pyotp
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
 
 from tests.e2e.browser import (
     CHROMIUM,
@@ -30,8 +30,8 @@ from tests.support.seed import add_webhook, create_user
 from tests.support.server import ServerProcess, keyport_env
 
 pytestmark = pytest.mark.browser
-PHONE = {"width": 390, "height": 844}
-LAPTOP = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+LAPTOP: ViewportSize = {"width": 1280, "height": 800}
 
 # Everything in the viewport's width, and no button cut off by a box that hides overflow.
 MEASURE = """() => {
@@ -283,7 +283,7 @@ def _pages(site: Site) -> list[tuple[str, Callable[[Page], None]]]:
 
 @pytest.mark.parametrize("viewport", [PHONE, LAPTOP], ids=["390px", "1280px"])
 def test_every_dashboard_page_fits_the_screen(
-    browser: Browser, site: Site, viewport: dict[str, int]
+    browser: Browser, site: Site, viewport: ViewportSize
 ) -> None:
     """Item 5: at 390 and 1280 px no page is wider than the screen and no button is cut off
     (the key list with every kind of row: rotated, expiring, long names)."""

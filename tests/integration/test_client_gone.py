@@ -5,6 +5,7 @@ Found by the cluster run (tests/chaos/), where nginx gives up on a paused host."
 from __future__ import annotations
 
 import logging
+from collections.abc import MutableMapping
 from typing import Any
 
 import pytest
@@ -34,16 +35,17 @@ async def post_and_hang_up(container: Container, path: str, headers: dict[str, s
         "client": ("203.0.113.9", 50000),
         "server": ("localhost", 80),
     }
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.disconnect"}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     await create_app(container, run_background=False)(scope, receive, send)
-    return next(m for m in sent if m["type"] == "http.response.start")["status"]
+    status: int = next(m for m in sent if m["type"] == "http.response.start")["status"]
+    return status
 
 
 async def test_a_sign_in_whose_form_never_arrives_is_no_server_error(

@@ -35,7 +35,7 @@ async def test_a_broken_pooled_connection_is_dropped_and_the_read_tried_again(
 ) -> None:
     reader = PostgresHotReader(postgres_url)
     real = await reader._acquire_pool()
-    breaking = reader._pool = BreakingOnce(real)  # type: ignore[assignment]
+    breaking = reader._pool = BreakingOnce(real)
     try:
         assert await reader.principal_by_digest("0" * 64) is None  # no such key: read fine
         assert (breaking.reads, breaking.expired) == (2, 1)

@@ -83,7 +83,7 @@ async def test_a_lease_that_cannot_be_taken_is_told_once_per_outage(
     async def work() -> None:
         runs.append("ran")
 
-    loop = SingletonLoop("test-loop", work, leases, clock.now, interval=1, ttl=30)  # type: ignore[arg-type]
+    loop = SingletonLoop("test-loop", work, leases, clock.now, interval=1, ttl=30)
     with caplog.at_level(logging.WARNING, logger="keyport.services.runtime.singleton_loop"):
         for _ in range(5):
             assert await loop.tick() is False
