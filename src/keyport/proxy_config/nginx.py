@@ -231,6 +231,7 @@ http {{
 
     server {{
         listen {spec.listen.host_port};
+        # For the answers written here (a proxied answer keeps the service's Content-Type).
         default_type application/json;
 {_indent(_bad_request_location() + "".join(checks) + _refusal_location() + "".join(guarded))}    }}
 }}
