@@ -136,12 +136,11 @@ class Container:
 
 def build_container(settings: Settings, *, clock: Clock | None = None) -> Container:
     clock = clock or SystemClock()
-    engine = create_engine(settings.database_url)
+    database = settings.database
+    engine = create_engine(database)
     uow = SqlUnitOfWorkFactory(engine)
     hot_reader: HotPathReader = (
-        SqliteHotReader(settings.database_url)
-        if is_sqlite(settings.database_url)
-        else PostgresHotReader(settings.database_url)
+        SqliteHotReader(database) if is_sqlite(database) else PostgresHotReader(database)
     )
     caches = Caches(ttl=settings.cache_ttl, negative_ttl=settings.negative_cache_ttl)
     invalidator = Invalidator(caches)
@@ -267,7 +266,7 @@ LIMITS_REDIS_TIMEOUT = 0.5
 def _server_secret(settings: Settings) -> str:
     if settings.secret_key is not None:
         return settings.secret_key
-    path = settings.secret_key_file or default_secret_path(settings.database_url)
+    path = settings.secret_key_file or default_secret_path(settings.database, settings.data_path)
     return load_or_create_secret(Path(path))
 
 
@@ -315,8 +314,8 @@ def _invalidation_listeners(
         channel = RedisChannel(redis, invalidator.received)
         invalidator.add_broadcaster(channel.publish)
         return [channel]
-    if not is_sqlite(settings.database_url):
-        return [PostgresListener(settings.database_url, invalidator.received)]
+    if not is_sqlite(settings.database):
+        return [PostgresListener(settings.database, invalidator.received)]
     return []
 
 
@@ -336,7 +335,7 @@ def _observability(
         recorder = UsageRecorder(clock.time)
         flusher = UsageFlusher(
             recorder,
-            SqlUsageStore(engine, settings.database_url),
+            SqlUsageStore(engine, settings.database),
             interval=settings.usage_flush_interval,
             now=clock.time,
         )

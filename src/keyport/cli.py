@@ -88,13 +88,20 @@ def _option_for(field: str) -> str:
     return field
 
 
-def _run(work: Callable[[Container], Awaitable[T]]) -> T:
-    """Build the container, migrate the database if needed, run `work`, close everything."""
+def _run(work: Callable[[Container], Awaitable[T]], *, creates: bool = False) -> T:
+    """Build the container, migrate the database if needed, run `work`, close everything.
+
+    Only a command that `creates` (init, serve) may make a database that is not there yet;
+    any other refuses with where it looked, instead of leaving an empty one behind."""
     import asyncio
 
     from keyport.bootstrap import build_container
 
     settings = _settings()
+    if creates:
+        _prepare_data_directory(settings)
+    else:
+        _require_database(settings)
 
     async def main() -> T:
         container = build_container(settings)
@@ -110,6 +117,47 @@ def _run(work: Callable[[Container], Awaitable[T]]) -> T:
         _fail(_describe(error))
     except OSError as error:
         _fail(f"cannot reach the database: {error}", code=1)
+
+
+def _require_database(settings: Settings) -> None:
+    """Exit 2, creating nothing, when the SQLite database the settings name does not exist."""
+    from keyport.db.secret_file import sqlite_file
+
+    found = sqlite_file(settings.database)
+    if found is None or found.exists():
+        return
+    chosen_by = (
+        "KEYPORT_DATABASE_URL"
+        if settings.database_url is not None
+        else "the data directory, KEYPORT_DATA_DIR"
+        if settings.data_dir
+        else "the default data directory"
+    )
+    _fail(
+        f"no Keyport database at {found} ({chosen_by}). Create one there with "
+        "`keyport init` or `keyport serve`, or point to yours with KEYPORT_DATA_DIR=DIR "
+        "(the folder holding keyport.db) or KEYPORT_DATABASE_URL=URL."
+    )
+
+
+def _prepare_data_directory(settings: Settings) -> None:
+    """Create the data directory (0700) when the database or the secret will live in it, and
+    say where it is (on stderr: stdout may be JSON)."""
+    from keyport.db.secret_file import sqlite_file
+
+    database = sqlite_file(settings.database)
+    in_data_directory = settings.database_url is None
+    secret_there = settings.secret_key is None and settings.secret_key_file is None
+    if not in_data_directory and not (secret_there and database is None):
+        return
+    from keyport.db.secret_file import create_private_directory
+
+    created = create_private_directory(settings.data_path)
+    what = "database and server secret" if in_data_directory else "server secret"
+    click.echo(
+        f"Keyport data ({what}): {settings.data_path}" + (" (created)" if created else ""),
+        err=True,
+    )
 
 
 def _settings() -> Settings:
@@ -208,7 +256,7 @@ def serve(host: str, port: int, workers: int) -> None:
         )
         return password
 
-    password = _run(prepare)
+    password = _run(prepare, creates=True)
     base = f"http://{'localhost' if host in {'127.0.0.1', '0.0.0.0'} else host}:{port}"  # noqa: S104
     click.echo(f"Keyport dashboard: {base}/admin/api-keys")
     if password is not None:
@@ -278,7 +326,8 @@ def init(
     created = _run(
         lambda c: c.companies.create_company(
             company_name, owner, Actor.cli(), owner_password=owner_password
-        )
+        ),
+        creates=True,
     )
     if as_json:
         _print_json({"companyId": created.company.id, "ownerId": created.owner.id})

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -22,7 +24,7 @@ from pydantic.dataclasses import dataclass
 from keyport.db.engine import async_url
 
 ENV_PREFIX = "KEYPORT_"
-DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./keyport.db"
+DATABASE_FILE = "keyport.db"  # the SQLite database's name in the data directory
 DEFAULT_PUBLIC_URL = "http://localhost:8000"
 MIN_SECRET_KEY_LENGTH = 32
 MAX_INT_SETTING = 1_000_000
@@ -71,6 +73,25 @@ def _database_url(raw: str) -> str:
         raise ValueError(f": {error}") from None
 
 
+def _database_url_if_given(raw: str | None) -> str | None:
+    return None if raw is None else _database_url(raw)
+
+
+def find_data_directory(env: Mapping[str, str]) -> Path:
+    """Where the SQLite database and the generated server secret live: KEYPORT_DATA_DIR,
+    else $XDG_DATA_HOME/keyport (an absolute one, as the XDG spec asks), else
+    ~/.local/share/keyport. Never the working directory: a folder a command happens to run
+    in (or serves over HTTP) must not hold the server's secret."""
+    chosen = env.get(env_name("data_dir"))
+    if chosen:
+        return Path(chosen).expanduser().absolute()
+    xdg_data_home = env.get("XDG_DATA_HOME", "")
+    if xdg_data_home and Path(xdg_data_home).is_absolute():
+        return Path(xdg_data_home) / "keyport"
+    home = env.get("HOME") or str(Path.home())
+    return Path(home) / ".local" / "share" / "keyport"
+
+
 def _public_url(raw: str) -> str:
     url = raw.strip().rstrip("/")
     parsed = urlsplit(url)
@@ -112,7 +133,11 @@ Text = Annotated[str | None, BeforeValidator(_none_if_empty)]  # empty: None
 
 @dataclass(frozen=True)
 class Settings:
-    database_url: Annotated[str, AfterValidator(_database_url)] = DEFAULT_DATABASE_URL
+    # Unset: SQLite, `keyport.db` in the data directory (`database`, `data_path`).
+    database_url: Annotated[Text, AfterValidator(_database_url_if_given)] = None
+    # The SQLite database and the generated server secret; unset: find_data_directory's
+    # choice. Only `keyport init` and `keyport serve` create it (mode 0700).
+    data_dir: Text = None
     redis_url: Text = None
     # Seconds a cached key or user may be stale if evictions are lost.
     cache_ttl: float = _seconds(10.0, at_least=0.1)
@@ -158,8 +183,9 @@ class Settings:
     # The dashboard's address as people reach it: the base of invitation links.
     public_url: Annotated[str, AfterValidator(_public_url)] = DEFAULT_PUBLIC_URL
     # Seals TOTP secrets and signs sign-in challenges. None: generated once and kept in a
-    # file (`secret_key_file`, else `keyport.secret` beside the SQLite database or in the
-    # working directory). Every process and host of one installation needs the same value.
+    # file (`secret_key_file`, else `keyport.secret` beside the SQLite database, or in the
+    # data directory with PostgreSQL). Every process and host of one installation needs the
+    # same value.
     secret_key: Annotated[Text, AfterValidator(_secret_key)] = None
     secret_key_file: Text = None
     # Webhooks (services/webhooks/delivery.py): private and loopback targets are refused
@@ -180,6 +206,19 @@ class Settings:
     # (services/observability/metrics_sharing.py);
     # `keyport serve --workers N` makes one per run. None: /metrics reports this process.
     metrics_dir: Text = None
+
+    @property
+    def data_path(self) -> Path:
+        if self.data_dir:
+            return Path(self.data_dir).expanduser().absolute()
+        return find_data_directory(os.environ)
+
+    @property
+    def database(self) -> str:
+        """The database's async URL: KEYPORT_DATABASE_URL, else SQLite in the data directory."""
+        if self.database_url is not None:
+            return self.database_url
+        return async_url(f"sqlite:///{self.data_path / DATABASE_FILE}")
 
     @model_validator(mode="before")
     @classmethod

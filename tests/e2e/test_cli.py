@@ -163,7 +163,8 @@ def test_company_id_is_needed_once_there_are_two(env: dict[str, str]) -> None:
     assert key["key"].startswith("ak_live:")
 
 
-def test_no_company_yet_is_a_clear_error(env: dict[str, str]) -> None:
+def test_no_company_yet_is_a_clear_error(env: dict[str, str], tmp_path: Path) -> None:
+    sqlite3.connect(tmp_path / "cli.db").close()  # a database, empty: migrated on first use
     result = run_cli(env, "key", "list", check=False)
     assert (result.returncode, result.stderr) == (
         2,
@@ -172,6 +173,7 @@ def test_no_company_yet_is_a_clear_error(env: dict[str, str]) -> None:
 
 
 def test_db_upgrade_creates_the_schema(env: dict[str, str], tmp_path: Path) -> None:
+    sqlite3.connect(tmp_path / "cli.db").close()  # an empty file (or PostgreSQL database)
     assert run_cli(env, "db", "upgrade").stdout == "Database is up to date.\n"
     assert count_rows(tmp_path, "api_keys") == 0
     assert run_cli(env, "db", "upgrade").returncode == 0
