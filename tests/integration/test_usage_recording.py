@@ -194,7 +194,7 @@ async def test_one_row_per_key_and_flush_rings_trimmed_at_first_write_and_every_
 
     # A new process (here: a new store) trims every ring at its first write to it: a row goes
     # once newer rows hold RING_SIZE requests, a row holding some of them stays whole.
-    store = SqlUsageStore(container.engine, container.settings.database_url)
+    store = SqlUsageStore(container.engine, container.settings.database)
     now_us = int(clock.now().timestamp() * 1_000_000)
     later = ring_of(ids[1], [entry(f"r{n}", now_us + n) for n in range(5)])
     try:
@@ -227,7 +227,7 @@ async def test_a_flush_of_more_rows_than_one_statement_takes_writes_them_all(
             Sighting(key_id, IP, f"10.0.{i // 256}.{i % 256}", now, now, 1) for i in range(rows)
         ],
     )
-    store = SqlUsageStore(container.engine, container.settings.database_url)
+    store = SqlUsageStore(container.engine, container.settings.database)
     try:
         await store.write(batch)
     finally:
