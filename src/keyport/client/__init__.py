@@ -1,28 +1,26 @@
-"""A Python client for Keyport's management API (docs/contract.md §10).
+"""`keyport.client` is the distribution `keyport-client` (clients/python/), under the name it
+had when it lived inside the server: one source, installed into the server's environment by
+scripts/setup. New code imports `keyport_client`."""
 
-    from keyport.client import Keyport, KeyportError
-
-    keyport = Keyport("https://keys.example.com", api_key)
-    new = keyport.rotate_key(old_id, grace_period_seconds=3600)
-    store_secret(new.key)  # shown this once
-
-`AsyncKeyport` has the same methods, `async`. Errors raise `KeyportError` (or one of its
-subclasses) with `status_code` and `message`. `verify_webhook` checks a webhook's signature.
-"""
-
-from keyport.client._async import AsyncKeyport
-from keyport.client._errors import (
+from keyport_client import (
+    AsyncKeyport,
     AuthenticationError,
+    Authorization,
     ConflictError,
+    CreatedKey,
+    Identity,
+    Key,
+    KeyPage,
+    Keyport,
     KeyportError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitedError,
+    Refusal,
     ValidationError,
+    WebhookVerificationError,
+    verify_webhook,
 )
-from keyport.client._models import Authorization, CreatedKey, Key, KeyPage
-from keyport.client._sync import Keyport
-from keyport.client._webhooks import WebhookVerificationError, verify_webhook
 
 __all__ = [
     "AsyncKeyport",
@@ -30,6 +28,7 @@ __all__ = [
     "Authorization",
     "ConflictError",
     "CreatedKey",
+    "Identity",
     "Key",
     "KeyPage",
     "Keyport",
@@ -37,6 +36,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitedError",
+    "Refusal",
     "ValidationError",
     "WebhookVerificationError",
     "verify_webhook",

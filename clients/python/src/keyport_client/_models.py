@@ -1,4 +1,5 @@
-"""Typed results: docs/contract.md §8's key object in snake_case, and what authorize answers."""
+"""Typed results: the key object of docs/contract.md §8 in snake_case, and who `/v1/authorize`
+says is calling."""
 
 from __future__ import annotations
 
@@ -69,16 +70,26 @@ class KeyPage:
 
 
 @dataclass(frozen=True, slots=True)
-class Authorization:
+class Identity:
+    """Who a request comes from, as `/v1/authorize` answers: the credential's id (a key's, or
+    a personal access token's), its company, the acting user and their role, the credential's
+    own scopes as stored (`["*"]`: full access) and expiry, and which kind of credential it is
+    (`"api_key"` or `"personal_access_token"`). `credits_remaining` is the key's balance after
+    this request, for a key with credits (else None)."""
+
     key_id: str
     company_id: str
     user_id: str
     user_role: str
     scopes: list[str]
     expires_at: datetime | None
+    credential: str = "api_key"
+    credits_remaining: int | None = None
 
     @classmethod
-    def from_json(cls, body: dict[str, Any]) -> Authorization:
+    def from_json(cls, body: dict[str, Any]) -> Identity:
+        credits = body.get("credits")
+        remaining = credits.get("remaining") if isinstance(credits, dict) else None
         return cls(
             key_id=body["keyId"],
             company_id=body["companyId"],
@@ -86,4 +97,11 @@ class Authorization:
             user_role=body["userRole"],
             scopes=list(body.get("scopes") or []),
             expires_at=_moment(body.get("expiresAt")),
+            # Keyport answers without the field where API keys are its only credential.
+            credential=body.get("credential") or "api_key",
+            credits_remaining=remaining if isinstance(remaining, int) else None,
         )
+
+
+# The name `Keyport.authorize()` has returned it under since release 2.
+Authorization = Identity

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import httpx
 
-from keyport.client._errors import error_for
+from keyport_client._errors import error_for
 
 USER_HEADER = "x-meetergo-api-user-id"
 _UPDATABLE = {

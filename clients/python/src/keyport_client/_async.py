@@ -6,8 +6,8 @@ from typing import Any
 
 import httpx
 
-from keyport.client import _requests as calls
-from keyport.client._models import Authorization, CreatedKey, Key, KeyPage
+from keyport_client import _requests as calls
+from keyport_client._models import CreatedKey, Identity, Key, KeyPage
 
 
 class AsyncKeyport:
@@ -38,8 +38,8 @@ class AsyncKeyport:
         )
         return calls.result(answer)
 
-    async def authorize(self, scopes: tuple[str, ...] | list[str] = ()) -> Authorization:
-        return Authorization.from_json(await self._send(calls.authorize(scopes)))
+    async def authorize(self, scopes: tuple[str, ...] | list[str] = ()) -> Identity:
+        return Identity.from_json(await self._send(calls.authorize(scopes)))
 
     async def list_keys(self, status: str | None = None) -> list[Key]:
         """Every key of the company (following the pages), newest first."""

@@ -6,8 +6,8 @@ from typing import Any
 
 import httpx
 
-from keyport.client import _requests as calls
-from keyport.client._models import Authorization, CreatedKey, Key, KeyPage
+from keyport_client import _requests as calls
+from keyport_client._models import CreatedKey, Identity, Key, KeyPage
 
 
 class Keyport:
@@ -38,8 +38,8 @@ class Keyport:
         )
         return calls.result(answer)
 
-    def authorize(self, scopes: tuple[str, ...] | list[str] = ()) -> Authorization:
-        return Authorization.from_json(self._send(calls.authorize(scopes)))
+    def authorize(self, scopes: tuple[str, ...] | list[str] = ()) -> Identity:
+        return Identity.from_json(self._send(calls.authorize(scopes)))
 
     def list_keys(self, status: str | None = None) -> list[Key]:
         """Every key of the company (following the pages), newest first."""
