@@ -13,7 +13,8 @@ Every request is asked of Keyport once, before any other `before_request` functi
 allowed one reaches the view with `flask.g.keyport` (the `Identity`), a refused one gets
 Keyport's answer exactly and never reaches a view. `require` names scopes and a cost of the
 view's own: Flask has matched the URL before the question, so they ride on the same single
-question. Put `@keyport.require` below `@app.route`. `Keyport()` without an app and then
+question (written above `@app.route` too: the first request then swaps the checked view in).
+`Keyport()` without an app and then
 `init_app(app)` reads `KEYPORT_URL`, `KEYPORT_SCOPES`, `KEYPORT_EXCLUDE`, `KEYPORT_TIMEOUT`,
 `KEYPORT_CREDENTIAL_HEADER` and `KEYPORT_APP_TRUSTED_PROXIES` from `app.config` for whatever
 was not given.
@@ -22,6 +23,7 @@ was not given.
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from inspect import iscoroutinefunction
 from typing import Any, TypeVar, cast
@@ -37,6 +39,10 @@ __all__ = ["Keyport", "require"]
 NEEDS_ATTRIBUTE = "keyport_needs"
 _EXTENSION = "keyport"
 View = TypeVar("View", bound=Callable[..., Any])
+# view → its checking wrapper, for a decorator written above `@app.route` (Flask registered
+# the bare view): the first request to it swaps the wrapper in.
+_wrapper_of: weakref.WeakKeyDictionary[Callable[..., Any], Callable[..., Any]]
+_wrapper_of = weakref.WeakKeyDictionary()
 
 
 def _response(refusal: Refusal) -> Response:
@@ -47,8 +53,8 @@ def _check(wanted: Needs) -> None:
     asked: Needs | None = g.get("keyport_asked")
     if asked is None or not asked.covers(wanted):
         raise RuntimeError(
-            f"Keyport was not asked for {wanted}: put @keyport.require below @app.route, "
-            "and do not exclude this view's path"
+            f"Keyport was not asked for {wanted}: set up keyport_client.flask.Keyport on this "
+            "app, and do not exclude this view's path"
         )
 
 
@@ -76,6 +82,7 @@ def require(*scopes: str, cost: int | None = None) -> Callable[[View], View]:
 
             wrapper = checked
         setattr(wrapper, NEEDS_ATTRIBUTE, total)
+        _wrapper_of[view] = wrapper
         return cast(View, wrapper)
 
     return decorate
@@ -147,7 +154,7 @@ def _before_request() -> Response | None:
         return _response(refusal)
     if gate.excluded(path):
         return None
-    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    view = _view(request.endpoint)
     wanted = gate.needs(path, getattr(view, NEEDS_ATTRIBUTE, None))
     credential_key = _environ.header_key(gate.credential_header)
     decided = gate.ask(_environ.incoming(environ, credential_key, request.method), wanted)
@@ -157,6 +164,17 @@ def _before_request() -> Response | None:
     g.keyport_asked = decided.asked
     g.keyport_headers = decided.headers
     return None
+
+
+def _view(endpoint: str | None) -> Callable[..., Any] | None:
+    if endpoint is None:
+        return None
+    view = current_app.view_functions.get(endpoint)
+    if view is not None and view in _wrapper_of:
+        while view in _wrapper_of:
+            view = _wrapper_of[view]
+        current_app.view_functions[endpoint] = view
+    return view
 
 
 def _after_request(response: Response) -> Response:
