@@ -13,6 +13,9 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI, Request
+from litestar import Litestar, get
+from litestar import Request as LitestarRequest
+from litestar.middleware import DefineMiddleware
 
 from keyport_client import Identity, Refusal
 from keyport_client.asgi import KeyportMiddleware
@@ -336,3 +339,16 @@ async def test_a_route_the_middleware_did_not_ask_about_fails_closed() -> None:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
         assert (await http.post("/orders", headers=AUTH)).status_code == 500
+
+
+async def test_litestar_takes_it_as_its_middleware(fake: FakeKeyport) -> None:
+    @get("/me")
+    async def me(request: LitestarRequest[Any, Any, Any]) -> dict[str, str]:
+        return {"keyId": request.state.keyport.key_id}
+
+    app = Litestar([me], middleware=[DefineMiddleware(KeyportMiddleware, keyport_url=fake.url)])
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
+        assert (await http.get("/me", headers=AUTH)).json() == {"keyId": IDENTITY["keyId"]}
+        assert (await http.get("/me")).status_code == 200  # the stand-in admits anyone
+    assert [asked.target for asked in fake.asked] == ["/v1/authorize"] * 2
