@@ -352,3 +352,24 @@ async def test_litestar_takes_it_as_its_middleware(fake: FakeKeyport) -> None:
         assert (await http.get("/me", headers=AUTH)).json() == {"keyId": IDENTITY["keyId"]}
         assert (await http.get("/me")).status_code == 200  # the stand-in admits anyone
     assert [asked.target for asked in fake.asked] == ["/v1/authorize"] * 2
+
+
+async def test_a_mounted_apps_routes_are_found_and_matched_after_the_mount(
+    fake: FakeKeyport,
+) -> None:
+    inner = FastAPI()
+
+    @inner.post("/orders")
+    def create(caller: Identity = require("orders:write")) -> dict[str, str]:
+        return {"by": caller.user_id}
+
+    outer = FastAPI()
+    outer.mount("/api", inner)
+    outer.add_middleware(
+        KeyportMiddleware, keyport_url=fake.url, scopes={"/api/orders": "orders:read"}
+    )
+    transport = httpx.ASGITransport(app=outer)
+    async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
+        assert (await http.post("/api/orders", headers=AUTH)).status_code == 200
+    target = only_question(fake).target
+    assert target == "/v1/authorize?scope=orders%3Aread&scope=orders%3Awrite"

@@ -118,11 +118,31 @@ def _find(routes: Iterable[Any], scope: asgi.Scope) -> Needs | None:
     return None
 
 
+def _any_needs(routes: Iterable[Any]) -> bool:
+    for route in routes:
+        if isinstance(route, APIRoute):
+            if _needs_of(route) is not None:
+                return True
+        elif _any_needs(getattr(route, "routes", None) or ()):
+            return True
+    return False
+
+
+# router → (its route count when looked at, whether any route names needs of its own)
+_routers: dict[int, tuple[Any, int, bool]] = {}
+
+
 def route_needs(app: Any, scope: asgi.Scope) -> Needs | None:
-    """What the FastAPI route that `scope` will reach needs of its own, if any."""
+    """What the FastAPI route that `scope` will reach needs of its own, if any. An app none of
+    whose routes uses `require` is not routed twice."""
     router = getattr(app, "router", None)
     routes = getattr(router, "routes", None)
-    return _find(routes, scope) if routes else None
+    if not routes:
+        return None
+    known = _routers.get(id(router))
+    if known is None or known[0] is not router or known[1] != len(routes):
+        known = _routers[id(router)] = (router, len(routes), _any_needs(routes))
+    return _find(routes, scope) if known[2] else None
 
 
 asgi.route_needs_finders.append(route_needs)

@@ -138,11 +138,6 @@ class Keyport:
         app.before_request_funcs.setdefault(None, []).insert(0, _before_request)
         app.after_request(_after_request)
 
-    @staticmethod
-    def identity() -> Any:
-        """`flask.g.keyport`: the request's `Identity` (None on an excluded path)."""
-        return g.get("keyport")
-
 
 def _before_request() -> Response | None:
     gate: Gate = current_app.extensions[_EXTENSION]
