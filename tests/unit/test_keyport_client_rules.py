@@ -150,3 +150,29 @@ def test_needs_add_up_and_say_what_they_cover() -> None:
     for scopes, cost in [((), None), (("a b",), None), ((), -1), ((), 1.5), ((), True)]:
         with pytest.raises(TypeError):
             needs(scopes, cost)  # type: ignore[arg-type]
+
+
+def test_keyports_address_and_the_question_on_the_wire() -> None:
+    from keyport_client._wire import Endpoint, request_bytes
+
+    endpoint = Endpoint.parse("https://keys.example.com/keyport/")
+    assert (endpoint.port, endpoint.base_path, endpoint.host_header) == (
+        443,
+        "/keyport",
+        b"keys.example.com",
+    )
+    assert Endpoint.parse("http://[::1]:8000").host_header == b"[::1]:8000"
+    for bad in ["keys.example.com", "ftp://x", "http://x/?a=1", "http://u:p@x"]:
+        with pytest.raises(ValueError):
+            Endpoint.parse(bad)
+    sent = request_bytes(
+        Endpoint.parse("http://127.0.0.1:8000"),
+        b"/v1/authorize?scope=a%3Ab",
+        [(b"authorization", b"Bearer k"), (b"authorization", b"Bearer j")],
+    )
+    assert sent == (
+        b"GET /v1/authorize?scope=a%3Ab HTTP/1.1\r\nhost: 127.0.0.1:8000\r\n"
+        b"authorization: Bearer k\r\nauthorization: Bearer j\r\n\r\n"
+    )
+    with pytest.raises(ValueError):
+        request_bytes(endpoint, b"/", [(b"x-forwarded-uri", b"/a\r\nx-evil: 1")])
