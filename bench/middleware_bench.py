@@ -34,8 +34,8 @@ from _procs import HOST, Server, free_port, start_server, stop_server, wait_idle
 from _wrk import run_wrk, write_script
 
 KEYPORT_ENV = {
-    "KEYPORT_RATE_LIMIT": "100000000",
-    "KEYPORT_RATE_LIMIT_BURST": "100000000",
+    "KEYPORT_RATE_LIMIT": "1000000",
+    "KEYPORT_RATE_LIMIT_BURST": "1000000",
     "KEYPORT_AUTH_FAILURE_LIMIT": "1000000",
     "KEYPORT_TRUSTED_PROXIES": HOST,
     "KEYPORT_REQUEST_LOG": "false",

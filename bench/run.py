@@ -130,6 +130,14 @@ SCENARIOS = [
         [],
         [],
     ),
+    Scenario(
+        "middleware",
+        "a FastAPI hello guarded by keyport_client's middleware (one question to /v1/authorize "
+        "a request) against the same app unguarded: added latency at 1 connection, throughput",
+        ["bench/middleware_bench.py"],
+        ["--requests", "3000", "--rounds", "6", "--duration", "5"],
+        ["--requests", "300", "--rounds", "2", "--duration", "1"],
+    ),
 ]
 BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
 
