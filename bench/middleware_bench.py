@@ -28,8 +28,9 @@ import textwrap
 import time
 from pathlib import Path
 
-import _keyport
 from _plans import VENV_BIN, python_bin
+
+import _keyport
 from _procs import HOST, Server, free_port, start_server, stop_server, wait_idle, wait_ready
 from _wrk import run_wrk, write_script
 

@@ -320,7 +320,7 @@ async def test_lifespan_and_websockets_pass_through_untouched(fake: FakeKeyport)
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         seen.append(scope)
 
-    guarded = KeyportMiddleware(app, fake.url)
+    guarded = KeyportMiddleware(app, fake.url)  # type: ignore[arg-type]
     for kind in ["lifespan", "websocket"]:
         scope = {"type": kind, "path": "/ws", "headers": [], "state": {}}
         await guarded(scope, None, None)  # type: ignore[arg-type]
@@ -346,8 +346,11 @@ async def test_litestar_takes_it_as_its_middleware(fake: FakeKeyport) -> None:
     async def me(request: LitestarRequest[Any, Any, Any]) -> dict[str, str]:
         return {"keyId": request.state.keyport.key_id}
 
-    app = Litestar([me], middleware=[DefineMiddleware(KeyportMiddleware, keyport_url=fake.url)])
-    transport = httpx.ASGITransport(app=app)
+    app = Litestar(
+        [me],
+        middleware=[DefineMiddleware(KeyportMiddleware, keyport_url=fake.url)],  # type: ignore[arg-type]
+    )
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
         assert (await http.get("/me", headers=AUTH)).json() == {"keyId": IDENTITY["keyId"]}
         assert (await http.get("/me")).status_code == 200  # the stand-in admits anyone

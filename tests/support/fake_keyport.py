@@ -16,7 +16,7 @@ from typing import Any
 
 Headers = list[tuple[str, str]]
 
-IDENTITY = {
+IDENTITY: dict[str, Any] = {
     "keyId": "6a0c5f0e-8d43-4b43-9a43-6f2a3f0e8d43",
     "companyId": "0b3e8a1c-2f4d-4c5e-8f6a-7b8c9d0e1f2a",
     "userId": "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
