@@ -253,3 +253,15 @@ def test_proxy_config_prints_a_file_or_one_clear_line(env: dict[str, str]) -> No
     )
     assert refused.returncode == 2
     assert refused.stderr.count("\n") == 1
+
+
+def test_version_and_help_with_examples(env: dict[str, str]) -> None:
+    """Issue 33, item 10: `keyport --version`, and help that shows how commands are used."""
+    from importlib.metadata import version
+
+    assert run_cli(env, "--version").stdout == f"keyport {version('keyport')}\n"
+    shown = run_cli(env, "--help").stdout
+    assert "Examples:\n    keyport serve" in shown
+    assert 'keyport key create --name "CRM sync" --days 30 --scope users:read' in shown
+    assert "KEYPORT_DATA_DIR, else $XDG_DATA_HOME/keyport, else ~/.local/share/keyport" in shown
+    assert "..." not in shown.split("Commands:")[1]  # no command's line cut short

@@ -243,6 +243,7 @@ def _pages(site: Site) -> list[tuple[str, Callable[[Page], None]]]:
         page.goto(f"{base}/admin/webhooks")
         page.get_by_label("URL").fill("http://127.0.0.1:9/added")
         page.get_by_role("button", name="Add endpoint").click()
+        expect(page.get_by_role("button", name="Copy secret")).to_be_visible()  # item 10
 
     def webhook_remove(page: Page) -> None:
         page.goto(f"{base}/admin/webhooks")
