@@ -92,6 +92,14 @@ async def test_a_wrong_current_password_changes_nothing(
             new_password="brand-new-password-1",
             confirm_password="brand-new-password-2",
         )
+        both = await post_form(
+            http,
+            "/admin/account/password",
+            csrf,
+            current_password=PASSWORD,
+            new_password="short",
+            confirm_password="other",
+        )
         no_csrf = await post_form(
             http,
             "/admin/account/password",
@@ -105,6 +113,9 @@ async def test_a_wrong_current_password_changes_nothing(
     assert "The current password is wrong." in text_of(wrong.text)
     assert mismatch.status_code == 400
     assert "The two new passwords do not match." in text_of(mismatch.text)
+    assert both.status_code == 400  # issue 33, item 8: both problems at once
+    assert "New password must be at least 10 characters." in text_of(both.text)
+    assert "The two new passwords do not match." in text_of(both.text)
     assert no_csrf.status_code == 403
     async with dashboard(container) as http:
         assert (await post_login(http, tenant.owner.email, PASSWORD)).status_code == 303

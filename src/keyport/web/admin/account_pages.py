@@ -14,8 +14,9 @@ from litestar import Response, get, post
 from litestar.response import Redirect
 from litestar.types import RouteHandlerType
 
-from keyport.domain.errors import ValidationFailed
+from keyport.domain.errors import FieldError, FieldProblems, ValidationFailed
 from keyport.services.accounts.account import AccountService
+from keyport.services.accounts.passwords import validate_password
 from keyport.services.accounts.two_factor import Enrollment, TwoFactorService
 from keyport.web.admin.access import (
     AnyRequest,
@@ -94,8 +95,12 @@ def account_handlers(
         visitor, form = await access.form_post(request, setting_up=True)
         new = field_text(form, "new_password")
         try:
+            # What the form alone can tell, all at once; a wrong current password after.
+            problems = FieldProblems()
+            problems.check(validate_password, new, new)
             if new != field_text(form, "confirm_password"):
-                raise ValidationFailed.single("confirm_password", "do not match")
+                problems.errors.append(FieldError("confirm_password", "do not match"))
+            problems.done()
             await account.change_password(
                 visitor,
                 field_text(form, "current_password"),
