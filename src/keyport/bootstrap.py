@@ -59,6 +59,7 @@ from keyport.services.audit.trail import AuditTrail
 from keyport.services.keys.dashboard import KeyManagement
 from keyport.services.keys.expiry_reminders import ExpiryReminders
 from keyport.services.keys.lifecycle import KeyService
+from keyport.services.keys.personal_tokens import PersonalTokenService
 from keyport.services.observability.metrics import Metrics
 from keyport.services.observability.observers import Observability
 from keyport.services.observability.request_log import STATIC_ASSET_PATHS, RequestLog
@@ -83,6 +84,7 @@ class Container:
     passwords: Passwords
     authenticator: Authenticator
     keys: KeyService
+    tokens: PersonalTokenService
     users: UserService
     companies: CompanyService
     sessions: SessionService
@@ -215,6 +217,7 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
         passwords=passwords,
         authenticator=Authenticator(hot_reader, caches, clock),
         keys=keys,
+        tokens=PersonalTokenService(uow, clock, invalidator),
         users=UserService(uow, clock, invalidator, passwords, sessions),
         companies=CompanyService(uow, clock, passwords),
         sessions=sessions,

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from keyport.cli_lifecycle import key_company, register
+from keyport.cli_tokens import register as register_tokens
 from keyport.domain.audit import Actor
 from keyport.domain.errors import KeyportError, ValidationFailed
 from keyport.domain.key_events import iso_utc
@@ -689,23 +690,35 @@ def db_upgrade() -> None:
     click.echo("Database is up to date.")
 
 
-@cli.command(help="Find leaked Keyport keys (valid checksum) in files.")
+@cli.command(help="Find leaked Keyport keys and personal access tokens (valid checksum).")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 def scan(paths: tuple[Path, ...]) -> None:
     from keyport.scan import scan_paths
 
     found = 0
-    for location, key_id in scan_paths(paths):
+    for location, what in scan_paths(paths):
         found += 1
-        click.echo(f"{location}: Keyport API key {key_id}")
+        click.echo(f"{location}: Keyport {what}")
     if found:
-        click.echo(f"{found} key(s) found: revoke them with `keyport key revoke ID`.", err=True)
+        click.echo(
+            f"{found} credential(s) found: revoke them with `keyport key revoke ID` "
+            "(keys) or `keyport token list` and `keyport token revoke ID` (tokens).",
+            err=True,
+        )
         sys.exit(1)
 
 
 register(
     cli,
     key,
+    run=_run,
+    print_json=_print_json,
+    company_option=company_option,
+    json_option=json_option,
+)
+register_tokens(
+    cli,
+    company,
     run=_run,
     print_json=_print_json,
     company_option=company_option,

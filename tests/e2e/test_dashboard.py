@@ -241,7 +241,9 @@ def test_key_list_screenshot_shows_every_state(page: Page, site: Site) -> None:
 
 
 def test_member_gets_the_403_page(page: Page, site: Site) -> None:
-    sign_in(page, site, site.member)
+    sign_in(page, site, site.member)  # members land on their personal access tokens
+    expect(page.get_by_role("heading", name="Personal access tokens")).to_be_visible()
+    page.goto(f"{site.base_url}/admin/api-keys")
 
     expect(page.get_by_role("heading", name="Access denied")).to_be_visible()
     expect(page.get_by_text("Only company owners and admins can manage API keys")).to_be_visible()

@@ -73,6 +73,7 @@ async def test_any_method_answers_with_the_owner_when_no_user_is_named(
     assert headers["x-keyport-user-id"] == tenant.owner.id
     assert headers["x-keyport-user-role"] == "owner"
     assert headers["x-keyport-scopes"] == "*"
+    assert headers["x-keyport-credential"] == "api_key"
     assert headers["ratelimit-limit"] == "200"
     assert "x-keyport-refusal-status" not in headers
     if method != "HEAD":
@@ -83,6 +84,7 @@ async def test_any_method_answers_with_the_owner_when_no_user_is_named(
             "userRole": "owner",
             "scopes": ["*"],
             "expiresAt": iso_utc(clock.now() + timedelta(days=30)),
+            "credential": "api_key",
         }
 
 

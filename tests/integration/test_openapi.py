@@ -34,6 +34,9 @@ V1_KEY_OPERATIONS = {
     ("/v1/keys/{key_id}/activate", "post"),
     ("/v1/keys/{key_id}/revoke", "post"),
     ("/v1/keys/{key_id}/rotate", "post"),
+    ("/v1/tokens", "get"),
+    ("/v1/tokens/{token_id}", "get"),
+    ("/v1/tokens/{token_id}/revoke", "post"),
 }
 ERROR_REF = {"$ref": "#/components/schemas/ErrorOut"}
 
@@ -168,6 +171,9 @@ async def test_every_api_operation_has_a_stable_id_and_a_tag(client: httpx.Async
         ("/v1/keys/{key_id}/activate", "post"): ("activateKey", ["keys"]),
         ("/v1/keys/{key_id}/revoke", "post"): ("revokeKey", ["keys"]),
         ("/v1/keys/{key_id}/rotate", "post"): ("rotateKey", ["keys"]),
+        ("/v1/tokens", "get"): ("listTokens", ["tokens"]),
+        ("/v1/tokens/{token_id}", "get"): ("getToken", ["tokens"]),
+        ("/v1/tokens/{token_id}/revoke", "post"): ("revokeToken", ["tokens"]),
     }
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     false,
     text,
+    true,
 )
 
 from keyport.db.types import UtcDateTime
@@ -42,6 +43,11 @@ companies = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     # Owners and admins must sign in with a second factor (migration 0007).
     Column("require_two_factor", Boolean(), nullable=False, server_default=false()),
+    # Personal access token policy (migration 0011): allowed at all, the longest lifetime a
+    # new token may have (NULL: none), and the networks every token may be used from.
+    Column("tokens_allowed", Boolean(), nullable=False, server_default=true()),
+    Column("token_max_days", Integer, nullable=True),
+    Column("token_allowed_ips", JSON, nullable=False, server_default=text("'[]'")),
 )
 
 users = Table(
@@ -122,6 +128,41 @@ api_keys = Table(
     Index("ix_api_keys_company_created", "company_id", "created_at"),
 )
 # Migration 0004 adds a trigger on both backends: a revoked key's status never changes again.
+
+# Personal access tokens (migration 0011): a user's own credential, found by `digest`
+# (SHA-256 of the whole token, as for keys); the token itself is never stored. `revoked_by`
+# names who revoked it when that was not its own user, and `revoke_reason` why: the user
+# sees a notice until `notice_dismissed_at`.
+personal_access_tokens = Table(
+    "personal_access_tokens",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("company_id", String(36), ForeignKey("companies.id"), nullable=False),
+    Column("user_id", String(36), ForeignKey("users.id"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("hint", String(16), nullable=False),
+    Column("scopes", JSON, nullable=False, server_default=text("'[\"*\"]'")),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=True),  # NULL: never
+    Column("revoked_at", UtcDateTime(), nullable=True),
+    Column("revoked_by", String(36), nullable=True),
+    Column("revoke_reason", String(200), nullable=True),
+    Column("notice_dismissed_at", UtcDateTime(), nullable=True),
+    Column("last_used_at", UtcDateTime(), nullable=True),
+    Column("last_used_ip", String(64), nullable=True),
+    Index("ix_personal_access_tokens_user_created", "user_id", "created_at"),
+    Index("ix_personal_access_tokens_company_created", "company_id", "created_at"),
+)
+
+# Expiry reminders already sent for tokens, as key_expiry_notices for keys.
+token_expiry_notices = Table(
+    "token_expiry_notices",
+    metadata,
+    Column("token_id", String(36), ForeignKey("personal_access_tokens.id"), primary_key=True),
+    Column("notice", String(16), primary_key=True),
+    Column("sent_at", UtcDateTime(), nullable=False),
+)
 
 audit_events = Table(
     "audit_events",
@@ -320,7 +361,9 @@ __all__ = [
     "key_sightings",
     "key_usage_minutes",
     "metadata",
+    "personal_access_tokens",
     "recovery_codes",
+    "token_expiry_notices",
     "users",
     "webhook_deliveries",
     "webhook_endpoints",

@@ -17,6 +17,7 @@ from keyport.db.repositories import (
     SqlUserRepository,
 )
 from keyport.db.team_repository import SqlTeamRepository
+from keyport.db.token_repository import SqlTokenRepository
 from keyport.db.webhooks import SqlWebhookRepository
 from keyport.services.ports import (
     AuditRepository,
@@ -25,6 +26,7 @@ from keyport.services.ports import (
     InvalidationLog,
     KeyRepository,
     TeamRepository,
+    TokenRepository,
     UserRepository,
     WebhookRepository,
 )
@@ -36,6 +38,7 @@ class SqlUnitOfWork:
     companies: CompanyRepository
     users: UserRepository
     keys: KeyRepository
+    tokens: TokenRepository
     audit: AuditRepository
     invalidations: InvalidationLog
     team: TeamRepository
@@ -56,6 +59,7 @@ class SqlUnitOfWork:
         self.companies = SqlCompanyRepository(connection)
         self.users = SqlUserRepository(connection)
         self.keys = SqlKeyRepository(connection)
+        self.tokens = SqlTokenRepository(connection)
         self.audit = SqlAuditRepository(connection)
         self.invalidations = SqlInvalidationLog(connection)
         self.team = SqlTeamRepository(connection)

@@ -35,7 +35,13 @@ from sqlalchemy.util import await_only
 
 from keyport.db.engine import WRITE_OPTION, create_sqlite_writer, is_sqlite
 from keyport.db.ring_trimming import RingTrimming
-from keyport.db.tables import api_keys, key_recent_batches, key_sightings, key_usage_minutes
+from keyport.db.tables import (
+    api_keys,
+    key_recent_batches,
+    key_sightings,
+    key_usage_minutes,
+    personal_access_tokens,
+)
 from keyport.db.types import UtcDateTime
 from keyport.domain.usage import LastUse, MinuteCount, RecentRequests, Sighting
 from keyport.services.observability.usage_recorder import RING_SIZE, UsageBatch
@@ -188,14 +194,15 @@ def _write_batch_postgres(connection: Connection, write: _Write) -> None:
             )
         )
     for uses in _chunks(batch.last_uses):
-        await_only(
-            driver.execute(
-                _PG_LAST_USES,
-                [u.key_id for u in uses],
-                [_naive_utc(u.at) for u in uses],
-                [u.ip for u in uses],
+        for statement in (_PG_LAST_USES, _PG_TOKEN_LAST_USES):
+            await_only(
+                driver.execute(
+                    statement,
+                    [u.key_id for u in uses],
+                    [_naive_utc(u.at) for u in uses],
+                    [u.ip for u in uses],
+                )
             )
-        )
 
 
 # Building and encoding a flush of 10,000 keys' rows at once held the event loop ~200 ms.
@@ -238,6 +245,8 @@ UPDATE api_keys AS k SET last_used_at = u.at, last_used_ip = u.ip
 FROM unnest($1::varchar[], $2::timestamp[], $3::varchar[]) AS u(key_id, at, ip)
 WHERE k.id = u.key_id AND (k.last_used_at IS NULL OR k.last_used_at < u.at)
 """
+# A personal access token's usage is recorded under its id like a key's: its last use too.
+_PG_TOKEN_LAST_USES = _PG_LAST_USES.replace("api_keys", "personal_access_tokens")
 # A ring's row goes once the key's newer rows hold RING_SIZE requests: per key named, a walk
 # of its index entries newest first, summing requests (no ranking of every row of every key).
 _PG_TRIM_RINGS = """
@@ -314,17 +323,20 @@ def _add_sightings(connection: Connection, sightings: Sequence[Sighting]) -> Non
 
 
 def _move_last_use(connection: Connection, uses: Sequence[LastUse]) -> None:
-    """Forward only: a process with an older value never overwrites a newer one."""
-    keys = api_keys.c
+    """Forward only: a process with an older value never overwrites a newer one. A use names
+    a key or a personal access token (ids are UUIDs: never both)."""
     at = bindparam("use_at", type_=UtcDateTime())
-    connection.execute(
-        sql_update(api_keys)
-        .where(
-            and_(
-                keys.id == bindparam("use_key_id"),
-                or_(keys.last_used_at.is_(None), keys.last_used_at < at),
+    values = [{"use_key_id": u.key_id, "use_at": u.at, "use_ip": u.ip} for u in uses]
+    for table in (api_keys, personal_access_tokens):
+        used = table.c
+        connection.execute(
+            sql_update(table)
+            .where(
+                and_(
+                    used.id == bindparam("use_key_id"),
+                    or_(used.last_used_at.is_(None), used.last_used_at < at),
+                )
             )
+            .values(last_used_at=at, last_used_ip=bindparam("use_ip")),
+            values,
         )
-        .values(last_used_at=at, last_used_ip=bindparam("use_ip")),
-        [{"use_key_id": u.key_id, "use_at": u.at, "use_ip": u.ip} for u in uses],
-    )

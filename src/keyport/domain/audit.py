@@ -40,6 +40,9 @@ class AuditAction(StrEnum):
     TWO_FACTOR_DISABLED = "user.two_factor_disabled"
     TWO_FACTOR_RESET = "user.two_factor_reset"
     TWO_FACTOR_REQUIREMENT_SET = "company.two_factor_requirement_set"
+    TOKEN_CREATED = "personal_access_token.created"
+    TOKEN_REVOKED = "personal_access_token.revoked"
+    TOKEN_POLICY_SET = "company.token_policy_set"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,9 @@
     │   ├── MissingAuthorization       no or empty Authorization header
     │   ├── InvalidApiKey              malformed, bad checksum, unknown, wrong secret, revoked
     │   ├── ExpiredApiKey              expires_at <= now
-    │   └── DeactivatedApiKey          status inactive
+    │   ├── DeactivatedApiKey          status inactive
+    │   ├── ExpiredPersonalToken       a personal access token past its expiry
+    │   └── PersonalTokensDisabled     the token's company turned personal access tokens off
     ├── ActingUserError                the x-meetergo-api-user-id rules
     │   ├── MissingActingUserHeader    400, endpoint needs a user and the header is absent
     │   ├── InvalidActingUserHeader    400, header is not a UUID
@@ -16,7 +18,8 @@
     ├── ValidationFailed               400, with per-field errors
     ├── PermissionDenied               403, acting user may not do this
     │   ├── IpNotAllowed               403, the key's allowlist excludes the client's address
-    │   └── InsufficientScope          403, the key lacks a scope the request needs
+    │   ├── InsufficientScope          403, the key lacks a scope the request needs
+    │   └── PersonalTokenRefused       403, what a personal access token may never do
     ├── NotFound                       404, unknown or another company's — never told apart
     ├── Conflict                       409, duplicate email or slug
     │   └── InvalidKeyTransition       409, e.g. re-activating a revoked key
@@ -89,6 +92,14 @@ class DeactivatedApiKey(AuthenticationError):
     message = "API key is deactivated"
 
 
+class ExpiredPersonalToken(AuthenticationError):
+    message = "Personal access token has expired"
+
+
+class PersonalTokensDisabled(AuthenticationError):
+    message = "Personal access tokens are disabled for this company"
+
+
 class ActingUserError(KeyportError):
     """The key is fine but the user it should act as is not."""
 
@@ -159,6 +170,11 @@ class InsufficientScope(PermissionDenied):
         super().__init__(f"Insufficient scope: requires {scope}")
         self.scope = scope
         self.hint = hint  # what to do instead, for the answer's `errors`
+
+
+class PersonalTokenRefused(PermissionDenied):
+    """A request a personal access token may never make, whatever its scopes (its message
+    says which rule)."""
 
 
 class NotFound(KeyportError):

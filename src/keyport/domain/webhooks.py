@@ -34,6 +34,10 @@ class EventType(StrEnum):
     REVOKED = "api_key.revoked"
     EXPIRING = "api_key.expiring"
     EXPIRED = "api_key.expired"
+    TOKEN_CREATED = "personal_access_token.created"
+    TOKEN_REVOKED = "personal_access_token.revoked"
+    TOKEN_EXPIRING = "personal_access_token.expiring"
+    TOKEN_EXPIRED = "personal_access_token.expired"
 
 
 # After the n-th failed attempt the next comes this long later; after the last, none.

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from keyport.domain.audit import Actor, AuditEvent
 from keyport.domain.keys import ApiKey, KeyState, KeyStatus
+from keyport.domain.personal_tokens import PersonalToken, TokenPolicy
 from keyport.domain.principal import Principal
 from keyport.domain.users import NewUser, Role, User, UserChanges, UserType
 from keyport.domain.webhooks import Delivery, DueDelivery, Endpoint
@@ -141,6 +142,38 @@ class KeyRepository(Protocol):
     async def principal_by_digest(self, digest: str) -> Principal | None: ...
 
 
+class TokenRepository(Protocol):
+    """Personal access tokens, the company token policy, and the tokens' expiry notices."""
+
+    async def add(self, token: PersonalToken, digest: str) -> None: ...
+    async def get(self, token_id: str, *, for_update: bool = False) -> PersonalToken | None: ...
+    async def of_user(self, user_id: str) -> Sequence[PersonalToken]:
+        """Newest first."""
+        ...
+
+    async def page(
+        self,
+        company_id: str,
+        user_id: str | None,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> Sequence[PersonalToken]:
+        """Newest first, after the (created_at, id) of the previous page's last token."""
+        ...
+
+    async def revoke(
+        self, token_id: str, now: datetime, by: str | None, reason: str | None
+    ) -> None: ...
+    async def dismiss_notices(self, user_id: str, now: datetime) -> None: ...
+    async def policy(self, company_id: str) -> TokenPolicy: ...
+    async def set_policy(self, company_id: str, policy: TokenPolicy) -> None: ...
+    async def expiring_before(self, moment: datetime) -> Sequence[PersonalToken]: ...
+    async def notices_sent(self, token_id: str) -> set[str]: ...
+    async def mark_notice(self, token_id: str, notice: str, now: datetime) -> bool:
+        """Record the notice; False if it had been recorded already."""
+        ...
+
+
 class AuditRepository(Protocol):
     async def add(
         self,
@@ -233,6 +266,7 @@ class UnitOfWork(Protocol):
     companies: CompanyRepository
     users: UserRepository
     keys: KeyRepository
+    tokens: TokenRepository
     audit: AuditRepository
     invalidations: InvalidationLog
     team: TeamRepository

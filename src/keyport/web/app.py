@@ -23,6 +23,7 @@ from keyport.web.api.authorize_endpoint import AuthorizeEndpoint, authorize_rout
 from keyport.web.api.context import require_principal
 from keyport.web.api.keys import key_router
 from keyport.web.api.me_endpoint import MeEndpoint
+from keyport.web.api.tokens import token_router
 from keyport.web.api.users import user_router
 from keyport.web.docs_ui import SwaggerDocs, docs_router
 from keyport.web.gate import ApiGate
@@ -114,6 +115,7 @@ def create_app(
                 LookupLimiter(container.buckets, container.settings.user_write_limit),
             ),
             key_router(container.authenticator, container.keys, container.clock),
+            token_router(container.authenticator, container.tokens, container.clock),
             authorize_route(container.authenticator),
             ops_router(
                 database=partial(ping, container.engine),
@@ -132,6 +134,7 @@ def create_app(
                 account=container.account,
                 two_factor=container.two_factor,
                 webhooks=container.webhooks,
+                tokens=container.tokens,
                 clock=container.clock,
                 default_rate_limit=container.settings.rate_limit,
             ),

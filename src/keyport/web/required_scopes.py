@@ -2,7 +2,8 @@
 
 `/v4/user…` needs `users:read` to read (GET, HEAD, OPTIONS) and `users:write` otherwise;
 other `/v4` paths need none (they are 404 anyway). The management API `/v1/keys…` needs
-`keys:manage` (§8), except `/v1/keys/self/rotate`, which any key may call for itself.
+`keys:manage` (§8), except `/v1/keys/self/rotate`, which any key may call for itself; so does
+`/v1/tokens…`, the company's personal access tokens.
 `/v1/authorize` needs every scope named in its `?scope=` parameters, in the order given, so
 that the first missing one is named.
 """
@@ -33,6 +34,7 @@ _WRITE = (scopes.USERS_WRITE,)
 _MALFORMED = "must be a scope of the form name:action"
 _KEYS = "/v1/keys"
 _SELF_ROTATE = "/v1/keys/self/rotate"
+_TOKENS = "/v1/tokens"
 _MANAGE = (scopes.KEYS_MANAGE,)
 
 
@@ -50,7 +52,7 @@ def required_scopes(scope: Any) -> tuple[str, ...]:
         return ()  # the query there is the client's own: it never decides what is required
     if _under(path, _USERS):
         return _READ if scopes.v4_scope(scope["method"]) == scopes.USERS_READ else _WRITE
-    if _under(path, _KEYS) and path != _SELF_ROTATE:
+    if (_under(path, _KEYS) and path != _SELF_ROTATE) or _under(path, _TOKENS):
         return _MANAGE
     return ()
 

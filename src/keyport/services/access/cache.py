@@ -260,6 +260,9 @@ class Caches:
             self.principals.evict_key(target)
         elif kind == USER:
             self.users.evict(target)
+            # A personal access token acts as its user: a removed user's tokens must stop at
+            # once (read again, they are found no more).
+            self.principals.evict_where(lambda p: p.is_token and p.owner_id == target)
         elif kind == COMPANY:
             self.principals.evict_company(target)
             self.users.evict_where(lambda u: u.company_id == target)

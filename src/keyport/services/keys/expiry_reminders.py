@@ -1,4 +1,5 @@
-"""Expiry reminders: `api_key.expiring` 7 days and 1 day before, `api_key.expired` after.
+"""Expiry reminders: `api_key.expiring` 7 days and 1 day before, `api_key.expired` after;
+the same for personal access tokens (`personal_access_token.expiring` / `.expired`).
 
 Run at start and every tick of a SingletonLoop (one process at a time). Each notice is
 recorded per key, so it fires at most once even if two checks overlapped. A key that is
@@ -14,6 +15,7 @@ from datetime import datetime, timedelta
 from keyport.domain.clock import Clock
 from keyport.domain.key_events import key_object
 from keyport.domain.keys import ApiKey
+from keyport.domain.personal_tokens import PersonalToken, token_object
 from keyport.domain.webhooks import EventType
 from keyport.services.ports import UnitOfWork, UnitOfWorkFactory
 from keyport.services.webhooks.endpoints import emit
@@ -34,10 +36,17 @@ NOTICES = (
     Notice("expired", timedelta(0), EventType.EXPIRED),
 )
 FINAL = NOTICES[-1].name
+_TOKEN_EVENTS = {
+    EventType.EXPIRING: EventType.TOKEN_EXPIRING,
+    EventType.EXPIRED: EventType.TOKEN_EXPIRED,
+}
 
 
-def passed(key: ApiKey, now: datetime) -> list[Notice]:
-    return [n for n in NOTICES if key.expires_at - n.before_expiry <= now]
+def passed(key: ApiKey | PersonalToken, now: datetime) -> list[Notice]:
+    if key.expires_at is None:
+        return []
+    expires_at = key.expires_at
+    return [n for n in NOTICES if expires_at - n.before_expiry <= now]
 
 
 class ExpiryReminders:
@@ -53,6 +62,8 @@ class ExpiryReminders:
         async with self._uow(write=True) as uow:
             for key in await uow.expiry_notices.keys_expiring_before(now + WARN_BEFORE):
                 fired += await self._notify(uow, key, now)
+            for token in await uow.tokens.expiring_before(now + WARN_BEFORE):
+                fired += await self._notify_token(uow, token, now)
             await uow.commit()
         self.fired += fired
         return fired
@@ -70,4 +81,20 @@ class ExpiryReminders:
                 await uow.expiry_notices.mark(key.id, notice.name, now)
         data = key_object(key, now)
         await emit(uow, key.company_id, due[-1].event, data, now)
+        return 1
+
+    @staticmethod
+    async def _notify_token(uow: UnitOfWork, token: PersonalToken, now: datetime) -> int:
+        due = passed(token, now)
+        if not due:
+            return 0
+        sent = await uow.tokens.notices_sent(token.id)
+        if due[-1].name in sent:
+            return 0
+        for notice in due:
+            if notice.name not in sent:
+                await uow.tokens.mark_notice(token.id, notice.name, now)
+        policy = await uow.tokens.policy(token.company_id)
+        data = token_object(token, now, policy.allow)
+        await emit(uow, token.company_id, _TOKEN_EVENTS[due[-1].event], data, now)
         return 1

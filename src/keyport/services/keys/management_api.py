@@ -24,6 +24,7 @@ from keyport.domain.errors import (
     ValidationFailed,
 )
 from keyport.domain.keys import ApiKey, IssuedKey, KeyState
+from keyport.domain.personal_tokens import PersonalToken
 from keyport.domain.principal import Principal
 from keyport.domain.users import User, parse_uuid
 from keyport.services.keys.lifecycle import KeyService, RotatedKey
@@ -72,7 +73,7 @@ def require_grantable(caller: Caller, wanted: Iterable[str], *, creating: bool =
             raise InsufficientScope(scope, hint)
 
 
-def encode_cursor(key: ApiKey) -> str:
+def encode_cursor(key: ApiKey | PersonalToken) -> str:
     raw = f"{key.created_at.isoformat()}|{key.id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 

@@ -20,6 +20,7 @@ from keyport.services.accounts.team import TeamService
 from keyport.services.accounts.two_factor import TwoFactorService
 from keyport.services.audit.company_log import AuditLog
 from keyport.services.keys.dashboard import KeyManagement
+from keyport.services.keys.personal_tokens import PersonalTokenService
 from keyport.services.webhooks.endpoints import WebhookService
 from keyport.web.admin.access import Cookies, DashboardAccess
 from keyport.web.admin.account_pages import account_handlers
@@ -31,6 +32,7 @@ from keyport.web.admin.key_pages import key_handlers
 from keyport.web.admin.rendering import STATIC, Pages
 from keyport.web.admin.signin_pages import HOME, signin_handlers
 from keyport.web.admin.team_pages import team_handlers
+from keyport.web.admin.token_pages import token_handlers
 from keyport.web.admin.webhook_pages import webhook_handlers
 
 
@@ -56,6 +58,7 @@ def admin_router(
     account: AccountService,
     two_factor: TwoFactorService,
     webhooks: WebhookService,
+    tokens: PersonalTokenService,
     clock: Clock,
     default_rate_limit: int = 0,  # KEYPORT_RATE_LIMIT: requests a minute of a key without its own
 ) -> Router:
@@ -79,6 +82,7 @@ def admin_router(
             *account_handlers(account, two_factor, access, pages),
             *invite_handlers(invitations, access, pages),
             *webhook_handlers(webhooks, access, pages),
+            *token_handlers(tokens, sessions, access, pages, clock),
             static,
             unknown_page,
         ],

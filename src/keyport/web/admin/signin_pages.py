@@ -29,6 +29,7 @@ from keyport.web.admin.access import (
 from keyport.web.admin.rendering import Pages
 
 HOME = "/admin/api-keys"
+MEMBER_HOME = "/admin/tokens"  # members manage no keys: they land on their own tokens
 NOTICES = {
     "signed-out": "You have signed out.",
     "expired": "Your session has ended. Please sign in again.",
@@ -110,9 +111,13 @@ def signin_handlers(
                     )
                 ],
             )
-        return signed_in_at(request, safe_next(next_path), step.session_token or "")
+        return await signed_in_at(request, safe_next(next_path), step.session_token or "")
 
-    def signed_in_at(request: AnyRequest, target: str, token: str) -> Response[Any]:
+    async def signed_in_at(request: AnyRequest, target: str, token: str) -> Response[Any]:
+        if target == HOME:
+            signed_in = await access.sessions.resolve(token)
+            if signed_in is not None and not signed_in.user.is_admin:
+                target = MEMBER_HOME
         return Redirect(
             target,
             status_code=303,
@@ -157,7 +162,7 @@ def signin_handlers(
             response = code_page(request, status=429, error=throttled.message)
             response.headers["Retry-After"] = str(throttled.retry_after)
             return response
-        return signed_in_at(request, next_path, token)
+        return await signed_in_at(request, next_path, token)
 
     @post("/logout")
     async def logout(request: AnyRequest) -> Response[Any]:

@@ -41,6 +41,9 @@ ACTION_WORDS: dict[str, str] = {
     AuditAction.TWO_FACTOR_REQUIREMENT_SET: "Two-factor rule changed",
     AuditAction.SECOND_FACTOR_FAILED: "Wrong two-factor code",
     AuditAction.RECOVERY_CODE_USED: "Recovery code used",
+    AuditAction.TOKEN_CREATED: "Personal access token created",
+    AuditAction.TOKEN_REVOKED: "Personal access token revoked",
+    AuditAction.TOKEN_POLICY_SET: "Token policy changed",
 }
 
 EVENT_WORDS: dict[str, str] = {
@@ -52,6 +55,10 @@ EVENT_WORDS: dict[str, str] = {
     EventType.REVOKED: "Key revoked",
     EventType.EXPIRING: "Key expires soon",
     EventType.EXPIRED: "Key expired",
+    EventType.TOKEN_CREATED: "Personal access token created",
+    EventType.TOKEN_REVOKED: "Personal access token revoked",
+    EventType.TOKEN_EXPIRING: "Personal access token expires soon",
+    EventType.TOKEN_EXPIRED: "Personal access token expired",
 }
 _NOUNS = {"api_key": "key", "auth": "", "two_factor": "two-factor"}
 

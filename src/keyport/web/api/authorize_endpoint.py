@@ -4,7 +4,8 @@ pass, and learns who is calling (docs/contract.md §7).
 The gate has already run every check up to the key's rate limit (throttle, key, allowlist,
 scopes, budget) and added the RateLimit headers; this resolves the acting user — the header
 when present, else the company owner — and answers 200 with the identity in the body and in
-`X-Keyport-*` headers, which the proxy copies onto the request it forwards upstream.
+`X-Keyport-*` headers (`X-Keyport-Credential` names the kind: `api_key` or
+`personal_access_token`), which the proxy copies onto the request it forwards upstream.
 
 `authorize_route` is its framework twin, declared with the operation's documentation
 (web/openapi.py says how fast routes are documented): the gate never lets a request reach it
@@ -13,6 +14,7 @@ while `AuthorizeEndpoint` is installed. Both answer through `_answer`.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Annotated, Any, cast
 
@@ -42,7 +44,14 @@ class AuthorizationOut(msgspec.Struct, rename="camel"):
     user_id: str
     user_role: str
     scopes: list[str]
-    expires_at: str
+    expires_at: str | None  # null: a personal access token without expiry
+    credential: str  # api_key | personal_access_token
+
+
+def _expiry(principal: Principal) -> str | None:
+    if math.isinf(principal.expires_at):
+        return None
+    return iso_utc(datetime.fromtimestamp(principal.expires_at, UTC))
 
 
 def _answer(principal: Principal, user: User) -> _Answer:
@@ -53,7 +62,8 @@ def _answer(principal: Principal, user: User) -> _Answer:
             user_id=user.id,
             user_role=user.role.value,
             scopes=list(principal.scopes),
-            expires_at=iso_utc(datetime.fromtimestamp(principal.expires_at, UTC)),
+            expires_at=_expiry(principal),
+            credential=principal.credential.value,
         )
     )
     headers = [
@@ -64,6 +74,7 @@ def _answer(principal: Principal, user: User) -> _Answer:
         (b"x-keyport-user-id", user.id.encode()),
         (b"x-keyport-user-role", user.role.value.encode()),
         (b"x-keyport-scopes", " ".join(principal.scopes).encode()),
+        (b"x-keyport-credential", principal.credential.value.encode()),
     ]
     return body, headers
 
