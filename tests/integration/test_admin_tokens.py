@@ -85,9 +85,9 @@ async def test_an_admin_revokes_a_members_token_and_the_member_sees_why(
         )
     async with dashboard(container) as http:
         csrf = await sign_in(http, tenant.member.email, "member-password-1")
-        page = text_of((await http.get("/admin/tokens")).text)
-        assert "One of your tokens was revoked by someone else." in page
-        assert "“Laptop”" in page and "revoked by Ada Admin" in page
+        words = text_of((await http.get("/admin/tokens")).text)
+        assert "One of your tokens was revoked by someone else." in words
+        assert "“Laptop”" in words and "revoked by Ada Admin" in words
         await http.post("/admin/tokens/notices/dismiss", data={"csrf_token": csrf})
         assert "revoked by someone else" not in (await http.get("/admin/tokens")).text
 
