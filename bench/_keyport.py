@@ -40,6 +40,7 @@ class KeyportSetup:
     owner_id: str
     key_id: str
     key: str
+    token: str = ""  # the owner's personal access token, where the bench asked for one
 
 
 def database_url(workdir: Path) -> str:

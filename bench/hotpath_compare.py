@@ -56,6 +56,7 @@ class Config:
     keyport: Path = KEYPORT
     path: str = "/v4/user/me"  # what wrk asks Keyport for
     status: int = 200  # what every answer must be
+    credential: str = "key"  # or "token": the owner's personal access token, no user header
 
 
 CONFIGS = {
@@ -68,6 +69,7 @@ CONFIGS = {
         Config("sqlite-nolog", "keyport", "sqlite", {"KEYPORT_REQUEST_LOG": "false"}),
         Config("sqlite-nousage", "keyport", "sqlite", {"KEYPORT_USAGE_RECORDING": "false"}),
         Config("sqlite-authorize", "keyport", "sqlite", path="/v1/authorize"),
+        Config("sqlite-pat", "keyport", "sqlite", credential="token"),
         Config("pg", "keyport", "pg"),
         Config("pg-redis", "keyport", "pg", {"KEYPORT_REDIS_URL": "<redis>"}),
         Config("pg-redis-2w", "keyport", "pg", {"KEYPORT_REDIS_URL": "<redis>"}, workers=2),
@@ -87,6 +89,7 @@ RATIOS = [
     ("sqlite", "starlette", None),
     ("sqlite-401", "sqlite", 1.0),
     ("sqlite-authorize", "sqlite", 0.9),
+    ("sqlite-pat", "sqlite", 0.9),
     ("pg-authorize", "pg", 0.9),
     ("pg-redis", "pg", 0.9),
     ("pg-redis-2w", "pg-redis", 1.5),
@@ -157,16 +160,21 @@ def drop_postgres(base: str, url: str) -> None:
     )
 
 
-def set_up(url: str, workdir: Path, keyport: Path) -> _keyport.KeyportSetup:
-    """A company and a key, made by `keyport` (each build serves a database of its schema)."""
+def set_up(url: str, workdir: Path, keyport: Path, tokens: bool) -> _keyport.KeyportSetup:
+    """A company and a key, made by `keyport` (each build serves a database of its schema);
+    with `tokens`, the owner's personal access token too."""
     env = _keyport.server_env(url, RAISED)
     init = ["init", "--company", "Bench", "--owner-email", "owner@bench.example", "--json"]
     company = _keyport.run_cli_json(keyport, init, env, workdir)
     created = _keyport.run_cli_json(
         keyport, ["key", "create", "--days", "30", "--json"], env, workdir
     )
+    token = ""
+    if tokens:
+        made = ["token", "create", "--user", "owner@bench.example", "--name", "bench", "--json"]
+        token = _keyport.run_cli_json(keyport, made, env, workdir)["token"]
     return _keyport.KeyportSetup(
-        url, company["companyId"], company["ownerId"], created["id"], created["key"]
+        url, company["companyId"], company["ownerId"], created["id"], created["key"], token
     )
 
 
@@ -213,7 +221,8 @@ def measure(
     if config.database:
         setup = setups[(config.database, config.keyport)]
         env_all = _keyport.server_env(setup.database_url, env)
-        key = _keyport.bad_checksum_key(setup.key) if config.status == 401 else setup.key
+        key = setup.token if config.credential == "token" else setup.key
+        key = _keyport.bad_checksum_key(key) if config.status == 401 else key
         headers = {"Authorization": f"Bearer {key}"}
         path = config.path
     else:
@@ -274,7 +283,11 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     url = fresh_postgres(args.postgres)
                     cleanups.append(functools.partial(drop_postgres, args.postgres, url))
-                setups[(database, keyport)] = set_up(url, workdir, keyport)
+                tokens = any(
+                    c.credential == "token" and (c.database, c.keyport) == (database, keyport)
+                    for c in args.configs
+                )
+                setups[(database, keyport)] = set_up(url, workdir, keyport, tokens)
             for n in range(args.rounds):
                 print(f"Round {n + 1} of {args.rounds}")
                 order = args.configs if n % 2 == 0 else args.configs[::-1]

@@ -65,6 +65,12 @@ SCENARIOS = [
         "sqlite,sqlite-401",
     ),
     _hotpath(
+        "pat",
+        "GET /v4/user/me with a personal access token (no user header) against the same with a "
+        "company key (SQLite)",
+        "sqlite,sqlite-pat",
+    ),
+    _hotpath(
         "authorize",
         "GET /v1/authorize against GET /v4/user/me (PostgreSQL)",
         "pg,pg-authorize",

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.support.seed import create_keys, init_company
-from tests.support.server import KEYPORT, ServerProcess, keyport_env
+from tests.support.server import KEYPORT, ServerProcess, cli_json, keyport_env
 
 GENERATOR = str(Path(KEYPORT).with_name("openapi-python-client"))
 PACKAGE = "keyport_generated_client"
@@ -307,3 +307,32 @@ def test_the_generated_client_manages_keys_through_v1_keys(
         "Insufficient scope: requires keys:manage",
         "Forbidden",
     )
+
+
+def test_the_generated_client_lists_gets_and_revokes_personal_access_tokens(
+    client_package: ModuleType, served: Served
+) -> None:
+    made = cli_json(
+        served.server.env, "token", "create", "--user", "owner@acme.test", "--name", "MCP"
+    )
+    # A PAT with no user header: the token's own user (what meetergo's MCP client does).
+    as_pat = client_package.AuthenticatedClient(
+        base_url=served.server.base_url, token=made["token"]
+    )
+    me = module("api.users.get_me").sync_detailed(client=as_pat)
+    assert (me.status_code, me.parsed.id) == (200, served.owner_id)
+    identity = module("api.gateway.authorize").sync_detailed(client=as_pat).parsed
+    assert (identity.credential, identity.key_id) == ("personal_access_token", made["id"])
+
+    api = client_package.AuthenticatedClient(
+        base_url=served.server.base_url, token=served.manager["key"]
+    )
+    listed = module("api.tokens.list_tokens").sync_detailed(client=api)
+    assert listed.status_code == 200, listed.content
+    assert [t.id for t in listed.parsed.tokens] == [made["id"]]
+    got = module("api.tokens.get_token").sync_detailed(made["id"], client=api)
+    assert (got.parsed.name, got.parsed.status) == ("MCP", "active")
+    revoked = module("api.tokens.revoke_token").sync_detailed(made["id"], client=api)
+    assert (revoked.status_code, revoked.parsed.status) == (200, "revoked")
+    gone = module("api.users.get_me").sync_detailed(client=as_pat)
+    assert error_of(gone) == (401, 401, "Invalid API key", "Unauthorized")

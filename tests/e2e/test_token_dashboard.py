@@ -87,6 +87,8 @@ def test_a_member_creates_copies_and_uses_a_token_with_the_keyboard(page: Page, 
     assert TOKEN.search(page.content()) is None
     expect(page.locator("[data-own-tokens]")).to_contain_text("Laptop scripts")
     expect(page.locator("[data-own-tokens]")).to_contain_text(token[:8] + "…")
+    status, me = call_api(site, token)
+    assert (status, me["email"]) == (200, site.member.email)
 
 
 def test_an_admin_revokes_a_team_token_and_its_user_sees_why(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,8 +17,13 @@ import pytest
 from keyport.bootstrap import Container, build_container
 from keyport.config import Settings
 from keyport.domain.audit import Actor
-from keyport.domain.errors import DeactivatedApiKey, InvalidApiKey, UnknownActingUser
-from keyport.domain.users import NewUser
+from keyport.domain.errors import (
+    DeactivatedApiKey,
+    InvalidApiKey,
+    PersonalTokensDisabled,
+    UnknownActingUser,
+)
+from keyport.domain.users import NewUser, Role
 from tests.support import databases
 from tests.support.containers import FAST_PASSWORDS
 
@@ -126,3 +131,65 @@ async def test_a_deleted_user_stops_acting_in_the_other_process(
             break
         assert time.monotonic() - started_at < 1.0
         await asyncio.sleep(0.01)
+
+
+async def seconds_until(check: Callable[[], Awaitable[bool]]) -> float:
+    started_at = time.monotonic()
+    while time.monotonic() - started_at < 3:
+        if await check():
+            return time.monotonic() - started_at
+        await asyncio.sleep(0.01)
+    raise AssertionError("not seen after 3 s")
+
+
+async def test_personal_access_token_changes_reach_the_other_process(
+    pair: tuple[Container, Container],
+) -> None:
+    """Revoked, tokens turned off (and on), the user's role changed, the user removed."""
+    first, second = pair
+    company = await first.companies.create_company(
+        "Acme", NewUser("o@acme.test", "O", "W", "UTC"), Actor.cli()
+    )
+    company_id = company.company.id
+    member = await first.users.create_user(
+        company_id, NewUser("m@acme.test", "M", "B", "UTC"), Actor.cli()
+    )
+    tokens = [
+        await first.tokens.issue(member, name=f"t{n}", days=5, scopes=None, actor=Actor.cli())
+        for n in range(2)
+    ]
+    headers = [f"Bearer {t.token}" for t in tokens]
+    for header in headers:  # both processes have the principals cached
+        await first.authenticator.authenticate(header)
+        await second.authenticator.authenticate(header)
+
+    await first.tokens.revoke(member, tokens[0].record.id, Actor.cli())
+    with pytest.raises(InvalidApiKey):  # the revoking process: at once
+        await first.authenticator.authenticate(headers[0])
+    assert await seconds_until_refused(second, headers[0], InvalidApiKey) < 1.0
+
+    await first.tokens.set_policy(company_id, Actor.cli(), allow=False)
+    assert await seconds_until_refused(second, headers[1], PersonalTokensDisabled) < 1.0
+    await first.tokens.set_policy(company_id, Actor.cli(), allow=True)
+
+    async def works_again() -> bool:
+        try:
+            await second.authenticator.authenticate(headers[1])
+        except PersonalTokensDisabled:
+            return False
+        return True
+
+    assert await seconds_until(works_again) < 1.0
+
+    async def role_is_admin() -> bool:
+        principal = await second.authenticator.authenticate(headers[1])
+        acting = await second.authenticator.acting_user(principal, None, required=True)
+        return acting.role is Role.ADMIN
+
+    assert not await role_is_admin()
+    owner = await first.users.get_user(company_id, company.owner.id)
+    await first.team.change_role(owner, member.id, Role.ADMIN, Actor.cli())
+    assert await seconds_until(role_is_admin) < 1.0
+
+    await first.users.delete_user(owner, member.id, Actor.cli())
+    assert await seconds_until_refused(second, headers[1], InvalidApiKey) < 1.0

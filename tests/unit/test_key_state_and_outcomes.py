@@ -62,12 +62,14 @@ def test_the_reason_strings_stored_and_counted_are_unchanged() -> None:
         "invalid",
         "expired",
         "deactivated",
+        "disabled",
         "missing_user_header",
         "invalid_user_header",
         "invalid_user",
         "rate_limited",
         "ip_not_allowed",
         "insufficient_scope",
+        "token_refused",
     ]
     success: str = AuthOutcome.SUCCESS  # a str: equal to the plain string
     assert success == "success"

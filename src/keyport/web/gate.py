@@ -23,6 +23,7 @@ from typing import Any, NamedTuple, Protocol
 
 from keyport.config import Network
 from keyport.domain import errors as domain
+from keyport.domain import token_requests
 from keyport.domain.auth_outcomes import KEY_STATE_REFUSALS, AuthOutcome, failure_of
 from keyport.domain.clock import Clock, SystemClock
 from keyport.domain.named_tuples import new_named_tuple
@@ -30,7 +31,6 @@ from keyport.domain.principal import Principal
 from keyport.services.access.authentication import (
     Authenticator,
     PresentedKey,
-    key_id_of,
     presented_key,
     presented_key_in,
 )
@@ -145,7 +145,12 @@ class Prepared(NamedTuple):
 
     def allows(self, principal: Principal) -> bool:
         """The key's IP allowlist and scopes let this request through (`_check_restrictions`
-        without the error: the express lane only asks)."""
+        without the error: the express lane only asks); for a personal access token, after
+        its own refusals (a user header naming anyone else)."""
+        if principal.is_token and token_requests.names_other_user(
+            self.headers.user_id, principal.owner_id
+        ):
+            return False
         if principal.allowed_networks and not principal.allows_ip(self.client_ip):
             return False
         return not self.needed or principal.missing_scope(self.needed) is None
@@ -470,6 +475,8 @@ class ApiGate:
         authorization = context.headers.authorization
         try:
             principal = context.principal = await self._verify(context, authorization)
+            if principal.is_token:
+                self._check_token_refusals(scope, principal, context)
             self._check_restrictions(scope, principal, ip)
             refusal = await self._throttle.admit(principal, added)
         except domain.KeyportError as error:
@@ -482,6 +489,20 @@ class ApiGate:
         if refusal is not None:
             context.auth_failure = AuthOutcome.RATE_LIMITED
         return refusal
+
+    @staticmethod
+    def _check_token_refusals(scope: Scope, principal: Principal, context: RequestContext) -> None:
+        """What a personal access token may never do, right after the credential and before
+        the allowlist (docs/contract.md §11): raises the 403."""
+        refusal = token_requests.refusal(
+            scope["method"],
+            scope["path"],
+            scope["query_string"],
+            context.headers.user_id,
+            principal.owner_id,
+        )
+        if refusal is not None:
+            raise refusal
 
     @staticmethod
     def _check_restrictions(scope: Scope, principal: Principal, ip: str | None) -> None:
@@ -502,14 +523,13 @@ class ApiGate:
         finally:
             context.verification_seconds = time.perf_counter() - started
 
-    @staticmethod
     def _note_refusal(
-        context: RequestContext, error: domain.KeyportError, authorization: str | None
+        self, context: RequestContext, error: domain.KeyportError, authorization: str | None
     ) -> None:
         reason = context.auth_failure = failure_of(error)
         if reason in KEY_STATE_REFUSALS:
             # The key verified but may not be used now: its owner wants to see such attempts.
-            context.refused_key_id = key_id_of(authorization)
+            context.refused_key_id = self._authenticator.refused_key_id(authorization)
 
     @staticmethod
     async def _refuse(send: Send, status: int, body: bytes, headers: errors.Headers) -> None:

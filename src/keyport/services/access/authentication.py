@@ -1,4 +1,5 @@
-"""Authenticating an API request: the key, then the user it acts as (docs/contract.md §2 order)."""
+"""Authenticating an API request: the credential — a company key or a personal access token,
+found by digest in one cache — then the user it acts as (docs/contract.md §2 order)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,18 @@ import asyncio
 import hashlib
 from typing import NamedTuple
 
+from keyport.domain import personal_tokens
 from keyport.domain.clock import Clock
 from keyport.domain.errors import (
+    AuthenticationError,
     DeactivatedApiKey,
     ExpiredApiKey,
+    ExpiredPersonalToken,
     InvalidActingUserHeader,
     InvalidApiKey,
     MissingActingUserHeader,
     MissingAuthorization,
+    PersonalTokensDisabled,
     UnknownActingUser,
 )
 from keyport.domain.keys import (
@@ -37,11 +42,43 @@ _BEARER = "bearer "
 # is read again before its entry expires. A miss is never held back: its request waits for it.
 REFRESH_GATHER = 0.25
 _KEY_ID = slice(len(PREFIX), len(PREFIX) + 36)
-_REFUSED_STATES: dict[KeyState, type[InvalidApiKey | ExpiredApiKey | DeactivatedApiKey]] = {
+_REFUSED_STATES: dict[KeyState, type[AuthenticationError]] = {
     KeyState.REVOKED: InvalidApiKey,  # a revoked key answers like an unknown one
     KeyState.EXPIRED: ExpiredApiKey,
     KeyState.DEACTIVATED: DeactivatedApiKey,
 }
+# A personal access token's states, in the same order (revoked > expired > disabled): its
+# principal is `inactive` while its company turns tokens off.
+_REFUSED_TOKEN_STATES: dict[KeyState, type[AuthenticationError]] = {
+    KeyState.REVOKED: InvalidApiKey,
+    KeyState.EXPIRED: ExpiredPersonalToken,
+    KeyState.DEACTIVATED: PersonalTokensDisabled,
+}
+# What a personal access token presents in place of a key id: it holds none (it is found by
+# its digest alone, and its principal must be a token's).
+NO_KEY_ID = ""
+
+
+def _is_well_formed(token: str) -> bool:
+    """A key with a valid checksum, or a personal access token with one. No I/O."""
+    if len(token) == KEY_LENGTH:
+        return parse_key_id(token) is not None
+    return personal_tokens.is_token(token)
+
+
+def _claimed_key_id(token: str) -> str | None:
+    """The key id a bearer token of a credential's length claims; None for any other length."""
+    if len(token) == KEY_LENGTH:
+        return token[_KEY_ID]
+    if len(token) == personal_tokens.TOKEN_LENGTH:
+        return NO_KEY_ID
+    return None
+
+
+def is_presented_by(principal: Principal, key_id: str) -> bool:
+    """The principal found by a digest is the one the token claims: the key of that id, or a
+    personal access token for a token (unknown key and wrong secret then answer alike)."""
+    return principal.key_id == key_id if key_id else principal.is_token
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -67,42 +104,46 @@ def presented_key(authorization: str | None) -> PresentedKey | None:
         token = bearer_token(authorization)
     except (MissingAuthorization, InvalidApiKey):
         return None
-    if len(token) != KEY_LENGTH:
+    key_id = _claimed_key_id(token)
+    if key_id is None:
         return None
     digest = hashlib.sha256(token.encode()).hexdigest()
-    return new_named_tuple(PresentedKey, (digest, token[_KEY_ID]))
+    return new_named_tuple(PresentedKey, (digest, key_id))
 
 
 _BEARER_BYTES = b"Bearer "
 _SPACE = ord(" ")  # ASCII whitespace is this or below
 _KEY_ID_BYTES = slice(_KEY_ID.start + len(_BEARER_BYTES), _KEY_ID.stop + len(_BEARER_BYTES))
+_KEY_VALUE_LENGTH = len(_BEARER_BYTES) + KEY_LENGTH
+_TOKEN_VALUE_LENGTH = len(_BEARER_BYTES) + personal_tokens.TOKEN_LENGTH
 
 
 def presented_key_in(value: bytes) -> PresentedKey | None:
     """`presented_key` of an Authorization header's raw value. The form every client sends,
-    `Bearer <key>` with nothing around it, is read from the bytes without decoding and
-    re-encoding the key (a client cycling through many keys reads one at every request);
-    anything else goes through `presented_key`. Alike for every ASCII value; a value with
-    other bytes is never a key either way."""
+    `Bearer <key>` (or `Bearer <token>`) with nothing around it, is read from the bytes without
+    decoding and re-encoding the credential (a client cycling through many keys reads one at
+    every request); anything else goes through `presented_key`. Alike for every ASCII value; a
+    value with other bytes is never a credential either way."""
+    size = len(value)
     if (
-        len(value) == len(_BEARER_BYTES) + KEY_LENGTH
+        size in (_KEY_VALUE_LENGTH, _TOKEN_VALUE_LENGTH)
         and value.startswith(_BEARER_BYTES)
         and value[len(_BEARER_BYTES)] > _SPACE  # nothing `bearer_token` would strip
         and value[-1] > _SPACE
         and value.isascii()
     ):
         digest = hashlib.sha256(value[len(_BEARER_BYTES) :]).hexdigest()
-        return new_named_tuple(PresentedKey, (digest, value[_KEY_ID_BYTES].decode()))
+        key_id = value[_KEY_ID_BYTES].decode() if size == _KEY_VALUE_LENGTH else NO_KEY_ID
+        return new_named_tuple(PresentedKey, (digest, key_id))
     return presented_key(value.decode("latin-1"))
 
 
-def key_id_of(authorization: str | None) -> str:
-    """The key id of a bearer token that `Authenticator.authenticate` already verified."""
-    return bearer_token(authorization)[_KEY_ID]
-
-
 def _acting_user_id(principal: Principal, header: str | None, *, required: bool) -> str:
-    """The id of the user named in the user header, else the owner's where that is allowed."""
+    """The id of the user named in the user header, else the owner's where that is allowed.
+    A personal access token always acts as its own user (a header naming anyone else was
+    refused before this)."""
+    if principal.is_token:
+        return principal.owner_id
     if header is None or not header.strip():
         if required:
             raise MissingActingUserHeader()
@@ -146,22 +187,23 @@ class Authenticator:
         miss: a key that fails it can never be in the cache, and is refused before any I/O.
         """
         token = bearer_token(authorization)
-        if len(token) != KEY_LENGTH:
+        key_id = _claimed_key_id(token)
+        if key_id is None:
             raise InvalidApiKey()
         digest = hashlib.sha256(token.encode()).hexdigest()
         found, principal = self._cached_principal(digest)
         if not found:
-            if parse_key_id(token) is None:
+            if not _is_well_formed(token):
                 raise InvalidApiKey()  # malformed or bad checksum
             principal = await self._load_principal(digest)
-        return self.check(principal, token[_KEY_ID])
+        return self.check(principal, key_id)
 
     def known_key(self, presented: PresentedKey) -> Principal | None:
         """`authenticate` for a key read from its header (`presented_key`) when the cache holds
         it and it may be used now; None for a miss and for every refusal (whoever needs to know
         which awaits `authenticate`)."""
         _, principal = self._cached_principal(presented.digest, count_miss=False)
-        if principal is None or principal.key_id != presented.key_id:
+        if principal is None or not is_presented_by(principal, presented.key_id):
             return None
         expired = principal.expires_at <= self._clock.time()
         return principal if effective_state(principal.status, expired) is KeyState.ACTIVE else None
@@ -178,12 +220,24 @@ class Authenticator:
 
     def check(self, principal: Principal | None, key_id: str) -> Principal:
         # Unknown digest and a digest of another key id answer alike: no oracle for either.
-        if principal is None or principal.key_id != key_id:
+        if principal is None or not is_presented_by(principal, key_id):
             raise InvalidApiKey()
         state = effective_state(principal.status, principal.expires_at <= self._clock.time())
         if state is not KeyState.ACTIVE:
-            raise _REFUSED_STATES[state]()
+            refusals = _REFUSED_TOKEN_STATES if principal.is_token else _REFUSED_STATES
+            raise refusals[state]()
         return principal
+
+    def refused_key_id(self, authorization: str | None) -> str | None:
+        """The id of the key or token that `authenticate` just refused for its state (expired,
+        deactivated, disabled): a token holds no id, its cached principal does."""
+        presented = presented_key(authorization)
+        if presented is None:
+            return None
+        if presented.key_id:
+            return presented.key_id
+        _, principal = self._principals.lookup(presented.digest, count_miss=False)
+        return principal.key_id if principal is not None else None
 
     async def _load_principal(self, digest: str) -> Principal | None:
         """One database read per digest however many requests wait for it, and one read for
