@@ -11,7 +11,7 @@ alike for all.
 
 A third scenario, "one, numbered", sends one key with a header numbering each request: no
 request repeats the one before it on its connection, so the express lane prepares every
-request afresh (web/gate.py `ExpressMemo`). Many keys cycling differ from the request before
+request afresh (web/gate/express.py `ExpressMemo`). Many keys cycling differ from the request before
 only in their key, which the memo reads afresh while keeping the rest; one key sends the same
 request again and again. Many keys / one key is the issue's figure.
 
@@ -154,7 +154,7 @@ def cycling_script(path: Path, keys: list[str]) -> Path:
 def numbered_script(path: Path, key: str) -> Path:
     """One key, each request with a header of its own (`X-Bench-Request: <n>`): no request
     repeats the one before it on its connection, so the express lane's per-connection memo
-    (web/gate.py `ExpressMemo`) never saves its work: every request is prepared afresh."""
+    (web/gate/express.py `ExpressMemo`) never saves its work: every request is prepared afresh."""
     path.write_text(
         "local n = 0\n"
         "request = function()\n"

@@ -23,6 +23,7 @@ from keyport.services.observability.request_record import RequestRecord
 from keyport.web.api.schemas import iso_utc
 from keyport.web.app import create_app
 from keyport.web.gate import ApiGate
+from keyport.web.route_admissions import route_admissions
 from keyport.web.throttling import Throttle
 from tests.conftest import Tenant
 from tests.support.api_calls import validation_failed
@@ -104,7 +105,16 @@ async def test_prefer_return_minimal_answers_the_same_headers_without_a_body(
     connection. Refusals keep theirs: the proxy hands it to the client."""
     app = create_app(container, run_background=False)
     throttle = Throttle(container.key_limits, container.failed_auth)
-    gate = app if fast else ApiGate(app.app, container.authenticator, throttle=throttle)
+    gate = (
+        app
+        if fast
+        else ApiGate(
+            app.app,
+            container.authenticator,
+            throttle=throttle,
+            admission_of=route_admissions(app.app),
+        )
+    )
     transport = httpx.ASGITransport(app=gate, client=("203.0.113.7", 1))
     async with httpx.AsyncClient(transport=transport, base_url="http://keyport.test") as http:
         full = await http.get("/v1/authorize", headers=tenant.auth())

@@ -14,7 +14,9 @@ import pytest
 from keyport.bootstrap import Container
 from keyport.domain.audit import Actor
 from keyport.domain.clock import FixedClock
+from keyport.domain.keys import CHECKSUM_LENGTH, checksum
 from keyport.services.observability.request_record import RequestRecord
+from keyport.web import errors
 from keyport.web.app import create_app
 from keyport.web.gate import HSTS, MAX_HEADER_BYTES, ApiGate, ExpressMemo
 from tests.conftest import Tenant
@@ -90,6 +92,17 @@ def reset(headers: list[tuple[bytes, bytes]]) -> int:
     return int(dict(headers)[b"ratelimit-reset"])
 
 
+def valid_checksum_stranger(key: str) -> str:
+    """A key of the same id whose secret differs and whose checksum is right: only the
+    database can say it is unknown."""
+    body = key[: -CHECKSUM_LENGTH - 8] + "A" * 8
+    return body + checksum(body)
+
+
+def same_refusal(express: Any, usual: tuple[int, bytes]) -> bool:
+    return express is not None and (express[0], express[2]) == usual
+
+
 def express_cases(tenant: Tenant) -> dict[str, tuple[str, dict[str, str], bytes]]:
     auth = tenant.auth()
     return {
@@ -146,13 +159,11 @@ async def test_https_from_a_trusted_proxy_gets_hsts_in_the_express_lane_too(
     assert recorder.records[-1].client_ip == recorder.records[-2].client_ip == "198.51.100.9"
 
 
-async def test_what_the_express_lane_cannot_answer_it_hands_on_unchanged(
-    gate: ApiGate,
-    recorder: Recorder,
-    container: Container,
-    tenant: Tenant,
-    other_tenant: Tenant,
-) -> None:
+async def warmed_cases(
+    gate: ApiGate, container: Container, tenant: Tenant, other_tenant: Tenant
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Requests the express lane hands on, and refusals it gives itself (no I/O, no effect),
+    with every cache it reads warm, so that only the case itself decides."""
     auth = tenant.auth()
     restricted = await container.keys.issue_key(
         tenant.company_id,
@@ -163,21 +174,17 @@ async def test_what_the_express_lane_cannot_answer_it_hands_on_unchanged(
         allowed_ips=["10.0.0.0/8"],
     )
     restricted_auth = {"Authorization": f"Bearer {restricted.key}"}
-    # Warm every cache the express lane reads, so that only the case itself can refuse.
     await asgi.call(gate, scope_of("/v4/user/me", auth))
     await asgi.call(gate, scope_of("/v4/user/me", tenant.auth(tenant.member)))
     await asgi.call(gate, scope_of("/v1/authorize", restricted_auth, peer="10.1.2.3"))
     await asgi.call(gate, scope_of("/v4/user/me", other_tenant.auth()))
-    before = remaining((await asgi.call(gate, scope_of("/v4/user/me", auth)))[1])
-    cases: dict[str, dict[str, Any]] = {
+    handed_on: dict[str, dict[str, Any]] = {
         "POST": {"path": "/v4/user/me", "headers": auth, "method": "POST"},
         "HEAD": {"path": "/v1/authorize", "headers": auth, "method": "HEAD"},
         "not a fast route": {"path": "/v4/user", "headers": auth},
-        "no key": {"path": "/v4/user/me", "headers": {}},
-        "not a bearer": {"path": "/v4/user/me", "headers": {"Authorization": "Basic eDp5"}},
-        "a wrong key": {
+        "a key never seen (its checksum right)": {
             "path": "/v4/user/me",
-            "headers": {"Authorization": "Bearer " + tenant.key[:-4] + "AAAA"},
+            "headers": {"Authorization": "Bearer " + valid_checksum_stranger(tenant.key)},
         },
         "a user header that is not a uuid": {
             "path": "/v4/user/me",
@@ -190,6 +197,15 @@ async def test_what_the_express_lane_cannot_answer_it_hands_on_unchanged(
         "a user of another company": {
             "path": "/v4/user/me",
             "headers": {**auth, "x-meetergo-api-user-id": other_tenant.owner.id},
+        },
+    }
+    refused_now: dict[str, dict[str, Any]] = {
+        "no key": {"path": "/v4/user/me", "headers": {}},
+        "not a bearer": {"path": "/v4/user/me", "headers": {"Authorization": "Basic eDp5"}},
+        "not a key's length": {"path": "/v1/authorize", "headers": {"Authorization": "Bearer x"}},
+        "a key whose checksum fails": {
+            "path": "/v4/user/me",
+            "headers": {"Authorization": "Bearer " + tenant.key[:-4] + "AAAA"},
         },
         "a duplicated header": {
             "path": "/v4/user/me",
@@ -222,22 +238,64 @@ async def test_what_the_express_lane_cannot_answer_it_hands_on_unchanged(
             "query": b"scope=nope",
         },
     }
+    return handed_on, refused_now
+
+
+def case_scope(spec: dict[str, Any]) -> dict[str, Any]:
+    scope = scope_of(
+        spec["path"],
+        spec["headers"],
+        method=spec.get("method", "GET"),
+        query=spec.get("query", b""),
+        raw_path=spec.get("raw_path"),
+        peer=spec.get("peer", PEER),
+    )
+    scope["headers"] += spec.get("extra", [])
+    return scope
+
+
+async def test_what_the_express_lane_cannot_answer_it_hands_on_unchanged(
+    gate: ApiGate,
+    recorder: Recorder,
+    container: Container,
+    tenant: Tenant,
+    other_tenant: Tenant,
+) -> None:
+    handed_on, _ = await warmed_cases(gate, container, tenant, other_tenant)
+    auth = tenant.auth()
+    before = remaining((await asgi.call(gate, scope_of("/v4/user/me", auth)))[1])
     recorder.records.clear()
-    for case, spec in cases.items():
-        scope = scope_of(
-            spec["path"],
-            spec["headers"],
-            method=spec.get("method", "GET"),
-            query=spec.get("query", b""),
-            raw_path=spec.get("raw_path"),
-            peer=spec.get("peer", PEER),
-        )
-        scope["headers"] += spec.get("extra", [])
+    for case, spec in handed_on.items():
+        scope = case_scope(spec)
         assert gate.answer_now(scope) is None, case
         assert "keyport" not in scope and scope["scheme"] == "http", case  # scope untouched
     assert recorder.records == []
     after = remaining((await asgi.call(gate, scope_of("/v4/user/me", auth)))[1])
     assert after == before - 1  # none of the cases took a token
+
+
+async def test_refusals_that_need_no_io_are_answered_by_the_express_lane_as_by_the_usual_path(
+    gate: ApiGate,
+    recorder: Recorder,
+    container: Container,
+    tenant: Tenant,
+    other_tenant: Tenant,
+) -> None:
+    _, refused_now = await warmed_cases(gate, container, tenant, other_tenant)
+    auth = tenant.auth()
+    before = remaining((await asgi.call(gate, scope_of("/v4/user/me", auth)))[1])
+    for case, spec in refused_now.items():
+        recorder.records.clear()
+        usual = await asgi.call(gate, case_scope(spec))
+        express = gate.answer_now(case_scope(spec))
+        assert express is not None, case
+        status, headers, body = express
+        assert status in (400, 401, 403, 431) and (status, body) == (usual[0], usual[2]), case
+        assert masked(headers) == masked(usual[1]), case
+        from_usual, from_express = recorder.records
+        assert comparable(from_express) == comparable(from_usual), case
+    after = remaining((await asgi.call(gate, scope_of("/v4/user/me", auth)))[1])
+    assert after == before - 1  # a refusal spends nothing
 
 
 async def test_a_spent_budget_a_deactivated_key_and_an_expired_one_go_the_usual_way(
@@ -262,15 +320,19 @@ async def test_a_spent_budget_a_deactivated_key_and_an_expired_one_go_the_usual_
     assert gate.answer_now(scope_of("/v4/user/me", auth)) is None
     status, _, body = await asgi.call(gate, scope_of("/v4/user/me", auth))
     assert status == 401
-    assert gate.answer_now(scope_of("/v4/user/me", auth)) is None  # cached, but refused
+    # Cached, and refused: the express lane answers the same refusal, with the same record.
+    assert same_refusal(gate.answer_now(scope_of("/v4/user/me", auth)), (status, body))
+    assert comparable(recorder.records[-1]) == comparable(recorder.records[-2])
+    assert recorder.records[-1].key_id == tenant.key_id  # a real key refused for its state
     recorder.records.clear()
 
     # A key that expires while cached: the express lane checks the clock as the usual path does.
     await asgi.call(gate, scope_of("/v4/user/me", limited_auth))
     clock.advance(timedelta(days=2))
-    assert gate.answer_now(scope_of("/v4/user/me", limited_auth)) is None
+    express = gate.answer_now(scope_of("/v4/user/me", limited_auth))
     status, _, body = await asgi.call(gate, scope_of("/v4/user/me", limited_auth))
     assert status == 401 and b"expired" in body.lower()
+    assert same_refusal(express, (status, body))
 
 
 async def test_a_connections_repeated_request_is_prepared_once_and_checked_every_time(
@@ -304,9 +366,10 @@ async def test_a_connections_repeated_request_is_prepared_once_and_checked_every
     assert gate.answer_now(scope_of("/v4/user/me", auth), memo) is not None
     await container.keys.deactivate_key(tenant.company_id, tenant.key_id, actor=Actor.cli())
     assert gate.answer_now(scope_of("/v4/user/me", auth), memo) is None
-    status, _, _ = await asgi.call(gate, scope_of("/v4/user/me", auth))
+    status, _, body = await asgi.call(gate, scope_of("/v4/user/me", auth))
     assert status == 401
-    assert gate.answer_now(scope_of("/v4/user/me", auth), memo) is None  # cached, refused
+    refused = gate.answer_now(scope_of("/v4/user/me", auth), memo)  # cached, refused
+    assert same_refusal(refused, (status, body))
 
 
 async def test_a_connection_cycling_through_keys_is_answered_for_each_key_it_sends(
@@ -324,6 +387,9 @@ async def test_a_connection_cycling_through_keys_is_answered_for_each_key_it_sen
     member_own = {**tenant.auth(tenant.member), **agent}
     for headers in (own, others, fenced, member_own):
         await asgi.call(gate, scope_of("/v4/user/me", headers))  # cached
+    stranger = {"Authorization": "Bearer " + valid_checksum_stranger(tenant.key), **agent}
+    invalid = (401, errors.error_body(401, "Invalid API key"))
+    missing = (401, errors.error_body(401, "Missing authorization header"))
     memo = ExpressMemo()
     for _ in range(2):
         answer = gate.answer_now(scope_of("/v4/user/me", own), memo)
@@ -339,10 +405,13 @@ async def test_a_connection_cycling_through_keys_is_answered_for_each_key_it_sen
         assert memo.prepared is not prepared and memo.prepared is not None
         assert memo.prepared.headers.user_agent == "cycler/1.0"
         # Its allowlist refuses this address, though the key before it passed.
-        assert gate.answer_now(scope_of("/v4/user/me", fenced), memo) is None
-        # A key never cached (a wrong secret), and no key at all, go the usual way.
-        assert gate.answer_now(scope_of("/v4/user/me", wrong), memo) is None
-        assert gate.answer_now(scope_of("/v4/user/me", agent), memo) is None
+        refused = gate.answer_now(scope_of("/v4/user/me", fenced), memo)
+        assert refused is not None and refused[0] == 403
+        # A key whose checksum fails, and no key at all, are refused at once; a key never
+        # seen whose checksum is right goes the usual way (only the database knows it).
+        assert same_refusal(gate.answer_now(scope_of("/v4/user/me", wrong), memo), invalid)
+        assert same_refusal(gate.answer_now(scope_of("/v4/user/me", agent), memo), missing)
+        assert gate.answer_now(scope_of("/v4/user/me", stranger), memo) is None
     reported = len(recorder.records)
     # The member named in the user header acts with his company's key; with another company's,
     # sent next on the connection, he is refused.
@@ -367,8 +436,9 @@ async def test_a_key_sent_again_with_headers_grown_too_large_is_refused_with_431
     await asgi.call(gate, scope_of("/v4/user/me", {"Authorization": f"Bearer {other_tenant.key}"}))
     memo = ExpressMemo()
     assert gate.answer_now(scope_of("/v4/user/me", first), memo) is not None
-    assert gate.answer_now(scope_of("/v4/user/me", padded), memo) is None
-    status, _, _ = await asgi.call(gate, scope_of("/v4/user/me", padded))
+    express = gate.answer_now(scope_of("/v4/user/me", padded), memo)
+    status, _, body = await asgi.call(gate, scope_of("/v4/user/me", padded))
+    assert express is not None and (express[0], express[2]) == (status, body)
     assert status == 431
 
 
@@ -385,9 +455,10 @@ async def test_an_address_refused_for_failures_is_refused_on_a_prepared_connecti
         if status == 429:
             break
     assert status == 429
-    assert gate.answer_now(scope_of("/v4/user/me", auth), memo) is None
-    status, _, _ = await asgi.call(gate, scope_of("/v4/user/me", auth))
-    assert status == 429  # the usual path says why
+    express = gate.answer_now(scope_of("/v4/user/me", auth), memo)
+    status, _, body = await asgi.call(gate, scope_of("/v4/user/me", auth))
+    assert express is not None and (express[0], express[2]) == (status, body)
+    assert status == 429
 
 
 async def test_a_key_whose_allowlist_refuses_the_address_is_refused_every_time(
@@ -401,4 +472,34 @@ async def test_a_key_whose_allowlist_refuses_the_address_is_refused_every_time(
     await asgi.call(gate, scope_of("/v4/user/me", auth, peer="10.1.2.3"))
     for _ in range(2):
         assert gate.answer_now(scope_of("/v4/user/me", auth, peer="10.1.2.3"), memo)
-        assert gate.answer_now(scope_of("/v4/user/me", auth, peer="192.0.2.1"), memo) is None
+        refused = gate.answer_now(scope_of("/v4/user/me", auth, peer="192.0.2.1"), memo)
+        assert refused is not None and refused[0] == 403
+
+
+async def test_an_express_lane_failure_is_answered_by_the_usual_path_logged_and_counted(
+    container: Container,
+    recorder: Recorder,
+    tenant: Tenant,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    gate = create_app(container, run_background=False, observers=[recorder])
+    auth = tenant.auth()
+    expected = await asgi.call(gate, scope_of("/v4/user/me", auth))  # caches warm
+
+    def broken(*_: Any) -> None:
+        raise RuntimeError("a bug in the express lane")
+
+    monkeypatch.setattr(container.authenticator, "verify_now", broken)
+    recorder.records.clear()
+    scope = scope_of("/v4/user/me", auth)
+    with caplog.at_level("ERROR", logger="keyport.web.gate.asgi_driver"):
+        assert gate.answer_now(scope, ExpressMemo()) is None  # handed on, not a 400
+    failure = next(r for r in caplog.records if "express lane failed" in r.getMessage())
+    assert failure.exc_info is not None and "a bug in the express lane" in caplog.text
+    assert recorder.records == []
+    status, _, body = await asgi.call(gate, scope)  # the usual path answers it
+    assert (status, body) == (200, expected[2])
+    assert [r.status for r in recorder.records] == [200]
+    metrics = container.observability.metrics.render()
+    assert "keyport_express_lane_errors_total 1.0" in metrics

@@ -11,6 +11,7 @@ import pytest
 from keyport.bootstrap import Container
 from keyport.web.app import create_app
 from keyport.web.gate import ApiGate
+from keyport.web.route_admissions import route_admissions
 from tests.conftest import Tenant
 
 
@@ -21,6 +22,7 @@ async def framework_only(container: Container) -> AsyncIterator[httpx.AsyncClien
     slow = ApiGate(
         fast.app,
         container.authenticator,
+        admission_of=route_admissions(fast.app),
         clock=container.clock,
         trusted_proxies=container.settings.trusted_proxies,
     )

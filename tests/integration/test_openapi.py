@@ -13,6 +13,7 @@ from openapi_spec_validator import validate
 from keyport.bootstrap import Container
 from keyport.web.app import create_app
 from keyport.web.gate import ApiGate
+from keyport.web.route_admissions import route_admissions
 from tests.conftest import Tenant
 
 METHODS = {"get", "post", "put", "patch", "delete"}
@@ -206,7 +207,9 @@ async def test_a_fast_route_answers_like_its_documented_framework_twin(
         "no key": {},
     }[variant]
     fast = create_app(container, run_background=False)
-    framework_only = ApiGate(fast.app, container.authenticator)
+    framework_only = ApiGate(
+        fast.app, container.authenticator, admission_of=route_admissions(fast.app)
+    )
     answers = []
     for app in (fast, framework_only):
         transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))

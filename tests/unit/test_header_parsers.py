@@ -142,7 +142,7 @@ def test_any_authorization_header_is_a_principal_or_a_documented_401(value: str 
 @example("Bearer  " + KEYS[0][0][:-1])
 @example("Bearer " + "é" * 95)
 def test_a_raw_authorization_value_presents_the_key_its_text_presents(value: str) -> None:
-    # The express lane reads a cycling client's key from the header's bytes (web/gate.py).
+    # The express lane reads a cycling client's key from the header's bytes (web/gate/express.py).
     assert presented_key_in(value.encode("latin-1")) == presented_key(value)
 
 

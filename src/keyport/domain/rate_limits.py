@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from keyport.domain.named_tuples import new_named_tuple
+from keyport.domain.named_tuples import tuple_new
 
 DEFAULT_BURST_FACTOR = 2  # "100 a minute with bursts to 200"
 MAX_RATE = 1_000_000  # requests a minute; anything above is no limit worth the name
@@ -74,6 +74,11 @@ class Decision(NamedTuple):
         return (1.0 - self.tokens) / self.per_second if self.tokens < 1.0 else 0.0
 
 
+def decision(allowed: bool, limit: int, tokens: float, per_second: float) -> Decision:
+    """`Decision(...)` at a third of the cost (domain/named_tuples.py)."""
+    return tuple_new(Decision, (allowed, limit, tokens, per_second))
+
+
 def whole_seconds(wait: float) -> int:
     """A wait as headers say it: whole seconds, rounded up, so that waiting is enough (a
     float's last bit, as in 90.00000000000001, is no reason for another second)."""
@@ -92,10 +97,8 @@ def take(policy: Policy, tokens: float, elapsed: float) -> Decision:
     if tokens > policy.burst:
         tokens = float(policy.burst)
     if tokens >= _ONE:
-        return new_named_tuple(
-            Decision, (True, policy.burst, max(0.0, tokens - 1.0), policy.per_second)
-        )
-    return new_named_tuple(Decision, (False, policy.burst, tokens, policy.per_second))
+        return decision(True, policy.burst, max(0.0, tokens - 1.0), policy.per_second)
+    return decision(False, policy.burst, tokens, policy.per_second)
 
 
 def give_back(policy: Policy, tokens: float, elapsed: float) -> float:

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import NamedTuple
 
 from keyport.domain.auth_outcomes import KEY_STATE_REFUSALS
+from keyport.domain.named_tuples import tuple_new
 
 MINUTES_PER_HOUR = 60
 SUCCESS, CLIENT_ERROR, SERVER_ERROR = 0, 1, 2  # index into a bucket's counts
@@ -94,6 +95,13 @@ class MinuteCount(NamedTuple):
     server_error: int
 
 
+def minute_count(
+    key_id: str, minute: int, success: int, client_error: int, server_error: int
+) -> MinuteCount:
+    """`MinuteCount(...)` at a third of the cost (domain/named_tuples.py)."""
+    return tuple_new(MinuteCount, (key_id, minute, success, client_error, server_error))
+
+
 class RecentRequest(NamedTuple):
     """One request made with a key, as the key's detail page lists it."""
 
@@ -150,6 +158,11 @@ class RecentRequests(NamedTuple):
     key_id: str
     requests: int  # entries in `entries`
     entries: bytes
+
+
+def recent_requests(key_id: str, requests: int, entries: bytes) -> RecentRequests:
+    """`RecentRequests(...)` at a third of the cost (domain/named_tuples.py)."""
+    return tuple_new(RecentRequests, (key_id, requests, entries))
 
 
 class Sighting(NamedTuple):

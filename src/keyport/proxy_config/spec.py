@@ -37,7 +37,7 @@ IDENTITY_HEADERS = (
     "X-Keyport-Scopes",
     CREDENTIAL_HEADER,
 )
-# A refusal's status and body in headers of their own (web/gate.py), for nginx.
+# A refusal's status and body in headers of their own (web/gate/express.py), for nginx.
 REFUSAL_HEADERS = ("X-Keyport-Refusal-Status", "X-Keyport-Refusal-Body")
 # Names Keyport may send in a later release; never passed on from a client either.
 RESERVED_HEADERS = ("X-Keyport-Credits-Remaining",)

@@ -30,6 +30,7 @@ from keyport.web.gate import ApiGate
 from keyport.web.openapi import openapi_config, openapi_route
 from keyport.web.ops import ops_router
 from keyport.web.request_context import find_context
+from keyport.web.route_admissions import route_admissions
 from keyport.web.route_labels import route_labels
 from keyport.web.throttling import Throttle
 
@@ -160,8 +161,10 @@ def create_app(
         throttle=Throttle(container.key_limits, container.failed_auth),
         trusted_proxies=container.settings.trusted_proxies,
         fast_routes=[
-            MeEndpoint(container.authenticator),
-            AuthorizeEndpoint(container.authenticator),
+            MeEndpoint(),
+            AuthorizeEndpoint(),
         ],
+        admission_of=route_admissions(framework),  # refuses to start if a route declares none
         route_of=route_labels(framework),
+        express_lane_failed=container.observability.metrics.express_lane_failed,
     )

@@ -9,7 +9,7 @@
   response's head and its body separately, two system calls (the most expensive single step
   of a cached request, measured with py-spy: bench/README.md) where one does;
 - the express lane: a complete GET that the gate can answer from memory alone
-  (`ApiGate.answer_now`: a fast route, its key and acting user cached, a token in hand) is
+  (`ApiGate.answer_now`, web/gate/express.py: a fast route, every check passing without I/O) is
   answered inside the parser's callback, without an ASGI cycle, a task, or the ASGI messages
   and their checks — a third of such a request's CPU in one process (bench/README.md).
   Anything else, and any request while uvicorn's access log is on, goes the usual way, in

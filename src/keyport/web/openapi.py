@@ -13,7 +13,7 @@ decorator:
   `Retry-After`), the `RateLimit-*` headers of every `/v4` answer and `X-Request-Id`;
 - the bearer scheme.
 
-Fast routes (answered by the gate in plain ASGI, web/gate.py `FastRoute`) are documented the
+Fast routes (answered by the gate in plain ASGI, web/gate/check.py `FastRoute`) are documented the
 same way: next to the fast code sits a framework route handler of the same method and path,
 declared with `api_operation`, that calls the same body function. The gate never lets a
 request reach it while the fast route is installed, so it only documents the operation (and
@@ -49,6 +49,7 @@ from litestar.openapi.spec import (
 
 from keyport import __version__
 from keyport.web.errors import ErrorOut
+from keyport.web.gate.admission import Admission
 from keyport.web.request_headers import USER_HEADER as _USER_HEADER_BYTES
 
 OPENAPI_PATH = "/openapi.json"
@@ -199,10 +200,12 @@ def api_operation(
     *,
     errors: Iterable[int],
     user_header: UserHeader,
+    admits: Admission,
     body: type | None = None,
     body_required: bool = True,
 ) -> dict[str, Any]:
-    """Route decorator arguments that document a `/v4` (or `/v1`) operation completely.
+    """Route decorator arguments that document a `/v4` (or `/v1`) operation completely and
+    declare what admits a request to it (web/gate/admission.py).
 
     `errors`: the statuses the handler's own code can answer; the gate's are added, and 413
     when there is a body. `body_required=False`: the handler takes an empty body as `{}`.
@@ -213,6 +216,7 @@ def api_operation(
         "responses": _responses(statuses),
         "operation_class": _operation_class(declaration),
         "security": [{SECURITY_SCHEME: []}],
+        "opt": admits.opt,
     }
 
 

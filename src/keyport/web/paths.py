@@ -21,6 +21,8 @@ import re
 
 # Every prefix under which a request must carry an API key; add new APIs here.
 GUARDED_PREFIXES: tuple[str, ...] = ("/v4", "/v1")
+AUTHORIZE_PATH = "/v1/authorize"
+_AUTHORIZE_SUFFIXED = AUTHORIZE_PATH + "/"
 
 _FORBIDDEN_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
 _ENCODED_SEPARATORS = re.compile(rb"%(2f|5c|2e)", re.IGNORECASE)
@@ -46,3 +48,9 @@ def guarded_prefix(path: str, prefixes: tuple[str, ...] = GUARDED_PREFIXES) -> s
         if path[:size].lower() == prefix and (len(path) == size or path[size] == "/"):
             return prefix
     return None
+
+
+def is_authorize(path: str) -> bool:
+    """`/v1/authorize`, or `/v1/authorize/<original path>` as Envoy's HTTP ext_authz asks it
+    (it appends the request's own path and query to a prefix)."""
+    return path == AUTHORIZE_PATH or path.startswith(_AUTHORIZE_SUFFIXED)

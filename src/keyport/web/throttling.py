@@ -54,6 +54,15 @@ class Throttle:
         if self._failures is not None:
             await self._failures.failed(ip)
 
+    def authentication_failed_now(self, ip: str | None) -> bool:
+        """`authentication_failed` when it needs no I/O; False, having counted nothing, else."""
+        return self._failures is None or self._failures.failed_now(ip)
+
+    def limits(self, principal: Principal) -> bool:
+        """Whether the key has a budget to take from (limits on, or a rate of its own)."""
+        keys = self._keys
+        return keys is not None and keys.policy_for(principal) is not None
+
     async def admit(self, principal: Principal, headers: errors.Headers) -> Rendered | None:
         """Takes the request from the key's budget and adds the RateLimit headers to `headers`;
         a 429 when the budget is spent."""

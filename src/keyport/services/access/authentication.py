@@ -28,7 +28,7 @@ from keyport.domain.keys import (
     effective_state,
     parse_key_id,
 )
-from keyport.domain.named_tuples import new_named_tuple
+from keyport.domain.named_tuples import tuple_new
 from keyport.domain.principal import Principal
 from keyport.domain.users import User, parse_uuid
 from keyport.services.access.cache import Caches
@@ -98,17 +98,29 @@ class PresentedKey(NamedTuple):
     key_id: str
 
 
+def presented_key_of(digest: str, key_id: str) -> PresentedKey:
+    """`PresentedKey(...)` at a third of the cost (domain/named_tuples.py)."""
+    return tuple_new(PresentedKey, (digest, key_id))
+
+
 def presented_key(authorization: str | None) -> PresentedKey | None:
     """The key a header presents, for a cache lookup; None for anything that cannot be one."""
     try:
-        token = bearer_token(authorization)
+        return presented_key_or_refusal(authorization)
     except (MissingAuthorization, InvalidApiKey):
         return None
+
+
+def presented_key_or_refusal(authorization: str | None) -> PresentedKey:
+    """`presented_key`, raising what `Authenticator.authenticate` answers for a header that
+    cannot hold a credential (missing, not a bearer token, neither a key's nor a token's
+    length)."""
+    token = bearer_token(authorization)
     key_id = _claimed_key_id(token)
     if key_id is None:
-        return None
+        raise InvalidApiKey()
     digest = hashlib.sha256(token.encode()).hexdigest()
-    return new_named_tuple(PresentedKey, (digest, key_id))
+    return presented_key_of(digest, key_id)
 
 
 _BEARER_BYTES = b"Bearer "
@@ -134,7 +146,7 @@ def presented_key_in(value: bytes) -> PresentedKey | None:
     ):
         digest = hashlib.sha256(value[len(_BEARER_BYTES) :]).hexdigest()
         key_id = value[_KEY_ID_BYTES].decode() if size == _KEY_VALUE_LENGTH else NO_KEY_ID
-        return new_named_tuple(PresentedKey, (digest, key_id))
+        return presented_key_of(digest, key_id)
     return presented_key(value.decode("latin-1"))
 
 
@@ -152,6 +164,13 @@ def _acting_user_id(principal: Principal, header: str | None, *, required: bool)
     if parsed is None:
         raise InvalidActingUserHeader()
     return parsed
+
+
+def _of_company(user: User | None, company_id: str) -> User:
+    """The acting user, who must exist and belong to the key's company (else 403, alike)."""
+    if user is None or user.company_id != company_id:
+        raise UnknownActingUser()
+    return user
 
 
 def _retrieved(read: asyncio.Future[User | None]) -> None:
@@ -198,15 +217,16 @@ class Authenticator:
             principal = await self._load_principal(digest)
         return self.check(principal, key_id)
 
-    def known_key(self, presented: PresentedKey) -> Principal | None:
-        """`authenticate` for a key read from its header (`presented_key`) when the cache holds
-        it and it may be used now; None for a miss and for every refusal (whoever needs to know
-        which awaits `authenticate`)."""
-        _, principal = self._cached_principal(presented.digest, count_miss=False)
-        if principal is None or not is_presented_by(principal, presented.key_id):
+    def verify_now(self, presented: PresentedKey, authorization: str | None) -> Principal | None:
+        """`authenticate` for a credential read from its header (`presented_key`) when it needs
+        no I/O: its principal, or the refusal raised (a credential the cache knows, a checksum
+        that fails); None for a miss, which only `authenticate` can answer."""
+        found, principal = self._cached_principal(presented.digest, count_miss=False)
+        if not found:
+            if not _is_well_formed(bearer_token(authorization)):
+                raise InvalidApiKey()  # malformed or bad checksum: never in the database
             return None
-        expired = principal.expires_at <= self._clock.time()
-        return principal if effective_state(principal.status, expired) is KeyState.ACTIVE else None
+        return self.check(principal, presented.key_id)
 
     def _cached_principal(
         self, digest: str, *, count_miss: bool = True
@@ -304,22 +324,18 @@ class Authenticator:
         user = await self.company_user(
             principal.company_id, _acting_user_id(principal, header, required=required)
         )
-        if user is None:
-            raise UnknownActingUser()
-        return user
+        return _of_company(user, principal.company_id)
 
-    def known_acting_user(
+    def acting_user_now(
         self, principal: Principal, header: str | None, *, required: bool
     ) -> User | None:
-        """`acting_user` when the cache holds the user; None for a miss and every refusal."""
-        try:
-            user_id = _acting_user_id(principal, header, required=required)
-        except (MissingActingUserHeader, InvalidActingUserHeader):
+        """`acting_user` when the cache can say: the user, or the refusal raised; None for a
+        miss."""
+        user_id = _acting_user_id(principal, header, required=required)
+        found, user = self._cached_user(user_id, count_miss=False)
+        if not found:
             return None
-        _, user = self._cached_user(user_id, count_miss=False)
-        if user is None or user.company_id != principal.company_id:
-            return None
-        return user
+        return _of_company(user, principal.company_id)
 
     async def company_user(self, company_id: str, user_id: str) -> User | None:
         found, user = self._cached_user(user_id)

@@ -18,7 +18,7 @@ of the life: with 10,000 keys in use that read each key every ~6 s for a 10 s TT
 every ~9 s, a third fewer reads, and the same staleness bound.)
 
 `lookup(..., count_miss=False)` is for a look that the usual lookup follows after a miss (the
-gate's express lane, web/gate.py), so that a miss is counted once. (A hit is counted twice
+gate's express lane, web/gate/express.py), so that a miss is counted once. (A hit is counted twice
 when the express lane hands its request on for another reason: a key cached, its acting user
 not; rare once the caches are warm.)
 

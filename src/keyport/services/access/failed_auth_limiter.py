@@ -47,6 +47,18 @@ class FailedAuthLimiter:
         if decision.retry_after > 0:  # less than one token left: the next try would fail
             self._block(ip, decision.retry_after)
 
+    def failed_now(self, ip: str | None) -> bool:
+        """`failed` when it needs no I/O (this process's buckets, a lease): True, counted;
+        False, having counted nothing (whoever must count it then awaits `failed`)."""
+        if ip is None:
+            return True
+        decision = self._store.take_now("fail:" + ip, self._policy)
+        if decision is None:
+            return False
+        if decision.retry_after > 0:
+            self._block(ip, decision.retry_after)
+        return True
+
     def _block(self, ip: str, seconds: float) -> None:
         now = self._now()
         if len(self._blocked) >= MAX_BLOCKED:

@@ -190,11 +190,3 @@ class KeyRateLimiter:
 
     async def take(self, principal: Principal, policy: Policy) -> Decision:
         return await self._store.take("key:" + principal.key_id, policy)
-
-    async def admit(self, principal: Principal) -> Decision | None:
-        """This request's decision for the key, or None when the key is not limited."""
-        policy = self.policy_for(principal)
-        if policy is None:
-            return None
-        decision = self.take_now(principal, policy)
-        return decision if decision is not None else await self.take(principal, policy)

@@ -39,7 +39,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from keyport.domain.named_tuples import new_named_tuple
+from keyport.domain import rate_limits as rules
 from keyport.domain.rate_limits import Decision, Policy
 
 LEASE_SECONDS = 5.0  # unspent tokens go back to the shared bucket after this
@@ -143,12 +143,10 @@ class LeasedBuckets:
         if tokens and (now < lease.expires or _keeps(lease, now)):
             tokens = lease.tokens = tokens - 1
             left = min(float(policy.burst), tokens + lease.shared)
-            return new_named_tuple(Decision, (True, policy.burst, left, policy.per_second))
+            return rules.decision(True, policy.burst, left, policy.per_second)
         if now < lease.refused_until:
             left = 1.0 - (lease.refused_until - now) * policy.per_second
-            return new_named_tuple(
-                Decision, (False, policy.burst, max(0.0, left), policy.per_second)
-            )
+            return rules.decision(False, policy.burst, max(0.0, left), policy.per_second)
         return None
 
     async def take(self, key: str, policy: Policy) -> Decision:
@@ -193,9 +191,9 @@ class LeasedBuckets:
             lease.expires = now + LEASE_SECONDS
             lease.refused_until = 0.0
             left = min(float(policy.burst), granted - 1 + shared)
-            return new_named_tuple(Decision, (True, policy.burst, left, policy.per_second))
+            return rules.decision(True, policy.burst, left, policy.per_second)
         lease.refused_until = now + (1.0 - shared) / policy.per_second
-        return new_named_tuple(Decision, (False, policy.burst, shared, policy.per_second))
+        return rules.decision(False, policy.burst, shared, policy.per_second)
 
     def _new_lease(self, key: str, policy: Policy, now: float) -> _Lease:
         if len(self._leases) >= MAX_LEASES:

@@ -85,6 +85,12 @@ class Metrics:
             VERIFICATION_SECONDS,
         )
         self._verifications = self.verification.series()
+        self.express_lane_errors = Counter(
+            "keyport_express_lane_errors_total",
+            "Requests the express lane failed on (a bug, logged with its traceback); each was "
+            "answered the usual way.",
+        )
+        self.express_lane_errors.inc((), 0)
         self._lanes: dict[tuple[str, str | None, int], tuple[Labels, Series]] = {}
         self._readings: list[Family] = []
         self.sharing: SharedMetrics | None = None
@@ -108,6 +114,9 @@ class Metrics:
             verification = self.verification
             observe_into(verification.bounds, self._verifications, record.verification_latency)
             self.auth.inc((record.auth_failure or AuthOutcome.SUCCESS,))
+
+    def express_lane_failed(self) -> None:
+        self.express_lane_errors.inc()
 
     def _lane(self, method: str, route: str | None, status: int) -> tuple[Labels, Series]:
         if len(self._lanes) >= _MAX_LANES:
@@ -205,6 +214,7 @@ class Metrics:
             self.durations,
             self.auth,
             self.verification,
+            self.express_lane_errors,
             *self._readings,
         ]
         return [family.snapshot() for family in families]

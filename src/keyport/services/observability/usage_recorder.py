@@ -32,7 +32,6 @@ from typing import Any, Protocol
 import msgspec
 
 from keyport.domain.auth_outcomes import KEY_STATE_REFUSALS
-from keyport.domain.named_tuples import new_named_tuple
 from keyport.domain.usage import (
     AGENT,
     IP,
@@ -43,6 +42,8 @@ from keyport.domain.usage import (
     RecentEntry,
     RecentRequests,
     Sighting,
+    minute_count,
+    recent_requests,
     status_class,
     without_keys,
 )
@@ -322,12 +323,10 @@ class UsageRecorder:
                 yield
             for key_id in key_ids[start : start + DRAIN_STEP]:
                 of_key = pending[key_id]
-                batch.counts += [
-                    new_named_tuple(MinuteCount, (key_id, m, *c)) for m, c in of_key.all_counts()
-                ]
+                batch.counts += [minute_count(key_id, m, *c) for m, c in of_key.all_counts()]
                 ring = of_key.ring(entries)
                 if ring is not None:
-                    batch.recent.append(new_named_tuple(RecentRequests, (key_id, *ring)))
+                    batch.recent.append(recent_requests(key_id, *ring))
                 due: dict[Client, list[float]] = {}
                 for client, seen in of_key.all_clients():
                     pair = (key_id, client)

@@ -1,15 +1,16 @@
 """`/v1/authorize`: a reverse proxy asks whether a request to the operator's own service may
 pass, and learns who is calling (docs/contract.md §7).
 
-The gate has already run every check up to the key's rate limit (throttle, key, allowlist,
-scopes, budget) and added the RateLimit headers; this resolves the acting user — the header
-when present, else the company owner — and answers 200 with the identity in the body and in
-`X-Keyport-*` headers (`X-Keyport-Credential` names the kind: `api_key` or
-`personal_access_token`), which the proxy copies onto the request it forwards upstream.
+The gate runs every check (web/gate/pipeline.py) — the scopes its `?scope=` names, and the
+acting user: the header when present, else the company owner — and this answers 200 with the
+identity in the body and in `X-Keyport-*` headers (`X-Keyport-Credential` names the kind:
+`api_key` or `personal_access_token`), which the proxy copies onto the request it forwards
+upstream.
 
 `authorize_route` is its framework twin, declared with the operation's documentation
-(web/openapi.py says how fast routes are documented): the gate never lets a request reach it
-while `AuthorizeEndpoint` is installed. Both answer through `_answer`.
+(web/openapi.py says how fast routes are documented) and what admits it (`ADMISSION`): the gate
+never lets a request reach it while `AuthorizeEndpoint` is installed. Both answer through
+`_answer`.
 """
 
 from __future__ import annotations
@@ -28,13 +29,18 @@ from keyport.domain.users import User
 from keyport.services.access.authentication import Authenticator
 from keyport.web.api.context import acting_user, principal_of
 from keyport.web.api.schemas import iso_utc
-from keyport.web.gate import ExpressAnswer
+from keyport.web.gate import Admission, ExpressAnswer
 from keyport.web.openapi import UserHeader, api_operation
+from keyport.web.paths import AUTHORIZE_PATH, is_authorize
 from keyport.web.request_context import context_of
 from keyport.web.request_headers import MINIMAL, RequestHeaders
-from keyport.web.required_scopes import AUTHORIZE_PATH, is_authorize
 
 _MAX_CACHED = 10_000
+# Any valid key holding the scopes `?scope=` names; the acting user is the header's, else the
+# company owner. Asked as Envoy does (`/v1/authorize/<original path>`), the query is the
+# client's own and never decides what is required.
+ADMISSION = Admission(asked_in_query=True, acting_user=False)
+FORWARDED_ADMISSION = Admission(acting_user=False)
 _Answer = tuple[bytes, list[tuple[bytes, bytes]]]
 
 
@@ -113,7 +119,7 @@ def authorize_route(authenticator: Authenticator) -> HTTPRouteHandler:
         tags=["gateway"],
         summary="May this request pass the reverse proxy, and who is calling? "
         "(any method; docs/contract.md §7)",
-        **api_operation(errors=(400, 403), user_header=UserHeader.OPTIONAL),
+        **api_operation(errors=(400, 403), user_header=UserHeader.OPTIONAL, admits=ADMISSION),
     )
     async def authorize(
         request: Request,  # type: ignore[type-arg]
@@ -134,8 +140,7 @@ def authorize_route(authenticator: Authenticator) -> HTTPRouteHandler:
 class AuthorizeEndpoint:
     template = AUTHORIZE_PATH
 
-    def __init__(self, authenticator: Authenticator) -> None:
-        self._authenticator = authenticator
+    def __init__(self) -> None:
         # (id(principal), id(user), minimal) → (principal, user, answer). The cached principal
         # and user objects are replaced whenever they change, so identity says "same answer"
         # without hashing their fields; the objects are kept so that an id is never reused
@@ -146,18 +151,11 @@ class AuthorizeEndpoint:
     def handles(scope: Any) -> bool:
         return is_authorize(scope["path"])
 
-    async def __call__(self, scope: Any, send: Any) -> None:
-        """Raises the acting-user errors of docs/contract.md §3 for the gate to render."""
-        user = await acting_user(self._authenticator, scope, required=False)
-        minimal = context_of(scope).headers.minimal
-        body, headers = self._cached(principal_of(scope), user, minimal)
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+    @staticmethod
+    def admission(scope: Any) -> Admission:
+        return ADMISSION if scope["path"] == AUTHORIZE_PATH else FORWARDED_ADMISSION
 
-    def answer_now(self, principal: Principal, headers: RequestHeaders) -> ExpressAnswer | None:
-        user = self._authenticator.known_acting_user(principal, headers.user_id, required=False)
-        if user is None:
-            return None
+    def answer(self, principal: Principal, user: User, headers: RequestHeaders) -> ExpressAnswer:
         body, answer_headers = self._cached(principal, user, headers.minimal)
         return ExpressAnswer(user.id, answer_headers, body)
 

@@ -10,6 +10,7 @@ from keyport.domain.errors import MissingAuthorization
 from keyport.domain.principal import Principal
 from keyport.domain.users import User
 from keyport.services.access.authentication import Authenticator
+from keyport.web.gate.admission import ADMITS
 from keyport.web.paths import guarded_prefix
 from keyport.web.request_context import context_of, find_context
 
@@ -29,10 +30,14 @@ def principal_of(scope: Any) -> Principal:
     return principal
 
 
-def require_principal(connection: Any, _: Any = None) -> None:
+def require_principal(connection: Any, handler: Any = None) -> None:
     """The application's guard: no handler under an API prefix (web/paths.py), present or
-    added later, runs for a request the gate did not authenticate."""
-    if guarded_prefix(connection.scope["path"]) is not None:
+    added later, runs for a request the gate did not authenticate — unless it declares that a
+    signature of its own admits requests (web/gate/admission.py)."""
+    if guarded_prefix(connection.scope["path"]) is None:
+        return
+    admission = getattr(handler, "opt", {}).get(ADMITS)
+    if admission is None or not admission.signature:
         principal_of(connection.scope)
 
 

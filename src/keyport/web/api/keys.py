@@ -1,7 +1,8 @@
 """The management API `/v1/keys` (docs/contract.md §8): parse, call its use cases, shape.
 
-The gate has authenticated the key (401s, allowlist, rate limit) before any of this runs;
-services.keys.management_api decides on scopes, roles and companies.
+Every route declares what admits it (`keys:manage`, or any key for self-rotation); the gate
+has run every check (web/gate/pipeline.py) before any of this runs, and
+services.keys.management_api decides on scopes handed out, roles and companies.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from litestar import Request, Router, get, patch, post
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, QueryParameter
 
+from keyport.domain import scopes
 from keyport.domain.clock import Clock
 from keyport.domain.keys import ApiKey
 from keyport.services.access.authentication import Authenticator
@@ -28,6 +30,7 @@ from keyport.web.api.key_schemas import (
     UpdateKeyIn,
 )
 from keyport.web.api.schemas import decode_body
+from keyport.web.gate import ANY_CREDENTIAL, Admission
 from keyport.web.openapi import UserHeader, api_operation
 from keyport.web.query import refuse_unknown
 
@@ -37,6 +40,7 @@ Status = Annotated[
 ]
 Cursor = Annotated[str | None, QueryParameter(description="nextCursor of the previous page")]
 KeyId = FromPath[str]
+MANAGE = Admission.needing(scopes.KEYS_MANAGE)
 LIST_PARAMETERS = frozenset({"status", "limit", "cursor"})
 
 
@@ -61,7 +65,7 @@ def key_router(auth: Authenticator, keys: KeyService, clock: Clock) -> Router:
         "/",
         operation_id="listKeys",
         summary="List the company's keys, newest first",
-        **api_operation(errors=(400, 403), user_header=UserHeader.OPTIONAL),
+        **api_operation(errors=(400, 403), user_header=UserHeader.OPTIONAL, admits=MANAGE),
     )
     async def list_keys(
         request: Request[Any, Any, Any],
@@ -80,7 +84,9 @@ def key_router(auth: Authenticator, keys: KeyService, clock: Clock) -> Router:
         status_code=201,
         operation_id="createKey",
         summary="Create a key; the full key is in this answer only",
-        **api_operation(errors=(400, 403), user_header=UserHeader.OPTIONAL, body=CreateKeyIn),
+        **api_operation(
+            errors=(400, 403), user_header=UserHeader.OPTIONAL, body=CreateKeyIn, admits=MANAGE
+        ),
     )
     async def create_key(request: Request[Any, Any, Any]) -> CreatedKeyOut:
         data = decode_body(await request.body(), CreateKeyIn)
@@ -104,6 +110,7 @@ def key_router(auth: Authenticator, keys: KeyService, clock: Clock) -> Router:
             user_header=UserHeader.OPTIONAL,
             body=RotateKeyIn,
             body_required=False,
+            admits=ANY_CREDENTIAL,  # a key may always replace itself
         ),
     )
     async def rotate_self(request: Request[Any, Any, Any]) -> CreatedKeyOut:
@@ -122,7 +129,7 @@ def key_router(auth: Authenticator, keys: KeyService, clock: Clock) -> Router:
         "/{key_id:str}",
         operation_id="getKey",
         summary="One key of the company",
-        **api_operation(errors=(400, 403, 404), user_header=UserHeader.OPTIONAL),
+        **api_operation(errors=(400, 403, 404), user_header=UserHeader.OPTIONAL, admits=MANAGE),
     )
     async def get_key(request: Request[Any, Any, Any], key_id: KeyId) -> KeyOut:
         return shown(await api.get_key(await caller_of(request), key_id))
@@ -131,7 +138,12 @@ def key_router(auth: Authenticator, keys: KeyService, clock: Clock) -> Router:
         "/{key_id:str}",
         operation_id="updateKey",
         summary="Change a key's name, scopes, allowlist or rate limit",
-        **api_operation(errors=(400, 403, 404), user_header=UserHeader.OPTIONAL, body=UpdateKeyIn),
+        **api_operation(
+            errors=(400, 403, 404),
+            user_header=UserHeader.OPTIONAL,
+            body=UpdateKeyIn,
+            admits=MANAGE,
+        ),
     )
     async def update_key(request: Request[Any, Any, Any], key_id: KeyId) -> KeyOut:
         data = decode_body(await request.body(), UpdateKeyIn)
@@ -153,7 +165,9 @@ def key_router(auth: Authenticator, keys: KeyService, clock: Clock) -> Router:
             status_code=200,
             operation_id=operation_id,
             summary=summary,
-            **api_operation(errors=(400, 403, 404, 409), user_header=UserHeader.OPTIONAL),
+            **api_operation(
+                errors=(400, 403, 404, 409), user_header=UserHeader.OPTIONAL, admits=MANAGE
+            ),
         )(change_status)
 
     deactivate_key = status_change(
@@ -174,6 +188,7 @@ def key_router(auth: Authenticator, keys: KeyService, clock: Clock) -> Router:
             user_header=UserHeader.OPTIONAL,
             body=RotateKeyIn,
             body_required=False,
+            admits=MANAGE,
         ),
     )
     async def rotate_key(request: Request[Any, Any, Any], key_id: KeyId) -> CreatedKeyOut:

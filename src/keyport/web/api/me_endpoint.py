@@ -5,8 +5,8 @@ start and health check. Routing, parameter parsing and response building in the 
 cost more than the rest of such a request together, so the gate hands exactly this route here.
 
 `me_route` is its framework twin, declared with the operation's documentation (web/openapi.py
-says how fast routes are documented): the gate never lets a request reach it while
-`MeEndpoint` is installed. Both answer through `whoami`.
+says how fast routes are documented) and what admits it (`ADMISSION`): the gate never lets a
+request reach it while `MeEndpoint` is installed.
 """
 
 from __future__ import annotations
@@ -18,19 +18,22 @@ import msgspec
 from litestar import Request, get
 from litestar.handlers import HTTPRouteHandler
 
+from keyport.domain import scopes
 from keyport.domain.principal import Principal
 from keyport.domain.users import User
 from keyport.services.access.authentication import Authenticator
 from keyport.web.api.context import acting_user
 from keyport.web.api.schemas import UserOut
 from keyport.web.errors import Headers
-from keyport.web.gate import ExpressAnswer
+from keyport.web.gate import Admission, ExpressAnswer
 from keyport.web.openapi import UserHeader, api_operation
 from keyport.web.request_headers import RequestHeaders
 
 PATH = "/v4/user/me"
 _MAX_CACHED_BODIES = 10_000
 _encode = msgspec.json.Encoder().encode
+# A key that may read users; the acting user is the header's, else the company owner.
+ADMISSION = Admission.needing(scopes.USERS_READ, acting_user=False)
 
 
 async def whoami(authenticator: Authenticator, scope: Any) -> User:
@@ -45,7 +48,7 @@ def me_route(authenticator: Authenticator) -> HTTPRouteHandler:
         "/me",
         operation_id="getMe",
         summary="The acting user (the company owner without the user header)",
-        **api_operation(errors=(400, 403), user_header=UserHeader.OPTIONAL),
+        **api_operation(errors=(400, 403), user_header=UserHeader.OPTIONAL, admits=ADMISSION),
     )
     async def get_me(request: Request) -> UserOut:  # type: ignore[type-arg]
         return UserOut.of(await whoami(authenticator, request.scope))
@@ -56,8 +59,7 @@ def me_route(authenticator: Authenticator) -> HTTPRouteHandler:
 class MeEndpoint:
     template = PATH
 
-    def __init__(self, authenticator: Authenticator) -> None:
-        self._authenticator = authenticator
+    def __init__(self) -> None:
         # (user id, updated_at) → encoded body and its headers: a changed user has a new key.
         self._answers: dict[tuple[str, datetime], tuple[bytes, Headers]] = {}
 
@@ -65,18 +67,13 @@ class MeEndpoint:
     def handles(scope: Any) -> bool:
         return bool(scope["path"] == PATH and scope["method"] == "GET")
 
-    async def __call__(self, scope: Any, send: Any) -> None:
-        """Raises the acting-user errors of docs/contract.md §3 for the gate to render."""
-        body, headers = self._answer(await whoami(self._authenticator, scope))
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+    @staticmethod
+    def admission(scope: Any) -> Admission:
+        return ADMISSION
 
-    def answer_now(self, principal: Principal, asked: RequestHeaders) -> ExpressAnswer | None:
-        user = self._authenticator.known_acting_user(principal, asked.user_id, required=False)
-        if user is None:
-            return None
-        body, headers = self._answer(user)
-        return ExpressAnswer(user.id, headers, body)
+    def answer(self, principal: Principal, user: User, headers: RequestHeaders) -> ExpressAnswer:
+        body, own_headers = self._answer(user)
+        return ExpressAnswer(user.id, own_headers, body)
 
     def _answer(self, user: User) -> tuple[bytes, Headers]:
         """The body and its headers (never changed by whoever sends them: they add theirs

@@ -19,6 +19,7 @@ from keyport.services.keys.management_api import DEFAULT_PAGE, MAX_PAGE, Caller
 from keyport.services.keys.personal_tokens import PersonalTokenService, TokenView
 from keyport.services.keys.token_api import TokenApi
 from keyport.web.api.context import acting_user, api_actor, principal_of, require_principal
+from keyport.web.api.keys import MANAGE
 from keyport.web.openapi import UserHeader, api_operation
 from keyport.web.query import refuse_unknown
 
@@ -72,7 +73,7 @@ def token_router(auth: Authenticator, tokens: PersonalTokenService, clock: Clock
         "/",
         operation_id="listTokens",
         summary="List the company's personal access tokens, newest first",
-        **api_operation(errors=(400, 403), user_header=UserHeader.OPTIONAL),
+        **api_operation(errors=(400, 403), user_header=UserHeader.OPTIONAL, admits=MANAGE),
     )
     async def list_tokens(
         request: Request[Any, Any, Any],
@@ -90,7 +91,7 @@ def token_router(auth: Authenticator, tokens: PersonalTokenService, clock: Clock
         "/{token_id:str}",
         operation_id="getToken",
         summary="One personal access token of the company",
-        **api_operation(errors=(400, 403, 404), user_header=UserHeader.OPTIONAL),
+        **api_operation(errors=(400, 403, 404), user_header=UserHeader.OPTIONAL, admits=MANAGE),
     )
     async def get_token(request: Request[Any, Any, Any], token_id: TokenId) -> TokenOut:
         return TokenOut.of(await api.get_token(await caller_of(request), token_id), clock)
@@ -100,7 +101,9 @@ def token_router(auth: Authenticator, tokens: PersonalTokenService, clock: Clock
         status_code=200,
         operation_id="revokeToken",
         summary="Revoke a personal access token for good",
-        **api_operation(errors=(400, 403, 404, 409), user_header=UserHeader.OPTIONAL),
+        **api_operation(
+            errors=(400, 403, 404, 409), user_header=UserHeader.OPTIONAL, admits=MANAGE
+        ),
     )
     async def revoke_token(request: Request[Any, Any, Any], token_id: TokenId) -> TokenOut:
         return TokenOut.of(await api.revoke_token(await caller_of(request), token_id), clock)

@@ -7,6 +7,7 @@ from typing import Annotated
 from litestar import Request, Router, delete, get, patch, post
 from litestar.params import FromPath, QueryParameter
 
+from keyport.domain import scopes
 from keyport.domain.errors import ValidationFailed
 from keyport.domain.users import NewUser, UserChanges, UserType
 from keyport.services.access.authentication import Authenticator
@@ -22,6 +23,7 @@ from keyport.web.api.schemas import (
     UserOut,
     decode_body,
 )
+from keyport.web.gate import Admission
 from keyport.web.openapi import UserHeader, api_operation
 from keyport.web.query import refuse_unknown
 
@@ -30,6 +32,8 @@ MAX_OFFSET = 2**31 - 1  # beyond any company; keeps the database's integer types
 Offset = Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET, description="How many users to skip")]
 UserType_ = Annotated[UserType | None, QueryParameter(name="userType")]
 UserId = FromPath[str]
+READ = Admission.needing(scopes.USERS_READ)
+WRITE = Admission.needing(scopes.USERS_WRITE)
 _LIST_PARAMETERS = frozenset({"limit", "offset", "userType"})
 
 
@@ -39,7 +43,7 @@ def user_router(auth: Authenticator, users: UserService, lookups: LookupLimiter)
         "/",
         operation_id="listUsers",
         summary="List the company's users (admin)",
-        **api_operation(errors=(400, 403), user_header=UserHeader.REQUIRED),
+        **api_operation(errors=(400, 403), user_header=UserHeader.REQUIRED, admits=READ),
     )
     async def list_users(
         request: Request,  # type: ignore[type-arg]
@@ -59,7 +63,9 @@ def user_router(auth: Authenticator, users: UserService, lookups: LookupLimiter)
         operation_id="createUser",
         status_code=201,
         summary="Create a user in the company",
-        **api_operation(errors=(400, 403, 409), user_header=UserHeader.OPTIONAL, body=CreateUserIn),
+        **api_operation(
+            errors=(400, 403, 409), user_header=UserHeader.OPTIONAL, body=CreateUserIn, admits=WRITE
+        ),
     )
     async def create_user(request: Request) -> CreatedUserOut:  # type: ignore[type-arg]
         acting = await acting_user(auth, request.scope, required=False)
@@ -73,7 +79,7 @@ def user_router(auth: Authenticator, users: UserService, lookups: LookupLimiter)
         "/{user_id:str}",
         operation_id="getUser",
         summary="One user of the company",
-        **api_operation(errors=(400, 403, 404), user_header=UserHeader.REQUIRED),
+        **api_operation(errors=(400, 403, 404), user_header=UserHeader.REQUIRED, admits=READ),
     )
     async def get_user(request: Request, user_id: UserId) -> UserOut:  # type: ignore[type-arg]
         acting = await acting_user(auth, request.scope, required=True)
@@ -84,7 +90,10 @@ def user_router(auth: Authenticator, users: UserService, lookups: LookupLimiter)
         operation_id="updateUser",
         summary="Change a user's names or slug (self, or admin)",
         **api_operation(
-            errors=(400, 403, 404, 409), user_header=UserHeader.REQUIRED, body=UpdateUserIn
+            errors=(400, 403, 404, 409),
+            user_header=UserHeader.REQUIRED,
+            body=UpdateUserIn,
+            admits=WRITE,
         ),
     )
     async def update_user(request: Request, user_id: UserId) -> UserOut:  # type: ignore[type-arg]
@@ -109,7 +118,7 @@ def user_router(auth: Authenticator, users: UserService, lookups: LookupLimiter)
         operation_id="deleteUser",
         status_code=204,
         summary="Delete a user (admin)",
-        **api_operation(errors=(400, 403, 404, 409), user_header=UserHeader.REQUIRED),
+        **api_operation(errors=(400, 403, 404, 409), user_header=UserHeader.REQUIRED, admits=WRITE),
     )
     async def delete_user(request: Request, user_id: UserId) -> None:  # type: ignore[type-arg]
         acting = await acting_user(auth, request.scope, required=True)
