@@ -22,6 +22,17 @@ from tests.support import databases
 from tests.support.containers import FAST_PASSWORDS, FAST_SIGN_IN, TEST_SECRET_KEY, migrated
 
 
+@pytest.hookimpl(tryfirst=True)  # before the fixture's own two parameters are applied
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked `sqlite_only` gets the SQLite variant of `database_url` alone: what it
+    checks does not depend on the database (see the marker in pyproject.toml)."""
+    marked = metafunc.definition.get_closest_marker("sqlite_only") is not None
+    if marked and "database_url" in metafunc.fixturenames:
+        # As a parametrize mark, which pytest lets override a fixture's own parameters.
+        only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+        metafunc.definition.add_marker(only)
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database for the session, migrated once, dropped at the end."""

@@ -28,6 +28,10 @@ from keyport.web.throttling import Throttle
 from tests.conftest import Tenant
 from tests.support.api_calls import validation_failed
 
+# The checks' order, scopes, allowlists and headers; the key and user lookups under them
+# run on PostgreSQL too in test_api_authentication.py and test_api_scopes.py.
+pytestmark = pytest.mark.sqlite_only
+
 USER_HEADER = "x-meetergo-api-user-id"
 PHRASES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 429: "Too Many Requests"}
 

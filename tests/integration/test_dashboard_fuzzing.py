@@ -131,6 +131,7 @@ async def test_dashboard_query_strings_never_fail(
     assert_handled(answer, caplog)
 
 
+@pytest.mark.sqlite_only
 @FUZZ
 @given(
     name=st.one_of(
@@ -185,6 +186,7 @@ async def test_api_bodies_in_any_encoding_never_fail(
     assert_handled(answer, caplog)
 
 
+@pytest.mark.sqlite_only
 async def test_invalid_utf8_in_a_json_body_is_a_validation_error(
     client: httpx.AsyncClient, tenant: Tenant
 ) -> None:

@@ -15,6 +15,9 @@ from keyport.bootstrap import Container, build_container
 from keyport.web.app import create_app
 from tests.conftest import Tenant
 
+# Headers are parsed and refused before any storage is read.
+pytestmark = pytest.mark.sqlite_only
+
 USER_HEADER = b"x-meetergo-api-user-id"
 
 

@@ -16,6 +16,9 @@ from keyport.web.gate import ApiGate
 from keyport.web.route_admissions import route_admissions
 from tests.conftest import Tenant
 
+# The document is built from the routes: the database is not part of it.
+pytestmark = pytest.mark.sqlite_only
+
 METHODS = {"get", "post", "put", "patch", "delete"}
 V4_OPERATIONS = {
     ("/v4/user/me", "get"),

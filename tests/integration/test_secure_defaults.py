@@ -19,6 +19,9 @@ from keyport.web.app import create_app
 from tests.conftest import Tenant
 from tests.support.admin import dashboard
 
+# Cookies, forwarded headers and HSTS are decided in the web layer.
+pytestmark = pytest.mark.sqlite_only
+
 PROXY = "10.0.0.5"
 
 
