@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import insert, select, update
 
 from keyport.db.repositories import _Repository
 from keyport.db.tables import webhook_deliveries as deliveries
@@ -270,9 +270,3 @@ class SqlWebhookRepository(_Repository):
             select(endpoints.c.failing_since).where(endpoints.c.id == endpoint_id)
         )
         return since if since is not None else now
-
-    async def pending_count(self) -> int:
-        total = await self._connection.scalar(
-            select(func.count()).where(and_(deliveries.c.status == DeliveryStatus.PENDING.value))
-        )
-        return int(total or 0)

@@ -50,10 +50,6 @@ def minute_of(posix_seconds: float) -> int:
     return int(posix_seconds // 60)
 
 
-def minute_start(minute: int) -> datetime:
-    return datetime.fromtimestamp(minute * 60, UTC)
-
-
 def hour_of(moment: datetime) -> int:
     """Whole hours since the epoch: the index hourly buckets use."""
     return int(moment.timestamp() // 3600)

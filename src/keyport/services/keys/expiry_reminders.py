@@ -35,7 +35,6 @@ NOTICES = (
     Notice("expiring_1d", timedelta(days=1), EventType.EXPIRING),
     Notice("expired", timedelta(0), EventType.EXPIRED),
 )
-FINAL = NOTICES[-1].name
 _TOKEN_EVENTS = {
     EventType.EXPIRING: EventType.TOKEN_EXPIRING,
     EventType.EXPIRED: EventType.TOKEN_EXPIRED,
