@@ -22,6 +22,20 @@ from tests.support import databases
 from tests.support.containers import FAST_PASSWORDS, FAST_SIGN_IN, TEST_SECRET_KEY, migrated
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """What a test hands over with `record_property("report: TITLE", text)` (the cluster
+    run's figures), printed before pytest's closing line: reports travel from pytest-xdist's
+    workers to this process with the test's result, module globals would not."""
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if getattr(report, "when", None) != "call":
+                continue
+            for name, value in getattr(report, "user_properties", ()):
+                if isinstance(name, str) and name.startswith("report: "):
+                    terminalreporter.section(name.removeprefix("report: "))
+                    terminalreporter.write_line(str(value))
+
+
 @pytest.hookimpl(tryfirst=True)  # before the fixture's own two parameters are applied
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """A test marked `sqlite_only` gets the SQLite variant of `database_url` alone: what it

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.chaos.conftest import REPORTS
 from tests.chaos.faults import short_schedule
 from tests.chaos.run import run
 
@@ -24,7 +24,9 @@ pytestmark = pytest.mark.slow
 TRAFFIC_SECONDS = 45.0  # the schedule's last fault is undone at ~44 s; traffic goes on 5 s more
 
 
-def test_a_cluster_under_every_kind_of_fault_keeps_every_promise(tmp_path: Path) -> None:
+def test_a_cluster_under_every_kind_of_fault_keeps_every_promise(
+    tmp_path: Path, record_property: Callable[[str, object], None]
+) -> None:
     for program in ("nginx", "psql", "redis-server"):
         if shutil.which(program) is None and not Path(f"/usr/sbin/{program}").exists():
             if os.environ.get("CI"):
@@ -32,6 +34,7 @@ def test_a_cluster_under_every_kind_of_fault_keeps_every_promise(tmp_path: Path)
             pytest.skip(f"{program} is not installed")
     seed = int(os.environ.get("KEYPORT_CHAOS_SEED", "1"))
     report = run(TRAFFIC_SECONDS, seed, short_schedule(seed), tmp_path)
-    REPORTS.append(report.text())  # printed at the end of the test run (conftest.py)
+    # Printed at the end of the test run (tests/conftest.py), also from a pytest-xdist worker.
+    record_property("report: cluster run (tests/chaos)", report.text())
     assert report.clean, report.text()
     assert report.requests > 1000 and report.changes > 10 and len(report.faults) == 10

@@ -35,6 +35,7 @@ def session_token(answer: httpx.Response) -> str:
     return set_cookie(answer, SECURE_COOKIE).split(";", 1)[0].split("=", 1)[1]
 
 
+@pytest.mark.sqlite_only
 async def test_sign_in_redirects_to_the_keys_with_a_strict_session_cookie(
     container: Container, tenant: Tenant
 ) -> None:
@@ -48,6 +49,7 @@ async def test_sign_in_redirects_to_the_keys_with_a_strict_session_cookie(
     assert "; SameSite=lax" in cookie and "; Path=/" in cookie
 
 
+@pytest.mark.sqlite_only
 async def test_cookies_are_secure_also_over_plain_http_on_localhost(
     container: Container, tenant: Tenant
 ) -> None:
@@ -62,6 +64,7 @@ async def test_cookies_are_secure_also_over_plain_http_on_localhost(
         assert "was not loaded over HTTPS" not in text_of(login.text)
 
 
+@pytest.mark.sqlite_only
 async def test_plain_http_elsewhere_keeps_the_cookie_secure_and_says_why(
     container: Container, tenant: Tenant
 ) -> None:
@@ -103,6 +106,7 @@ async def test_a_user_without_a_password_cannot_sign_in(
     assert WRONG in text_of(answer.text)
 
 
+@pytest.mark.sqlite_only
 async def test_sign_in_without_the_login_token_is_refused(
     container: Container, tenant: Tenant
 ) -> None:
@@ -212,6 +216,7 @@ async def test_sign_out_ends_the_session_at_once(container: Container, tenant: T
     assert again.headers["location"] == "/admin/login?next=%2Fadmin%2Fapi-keys&notice=expired"
 
 
+@pytest.mark.sqlite_only
 async def test_sign_out_without_the_csrf_token_is_refused(
     container: Container, tenant: Tenant
 ) -> None:
@@ -290,6 +295,7 @@ async def test_only_a_hash_of_the_session_token_is_stored(
     assert all(token not in str(tuple(row)) for row in rows)
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize(
     ("asked", "landed"),
     [
@@ -310,6 +316,7 @@ async def test_sign_in_only_returns_to_a_dashboard_page(
     assert answer.headers["location"] == landed
 
 
+@pytest.mark.sqlite_only
 async def test_a_signed_in_visit_to_the_login_page_goes_to_the_keys(
     container: Container, tenant: Tenant
 ) -> None:

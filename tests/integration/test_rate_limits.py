@@ -1,6 +1,8 @@
-"""Rate limits on the v4 API, on SQLite and PostgreSQL: each key's token bucket (100 a minute,
-bursts to 200), the headers that report it, a key's own limit, and failed authentications
-limited per client IP. The injected clock decides when buckets refill.
+"""Rate limits on the v4 API: each key's token bucket (100 a minute, bursts to 200), the
+headers that report it, a key's own limit, and failed authentications limited per client IP.
+The injected clock decides when buckets refill. The buckets live in the process (Redis's in
+test_rate_limits_redis.py): a key's own limit, stored with the key, runs on SQLite and
+PostgreSQL, the rest on SQLite (`sqlite_only`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import httpx
+import pytest
 
 from keyport.bootstrap import Container, build_container
 from keyport.db.uow import SqlUnitOfWorkFactory
@@ -47,6 +50,7 @@ def a_stranger_key() -> str:
     return generate_key(uuid.uuid4())
 
 
+@pytest.mark.sqlite_only
 async def test_a_key_bursts_to_200_then_gets_429_with_the_documented_body_and_headers(
     client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
@@ -60,6 +64,7 @@ async def test_a_key_bursts_to_200_then_gets_429_with_the_documented_body_and_he
     assert len(refused.headers["x-request-id"]) == 24
 
 
+@pytest.mark.sqlite_only
 async def test_every_authenticated_answer_says_where_the_key_stands(
     client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
@@ -75,6 +80,7 @@ async def test_every_authenticated_answer_says_where_the_key_stands(
     assert "ratelimit-limit" not in (await client.get("/healthz")).headers
 
 
+@pytest.mark.sqlite_only
 async def test_an_empty_bucket_refills_at_100_a_minute(
     client: httpx.AsyncClient, tenant: Tenant, clock: FixedClock
 ) -> None:
@@ -89,6 +95,7 @@ async def test_an_empty_bucket_refills_at_100_a_minute(
     assert await spend(client, tenant.auth(), 201) == [200] * 200 + [429]
 
 
+@pytest.mark.sqlite_only
 async def test_each_key_has_its_own_bucket(
     client: httpx.AsyncClient, tenant: Tenant, container: Container
 ) -> None:
@@ -122,6 +129,7 @@ async def test_a_key_created_with_a_limit_is_held_to_it(
     assert await spend(client, headers, 7) == [200] * 6 + [429]
 
 
+@pytest.mark.sqlite_only
 async def test_the_default_limit_is_configurable_and_can_be_switched_off(
     container: Container, tenant: Tenant
 ) -> None:
@@ -142,6 +150,7 @@ async def test_the_default_limit_is_configurable_and_can_be_switched_off(
         await unlimited.close()
 
 
+@pytest.mark.sqlite_only
 async def test_a_flood_of_guesses_from_one_ip_earns_429_and_spares_other_ips(
     container: Container, tenant: Tenant, clock: FixedClock
 ) -> None:
@@ -161,6 +170,7 @@ async def test_a_flood_of_guesses_from_one_ip_earns_429_and_spares_other_ips(
         assert await spend(attacker, guess, 2) == [401, 429]
 
 
+@pytest.mark.sqlite_only
 async def test_expired_and_deactivated_keys_count_as_failures_but_user_errors_do_not(
     container: Container, tenant: Tenant
 ) -> None:
@@ -173,6 +183,7 @@ async def test_expired_and_deactivated_keys_count_as_failures_but_user_errors_do
         assert await spend(http, bad_user, 70) == [400] * 70
 
 
+@pytest.mark.sqlite_only
 async def test_forwarded_for_is_believed_only_from_a_trusted_proxy(
     container: Container, tenant: Tenant
 ) -> None:
@@ -201,6 +212,7 @@ async def test_forwarded_for_is_believed_only_from_a_trusted_proxy(
         assert statuses == [401] * 60 + [429]
 
 
+@pytest.mark.sqlite_only
 async def test_the_dashboard_sees_the_same_client_address_as_the_api(
     container: Container, tenant: Tenant
 ) -> None:

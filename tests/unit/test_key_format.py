@@ -41,8 +41,9 @@ def test_a_changed_character_fails_the_checksum() -> None:
     [
         "",
         "ak_live:",
-        "ak_test:" + str(uuid.uuid4()) + ":" + "a" * 50,
-        "ak_live:" + str(uuid.uuid4()).upper() + ":" + "a" * 50,
+        # Fixed ids: every pytest-xdist worker must collect the same parameters.
+        "ak_test:" + "4b0d8a59-3f0e-4c1e-9a57-0f6a2d1c7e93" + ":" + "a" * 50,
+        "ak_live:" + "4b0d8a59-3f0e-4c1e-9a57-0f6a2d1c7e93".upper() + ":" + "a" * 50,
         "ak_live:not-a-uuid-at-all-not-a-uuid-at-all12:" + "a" * 50,
     ],
 )
