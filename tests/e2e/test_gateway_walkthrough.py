@@ -80,14 +80,15 @@ def test_the_walkthrough_runs_as_written(tmp_path: Path) -> None:
     env["TMPDIR"] = str(tmp_path)
     log = tmp_path / "walkthrough.log"
     # Into a file: the servers it leaves running in the background keep their output open.
-    shell = subprocess.Popen(
-        ["bash", "-c", script],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    with log.open("wb") as out:  # the shell keeps its own descriptor
+        shell = subprocess.Popen(
+            ["bash", "-c", script],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         shell.wait(300)
         output = log.read_text(errors="replace")

@@ -117,11 +117,11 @@ def sign_in(base_url: str, password: str) -> int:
         return answer.status_code
 
 
-@pytest.mark.parametrize("flush_interval", ["0.2"])
 def refuses(base_url: str, key: str) -> bool:
     return call(base_url, "/v1/authorize", key)[0] != 200
 
 
+@pytest.mark.parametrize("flush_interval", ["0.2"])
 def test_no_key_or_password_reaches_the_output_the_database_or_the_metrics(
     database_url: str, tmp_path: Path, flush_interval: str
 ) -> None:

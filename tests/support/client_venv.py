@@ -81,14 +81,15 @@ class AppProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("KEYPORT_", "PYTHON"))}
         env.update(self.env)
         command = [part.format(port=self.port) for part in self.command]
-        self.process = subprocess.Popen(
-            [str(self.venv.python), "-m", *command],
-            cwd=EXAMPLES,
-            env=env,
-            stdout=self.log_path.open("ab"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with self.log_path.open("ab") as out:  # the process keeps its own descriptor
+            self.process = subprocess.Popen(
+                [str(self.venv.python), "-m", *command],
+                cwd=EXAMPLES,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         return self
 
     def wait_ready(self, timeout: float = 60.0) -> AppProcess:

@@ -93,13 +93,14 @@ class ParsingUpstream:
             command = [sys.executable, "-m", module, parser, str(self.port)]
         directory.mkdir(parents=True, exist_ok=True)
         self._log = directory / f"{parser}.log"
-        self.process = subprocess.Popen(
-            command,
-            stdout=self._log.open("ab"),
-            stderr=subprocess.STDOUT,
-            cwd=_SUPPORT.parent.parent,
-            start_new_session=True,
-        )
+        with self._log.open("ab") as out:  # the process keeps its own descriptor
+            self.process = subprocess.Popen(
+                command,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=_SUPPORT.parent.parent,
+                start_new_session=True,
+            )
 
     @property
     def url(self) -> str:
@@ -177,13 +178,14 @@ class Proxy:
             command = [CADDY, "run", "--adapter", "caddyfile", "--config", str(config)]
         env = {**os.environ, "HOME": str(self.directory), "XDG_DATA_HOME": str(self.directory)}
         env["XDG_CONFIG_HOME"] = str(self.directory)
-        self.process = subprocess.Popen(
-            command,
-            stdout=log.open("ab"),
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
+        with log.open("ab") as out:  # the process keeps its own descriptor
+            self.process = subprocess.Popen(
+                command,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
         wait_for_port(self.host, self.port, self.process, log)
         return self
 

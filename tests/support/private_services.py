@@ -125,6 +125,7 @@ class PrivateRedis:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        log.close()  # the process keeps its own descriptor
         _wait_until(self._answers, "redis-server")
 
     def _answers(self) -> bool:

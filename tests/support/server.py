@@ -114,14 +114,14 @@ class ServerProcess:
 
     def launch(self) -> ServerProcess:
         """Starts the process without waiting for it (`wait_ready`): several start at once."""
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [KEYPORT, "serve", "--port", str(self.port), "--workers", str(self.workers)],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with self.log_path.open("ab") as log:  # the process keeps its own descriptor
+            self.process = subprocess.Popen(
+                [KEYPORT, "serve", "--port", str(self.port), "--workers", str(self.workers)],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         return self
 
     def wait_ready(self, timeout: float = 30.0) -> ServerProcess:
