@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from litestar import Litestar
 
 from keyport.bootstrap import Container, build_container
 from keyport.domain.audit import Actor
@@ -108,6 +109,7 @@ async def test_prefer_return_minimal_answers_the_same_headers_without_a_body(
     """For proxies that never read a success's body (Caddy): an unread body costs them the
     connection. Refusals keep theirs: the proxy hands it to the client."""
     app = create_app(container, run_background=False)
+    assert isinstance(app.app, Litestar)  # the router behind the gate
     throttle = Throttle(container.key_limits, container.failed_auth)
     gate = (
         app

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from litestar import Litestar
 
 from keyport.bootstrap import Container
 from keyport.web.app import create_app
@@ -19,6 +20,7 @@ from tests.conftest import Tenant
 async def framework_only(container: Container) -> AsyncIterator[httpx.AsyncClient]:
     """The same application with the gate handing nothing to fast routes."""
     fast = create_app(container, run_background=False)
+    assert isinstance(fast.app, Litestar)  # the router behind the gate
     slow = ApiGate(
         fast.app,
         container.authenticator,

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from litestar import Litestar
 from openapi_spec_validator import validate
 
 from keyport.bootstrap import Container
@@ -210,6 +211,7 @@ async def test_a_fast_route_answers_like_its_documented_framework_twin(
         "no key": {},
     }[variant]
     fast = create_app(container, run_background=False)
+    assert isinstance(fast.app, Litestar)  # the router behind the gate
     framework_only = ApiGate(
         fast.app, container.authenticator, admission_of=route_admissions(fast.app)
     )

@@ -44,8 +44,7 @@ async def test_a_guarded_route_without_a_declared_admission_stops_the_app_at_sta
 
     # The application itself is built the same way: an undeclared route stops create_app.
     import keyport.web.app as app_module
-
-    routers = app_module.ops_router
+    from keyport.web.ops import ops_router as routers
 
     def with_undeclared(*args: Any, **kwargs: Any) -> Any:
         router = routers(*args, **kwargs)

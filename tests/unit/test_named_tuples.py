@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from keyport.domain.rate_limits import Decision, decision
 from keyport.domain.usage import MinuteCount, RecentRequests, minute_count, recent_requests
 from keyport.services.access.authentication import PresentedKey, presented_key_of
 
 
 def test_each_helper_builds_what_the_constructor_builds() -> None:
-    cases = [
+    cases: list[tuple[Any, Any]] = [
         (decision(True, 200, 12.5, 3.3), Decision(True, 200, 12.5, 3.3)),
         (presented_key_of("ab" * 32, "k-1"), PresentedKey("ab" * 32, "k-1")),
         (minute_count("k-1", 7, 1, 2, 3), MinuteCount("k-1", 7, 1, 2, 3)),
