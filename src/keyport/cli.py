@@ -708,6 +708,24 @@ def scan(paths: tuple[Path, ...]) -> None:
         sys.exit(1)
 
 
+@cli.group(help="Leaked credentials: what to look for.")
+def leaks() -> None:
+    pass
+
+
+@leaks.command(
+    "pattern",
+    help="Print the exact regular expressions of Keyport's keys and personal access tokens "
+    "(for GitHub custom patterns, gitleaks or trufflehog). The last six characters are a "
+    "base62 CRC32 of the rest, so a match with a wrong checksum is not a Keyport credential.",
+)
+def leaks_pattern() -> None:
+    from keyport.domain.leaks import patterns
+
+    for name, expression in patterns().items():
+        click.echo(f"{name}: {expression}")
+
+
 register(
     cli,
     key,

@@ -83,3 +83,16 @@ def test_the_printed_patterns_match_what_keyport_issues() -> None:
     found = leaks.patterns()
     assert re.fullmatch(found["api_key"], generate_key(uuid.uuid4()))
     assert re.fullmatch(found["personal_access_token"], generate_token())
+
+
+def test_keyport_leaks_pattern_prints_each_expression_on_its_own_line() -> None:
+    from click.testing import CliRunner
+
+    from keyport.cli import cli
+
+    shown = CliRunner().invoke(cli, ["leaks", "pattern"])
+    assert shown.exit_code == 0, shown.output
+    assert shown.output == (
+        f"api_key: {leaks.patterns()['api_key']}\n"
+        f"personal_access_token: {leaks.patterns()['personal_access_token']}\n"
+    )
