@@ -1,0 +1,1 @@
+"""Leaked credentials: who may report them, and what is done about them."""
