@@ -323,3 +323,50 @@ async def test_validation_errors_have_the_400_shape(
 async def test_without_a_key_the_answer_is_401(client: httpx.AsyncClient) -> None:
     answer = await client.get("/v1/keys")
     assert answer.status_code == 401
+
+
+async def test_a_narrow_manager_cannot_widen_a_broader_key(
+    container: Container, client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    """Issue 30, item 7: a key holding only keys:manage may not re-activate, change or rotate
+    a `*` key — 403 before the 409 its state would give — but may take rights away."""
+    narrow = bearer(await manager_key(container, tenant, "keys:manage"))
+    path = f"/v1/keys/{tenant.key_id}"
+    await container.keys.deactivate_key(tenant.company_id, tenant.key_id, Actor.cli())
+    refusal = (403, forbidden("Insufficient scope: requires *"))
+    for method, suffix, body in (
+        ("POST", "/activate", None),
+        ("PATCH", "", {"allowedIps": None}),
+        ("PATCH", "", {"rateLimit": 1000000}),
+        ("PATCH", "", {"name": "harmless"}),
+        ("POST", "/rotate", {}),
+    ):
+        answer = await client.request(method, f"{path}{suffix}", headers=narrow, json=body)
+        assert (answer.status_code, answer.json()) == refusal, (method, suffix, body)
+    # Deactivating again is a conflict the caller may learn of: taking rights away is allowed.
+    again = await client.post(f"{path}/deactivate", headers=narrow)
+    assert (again.status_code, again.json()["message"]) == (409, "API key is already deactivated")
+    # The escalation check comes before the state conflict: an active `*` key, activated again.
+    await container.keys.activate_key(tenant.company_id, tenant.key_id, Actor.cli())
+    active = await client.post(f"{path}/activate", headers=narrow)
+    assert (active.status_code, active.json()) == refusal
+    revoked = await client.post(f"{path}/revoke", headers=narrow)
+    assert (revoked.status_code, revoked.json()["status"]) == (200, "revoked")
+    # A revoked key rotated by a narrower caller: still 403 first, not 409.
+    rotated = await client.post(f"{path}/rotate", headers=narrow, json={})
+    assert (rotated.status_code, rotated.json()) == refusal
+
+
+async def test_a_manager_holding_every_scope_of_the_key_may_act_on_it(
+    container: Container, client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    narrow = bearer(await manager_key(container, tenant, "keys:manage", "orders:read"))
+    issued = await container.keys.issue_key(
+        tenant.company_id, name="r", days=5, actor=Actor.cli(), scopes=["orders:read"]
+    )
+    path = f"/v1/keys/{issued.record.id}"
+    assert (await client.post(f"{path}/deactivate", headers=narrow)).status_code == 200
+    assert (await client.post(f"{path}/activate", headers=narrow)).status_code == 200
+    patched = await client.patch(path, headers=narrow, json={"rateLimit": 5})
+    assert (patched.status_code, patched.json()["rateLimit"]) == (200, 5)
+    assert (await client.post(f"{path}/rotate", headers=narrow, json={})).status_code == 201

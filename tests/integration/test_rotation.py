@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import httpx
@@ -11,6 +12,7 @@ from keyport.bootstrap import Container
 from keyport.domain.audit import Actor
 from keyport.domain.clock import FixedClock
 from keyport.domain.errors import InvalidKeyTransition, NotFound, ValidationFailed
+from keyport.domain.key_events import iso_utc
 from keyport.domain.keys import KeyStatus
 from tests.conftest import Tenant
 
@@ -110,3 +112,100 @@ async def test_another_companys_key_is_not_found(
     with pytest.raises(NotFound):
         await container.keys.rotate_key(other_tenant.company_id, tenant.key_id, Actor.cli())
     assert await container.keys.company_of_key(tenant.key_id) == tenant.company_id
+
+
+ALREADY_ROTATED = {
+    "statusCode": 409,
+    "message": "API key has already been rotated",
+    "error": "Conflict",
+}
+
+
+def _bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def test_a_key_in_its_grace_cannot_rotate_itself_again(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    """Issue 30, item 2: the old (perhaps stolen) key may not renew itself forever."""
+    first = await client.post(
+        "/v1/keys/self/rotate", headers=_bearer(tenant.key), json={"gracePeriodSeconds": 3600}
+    )
+    assert first.status_code == 201
+    assert first.json()["rotatedTo"] is None
+
+    again = await client.post(
+        "/v1/keys/self/rotate", headers=_bearer(tenant.key), json={"expiresInDays": 30}
+    )
+    assert (again.status_code, again.json()) == (409, ALREADY_ROTATED)
+    # It keeps working until its grace ends; its successor may rotate as usual.
+    assert (await _me(client, tenant.key)).status_code == 200
+    successor = await client.post("/v1/keys/self/rotate", headers=_bearer(first.json()["key"]))
+    assert successor.status_code == 201
+
+
+async def test_a_rotated_key_cannot_rotate_again_by_id(
+    container: Container, client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    manager = await container.keys.issue_key(
+        tenant.company_id, name="m", days=30, actor=Actor.cli(), scopes=["keys:manage", "*"]
+    )
+    rotated = await container.keys.rotate_key(
+        tenant.company_id, tenant.key_id, Actor.cli(), grace_period_seconds=3600
+    )
+    answer = await client.post(f"/v1/keys/{tenant.key_id}/rotate", headers=_bearer(manager.key))
+    assert (answer.status_code, answer.json()) == (409, ALREADY_ROTATED)
+    shown = await client.get(f"/v1/keys/{tenant.key_id}", headers=_bearer(manager.key))
+    assert shown.json()["rotatedTo"] == rotated.issued.record.id
+    with pytest.raises(InvalidKeyTransition, match="API key has already been rotated"):
+        await container.keys.rotate_key(tenant.company_id, tenant.key_id, Actor.cli())
+
+
+async def test_two_rotations_at_once_make_one_successor(
+    container: Container, tenant: Tenant
+) -> None:
+    outcomes = await asyncio.gather(
+        *(
+            container.keys.rotate_key(
+                tenant.company_id, tenant.key_id, Actor.cli(), grace_period_seconds=60
+            )
+            for _ in range(2)
+        ),
+        return_exceptions=True,
+    )
+    refused = [o for o in outcomes if isinstance(o, InvalidKeyTransition)]
+    assert len(refused) == 1 and refused[0].message == "API key has already been rotated"
+
+
+async def test_a_key_renews_itself_for_at_most_its_own_lifetime(
+    container: Container, client: httpx.AsyncClient, tenant: Tenant, clock: FixedClock
+) -> None:
+    """Made for 7 days, a key cannot ask for 90 when it renews itself; 7 (or fewer) it may."""
+    short = await container.keys.issue_key(tenant.company_id, name="s", days=7, actor=Actor.cli())
+    longer = await client.post(
+        "/v1/keys/self/rotate", headers=_bearer(short.key), json={"expiresInDays": 90}
+    )
+    assert (longer.status_code, longer.json()) == (
+        400,
+        {
+            "statusCode": 400,
+            "message": "Validation failed",
+            "error": "Bad Request",
+            "errors": [
+                {
+                    "field": "expiresInDays",
+                    "message": "must be at most this key's own lifetime, 7 days",
+                }
+            ],
+        },
+    )
+    eight = await client.post(
+        "/v1/keys/self/rotate", headers=_bearer(short.key), json={"expiresInDays": 8}
+    )
+    assert eight.status_code == 400
+    same = await client.post(
+        "/v1/keys/self/rotate", headers=_bearer(short.key), json={"expiresInDays": 7}
+    )
+    assert same.status_code == 201
+    assert same.json()["expiresAt"] == iso_utc(clock.now() + timedelta(days=7))

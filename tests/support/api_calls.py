@@ -18,6 +18,7 @@ KEY_FIELDS = {
     "expiresAt",
     "lastUsedAt",
     "hint",
+    "rotatedTo",
 }
 
 

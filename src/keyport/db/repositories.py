@@ -251,9 +251,11 @@ class SqlKeyRepository(_Repository):
             update(api_keys).where(api_keys.c.id == key_id).values(rate_limit=rate_limit)
         )
 
-    async def set_expiry(self, key_id: str, expires_at: datetime) -> None:
+    async def mark_rotated(self, key_id: str, successor_id: str, expires_at: datetime) -> None:
         await self._connection.execute(
-            update(api_keys).where(api_keys.c.id == key_id).values(expires_at=expires_at)
+            update(api_keys)
+            .where(api_keys.c.id == key_id)
+            .values(rotated_to=successor_id, expires_at=expires_at)
         )
 
     async def set_name(self, key_id: str, name: str | None) -> None:

@@ -44,6 +44,7 @@ def to_api_key(row: Any) -> ApiKey:
         rate_limit=row.rate_limit,
         scopes=tuple(row.scopes),
         allowed_ips=tuple(row.allowed_ips),
+        rotated_to=row.rotated_to,
     )
 
 

@@ -123,6 +123,8 @@ api_keys = Table(
     # JSON lists (migration 0005): domain.scopes texts, and canonical networks (empty: anywhere).
     Column("scopes", JSON, nullable=False, server_default=text("'[\"*\"]'")),
     Column("allowed_ips", JSON, nullable=False, server_default=text("'[]'")),
+    # The key that replaced this one by rotation (migration 0012); NULL: never rotated.
+    Column("rotated_to", String(36), nullable=True),
     CheckConstraint("status IN ('active', 'inactive', 'revoked')", name="status"),
     CheckConstraint("rate_limit IS NULL OR rate_limit BETWEEN 1 AND 1000000", name="rate_limit"),
     Index("ix_api_keys_company_created", "company_id", "created_at"),
@@ -221,6 +223,17 @@ invitations = Table(
     Column("expires_at", UtcDateTime(), nullable=False),
     Column("used_at", UtcDateTime(), nullable=True),
     Index("ix_invitations_user_id", "user_id"),
+)
+
+# Where each user signed in from (migration 0012): a place is an IPv4 address or an IPv6
+# address's /64 (domain/client_places.py). An attempt from a place the account signed in from
+# lately is spared the account-wide cap on guesses (services/accounts/sign_in_limiter.py).
+sign_in_places = Table(
+    "sign_in_places",
+    metadata,
+    Column("user_id", String(36), ForeignKey("users.id"), primary_key=True),
+    Column("place", String(64), primary_key=True),
+    Column("last_at", UtcDateTime(), nullable=False),
 )
 
 # Two-factor recovery codes, as SHA-256 digests; each works once.
@@ -363,6 +376,7 @@ __all__ = [
     "metadata",
     "personal_access_tokens",
     "recovery_codes",
+    "sign_in_places",
     "token_expiry_notices",
     "users",
     "webhook_deliveries",

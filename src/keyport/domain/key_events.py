@@ -25,6 +25,7 @@ def key_object(key: ApiKey, now: datetime) -> dict[str, Any]:
         "expiresAt": iso_utc(key.expires_at),
         "lastUsedAt": iso_utc(key.last_used_at) if key.last_used_at else None,
         "hint": key.hint,
+        "rotatedTo": key.rotated_to,
     }
 
 

@@ -224,6 +224,7 @@ class ApiKey:
     rate_limit: int | None = None  # requests a minute of its own; None: the default
     scopes: tuple[str, ...] = DEFAULT_SCOPES  # domain.scopes; ("*",): full access
     allowed_ips: tuple[str, ...] = ()  # canonical networks; empty: anywhere
+    rotated_to: str | None = None  # the key that replaced this one; None: never rotated
 
     def is_expired(self, now: datetime) -> bool:
         return self.expires_at <= now

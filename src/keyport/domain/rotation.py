@@ -8,6 +8,7 @@ from keyport.domain.errors import InvalidKeyTransition, ValidationFailed
 from keyport.domain.keys import MAX_EXPIRY_DAYS, MIN_EXPIRY_DAYS, ApiKey, KeyStatus
 
 MAX_GRACE_SECONDS = 7 * 24 * 3600
+ALREADY_ROTATED = "API key has already been rotated"
 
 
 def validate_grace(seconds: object) -> timedelta:
@@ -31,11 +32,25 @@ def default_days(old: ApiKey) -> int:
 
 
 def check_rotatable(old: ApiKey, now: datetime) -> None:
-    """Revoked and expired keys cannot be rotated (409); a deactivated one can."""
+    """Revoked and expired keys cannot be rotated (409); a deactivated one can. Nor can a key
+    that already has a successor: rotating it again (in its grace period, perhaps by whoever
+    stole it) would hand out a fresh key forever."""
     if old.status is KeyStatus.REVOKED:
         raise InvalidKeyTransition("API key is revoked and can never be used again")
     if old.is_expired(now):
         raise InvalidKeyTransition("API key has expired")
+    if old.rotated_to is not None:
+        raise InvalidKeyTransition(ALREADY_ROTATED)
+
+
+def check_own_lifetime(old: ApiKey, days: int | None) -> None:
+    """A key renewing itself does so on the terms it was made with: at most its own lifetime
+    in whole days (rounded as the default is), so it cannot lengthen its own life."""
+    if days is not None and days > default_days(old):
+        raise ValidationFailed.single(
+            "expiresInDays",
+            f"must be at most this key's own lifetime, {default_days(old)} days",
+        )
 
 
 def grace_end(old: ApiKey, now: datetime, grace: timedelta) -> datetime:

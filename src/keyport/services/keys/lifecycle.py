@@ -143,9 +143,11 @@ class KeyService:
         *,
         grace_period_seconds: object = 0,
         days: object = None,
+        by_itself: bool = False,
     ) -> RotatedKey:
         """A new key with the old one's name, scopes, allowlist and limit; the old one ends
-        after the grace (at once by default), and never later than it would have."""
+        after the grace (at once by default), and never later than it would have. A key
+        rotating itself (`by_itself`) asks for at most its own lifetime."""
         problems = FieldProblems()
         grace = problems.check(rotation_rules.validate_grace, grace_period_seconds, timedelta(0))
         valid_days = (
@@ -154,8 +156,12 @@ class KeyService:
         problems.done()
         async with self._changes.open() as change:
             now = change.now
+            # Locked until commit: of two rotations at once, the second sees the first's
+            # successor and is refused.
             old = await self._find(change.uow, company_id, key_id, for_update=True)
             rotation_rules.check_rotatable(old, now)
+            if by_itself:
+                rotation_rules.check_own_lifetime(old, valid_days)
             lifetime = valid_days or rotation_rules.default_days(old)
             new_id = uuid.uuid4()
             secret_key = key_rules.generate_key(new_id)
@@ -171,10 +177,10 @@ class KeyService:
                 last_used_ip=None,
             )
             previous = dataclasses.replace(
-                old, expires_at=rotation_rules.grace_end(old, now, grace)
+                old, expires_at=rotation_rules.grace_end(old, now, grace), rotated_to=record.id
             )
             await change.uow.keys.add(record, key_rules.digest(secret_key))
-            await change.uow.keys.set_expiry(old.id, previous.expires_at)
+            await change.uow.keys.mark_rotated(old.id, record.id, previous.expires_at)
             created = {
                 "name": record.name,
                 "expiresInDays": lifetime,

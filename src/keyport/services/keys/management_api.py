@@ -2,7 +2,10 @@
 
 A caller is an API key (its Principal) acting as a user. Managing keys needs the scope
 `keys:manage` and an owner or admin; a key never hands out a scope it does not hold itself,
-whether by creating, updating or rotating. Everything happens inside the caller's company:
+whether by creating, updating or rotating, and never acts on a key broader than itself in a way
+that gives rights (activating, updating, rotating; deactivating and revoking take rights away
+and stay allowed). That check comes before any state conflict: a caller that may not act on a
+key learns nothing of its state. Everything happens inside the caller's company:
 another company's key is NotFound, exactly like an unknown one. Rotating oneself needs only
 one's own credential.
 """
@@ -151,13 +154,14 @@ class KeyApi:
         self, caller: Caller, key_id: str, changes: Mapping[str, object]
     ) -> ApiKey:
         require_manager(caller)
+        target = await self._held_key(caller, key_id)
         wanted = changes.get("scopes")
         if isinstance(wanted, list | tuple):
             require_grantable(caller, (s for s in wanted if isinstance(s, str)))
         elif "scopes" in changes and wanted is None:
             require_grantable(caller, scope_rules.DEFAULT_SCOPES)
         return await self._keys.update_key(
-            caller.principal.company_id, key_id, changes, caller.actor
+            caller.principal.company_id, target.id, changes, caller.actor
         )
 
     async def deactivate_key(self, caller: Caller, key_id: str) -> ApiKey:
@@ -166,7 +170,8 @@ class KeyApi:
 
     async def activate_key(self, caller: Caller, key_id: str) -> ApiKey:
         require_manager(caller)
-        return await self._keys.activate_key(caller.principal.company_id, key_id, caller.actor)
+        target = await self._held_key(caller, key_id)
+        return await self._keys.activate_key(caller.principal.company_id, target.id, caller.actor)
 
     async def revoke_key(self, caller: Caller, key_id: str) -> ApiKey:
         require_manager(caller)
@@ -176,8 +181,7 @@ class KeyApi:
         self, caller: Caller, key_id: str, *, grace_period_seconds: object, days: object
     ) -> RotatedKey:
         require_manager(caller)
-        target = await self._keys.get_key(caller.principal.company_id, key_id)
-        require_grantable(caller, target.scopes)
+        target = await self._held_key(caller, key_id)
         return await self._keys.rotate_key(
             caller.principal.company_id,
             target.id,
@@ -196,4 +200,12 @@ class KeyApi:
             actor,
             grace_period_seconds=grace_period_seconds,
             days=days,
+            by_itself=True,
         )
+
+    async def _held_key(self, caller: Caller, key_id: str) -> ApiKey:
+        """The key, once the caller holds every scope it has: 403 comes before any state
+        conflict (409), so a narrower key learns nothing of a broader key's state."""
+        target = await self._keys.get_key(caller.principal.company_id, key_id)
+        require_grantable(caller, target.scopes)
+        return target

@@ -23,6 +23,7 @@ class KeyOut(msgspec.Struct, rename="camel"):
     expires_at: str
     last_used_at: str | None
     hint: str
+    rotated_to: str | None  # the successor's id once the key was rotated
 
     @classmethod
     def of(cls, key: ApiKey, now: datetime) -> KeyOut:
@@ -37,6 +38,7 @@ class KeyOut(msgspec.Struct, rename="camel"):
             expires_at=iso_utc(key.expires_at),
             last_used_at=iso_utc(key.last_used_at) if key.last_used_at else None,
             hint=key.hint,
+            rotated_to=key.rotated_to,
         )
 
 
