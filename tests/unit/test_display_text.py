@@ -70,3 +70,50 @@ def test_key_names_and_user_names_follow_one_rule(text: str) -> None:
     assert key_name_problem(text) == user_name_problem(text)
     if has_hidden_characters(text.strip()):
         assert key_name_problem(text) is not None
+
+
+# Issue 30, item 10: letters and marks that render as nothing. Unicode 15.1's
+# Default_Ignorable_Code_Point ranges (DerivedCoreProperties.txt), and the blank Braille pattern.
+DEFAULT_IGNORABLE = [
+    (0x00AD, 0x00AD),
+    (0x034F, 0x034F),
+    (0x061C, 0x061C),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x206F),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFF8),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+]
+INVISIBLE = [
+    "\u3164",  # Hangul filler
+    "\u115f",  # Hangul choseong filler
+    "\u1160",  # Hangul jungseong filler
+    "\uffa0",  # halfwidth Hangul filler
+    "\u034f",  # combining grapheme joiner
+    "\u2800",  # Braille pattern blank
+    "\ufe0f",  # variation selector 16
+    "\U000e0100",  # variation selector 17
+    "\u17b4",  # Khmer vowel inherent AQ
+]
+
+
+@pytest.mark.parametrize("char", INVISIBLE)
+def test_invisible_fillers_are_refused_in_key_and_user_names(char: str) -> None:
+    for text in (f"Deploy{char}key", char, f"{char}{char}"):
+        assert key_name_problem(text) == "must not contain invisible characters"
+        assert user_name_problem(text) == "must not contain invisible characters"
+
+
+def test_every_default_ignorable_code_point_is_refused() -> None:
+    for first, last in DEFAULT_IGNORABLE:
+        for point in range(first, last + 1):
+            assert key_name_problem(f"a{chr(point)}b") is not None, hex(point)
