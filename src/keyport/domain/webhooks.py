@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import ipaddress
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -106,17 +107,59 @@ def validate_url(url: str) -> str:
         raise ValidationFailed.single("url", "must be an absolute http or https URL")
     if parts.username or parts.password:
         raise ValidationFailed.single("url", "must not contain a user name or password")
+    problem = host_spelling_problem(parts.hostname)
+    if problem is not None:
+        raise ValidationFailed.single("url", problem)
     return cleaned
 
 
+# A host whose last label is a number is an IPv4 address to URL parsers and to the system
+# resolver (inet_aton), which also read `2130706433`, `0x7f.1` and `0177.0.0.1` as 127.0.0.1.
+_NUMERIC_LABEL = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)\Z", re.IGNORECASE)
+IPV4_SPELLING = "must write an IPv4 address as four decimal numbers (like 192.0.2.1)"
+
+
+def host_spelling_problem(host: str) -> str | None:
+    """Why `host` (a URL's host name, lowercased) is an odd spelling of an IPv4 address —
+    decimal, octal, hex, fewer than four parts, leading zeros — or None."""
+    name = host.rstrip(".")
+    if ":" in name or not _NUMERIC_LABEL.match(name.rsplit(".", 1)[-1]):
+        return None
+    try:
+        return None if str(ipaddress.IPv4Address(name)) == name else IPV4_SPELLING
+    except ValueError:
+        return IPV4_SPELLING
+
+
+# IPv6 forms that carry an IPv4 address, each reaching that IPv4 host through a translator or
+# a tunnel: IPv4-compatible (::/96) and -mapped, 6to4, Teredo, and the NAT64 prefixes.
+_EMBEDDING_NETWORKS = tuple(
+    ipaddress.IPv6Network(net)
+    for net in (
+        "::/96",
+        "::ffff:0:0/96",
+        "2002::/16",
+        "2001::/32",
+        "64:ff9b::/96",
+        "64:ff9b:1::/48",
+    )
+)
+
+
+def embeds_ipv4(ip: ipaddress.IPv6Address) -> bool:
+    return any(ip in network for network in _EMBEDDING_NETWORKS)
+
+
 def is_public_address(address: str) -> bool:
-    """False for loopback, private, link-local, reserved and other non-global addresses."""
+    """False for loopback, private, link-local, reserved and other non-global addresses, and
+    for every IPv6 address that embeds an IPv4 one (whichever IPv4 address it is: a public
+    receiver has a plain address)."""
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address) and embeds_ipv4(ip):
+        return False
     return ip.is_global and not ip.is_multicast
 
 
