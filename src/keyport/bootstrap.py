@@ -35,6 +35,7 @@ from keyport.services.access.authentication import Authenticator
 from keyport.services.access.cache import Caches
 from keyport.services.access.failed_auth_limiter import FailedAuthLimiter
 from keyport.services.access.invalidation import Invalidator
+from keyport.services.access.lookup_limits import LookupLimiter
 from keyport.services.access.rate_limits import (
     BucketStore,
     FailoverBuckets,
@@ -223,7 +224,14 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
         sessions=sessions,
         sign_in=SignInService(uow, clock, passwords, sessions, limiter, two_factor, box),
         team=TeamService(uow, clock, invalidator, sessions),
-        invitations=InvitationService(uow, clock, passwords, sessions, settings.public_url),
+        invitations=InvitationService(
+            uow,
+            clock,
+            passwords,
+            sessions,
+            settings.public_url,
+            LookupLimiter(buckets, settings.user_write_limit),
+        ),
         account=AccountService(uow, clock, passwords, sessions),
         two_factor=two_factor,
         key_management=KeyManagement(keys, AuditTrail(uow), observability.usage),

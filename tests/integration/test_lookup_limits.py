@@ -1,6 +1,7 @@
 """Issue 9, item 9: user creations and slug changes by a key count against a per-key limit of
 their own, so that the 409 for an email or slug taken in another company cannot be asked
-about at scale (services/access/lookup_limits.py). On SQLite and PostgreSQL."""
+about at scale (services/access/lookup_limits.py); issue 30, item 11: so do invitations from
+the dashboard, per user. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,10 +12,14 @@ import httpx
 import pytest
 
 from keyport.bootstrap import Container, build_container
+from keyport.web.admin.team_pages import TOO_MANY_INVITATIONS
 from keyport.web.app import create_app
 from tests.conftest import Tenant
+from tests.support.admin import dashboard, sign_in, text_of
+from tests.support.team import post_form
 
 LIMIT = 3
+INVITE = "/admin/team/invite"
 
 
 @pytest.fixture
@@ -90,5 +95,44 @@ async def test_the_limit_can_be_turned_off(container: Container, tenant: Tenant)
                     "/v4/user", json=new_user(f"many-{n}@acme.test"), headers=tenant.auth()
                 )
                 assert answer.status_code == 201
+    finally:
+        await built.close()
+
+
+async def test_the_dashboard_invite_form_draws_on_a_budget_per_user(
+    container: Container, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    """Issue 30, item 11: inviting an address of another company answers 409 (emails are
+    global), so invitations count: 3 an hour here, then the team page with 429."""
+    built = build_container(
+        replace(container.settings, user_write_limit=LIMIT), clock=container.clock
+    )
+    try:
+        async with dashboard(built) as owner, dashboard(built) as admin:
+            owner_csrf = await sign_in(owner, tenant.owner.email, "owner-password-1")
+            probes = [other_tenant.owner.email, "fresh-1@acme.test", other_tenant.admin.email]
+            statuses = [
+                (await post_form(owner, INVITE, owner_csrf, email=e, role="member")).status_code
+                for e in probes
+            ]
+            assert statuses == [409, 201, 409]
+            # A form refused as invalid costs nothing.
+            invalid = await post_form(owner, INVITE, owner_csrf, email="not-an-email", role="x")
+            assert invalid.status_code == 400
+
+            refused = await post_form(
+                owner, INVITE, owner_csrf, email=other_tenant.member.email, role="member"
+            )
+            assert refused.status_code == 429
+            assert refused.headers["retry-after"] == "1200"
+            assert TOO_MANY_INVITATIONS in text_of(refused.text)
+            assert "Invite" in text_of(refused.text)  # the team page, its form and all
+
+            # Another user of the company has a budget of their own.
+            admin_csrf = await sign_in(admin, tenant.admin.email, "admin-password-1")
+            other = await post_form(
+                admin, INVITE, admin_csrf, email="fresh-2@acme.test", role="member"
+            )
+            assert other.status_code == 201
     finally:
         await built.close()

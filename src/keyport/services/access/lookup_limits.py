@@ -7,6 +7,8 @@ such a slug. A key can therefore ask "does this address have an account here?" â
 existence oracle across tenants. It cannot be closed without giving up global emails, so it
 is bounded: every user creation and every slug change by a key takes a token from that key's
 bucket, `limit` an hour with bursts of as many, beside (not instead of) its request budget.
+The dashboard's invitation form asks the same question with a 409, so each invitation takes a
+token from the inviting user's own bucket of the same size.
 """
 
 from __future__ import annotations
@@ -25,8 +27,15 @@ class LookupLimiter:
 
     async def spend(self, key_id: str) -> None:
         """One creation or slug change by this key; RateLimited when its hour is spent."""
+        await self._take("lookups:" + key_id)
+
+    async def spend_by_user(self, user_id: str) -> None:
+        """One invitation by this dashboard user; RateLimited when their hour is spent."""
+        await self._take("lookups-user:" + user_id)
+
+    async def _take(self, bucket: str) -> None:
         if self._policy is None:
             return
-        decision = await self._store.take("lookups:" + key_id, self._policy)
+        decision = await self._store.take(bucket, self._policy)
         if not decision.allowed:
             raise RateLimited(whole_seconds(decision.retry_after))

@@ -4,6 +4,10 @@ Inviting creates the user at once (listed on the team page, unable to sign in: n
 and a link `<public URL>/admin/invite/<token>` valid for 72 hours and one use. Only the
 SHA-256 of the token is stored (256 random bits, so a fast hash is right); the link is shown
 once. Accepting sets the password (the usual rules) and signs the invitee in.
+
+Emails are global, so inviting an address used in another company answers 409: each invitation
+by a dashboard user takes a token from that user's lookup budget (services/access/
+lookup_limits.py) once the form is valid, as each user creation by an API key does.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from keyport.domain.audit import Actor, AuditAction
 from keyport.domain.clock import Clock
 from keyport.domain.errors import Gone, NotFound, ValidationFailed
 from keyport.domain.users import NewUser, Role, User, UserChanges
+from keyport.services.access.lookup_limits import LookupLimiter
 from keyport.services.accounts.passwords import Passwords
 from keyport.services.accounts.sessions import SessionService
 from keyport.services.accounts.users import ensure_unique
@@ -53,6 +58,11 @@ class Invitee:
     given_name: str = ""
     family_name: str = ""
 
+    def validated(self) -> NewUser:
+        if self.role not in rules.ASSIGNABLE_ROLES:
+            raise ValidationFailed.single("role", "must be admin or member")
+        return self.as_new_user().validated()
+
     def as_new_user(self) -> NewUser:
         # Names are optional when inviting; the invitee confirms them when accepting.
         local_part = self.email.strip().split("@", 1)[0] or "New"
@@ -77,8 +87,10 @@ class InvitationService:
         passwords: Passwords,
         sessions: SessionService,
         public_url: str,
+        lookups: LookupLimiter,
     ) -> None:
         self._uow = uow
+        self._lookups = lookups
         self._clock = clock
         self._changes = Changes(uow, clock, "user")  # a new or invited user is in no cache
         self._passwords = passwords
@@ -91,16 +103,17 @@ class InvitationService:
         return self._public_url
 
     async def invite(self, acting: User, invitee: Invitee, actor: Actor) -> IssuedInvitation:
+        """A dashboard user's invitation: it counts against their lookup budget."""
         rules.check_invitation(acting, invitee.role)
+        invitee.validated()
+        await self._lookups.spend_by_user(acting.id)
         return await self.invite_to(acting.company_id, invitee, actor, invited_by=acting.id)
 
     async def invite_to(
         self, company_id: str, invitee: Invitee, actor: Actor, *, invited_by: str | None = None
     ) -> IssuedInvitation:
         """Also the operator's `keyport user invite` (no acting user)."""
-        if invitee.role not in rules.ASSIGNABLE_ROLES:
-            raise ValidationFailed.single("role", "must be admin or member")
-        valid = invitee.as_new_user().validated()
+        valid = invitee.validated()
         token = secrets.token_urlsafe(32)
         async with self._changes.open() as change:
             uow, now = change.uow, change.now

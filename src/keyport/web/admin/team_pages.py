@@ -15,7 +15,7 @@ from litestar.response import Redirect
 from litestar.types import RouteHandlerType
 
 from keyport.domain.clock import Clock
-from keyport.domain.errors import Conflict, FieldProblems, ValidationFailed
+from keyport.domain.errors import Conflict, FieldProblems, RateLimited, ValidationFailed
 from keyport.domain.team import INVITATION_LIFETIME, parse_assignable_role
 from keyport.domain.users import Role
 from keyport.services.accounts.invitations import InvitationService, Invitee
@@ -36,6 +36,9 @@ NOTICES = {
     "optional": "Two-factor sign-in is now optional.",
 }
 UserId = FromPath[str]
+TOO_MANY_INVITATIONS = (
+    "You have sent too many invitations in the last hour. Please wait a while and try again."
+)
 
 
 def _back(notice: str) -> Redirect:
@@ -55,6 +58,7 @@ def team_handlers(
         status: int = 200,
         invite_form: dict[str, str] | None = None,
         invite_errors: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Response[str]:
         visitor = await access.visitor(request)
         members = await team.list_team(visitor.user)
@@ -63,6 +67,7 @@ def team_handlers(
             request,
             "team.html",
             status=status,
+            headers=headers,
             members=members,
             last_sign_in={
                 m.id: moment(m.last_sign_in_at, zone) for m in members if m.last_sign_in_at
@@ -104,6 +109,14 @@ def team_handlers(
         except Conflict as taken:  # the email is someone's already
             errors = {"email": f"{taken.message}."}
             return await team_page(request, status=409, invite_form=typed, invite_errors=errors)
+        except RateLimited as limited:  # each invitation may tell whether an email is taken
+            return await team_page(
+                request,
+                status=429,
+                invite_form=typed,
+                invite_errors={"email": TOO_MANY_INVITATIONS},
+                headers={"Retry-After": str(limited.retry_after)},
+            )
         # The link is in this response only: never stored, logged or shown again.
         return pages.render(
             request,
