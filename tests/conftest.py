@@ -19,7 +19,7 @@ from keyport.domain.clock import FixedClock
 from keyport.domain.users import NewUser, Role, User
 from keyport.web.app import create_app
 from tests.support import databases
-from tests.support.containers import FAST_PASSWORDS, FAST_SIGN_IN, TEST_SECRET_KEY, migrated
+from tests.support.containers import FAST_PASSWORDS, TEST_SECRET_KEY, migrated
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -94,9 +94,7 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def container(
     database_url: str, clock: FixedClock, migrated_sqlite: Path
 ) -> AsyncIterator[Container]:
-    settings = Settings(
-        database_url=database_url, secret_key=TEST_SECRET_KEY, **FAST_PASSWORDS, **FAST_SIGN_IN
-    )
+    settings = Settings(database_url=database_url, secret_key=TEST_SECRET_KEY, **FAST_PASSWORDS)
     if database_url.startswith("sqlite"):
         file = Path(database_url.split("///", 1)[1])
         if not file.exists():

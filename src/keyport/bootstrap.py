@@ -176,14 +176,15 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
         SignInLimits(
             max_failures=settings.sign_in_max_failures,
             ip_max_failures=settings.sign_in_ip_max_failures,
+            account_max_failures=settings.sign_in_account_max_failures,
             window=settings.sign_in_window_minutes * 60,
-            first_delay=settings.sign_in_delay_seconds,
-            max_delay=settings.sign_in_max_delay_seconds,
         ),
+        uow,
+        clock,
     )
     observability = _observability(settings, engine, clock, caches)
     box = SecretBox(_server_secret(settings))
-    two_factor = TwoFactorService(uow, clock, box, sessions)
+    two_factor = TwoFactorService(uow, clock, box, sessions, limiter)
     guard = TargetGuard(allow_private=settings.webhook_allow_private)
     sender = HttpWebhookSender(guard)
     deliverer = WebhookDeliverer(uow, sender, box, clock.now)
@@ -232,7 +233,7 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
             settings.public_url,
             LookupLimiter(buckets, settings.user_write_limit),
         ),
-        account=AccountService(uow, clock, passwords, sessions),
+        account=AccountService(uow, clock, passwords, sessions, limiter),
         two_factor=two_factor,
         key_management=KeyManagement(keys, AuditTrail(uow), observability.usage),
         observability=observability,

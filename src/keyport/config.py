@@ -153,14 +153,13 @@ class Settings:
     # Dashboard cookies are Secure with the `__Host-` prefix: browsers keep them over https and
     # from http://localhost. false only for plain http under another host name (insecure).
     secure_cookies: Flag = True
-    # Sign-in failures allowed per (account, client IP) and per client IP within the window;
-    # per account, attempts are slowed (1 s doubling to the max) instead
-    # (services/accounts/sign_in_limiter.py).
+    # Failed checks of a password or code allowed per (account, client place), per client place,
+    # and per account from places it did not sign in from in 30 days, within the window; a
+    # place is an IPv4 address or an IPv6 /64 (services/accounts/sign_in_limiter.py).
     sign_in_max_failures: int = _count(10, at_least=1)
     sign_in_ip_max_failures: int = _count(30, at_least=1)
+    sign_in_account_max_failures: int = _count(20, at_least=1)
     sign_in_window_minutes: float = _seconds(15.0, at_least=0.1)
-    sign_in_delay_seconds: float = _seconds(1.0, at_least=0.0)
-    sign_in_max_delay_seconds: float = _seconds(10.0, at_least=0.0)
     # Usage per key is counted in memory and written every this many seconds: a crash loses
     # at most this much of it, a clean shutdown nothing (services/observability/usage_flush.py).
     usage_recording: Flag = True
@@ -173,10 +172,12 @@ class Settings:
     # Unset, the burst is twice the rate (or 200 when the rate is 0).
     rate_limit: int = _count(100, at_least=0)
     rate_limit_burst: int = _count(200, at_least=1)
-    # User creations and slug changes per API key and hour: each can tell whether an email or
-    # slug is taken in another company (services/access/lookup_limits.py). 0: no such limit.
+    # User creations and slug changes per API key and hour, and invitations per dashboard user
+    # and hour: each can tell whether an email or slug is taken in another company
+    # (services/access/lookup_limits.py). 0: no such limit.
     user_write_limit: int = _count(100, at_least=0)
-    # Failed authentications (401s) per client IP and minute before it is refused (0: off).
+    # Failed authentications (401s) per client IP (IPv6: per /64) and minute before it is
+    # refused (0: off).
     auth_failure_limit: int = _count(60, at_least=0)
     # Proxies whose X-Forwarded-For is believed (web/client_ip.py); none by default.
     trusted_proxies: Annotated[tuple[Network, ...], BeforeValidator(_networks)] = ()

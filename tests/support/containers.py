@@ -12,9 +12,6 @@ from keyport.domain.clock import FixedClock
 
 FAST_PASSWORDS: dict[str, Any] = {"password_time_cost": 1, "password_memory_cost": 64}
 TEST_SECRET_KEY = "test-server-secret-0123456789-abcdefghij"
-# The account-wide sign-in delay (1 s doubling to 10 s) shrunk, so that tests that fail on
-# purpose stay quick; tests/integration/test_sign_in_limits.py checks the real shape.
-FAST_SIGN_IN: dict[str, Any] = {"sign_in_delay_seconds": 0.001, "sign_in_max_delay_seconds": 0.01}
 
 
 @asynccontextmanager

@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from keyport.db.tables import companies, invitations, recovery_codes, users
+from keyport.db.tables import companies, invitations, recovery_codes, sign_in_places, users
 from keyport.domain.users import Role
 from keyport.services.ports import Invitation, TwoFactorState
 
@@ -79,8 +80,43 @@ class SqlTeamRepository:
             .values(require_two_factor=required)
         )
 
-    async def record_sign_in(self, user_id: str, now: datetime) -> None:
+    async def record_sign_in(
+        self, user_id: str, now: datetime, place: str | None, forget_before: datetime
+    ) -> None:
         await self._update_user(user_id, last_sign_in_at=now)
+        await self._connection.execute(
+            delete(sign_in_places).where(
+                sign_in_places.c.user_id == user_id, sign_in_places.c.last_at < forget_before
+            )
+        )
+        if place is None:
+            return
+        dialect = postgresql if self._connection.dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(sign_in_places).values(user_id=user_id, place=place, last_at=now)
+        await self._connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=["user_id", "place"], set_={"last_at": statement.excluded.last_at}
+            )
+        )
+
+    async def sign_in_standing(
+        self, email: str, place: str | None, since: datetime
+    ) -> tuple[str | None, bool]:
+        known = exists().where(
+            and_(
+                sign_in_places.c.user_id == users.c.id,
+                sign_in_places.c.place == (place or ""),
+                sign_in_places.c.last_at >= since,
+            )
+        )
+        row = (
+            await self._connection.execute(
+                select(users.c.password_hash, known).where(
+                    users.c.email == email, users.c.deleted_at.is_(None)
+                )
+            )
+        ).first()
+        return (row[0], bool(row[1])) if row else (None, False)
 
     async def two_factor(self, user_id: str) -> TwoFactorState:
         row = (

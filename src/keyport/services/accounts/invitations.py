@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 
 from keyport.domain import team as rules
 from keyport.domain.audit import Actor, AuditAction
+from keyport.domain.client_places import KNOWN_FOR, place_of
 from keyport.domain.clock import Clock
 from keyport.domain.errors import Gone, NotFound, ValidationFailed
 from keyport.domain.users import NewUser, Role, User, UserChanges
@@ -160,7 +161,7 @@ class InvitationService:
             await uow.team.accept(found.user.id, password_hash, now)
             if not valid_names.is_empty:
                 await uow.users.update(found.user.id, valid_names, now)
-            await uow.team.record_sign_in(found.user.id, now)
+            await uow.team.record_sign_in(found.user.id, now, place_of(ip), now - KNOWN_FOR)
             await change.record(
                 found.company.id,
                 AuditAction.INVITATION_ACCEPTED,

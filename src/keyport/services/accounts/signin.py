@@ -2,9 +2,9 @@
 
 Every failure (unknown email, wrong password, no password set) gives the same answer after
 the same work: an unknown email is still verified against a dummy hash. Each attempt reserves
-its place in the limits (services/accounts/sign_in_limiter.py) before any password is checked, and
-every
-outcome is audited.
+its tokens in the limits (services/accounts/sign_in_limiter.py) before any password is checked,
+and every outcome is audited. A session started records where from: the limits spare that
+place for 30 days.
 
 With two-factor sign-in on, the right password yields no session but a challenge: a signed,
 five-minute statement "this user gave the right password" that the code step needs. Each code
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from keyport.domain.audit import Actor, AuditAction
+from keyport.domain.client_places import KNOWN_FOR, place_of
 from keyport.domain.clock import Clock
 from keyport.domain.errors import KeyportError
 from keyport.domain.users import User, normalise_email
@@ -76,7 +77,6 @@ class SignInService:
         """A session, a challenge for the code step, or SignInRefused / TooManySignInAttempts."""
         email = normalise_email(email)[:MAX_EMAIL_INPUT]
         reservation = await self._limiter.reserve(ip, email)
-        await self._limiter.wait(reservation)
         user, verified = await self._verify(email, password[: MAX_PASSWORD_LENGTH + 1])
         if user is None or not verified:
             # The typed email is not recorded: people type passwords into email fields.
@@ -92,7 +92,6 @@ class SignInService:
         """The second step: a new session's token once the code is right."""
         user = await self._challenged_user(challenge)
         reservation = await self._limiter.reserve(ip, user.email)
-        await self._limiter.wait(reservation)
         if not await self._two_factor.check_sign_in_code(user, code[:64], ip):
             await self._audit(user, AuditAction.SECOND_FACTOR_FAILED, ip)
             raise WrongSecondFactor()  # the reservation is kept: a failure
@@ -156,5 +155,5 @@ class SignInService:
                 details=details,
             )
             if signed_in and user_id is not None:
-                await uow.team.record_sign_in(user_id, now)
+                await uow.team.record_sign_in(user_id, now, place_of(ip), now - KNOWN_FOR)
             await uow.commit()

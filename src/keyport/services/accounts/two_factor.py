@@ -2,6 +2,9 @@
 
 Setting up shows a new secret (and its QR code) and takes effect only once a current code for
 it is entered; then 10 recovery codes are shown, once. Turning it off needs a current code.
+Each code checked on these pages reserves from the account's sign-in limits first
+(services/accounts/sign_in_limiter.py), as a code at sign-in does: a stolen session is no way
+to guess codes.
 The operator can reset it (`keyport user reset-2fa`), which also ends the user's sessions.
 """
 
@@ -17,6 +20,7 @@ from keyport.domain.users import User, normalise_email
 from keyport.services.accounts import totp
 from keyport.services.accounts.secret_box import SecretBox, SecretUnreadable
 from keyport.services.accounts.sessions import SessionService
+from keyport.services.accounts.sign_in_limiter import SignInLimiter
 from keyport.services.ports import UnitOfWork, UnitOfWorkFactory
 from keyport.services.runtime.changes import Changes
 
@@ -34,9 +38,15 @@ class Enrollment:
 
 class TwoFactorService:
     def __init__(
-        self, uow: UnitOfWorkFactory, clock: Clock, box: SecretBox, sessions: SessionService
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        box: SecretBox,
+        sessions: SessionService,
+        limiter: SignInLimiter,
     ) -> None:
         self._uow = uow
+        self._limiter = limiter
         self._clock = clock
         self._changes = Changes(uow, clock, "user")  # no cache holds a second factor
         self._box = box
@@ -62,14 +72,18 @@ class TwoFactorService:
 
     async def confirm(self, user: User, code: str, actor: Actor) -> list[str]:
         """Turns it on once `code` is current for the pending secret; the recovery codes."""
+        reservation = await self._limiter.reserve(actor.ip, user.email)
         async with self._changes.open() as change:
             uow = change.uow
             state = await uow.team.two_factor(user.id)
-            if state.secret is not None:
-                raise Conflict("Two-factor sign-in is already on")
             secret = self._unseal(state.pending_secret)
-            if state.pending_secret is None or secret is None:
-                raise Conflict("Start setting up two-factor sign-in first")
+            if state.secret is not None or state.pending_secret is None or secret is None:
+                await self._limiter.succeeded(reservation)  # no code was checked
+                raise Conflict(
+                    "Two-factor sign-in is already on"
+                    if state.secret is not None
+                    else "Start setting up two-factor sign-in first"
+                )
             step = totp.matching_step(secret, totp.clean_code(code), self._clock.time())
             if step is None:
                 raise ValidationFailed.single("code", WRONG_CODE)
@@ -78,14 +92,17 @@ class TwoFactorService:
                 user.id, state.pending_secret, step, [totp.recovery_digest(c) for c in codes]
             )
             await change.record(user.company_id, AuditAction.TWO_FACTOR_ENABLED, actor, user.id)
+        await self._limiter.succeeded(reservation)
         return codes
 
     async def disable(self, user: User, code: str, actor: Actor) -> None:
+        reservation = await self._limiter.reserve(actor.ip, user.email)
         async with self._changes.open() as change:
             if not await self._accept_totp(change.uow, user.id, code):
                 raise ValidationFailed.single("code", WRONG_CODE)
             await change.uow.team.disable_two_factor(user.id)
             await change.record(user.company_id, AuditAction.TWO_FACTOR_DISABLED, actor, user.id)
+        await self._limiter.succeeded(reservation)
 
     async def reset(self, email: str, actor: Actor) -> User:
         """The operator's way back in for someone who lost their device."""

@@ -3,6 +3,8 @@
 Reachable even when the company requires two-factor and it is not set up yet (it is where
 that is done). The secret being set up, its QR code and the recovery codes are on pages
 marked no-store; the QR code is drawn here as SVG, no third party ever sees the secret.
+A password or code refused by the account's sign-in limits answers 429: the same page, the
+limits' message at the field, and Retry-After.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from litestar.types import RouteHandlerType
 from keyport.domain.errors import FieldError, FieldProblems, ValidationFailed
 from keyport.services.accounts.account import AccountService
 from keyport.services.accounts.passwords import validate_password
+from keyport.services.accounts.sign_in_limiter import TooManySignInAttempts
 from keyport.services.accounts.two_factor import Enrollment, TwoFactorService
 from keyport.web.admin.access import (
     AnyRequest,
@@ -50,6 +53,10 @@ def _messages(error: ValidationFailed) -> dict[str, str]:
     return {e.field: ERRORS.get(e.field, "{}").format(e.message) for e in error.errors}
 
 
+def _retry_after(throttled: TooManySignInAttempts) -> dict[str, str]:
+    return {"Retry-After": str(throttled.retry_after)}
+
+
 def qr_code(uri: str) -> str:
     """The otpauth:// URI as an SVG data URI (the CSP allows data: images, not scripts)."""
     return segno.make(uri, error="m").svg_data_uri(scale=5, border=2)
@@ -59,7 +66,11 @@ def account_handlers(
     account: AccountService, two_factor: TwoFactorService, access: DashboardAccess, pages: Pages
 ) -> list[RouteHandlerType]:
     async def account_page(
-        request: AnyRequest, *, status: int = 200, errors: dict[str, str] | None = None
+        request: AnyRequest,
+        *,
+        status: int = 200,
+        errors: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Response[str]:
         visitor = await access.visitor(request, setting_up=True)
         left = await two_factor.recovery_codes_left(visitor.user)
@@ -67,6 +78,7 @@ def account_handlers(
             request,
             "account.html",
             status=status,
+            headers=headers,
             notice=NOTICES.get(request.query_params.get("notice") or ""),
             errors=errors or {},
             recovery_codes_left=left,
@@ -74,7 +86,12 @@ def account_handlers(
         )
 
     def setup_page(
-        request: AnyRequest, enrollment: Enrollment, *, status: int = 200, error: str = ""
+        request: AnyRequest,
+        enrollment: Enrollment,
+        *,
+        status: int = 200,
+        error: str = "",
+        headers: dict[str, str] | None = None,
     ) -> Response[str]:
         return pages.render(
             request,
@@ -83,7 +100,7 @@ def account_handlers(
             secret=enrollment.secret,
             qr=qr_code(enrollment.uri),
             error=error,
-            headers=NO_STORE,
+            headers=NO_STORE | (headers or {}),
         )
 
     @get("/account", name="admin-account")
@@ -109,6 +126,13 @@ def account_handlers(
             )
         except ValidationFailed as invalid:
             return await account_page(request, status=400, errors=_messages(invalid))
+        except TooManySignInAttempts as throttled:
+            return await account_page(
+                request,
+                status=429,
+                errors={"current_password": throttled.message},
+                headers=_retry_after(throttled),
+            )
         return Redirect(f"{ACCOUNT}?notice=password-changed", status_code=303)
 
     @post("/account/two-factor/setup")
@@ -132,11 +156,19 @@ def account_handlers(
             codes = await two_factor.confirm(
                 visitor.user, field_text(form, "code"), visitor.actor(client_ip(request))
             )
-        except ValidationFailed as invalid:
+        except (ValidationFailed, TooManySignInAttempts) as refused:
             enrollment = await two_factor.pending(visitor.user)
             if enrollment is None:
                 return Redirect(ACCOUNT, status_code=303)
-            return setup_page(request, enrollment, status=400, error=_messages(invalid)["code"])
+            if isinstance(refused, TooManySignInAttempts):
+                return setup_page(
+                    request,
+                    enrollment,
+                    status=429,
+                    error=refused.message,
+                    headers=_retry_after(refused),
+                )
+            return setup_page(request, enrollment, status=400, error=_messages(refused)["code"])
         # Shown once: only their digests are kept.
         return pages.render(request, "account_recovery.html", codes=codes, headers=NO_STORE)
 
@@ -149,6 +181,13 @@ def account_handlers(
             )
         except ValidationFailed as invalid:
             return await account_page(request, status=400, errors=_messages(invalid))
+        except TooManySignInAttempts as throttled:
+            return await account_page(
+                request,
+                status=429,
+                errors={"code": throttled.message},
+                headers=_retry_after(throttled),
+            )
         return Redirect(f"{ACCOUNT}?notice=two-factor-off", status_code=303)
 
     return [show_account, change_password, begin_setup, show_setup, confirm_setup, disable]
