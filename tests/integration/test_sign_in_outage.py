@@ -10,7 +10,7 @@ from keyport.config import Settings
 from keyport.domain.clock import FixedClock
 from tests.conftest import Tenant
 from tests.support.admin import dashboard, post_login
-from tests.support.containers import FAST_PASSWORDS, FAST_SIGN_IN, migrated
+from tests.support.containers import FAST_PASSWORDS, migrated
 from tests.support.server import free_port
 
 
@@ -19,9 +19,7 @@ async def test_no_password_is_checked_while_redis_is_unreachable(
     database_url: str, clock: FixedClock, tenant: Tenant, password: str
 ) -> None:
     unreachable = f"redis://127.0.0.1:{free_port()}/0"
-    settings = Settings(
-        database_url=database_url, redis_url=unreachable, **FAST_PASSWORDS, **FAST_SIGN_IN
-    )
+    settings = Settings(database_url=database_url, redis_url=unreachable, **FAST_PASSWORDS)
     async with migrated(settings, clock) as process, dashboard(process) as http:
         answers = [await post_login(http, tenant.admin.email, password) for _ in range(3)]
 
