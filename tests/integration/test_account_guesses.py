@@ -9,7 +9,7 @@ more through Redis shared by two processes."""
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -26,26 +26,13 @@ from keyport.services.accounts.sign_in_limiter import TooManySignInAttempts
 from keyport.web.app import create_app
 from tests.conftest import Tenant, make_tenant
 from tests.support import databases
-from tests.support.admin import ORIGIN, dashboard, post_login, sign_in, text_of
+from tests.support.admin import ORIGIN, count_checks, dashboard, post_login, sign_in, text_of
 from tests.support.containers import two_processes
 from tests.support.team import code_now, csrf_of, post_form, two_factor_session
 
 THROTTLED = TooManySignInAttempts.message
 PASSWORD = "owner-password-1"
 HOME = "192.0.2.10"  # where the owner signed in before
-
-
-def count_checks(container: Container) -> list[int]:
-    """Counts password verifications (the real ones still run)."""
-    checked = [0]
-    real: Callable[[str | None, str], Awaitable[bool]] = container.passwords.verify
-
-    async def counting(password_hash: str | None, password: str) -> bool:
-        checked[0] += 1
-        return await real(password_hash, password)
-
-    container.passwords.verify = counting  # type: ignore[method-assign]
-    return checked
 
 
 _APPS: dict[int, Any] = {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from keyport.services.accounts.sign_in_limiter import (
 )
 from tests.conftest import Tenant, make_tenant
 from tests.support import databases
-from tests.support.admin import dashboard, post_login
+from tests.support.admin import count_checks, dashboard, post_login
 from tests.support.containers import two_processes
 
 SLOW_ENOUGH: dict[str, Any] = {"password_time_cost": 2, "password_memory_cost": 8192}
@@ -40,24 +40,6 @@ SLOW_ENOUGH: dict[str, Any] = {"password_time_cost": 2, "password_memory_cost": 
 def an_ip() -> str:
     """A fresh address per run: Redis remembers buckets for a while."""
     return f"198.18.{random.randint(0, 255)}.{random.randint(1, 254)}"
-
-
-def count_checks(*containers: Container) -> list[int]:
-    """Counts password verifications (the real ones still run)."""
-    checked = [0]
-    for container in containers:
-        real: Callable[[str | None, str], Awaitable[bool]] = container.passwords.verify
-
-        async def counting(
-            password_hash: str | None,
-            password: str,
-            real: Callable[[str | None, str], Awaitable[bool]] = real,
-        ) -> bool:
-            checked[0] += 1
-            return await real(password_hash, password)
-
-        container.passwords.verify = counting  # type: ignore[method-assign]
-    return checked
 
 
 async def parallel_wrong_passwords(

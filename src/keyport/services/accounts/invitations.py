@@ -106,15 +106,17 @@ class InvitationService:
     async def invite(self, acting: User, invitee: Invitee, actor: Actor) -> IssuedInvitation:
         """A dashboard user's invitation: it counts against their lookup budget."""
         rules.check_invitation(acting, invitee.role)
-        invitee.validated()
-        await self._lookups.spend_by_user(acting.id)
-        return await self.invite_to(acting.company_id, invitee, actor, invited_by=acting.id)
-
-    async def invite_to(
-        self, company_id: str, invitee: Invitee, actor: Actor, *, invited_by: str | None = None
-    ) -> IssuedInvitation:
-        """Also the operator's `keyport user invite` (no acting user)."""
         valid = invitee.validated()
+        await self._lookups.spend_by_user(acting.id)
+        return await self._invite(acting.company_id, valid, actor, invited_by=acting.id)
+
+    async def invite_to(self, company_id: str, invitee: Invitee, actor: Actor) -> IssuedInvitation:
+        """The operator's `keyport user invite` (no acting user, no budget)."""
+        return await self._invite(company_id, invitee.validated(), actor, invited_by=None)
+
+    async def _invite(
+        self, company_id: str, valid: NewUser, actor: Actor, *, invited_by: str | None
+    ) -> IssuedInvitation:
         token = secrets.token_urlsafe(32)
         async with self._changes.open() as change:
             uow, now = change.uow, change.now
