@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from urllib.parse import quote
 
 import httpx
@@ -11,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from keyport.bootstrap import Container
+from keyport.bootstrap import Container, build_container
+from keyport.config import MAX_INT_SETTING
 from keyport.domain.audit import Actor
 from keyport.domain.users import Role
 from keyport.services.accounts.invitations import Invitee
@@ -30,6 +32,27 @@ async def owner(
     async with dashboard(container) as http:
         await sign_in(http, tenant.owner.email, "owner-password-1")
         yield http, await csrf_of(http)
+
+
+@pytest.fixture
+async def owner_without_limits(
+    container: Container, tenant: Tenant
+) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+    """The owner on a server whose sign-in limits never refuse, so that every example reaches
+    the password or code check (the limits' 429: tests/integration/test_account_guesses.py)."""
+    roomy = replace(
+        container.settings,
+        sign_in_max_failures=MAX_INT_SETTING,
+        sign_in_ip_max_failures=MAX_INT_SETTING,
+        sign_in_account_max_failures=MAX_INT_SETTING,
+    )
+    built = build_container(roomy, clock=container.clock)
+    try:
+        async with dashboard(built) as http:
+            await sign_in(http, tenant.owner.email, "owner-password-1")
+            yield http, await csrf_of(http)
+    finally:
+        await built.close()
 
 
 @TEAM_FUZZ
@@ -77,13 +100,13 @@ async def test_the_team_actions_never_fail(
 @TEAM_FUZZ
 @given(current=field_text, new=field_text, code=field_text)
 async def test_the_account_forms_never_fail(
-    owner: tuple[httpx.AsyncClient, str],
+    owner_without_limits: tuple[httpx.AsyncClient, str],
     caplog: pytest.LogCaptureFixture,
     current: str,
     new: str,
     code: str,
 ) -> None:
-    http, csrf = owner
+    http, csrf = owner_without_limits
     caplog.clear()
     changed = await post_form(
         http,
