@@ -23,7 +23,7 @@ from keyport.domain.keys import generate_key
 from keyport.services.observability.request_record import RequestRecord
 from keyport.web.api.schemas import iso_utc
 from keyport.web.app import create_app
-from keyport.web.gate import ApiGate
+from keyport.web.gate import ApiGate, steps
 from keyport.web.route_admissions import route_admissions
 from keyport.web.throttling import Throttle
 from tests.conftest import Tenant
@@ -352,3 +352,56 @@ async def test_envoy_style_suffixed_paths_authorize_and_ignore_the_clients_query
     assert answer.headers["x-keyport-scopes"] == "orders:read"
     assert_refused(await client.post("/v1/authorize/orders/7"), 401, "Missing authorization header")
     assert (await client.get("/v1/authorizex", headers=auth)).status_code == 404
+
+
+async def test_an_untrusted_asker_naming_an_allowed_client_address_is_refused_and_told(
+    container: Container,
+    tenant: Tenant,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The asking app sits inside the allowlist itself, but says its client is elsewhere:
+    without trust in the app, the allowlist would have been checked against the app's own
+    address (docs/contract.md §7; keyport-client's middleware asks this way)."""
+    monkeypatch.setattr(steps, "_last_warning", [float("-inf")])  # told once a minute
+    key = await restricted_key(container, tenant, allowed_ips=["192.0.2.0/24"])
+    auth = {"Authorization": f"Bearer {key}"}
+    async with client_from(container, "192.0.2.10") as app_inside_the_allowlist:
+        plain = await app_inside_the_allowlist.get("/v1/authorize", headers=auth)
+        with caplog.at_level("WARNING", logger="keyport.web.gate.steps"):
+            naming = await app_inside_the_allowlist.get(
+                "/v1/authorize", headers={**auth, "X-Forwarded-For": "192.0.2.99"}
+            )
+    assert plain.status_code == 200
+    assert_refused(naming, 403, "API key is not allowed from this IP address")
+    assert any("KEYPORT_TRUSTED_PROXIES" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_key_without_an_allowlist_is_not_refused_for_a_forwarded_address(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    answer = await client.get(
+        "/v1/authorize", headers={**tenant.auth(), "X-Forwarded-For": "198.51.100.7"}
+    )
+    assert answer.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "name", ["X-Keyport-Extra", "x-keyport-key-id", "X_Keyport_User_Id", "x-keyport_scopes"]
+)
+async def test_a_client_header_named_like_keyports_answers_is_refused_at_the_gateway(
+    client: httpx.AsyncClient, tenant: Tenant, name: str
+) -> None:
+    """No proxy then passes it on to its upstream, even one that cannot delete headers by
+    prefix (stock nginx)."""
+    answer = await client.get("/v1/authorize", headers={**tenant.auth(), name: "spoofed"})
+    assert_refused(
+        answer, 400, "Headers named X-Keyport-* are Keyport's own: the client may not send them"
+    )
+
+
+async def test_other_routes_ignore_a_header_named_like_keyports(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    answer = await client.get("/v4/user/me", headers={**tenant.auth(), "X-Keyport-Extra": "x"})
+    assert answer.status_code == 200

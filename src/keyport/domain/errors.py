@@ -72,6 +72,14 @@ class NonCanonicalPath(MalformedRequest):
     message = "Invalid request path"
 
 
+class ReservedHeader(MalformedRequest):
+    """A request to a gateway's question that carries a header named like Keyport's answers
+    (`X-Keyport-…`, `_` read as `-`): the proxy cannot strip every such name (stock nginx has
+    no prefix delete), and the upstream must never receive one a client chose."""
+
+    message = "Headers named X-Keyport-* are Keyport's own: the client may not send them"
+
+
 class AuthenticationError(KeyportError):
     """The credential itself was refused (HTTP 401)."""
 

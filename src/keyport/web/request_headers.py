@@ -54,6 +54,11 @@ class RequestHeaders:
     forwarded_uri: str | None = None  # x-forwarded-uri
     original_uri: str | None = None
     minimal: bool = False  # a `Prefer` header asked for `return=minimal`
+    # A header named like Keyport's answers: `X-Keyport-…`, with `_` read as `-` (WSGI does).
+    keyport_named: bool = False
+
+
+_X = (b"x", b"X")
 
 
 def scan(headers: Iterable[tuple[bytes, bytes]]) -> RequestHeaders:
@@ -63,6 +68,9 @@ def scan(headers: Iterable[tuple[bytes, bytes]]) -> RequestHeaders:
         size += len(key) + len(value)
         which = _WANTED.get(key)
         if which is None:
+            if key[:1] in _X and key[1:10].lower().replace(b"_", b"-") == b"-keyport-":
+                found.keyport_named = True
+                continue
             # ASGI servers send lower-case names; should one not, identity headers still count.
             if len(key) not in _IDENTITY_LENGTHS or key.lower() not in IDENTITY_HEADERS:
                 continue

@@ -3,6 +3,7 @@ Their order is declared once, in web/gate/pipeline.py."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 from keyport.domain import errors as domain
@@ -17,9 +18,12 @@ from keyport.web.throttling import Throttle
 
 # Request headers beyond this (names and values together) are refused with 431. uvicorn's
 # parser has no limit of its own: web/http_protocol.py stops reading them past 1 MiB.
+logger = logging.getLogger(__name__)
+
 MAX_HEADER_BYTES = 16 * 1024
 _HEADERS_TOO_LARGE = errors.render(domain.HeadersTooLarge())
 _NON_CANONICAL_PATH = errors.render(domain.NonCanonicalPath())
+_RESERVED_HEADER = errors.render(domain.ReservedHeader())
 
 
 class HeaderSize(Check):
@@ -36,15 +40,20 @@ class HeaderSize(Check):
 
 class DuplicateHeaders(Check):
     """Two `Authorization` or user headers: 400, not a failed authentication (a proxy that
-    read the other copy must never disagree with us about who is calling)."""
+    read the other copy must never disagree with us about who is calling). At a gateway's
+    question, also a client's header named X-Keyport-* (domain.errors.ReservedHeader)."""
 
     name = "duplicate headers"
 
     def now(self, passage: Passage) -> Verdict:
-        duplicated = passage.headers.duplicated
-        if duplicated is None or passage.admission is None:
+        headers = passage.headers
+        if (headers.duplicated is None and not headers.keyport_named) or passage.admission is None:
             return PASS
-        return errors.render(domain.DuplicateHeader(duplicated))
+        if headers.duplicated is not None:
+            return errors.render(domain.DuplicateHeader(headers.duplicated))
+        # A gateway's question (`?scope=` routes: /v1/authorize) carrying a client's
+        # X-Keyport-* header: refused, so that no proxy passes one on to its upstream.
+        return _RESERVED_HEADER if passage.admission.asked_in_query else PASS
 
     async def run(self, passage: Passage) -> Refusal | None:
         return self.now(passage)  # type: ignore[return-value]
@@ -180,15 +189,47 @@ class Allowlist(Check):
     name = "allowlist"
 
     def now(self, passage: Passage) -> Verdict:
-        principal = passage.context.principal
+        context = passage.context
+        principal = context.principal
         if principal is None or not principal.allowed_networks:
             return PASS
-        if principal.allows_ip(passage.context.client_ip):
+        if _forwarded_by_a_stranger(passage):
+            _warn_untrusted_forwarder(context.client_ip)
+            return _refused(passage, domain.IpNotAllowed())
+        if principal.allows_ip(context.client_ip):
             return PASS
         return _refused(passage, domain.IpNotAllowed())
 
     async def run(self, passage: Passage) -> Refusal | None:
         return self.now(passage)  # type: ignore[return-value]
+
+
+def _forwarded_by_a_stranger(passage: Passage) -> bool:
+    """A gateway's question (`?scope=` routes: /v1/authorize) naming a client address in
+    X-Forwarded-For, from an asker Keyport does not trust to say so: the allowlist would be
+    checked against the asking app's own address, which is never what its operator meant."""
+    admission = passage.admission
+    return (
+        admission is not None
+        and admission.asked_in_query
+        and bool(passage.context.headers.forwarded_for)
+        and not passage.context.via_trusted_proxy
+    )
+
+
+_WARN_EVERY = 60.0  # seconds: a misconfigured app asks on every request
+_last_warning = [float("-inf")]
+
+
+def _warn_untrusted_forwarder(asker: str | None) -> None:
+    if time.monotonic() - _last_warning[0] >= _WARN_EVERY:
+        _last_warning[0] = time.monotonic()
+        logger.warning(
+            "%s sent X-Forwarded-For for a key with an IP allowlist but is not in "
+            "KEYPORT_TRUSTED_PROXIES: refused (403). Add the asking app's address to "
+            "KEYPORT_TRUSTED_PROXIES so that the client address it names is believed.",
+            asker,
+        )
 
 
 class Scopes(Check):
