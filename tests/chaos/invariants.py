@@ -36,6 +36,7 @@ EVENT_OF = {
     "deactivate": "api_key.deactivated",
     "revoke": "api_key.revoked",
     "rotate": "api_key.rotated",
+    "revoke-token": "personal_access_token.revoked",
 }
 AUDIT_OF = EVENT_OF
 
@@ -178,7 +179,12 @@ def check_tracebacks(report: Report, tracebacks: dict[str, int]) -> None:
     report.violations.setdefault("tracebacks", 0)
 
 
-STATE_AFTER = {"deactivate": "deactivated", "revoke": "revoked", "rotate": "expired"}
+STATE_AFTER = {
+    "deactivate": "deactivated",
+    "revoke": "revoked",
+    "rotate": "expired",
+    "revoke-token": "revoked",
+}
 
 
 def check_changes(
@@ -199,7 +205,7 @@ def check_changes(
             expected.setdefault(change.key_id, "active")
         elif change.verb == "deactivate":
             expected[change.key_id] = "deactivated"
-        elif change.verb == "revoke":
+        elif change.verb in ("revoke", "revoke-token"):
             expected[change.key_id] = "revoked"
         elif change.verb == "rotate":
             expected[change.key_id] = "expired"  # grace 0: the old key expires at once

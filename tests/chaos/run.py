@@ -9,12 +9,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from keyport.bootstrap import Container
+from keyport.domain.audit import Actor
 from tests.chaos import invariants
 from tests.chaos.cluster import HOSTS, Cluster
 from tests.chaos.faults import Fault, Injector
 from tests.chaos.workload import Connection, Workload
 from tests.support.receiver import webhook_receiver
-from tests.support.seed import add_webhook, create_keys, create_user, init_company
+from tests.support.seed import add_webhook, create_keys, create_user, in_process, init_company
 
 OWNER = ("owner@chaos.test", "owner-password-123")
 VICTIM = ("victim@chaos.test", "victim-password-123")
@@ -39,7 +41,14 @@ SETTINGS = {
     "KEYPORT_PASSWORD_MEMORY_COST": "64",
     "KEYPORT_REQUEST_LOG": "false",  # the CPU goes to the hosts' answers, not their logs
 }
-EVENTS = ["api_key.created", "api_key.deactivated", "api_key.revoked", "api_key.rotated"]
+EVENTS = [
+    "api_key.created",
+    "api_key.deactivated",
+    "api_key.revoked",
+    "api_key.rotated",
+    "personal_access_token.revoked",
+]
+TOKENS = 12  # the owner's personal access tokens, verified and revoked through /v1/tokens
 
 
 def seed_data(env: dict[str, str], webhook_url: str) -> dict[str, Any]:
@@ -49,17 +58,39 @@ def seed_data(env: dict[str, str], webhook_url: str) -> dict[str, Any]:
     (limited,) = create_keys(env, 1, days=30, rate_limit=LIMITED_RATE)
     (manager,) = create_keys(env, 1, days=30, scopes=["*", "keys:manage"])
     add_webhook(env, webhook_url, EVENTS)
-    return {"stable": stable, "limited": limited, "manager": manager}
+    return {
+        "stable": stable,
+        "limited": limited,
+        "manager": manager,
+        "tokens": issue_tokens(env, OWNER[0], TOKENS),
+    }
 
 
-def final_keys(port: int, manager_key: str, ids: set[str]) -> dict[str, dict[str, Any]]:
-    """Each key's object as the cluster answers it once the faults are over."""
+def issue_tokens(env: dict[str, str], email: str, count: int) -> list[tuple[str, str]]:
+    """`count` personal access tokens of the user `email`, as (id, token)."""
+
+    async def work(c: Container) -> list[tuple[str, str]]:
+        user = await c.tokens.user_by_email(email)
+        issued = [
+            await c.tokens.issue(user, name=f"chaos {n}", days=30, scopes=None, actor=Actor.cli())
+            for n in range(count)
+        ]
+        return [(i.record.id, i.token) for i in issued]
+
+    return in_process(env, work)
+
+
+def final_keys(
+    port: int, manager_key: str, ids: set[str], token_ids: set[str]
+) -> dict[str, dict[str, Any]]:
+    """Each key's (and token's) object as the cluster answers it once the faults are over."""
     connection, found = Connection(port), {}
     headers = {"authorization": f"Bearer {manager_key}"}
     for key_id in sorted(ids):
+        kind = "tokens" if key_id in token_ids else "keys"
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            status, _, raw = connection.send("GET", f"/v1/keys/{key_id}", headers)
+            status, _, raw = connection.send("GET", f"/v1/{kind}/{key_id}", headers)
             if status in (200, 404):
                 if status == 200:
                     found[key_id] = json.loads(raw)
@@ -105,6 +136,7 @@ def run(
                 owner=OWNER,
                 victim_email=VICTIM[0],
                 seed=seed,
+                tokens=data["tokens"],
             )
             injector = Injector(cluster, schedule, report.faults)
             work.start()
@@ -138,7 +170,8 @@ def _check(
     limit = SIGN_IN_FAILURES * (1 + seconds / (SIGN_IN_WINDOW_MINUTES * 60))
     invariants.check_sign_ins(report, work, injector, int(limit))
     ids = {c.key_id for c in work.changes} | {c.new_key_id for c in work.changes if c.new_key_id}
-    final = final_keys(cluster.balancer_port, work.manager_key, ids)
+    token_ids = {token_id for token_id, _ in work.tokens}
+    final = final_keys(cluster.balancer_port, work.manager_key, ids, token_ids)
     invariants.check_changes(report, work.changes, work.unacknowledged, final)
     # Deliveries interrupted by a fault are picked up again once the worker's lease moves on.
     deadline = time.monotonic() + 40

@@ -42,8 +42,12 @@ class Change:
 
 @dataclass
 class ChurnKey:
+    """A key or a personal access token that verification uses while it lives, and for 5 s
+    after its refusal returned."""
+
     id: str
     secret: str
+    token: bool = False  # a personal access token (revoked through /v1/tokens)
     refused_since: float | None = None  # when its deactivation, revocation or rotation returned
     deactivated: bool = False
 
@@ -88,6 +92,7 @@ class Workload:
     owner: tuple[str, str]  # (email, password)
     victim_email: str
     seed: int
+    tokens: list[tuple[str, str]] = field(default_factory=list)  # (id, rgo-…) of the owner
     started: float = 0.0  # time.monotonic() when the traffic began
     exchanges: list[Exchange] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
@@ -98,6 +103,7 @@ class Workload:
     _threads: list[threading.Thread] = field(default_factory=list)
 
     def start(self) -> None:
+        self.churn.extend(ChurnKey(token_id, token, token=True) for token_id, token in self.tokens)
         self.started = time.monotonic()
         loops = [
             *(self._verify_stable for _ in range(3)),
@@ -160,10 +166,14 @@ class Workload:
         rng, connection = random.Random(self.seed * 100 + number), Connection(self.port)
         while self._paced(0.7):
             live = [k for k in self.churn if k.refused_since is None]
-            if len(live) < 6 or rng.random() < 0.4:
+            live_keys = [k for k in live if not k.token]
+            live_tokens = [k for k in live if k.token]
+            if live_tokens and rng.random() < 0.1:
+                self._revoke_token(connection, rng.choice(live_tokens))
+            elif len(live_keys) < 6 or rng.random() < 0.4:
                 self._create(connection)
             else:
-                self._change(connection, rng.choice(live), rng)
+                self._change(connection, rng.choice(live_keys), rng)
 
     def _call(
         self, connection: Connection, path: str, body: dict[str, Any]
@@ -194,6 +204,14 @@ class Workload:
         if verb == "rotate":
             self.churn.append(ChurnKey(answer["id"], answer["key"]))
         self.changes.append(Change(verb, key.id, at, answer["id"] if verb == "rotate" else None))
+
+    def _revoke_token(self, connection: Connection, token: ChurnKey) -> None:
+        status, _, at = self._call(connection, f"/v1/tokens/{token.id}/revoke", {})
+        if status == 200:
+            token.refused_since = at
+            self.changes.append(Change("revoke-token", token.id, at))
+        elif status == 0 or status >= 500:
+            self.unacknowledged.append(Change("revoke-token", token.id, at))
 
     def _attack_sign_in(self, _number: int) -> None:
         connection = Connection(self.port, ATTACKER_ADDRESS)
