@@ -690,7 +690,10 @@ def db_upgrade() -> None:
     click.echo("Database is up to date.")
 
 
-@cli.command(help="Find leaked Keyport keys and personal access tokens (valid checksum).")
+@cli.command(
+    short_help="Find leaked keys and tokens in files.",
+    help="Find leaked Keyport keys and personal access tokens (valid checksum).",
+)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 def scan(paths: tuple[Path, ...]) -> None:
     from keyport.scan import scan_paths
