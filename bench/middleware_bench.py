@@ -23,16 +23,22 @@ from __future__ import annotations
 import argparse
 import socket
 import statistics
+import sys
 import tempfile
 import textwrap
 import time
 from pathlib import Path
 
-from _plans import VENV_BIN, python_bin
-
 import _keyport
 from _procs import HOST, Server, free_port, start_server, stop_server, wait_idle, wait_ready
 from _wrk import run_wrk, write_script
+
+VENV_BIN = Path(sys.executable).parent  # run with the repository's .venv/bin/python
+
+
+def python_bin() -> str:
+    return sys.executable
+
 
 KEYPORT_ENV = {
     "KEYPORT_RATE_LIMIT": "1000000",
