@@ -221,12 +221,18 @@ def check_changes(
     report.violations.setdefault("lost_changes", 0)
 
 
-def check_events(report: Report, changes: list[Change], received: list[Received]) -> list[str]:
-    """Returns the expected events still missing (the caller may wait and ask again)."""
+def _webhook_ids(received: list[Received]) -> dict[tuple[str, str], set[str]]:
+    """Each (event type, subject id) delivered, with the webhook-ids it came under."""
     ids: dict[tuple[str, str], set[str]] = defaultdict(set)
     for delivery in received:
         body = json.loads(delivery.body)
         ids[(body["type"], body["data"]["id"])].add(delivery.headers.get("webhook-id", ""))
+    return ids
+
+
+def check_events(report: Report, changes: list[Change], received: list[Received]) -> list[str]:
+    """Returns the expected events still missing (the caller may wait and ask again)."""
+    ids = _webhook_ids(received)
     report.events = len(received)
     missing = []
     for change in changes:
@@ -239,10 +245,7 @@ def check_events(report: Report, changes: list[Change], received: list[Received]
 def finish_events(
     report: Report, changes: list[Change], received: list[Received], missing: list[str]
 ) -> None:
-    ids: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for delivery in received:
-        body = json.loads(delivery.body)
-        ids[(body["type"], body["data"]["id"])].add(delivery.headers.get("webhook-id", ""))
+    ids = _webhook_ids(received)
     for event in missing:
         report.violate("events_missing", event)
     for (kind, subject), webhook_ids in ids.items():
